@@ -1,0 +1,225 @@
+"""The `wirewatch` command: run the system or one service, manage feeds, read clusters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import SecretStr, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from services.common.errors import InvalidUrl
+from services.common.feeds import FeedRegistry
+from services.common.keys import Keys
+from services.common.lifecycle import run_service
+from services.common.logging import configure_logging
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.store.api.routes.clusters import cluster_summary
+from services.store.api.routes.feeds import feed_public
+from services.store.repository import Repository
+
+app = typer.Typer(help="wirewatch: streaming news ingestion.", no_args_is_help=True)
+feeds_app = typer.Typer(help="Register and inspect feeds.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+console = Console()
+T = TypeVar("T")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@app.callback()
+def main(ctx: typer.Context, verbose: Annotated[bool, typer.Option("-v", help="debug logging")] = False) -> None:
+    """Load settings from the environment once and configure logging."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        typer.echo(f"error: invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(json=settings.log_json, level="DEBUG" if verbose else settings.log_level)
+    ctx.obj = settings
+
+
+def _with_runtime(settings: Settings) -> Settings:
+    """Fill in broker/Redis addresses from a running `wirewatch up` when not configured."""
+    from services.system import read_runtime  # composition root: only needed here
+
+    runtime = read_runtime(Path(settings.data_dir))
+    if runtime is None:
+        return settings
+    update: dict[str, Any] = {}
+    if settings.redis_url is None:
+        update["redis_url"] = SecretStr(runtime["redis_url"])
+    if not settings.kafka_bootstrap:
+        update["kafka_bootstrap"] = runtime["kafka_bootstrap"]
+    return settings.model_copy(update=update)
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    data_dir: Annotated[Path | None, typer.Option(help="broker/Redis data and logs (default .wirewatch)")] = None,
+    api_port: Annotated[int | None, typer.Option(help="API port (default 8080; 0 = any free port)")] = None,
+) -> None:
+    """Run the whole system: embedded broker and Redis (unless configured), all services, the API."""
+    from services.system import up as run_up
+
+    settings = _settings(ctx)
+    update: dict[str, Any] = {}
+    if data_dir is not None:
+        update["data_dir"] = str(data_dir)
+    if api_port is not None:
+        update["api_port"] = api_port
+    run_up(settings.model_copy(update=update))
+
+
+@app.command()
+def fetcher(ctx: typer.Context) -> None:
+    """Run the fetcher alone (production: KAFKA_BOOTSTRAP and REDIS_URL set)."""
+    from services.fetcher.service import main as service_main
+
+    run_service(service_main, _settings(ctx))
+
+
+@app.command()
+def extractor(ctx: typer.Context) -> None:
+    """Run the extractor alone."""
+    from services.extractor.service import main as service_main
+
+    run_service(service_main, _settings(ctx))
+
+
+@app.command()
+def store(ctx: typer.Context) -> None:
+    """Run the store alone."""
+    from services.store.service import main as service_main
+
+    run_service(service_main, _settings(ctx))
+
+
+@app.command()
+def api(ctx: typer.Context) -> None:
+    """Run the HTTP API alone."""
+    from services.system import serve_api
+
+    run_service(serve_api, _settings(ctx))
+
+
+@app.command()
+def config(ctx: typer.Context) -> None:
+    """Print the effective settings (secrets masked) as JSON."""
+    typer.echo(json.dumps(_settings(ctx).redacted(), indent=2, default=str))
+
+
+@feeds_app.command("add")
+def feeds_add(ctx: typer.Context, url: str, name: Annotated[str | None, typer.Option("--name")] = None,
+              as_json: JsonOpt = False) -> None:
+    """Register a feed; its items flow within one polling interval."""
+    settings = _with_runtime(_settings(ctx))
+
+    async def go() -> dict[str, Any]:
+        async with open_redis(settings) as redis:
+            registry = FeedRegistry(redis, Keys(settings.key_prefix))
+            feed = await registry.add(url, name)
+            return (await feed_public(registry, feed)).model_dump(mode="json")
+
+    try:
+        feed = _run(go)
+    except InvalidUrl as exc:
+        typer.echo(f"error: invalid feed URL: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(feed))
+    else:
+        console.print(f"added feed [bold]{feed['id']}[/bold] {feed['url']} ({feed['name']})")
+
+
+@feeds_app.command("list")
+def feeds_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List feeds with their health."""
+    settings = _with_runtime(_settings(ctx))
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_redis(settings) as redis:
+            registry = FeedRegistry(redis, Keys(settings.key_prefix))
+            return [(await feed_public(registry, f)).model_dump(mode="json") for f in await registry.all()]
+
+    rows = _run(go)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("id", "name", "url", "last status", "items", "error")
+    for row in rows:
+        h = row["health"]
+        table.add_row(row["id"], row["name"], row["url"], str(h["last_status"] or "-"), str(h["items_total"]),
+                      h["last_error"] or "")
+    console.print(table)
+
+
+@feeds_app.command("remove")
+def feeds_remove(ctx: typer.Context, feed_id: str) -> None:
+    """Unregister a feed."""
+    settings = _with_runtime(_settings(ctx))
+
+    async def go() -> bool:
+        async with open_redis(settings) as redis:
+            return await FeedRegistry(redis, Keys(settings.key_prefix)).remove(feed_id)
+
+    if not _run(go):
+        typer.echo(f"error: no feed {feed_id!r}", err=True)
+        raise typer.Exit(1)
+    console.print(f"removed feed {feed_id}")
+
+
+@app.command()
+def clusters(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+             entity: Annotated[str | None, typer.Option(help="entity key or name")] = None,
+             as_json: JsonOpt = False) -> None:
+    """The latest story clusters."""
+    settings = _with_runtime(_settings(ctx))
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_redis(settings) as redis:
+            repo = Repository(redis, Keys(settings.key_prefix))
+            out: list[dict[str, Any]] = []
+            for cluster in await repo.clusters([cid for cid, _ in await repo.recent_clusters(limit=5000)]):
+                wanted = (entity or "").casefold()
+                if entity and not any(k == wanted or k.split(":", 1)[-1] == wanted for k in cluster.entities):
+                    continue
+                out.append(cluster_summary(cluster).model_dump(mode="json"))
+                if len(out) == limit:
+                    break
+            return out
+
+    rows = _run(go)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("updated", "size", "outlets", "title")
+    for row in rows:
+        table.add_row(row["last_updated"][:19], str(row["size"]), str(len(row["outlets"])), row["title"][:90])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

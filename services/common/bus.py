@@ -1,0 +1,334 @@
+"""The Kafka bus: producer and consumer lifecycle, and the one consume loop.
+
+Guarantees (DESIGN.md, "Delivery semantics"):
+- At-least-once: an offset is committed only after the handler returned, i.e.
+  after its work is durable (produced and acknowledged, or written to Redis).
+  Commits name explicit offsets (`offset + 1`) of partitions still assigned;
+  a `CommitFailedError` after a rebalance is tolerated (the new owner redoes
+  the work, and every handler is idempotent).
+- A message that fails `max_attempts` times, or fails permanently, goes to
+  the dead-letter topic with its error and original bytes; its partition moves on.
+- No idempotent/transactional producer: Tansu answers InitProducerId with an
+  error. Every send is awaited under a deadline, because a dead broker hangs
+  aiokafka's send and stop forever (aiokafka #1101).
+- Records are decoded inside the loop, never in `value_deserializer`, so a
+  poison record cannot wedge the consumer (aiokafka #744).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter
+from structlog.contextvars import bound_contextvars
+
+from services.common.embedded import ensure_topics
+from services.common.errors import InvalidMessage, Permanent, Retryable
+from services.common.logging import get_logger
+from services.common.messages import DeadLetter, Message
+from services.common.settings import Settings
+from services.common.topics import ALL_TOPICS, DEAD_LETTERS, Topic
+
+M = TypeVar("M", bound=Message)
+log = get_logger(__name__)
+
+MESSAGES = Counter("wirewatch_messages_total", "Messages handled", ["stage", "outcome"])
+DEAD_LETTERED = Counter("wirewatch_dead_letters_total", "Messages sent to dead letters", ["stage", "error"])
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a consumed message came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+
+
+Handler = Callable[[M, Delivery], Awaitable[None]]
+DeadLetterHook = Callable[[Delivery, bytes | None, BaseException], Awaitable[None]]
+AssignHook = Callable[[AIOKafkaConsumer, set[TopicPartition]], Awaitable[None]]
+
+
+class Bus:
+    """One producer, and consumers made on demand, for one service."""
+
+    def __init__(self, settings: Settings, *, client_id: str) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self, *, ensure: bool = True) -> None:
+        """Connect the producer; create wirewatch's topics if they are missing."""
+        if ensure:
+            await ensure_topics(
+                self.settings.bootstrap,
+                [t.full_name(self.settings.topic_prefix) for t in ALL_TOPICS],
+                self.settings.topic_partitions,
+            )
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=5,
+            max_batch_size=1_048_576,
+            max_request_size=8_388_608,
+            request_timeout_ms=int(self.settings.send_timeout_s * 1000),
+        )
+        async with asyncio.timeout(self.settings.startup_wait_s):
+            await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush and close the producer, bounded: a dead broker must not hang shutdown."""
+        if self._producer is None:
+            return
+        producer, self._producer = self._producer, None
+        with contextlib.suppress(Exception, TimeoutError):
+            async with asyncio.timeout(self.settings.shutdown_grace_s):
+                await producer.stop()
+
+    async def __aenter__(self) -> Bus:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def topic_name(self, topic: Topic[Any]) -> str:
+        """The broker-side name of a topic."""
+        return topic.full_name(self.settings.topic_prefix)
+
+    async def publish(self, topic: Topic[M], key: str, value: M) -> None:
+        """Send one message and wait for the broker's acknowledgement."""
+        await self.publish_raw(self.topic_name(topic), key.encode(), topic.encode(value))
+
+    async def publish_raw(
+        self, topic_name: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        """Send raw bytes and wait for the acknowledgement, under the send deadline."""
+        if self._producer is None:
+            raise RuntimeError("bus is not started")
+        async with asyncio.timeout(self.settings.send_timeout_s):
+            await self._producer.send_and_wait(topic_name, value=value, key=key, headers=list(headers))
+
+    async def dead_letter(
+        self, stage: str, delivery: Delivery, raw: bytes | None, error: BaseException, attempts: int
+    ) -> None:
+        """Publish the original bytes and the error to the dead-letter topic."""
+        letter = DeadLetter(
+            stage=stage,
+            source_topic=delivery.topic,
+            source_partition=delivery.partition,
+            source_offset=delivery.offset,
+            key=delivery.key,
+            error_type=type(error).__name__,
+            error=str(error)[:2000],
+            attempts=attempts,
+            payload_b64=base64.b64encode(raw or b"").decode(),
+            failed_at=datetime.now(UTC),
+        )
+        await self.publish_raw(
+            self.topic_name(DEAD_LETTERS),
+            (delivery.key or "").encode(),
+            DEAD_LETTERS.encode(letter),
+            headers=[("error_type", type(error).__name__.encode()), ("stage", stage.encode())],
+        )
+        DEAD_LETTERED.labels(stage, type(error).__name__).inc()
+        log.warning("message.dead_lettered", stage=stage, error_type=type(error).__name__, error=str(error))
+
+    def consumer(self, topic_names: list[str], *, group: str, **overrides: Any) -> AIOKafkaConsumer:
+        """A consumer with wirewatch's safe defaults: manual commits, earliest offset."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.settings.bootstrap,
+            "client_id": self.client_id,
+            "group_id": group,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": 50,
+            "max_partition_fetch_bytes": 8_388_608,
+            "fetch_max_bytes": 16_777_216,
+            "session_timeout_ms": 30_000,
+            "heartbeat_interval_ms": 3_000,
+            "max_poll_interval_ms": 300_000,
+            "rebalance_timeout_ms": 30_000,
+        }
+        options.update(overrides)
+        return AIOKafkaConsumer(*topic_names, **options)
+
+    async def consume(
+        self,
+        topic: Topic[M],
+        *,
+        group: str,
+        stage: str,
+        handle: Handler[M],
+        stop: asyncio.Event,
+        concurrency: int = 1,
+        on_assign: AssignHook | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
+    ) -> None:
+        """Consume `topic` until `stop` is set: decode, handle, retry, dead-letter, commit.
+
+        The group id is prefixed like the topics, so two deployments (or two
+        tests) sharing a broker never join each other's groups.
+
+        With `concurrency` > 1 the records of one poll are handled side by side
+        (at most that many at once); offsets are committed when all of them are
+        done, so a crash redelivers the unfinished ones and nothing is skipped.
+        """
+        loop = ConsumeLoop(self, topic, group=f"{self.settings.topic_prefix}{group}", stage=stage, handle=handle,
+                           concurrency=concurrency, on_assign=on_assign, on_dead_letter=on_dead_letter)
+        await loop.run(stop)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Lets in-flight work finish (bounded) before partitions move, and runs the assign hook."""
+
+    def __init__(self, loop: ConsumeLoop[Any]) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # The batch in flight commits its own offsets when it ends; waiting for it
+        # here means the next owner starts after them instead of redoing them.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._loop.bus.settings.shutdown_grace_s):
+                await self._loop.idle.wait()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self._loop.on_assign is not None and assigned and self._loop.consumer is not None:
+            await self._loop.on_assign(self._loop.consumer, assigned)
+
+
+class ConsumeLoop(Generic[M]):
+    """The consume loop of one topic for one consumer group (see Bus.consume)."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        topic: Topic[M],
+        *,
+        group: str,
+        stage: str,
+        handle: Handler[M],
+        concurrency: int,
+        on_assign: AssignHook | None,
+        on_dead_letter: DeadLetterHook | None,
+    ) -> None:
+        self.bus = bus
+        self.topic = topic
+        self.group = group
+        self.stage = stage
+        self.handle = handle
+        self.concurrency = max(1, concurrency)
+        self.on_assign = on_assign
+        self.on_dead_letter = on_dead_letter
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll, handle and commit until `stop` is set; then leave the group."""
+        settings = self.bus.settings
+        self.consumer = self.bus.consumer([], group=self.group, max_poll_records=settings.batch_size)
+        self.consumer.subscribe([self.bus.topic_name(self.topic)], listener=_Listener(self))
+        async with asyncio.timeout(settings.startup_wait_s):
+            await self.consumer.start()
+        log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
+        try:
+            while not stop.is_set():
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=settings.batch_size)
+                if not batch:
+                    continue
+                self.idle.clear()
+                try:
+                    await self._handle_batch(batch, stop)
+                finally:
+                    self.idle.set()
+        finally:
+            with contextlib.suppress(Exception, TimeoutError):
+                async with asyncio.timeout(settings.shutdown_grace_s):
+                    await self.consumer.stop()
+            log.info("consumer.stopped", topic=self.bus.topic_name(self.topic), group=self.group)
+
+    async def _handle_batch(self, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event) -> None:
+        assert self.consumer is not None
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(record: Any) -> bool:
+            async with gate:
+                if stop.is_set():
+                    return False  # abandoned: redelivered after restart
+                return await self._handle_one(record, stop)
+
+        for tp, records in batch.items():
+            done = await asyncio.gather(*(one(r) for r in records))
+            # Commit up to the first abandoned record, so none is skipped.
+            last: int | None = None
+            for record, finished in zip(records, done, strict=True):
+                if not finished:
+                    break
+                last = record.offset
+            if last is not None:
+                await self._commit(tp, last + 1)
+
+    async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+        assert self.consumer is not None
+        if tp not in self.consumer.assignment():
+            return  # moved to another member during the batch; it redoes the work
+        try:
+            async with asyncio.timeout(self.bus.settings.send_timeout_s):
+                await self.consumer.commit({tp: next_offset})
+        except (CommitFailedError, KafkaError, TimeoutError) as exc:
+            log.warning("consumer.commit_failed", partition=tp.partition, offset=next_offset, error=repr(exc))
+
+    async def _handle_one(self, record: Any, stop: asyncio.Event) -> bool:
+        """Handle one record; False if it was abandoned at shutdown and must stay uncommitted."""
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        delivery = Delivery(record.topic, record.partition, record.offset, key)
+        settings = self.bus.settings
+        with bound_contextvars(topic=record.topic, partition=record.partition, offset=record.offset):
+            error: BaseException
+            attempts = 1
+            try:
+                message = self.topic.decode(record.value)
+            except InvalidMessage as exc:  # poison: retrying cannot help
+                await self._give_up(delivery, record.value, exc, attempts)
+                return True
+            while True:
+                try:
+                    await self.handle(message, delivery)
+                    MESSAGES.labels(self.stage, "ok").inc()
+                    return True
+                except Permanent as exc:
+                    error = exc
+                    break
+                except Exception as exc:
+                    error = exc
+                    if attempts >= settings.max_attempts or stop.is_set():
+                        break
+                    log.warning("message.retry", attempt=attempts, error=repr(exc),
+                                retryable=isinstance(exc, Retryable))
+                    delay = settings.retry_backoff_s * 2 ** (attempts - 1)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    attempts += 1
+            if stop.is_set() and not isinstance(error, Permanent):
+                return False  # shutting down mid-retry: leave it uncommitted for the next run
+            await self._give_up(delivery, record.value, error, attempts)
+            return True
+
+    async def _give_up(self, delivery: Delivery, raw: bytes | None, error: BaseException, attempts: int) -> None:
+        MESSAGES.labels(self.stage, "dead_letter").inc()
+        await self.bus.dead_letter(self.stage, delivery, raw, error, attempts)
+        if self.on_dead_letter is not None:
+            await self.on_dead_letter(delivery, raw, error)

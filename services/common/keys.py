@@ -1,0 +1,97 @@
+"""Every Redis key wirewatch uses, spelled once, under one configurable prefix.
+
+Owner = the one module that writes the key (readers may be anywhere).
+Keys are plain strings so a single primary with AOF is the system of record;
+multi-key atomic steps go through Lua scripts in their owning module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder bound to a prefix (settings.key_prefix; tests use a unique one each)."""
+
+    prefix: str
+
+    # --- feed registry and schedule (owner: services.common.feeds) -------------------------
+    @property
+    def feeds(self) -> str:
+        """HASH feed id -> Feed JSON."""
+        return f"{self.prefix}feeds"
+
+    def feed_state(self, feed_id: str) -> str:
+        """HASH of one feed's poll state: etag, last_modified, last_poll, status, error, counters."""
+        return f"{self.prefix}feed:{feed_id}:state"
+
+    @property
+    def feeds_due(self) -> str:
+        """ZSET feed id -> unix time of its next poll."""
+        return f"{self.prefix}feeds:due"
+
+    # --- seen URLs and the in-flight ledger (owner: services.common.ledger) ----------------
+    def seen(self, canonical_url: str) -> str:
+        """STRING with TTL (settings.seen_ttl_days): this URL was emitted once."""
+        return f"{self.prefix}seen:{_digest(canonical_url)}"
+
+    @property
+    def pending(self) -> str:
+        """ZSET canonical URL -> unix time it was (re-)emitted; removed when the store has it."""
+        return f"{self.prefix}pending"
+
+    @property
+    def pending_items(self) -> str:
+        """HASH canonical URL -> FeedItem JSON, so a pending item can be emitted again."""
+        return f"{self.prefix}pending:items"
+
+    @property
+    def pending_attempts(self) -> str:
+        """HASH canonical URL -> times emitted."""
+        return f"{self.prefix}pending:attempts"
+
+    # --- articles, clusters, indexes (owner: services.store.repository) ---------------------
+    def article(self, article_id: str) -> str:
+        """STRING: the stored article as JSON (StoredArticle)."""
+        return f"{self.prefix}article:{article_id}"
+
+    @property
+    def articles_recent(self) -> str:
+        """ZSET article id -> unix time stored (listing, `since`)."""
+        return f"{self.prefix}articles:recent"
+
+    def body(self, body_hash: str) -> str:
+        """STRING: id of the first article with this normalised-body hash."""
+        return f"{self.prefix}body:{body_hash}"
+
+    def cluster(self, cluster_id: str) -> str:
+        """STRING: the cluster summary as JSON (StoredCluster)."""
+        return f"{self.prefix}cluster:{cluster_id}"
+
+    @property
+    def clusters_recent(self) -> str:
+        """ZSET cluster id -> unix time last updated (latest-first listing)."""
+        return f"{self.prefix}clusters:recent"
+
+    def entity_postings(self, entity_key: str) -> str:
+        """ZSET article id -> unix time, articles mentioning an entity (candidate search)."""
+        return f"{self.prefix}idx:ent:{entity_key}"
+
+    def term_postings(self, term: str) -> str:
+        """ZSET article id -> unix time, articles whose title holds a salient term."""
+        return f"{self.prefix}idx:term:{term}"
+
+    def high_water(self, topic: str, partition: int) -> str:
+        """STRING: highest offset of topic/partition whose work the store has finished."""
+        return f"{self.prefix}hw:{topic}:{partition}"
+
+    # --- liveness (owner: services.common.lifecycle) ------------------------------------------
+    def heartbeat(self, service: str) -> str:
+        """STRING with TTL: the service is alive (read by /healthz)."""
+        return f"{self.prefix}heartbeat:{service}"

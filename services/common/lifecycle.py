@@ -1,0 +1,90 @@
+"""Service lifecycle: signals set a stop event, start-up waits for its dependencies, heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from services.common.keys import Keys
+from services.common.logging import get_logger
+from services.common.redis import Redis, open_redis
+from services.common.settings import Settings
+
+log = get_logger(__name__)
+
+ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
+HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_TTL_S = 20
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM set `stop`; a second Ctrl-C kills at once."""
+    loop = asyncio.get_running_loop()
+
+    def first_signal(sig: signal.Signals) -> None:
+        log.info("service.stopping", signal=sig.name)
+        stop.set()
+        # Restore the default so a second Ctrl-C is not swallowed by a slow drain.
+        loop.remove_signal_handler(signal.SIGINT)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, first_signal, sig)
+
+
+def run_service(main: ServiceMain, settings: Settings) -> None:
+    """Run one service until SIGTERM/SIGINT, after its broker and Redis answer."""
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await wait_until_reachable(settings)
+        await main(settings, stop)
+
+    asyncio.run(_run())
+
+
+async def wait_until_reachable(settings: Settings) -> None:
+    """Wait (bounded by settings.startup_wait_s) until the broker's and Redis's ports accept."""
+    targets: list[tuple[str, int]] = []
+    if settings.kafka_bootstrap:
+        for part in settings.kafka_bootstrap.split(","):
+            host, _, port_text = part.strip().rpartition(":")
+            targets.append((host or "127.0.0.1", int(port_text)))
+    deadline = time.monotonic() + settings.startup_wait_s
+    for host, port in targets:
+        while True:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+                writer.close()
+                break
+            except (OSError, TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"broker {host}:{port} unreachable: {exc}") from exc
+                await asyncio.sleep(0.5)
+    if settings.redis_url is not None:
+        async with open_redis(settings) as redis:
+            while True:
+                try:
+                    await redis.ping()
+                    break
+                except Exception as exc:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"Redis unreachable: {exc}") from exc
+                    await asyncio.sleep(0.5)
+
+
+async def heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event) -> None:
+    """Refresh the service's liveness key until `stop`; /healthz reads it."""
+    key = keys.heartbeat(service)
+    value = f"{socket.gethostname()}:{time.time():.0f}"
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            await redis.set(key, value, ex=HEARTBEAT_TTL_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY_S)
+    with contextlib.suppress(Exception):
+        await redis.delete(key)

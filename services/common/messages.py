@@ -1,0 +1,98 @@
+"""The wire schema: every payload that travels on a topic, defined once.
+
+Each message carries `schema_version`. Adding an optional field keeps the
+version (readers ignore unknown fields); a breaking change adds a new class
+with the next version, and readers accept both during a rollout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    """Base of every topic payload: JSON on the wire, one schema per class."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    schema_version: Literal[1] = 1
+
+
+class FeedItem(Message):
+    """An entry first seen in a feed. Topic key: its canonical URL."""
+
+    url: str = Field(description="canonical article URL (services.common.urls.canonical_url)")
+    feed_id: str
+    feed_url: str
+    outlet: str = Field(description="outlet name: the feed's name, else the site's host")
+    title: str | None = None
+    summary: str | None = None
+    author: str | None = None
+    published_at: AwareDatetime | None = None
+    seen_at: AwareDatetime
+
+
+class Entity(BaseModel):
+    """A named entity of one article, normalised so it can be followed across outlets."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    key: str = Field(description="stable key: '<type>:<normalised name>', e.g. 'person:vladimir putin'")
+    name: str = Field(description="display name, the fullest form seen in the article")
+    type: str = Field(description="PERSON, ORG, GPE, LOC, NORP, EVENT, FAC, PRODUCT, WORK_OF_ART, LAW")
+    count: int = Field(ge=1, description="mentions in the article")
+    first_position: int = Field(ge=0, description="character offset of the first mention in the text")
+
+
+class Article(Message):
+    """A cleaned article with metadata and entities. Topic key: its article id."""
+
+    id: str = Field(description="article_id(url): stable, derived from the canonical URL")
+    url: str
+    feed_id: str | None = None
+    outlet: str
+    title: str
+    text: str
+    author: str | None = None
+    published_at: AwareDatetime | None = None
+    language: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+    entities: list[Entity] = Field(default_factory=list)
+    fetched_at: AwareDatetime
+
+
+class StoryEvent(Message):
+    """A change to a story cluster. Topic key: the cluster id."""
+
+    kind: Literal["created", "updated", "merged"]
+    cluster_id: str
+    article_id: str
+    merged_into: str | None = Field(default=None, description="surviving cluster id when kind == 'merged'")
+    title: str
+    size: int
+    outlets: list[str]
+    entities: list[str] = Field(default_factory=list, description="top entity keys")
+    at: AwareDatetime
+
+
+class DeadLetter(Message):
+    """A message that could not be processed, with why. Topic key: the original key."""
+
+    stage: str = Field(description="fetcher, extractor, store, ...")
+    source_topic: str
+    source_partition: int | None = None
+    source_offset: int | None = None
+    key: str | None = None
+    error_type: str
+    error: str
+    attempts: int
+    payload_b64: str = Field(description="the original bytes, base64")
+    failed_at: datetime
+
+
+def article_id(canonical: str) -> str:
+    """Stable article id for a canonical URL: replays and re-fetches map to the same id."""
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]

@@ -1,0 +1,150 @@
+"""All configuration, from the environment, loaded once and passed down.
+
+Variables are `WIREWATCH_<FIELD>`; `KAFKA_BOOTSTRAP` and `REDIS_URL` are
+accepted as they are (how production and docker-compose name them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    """Every setting of every service. Env: WIREWATCH_*; KAFKA_BOOTSTRAP and REDIS_URL as they are."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WIREWATCH_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    # --- infrastructure -------------------------------------------------------------------
+    kafka_bootstrap: str | None = Field(
+        None,
+        validation_alias=AliasChoices("WIREWATCH_KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP", "kafka_bootstrap"),
+        description="Kafka bootstrap servers; unset under `wirewatch up` = start the embedded broker",
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("WIREWATCH_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis URL; unset under `wirewatch up` = start the embedded Valkey",
+    )
+    topic_prefix: str = Field("wirewatch.", description="prefix of every topic name")
+    key_prefix: str = Field("ww:", description="prefix of every Redis key")
+    topic_partitions: int = Field(3, ge=1, description="partitions per topic when wirewatch creates them")
+    data_dir: str = Field(".wirewatch", description="where `wirewatch up` keeps broker/Redis data and logs")
+    api_host: str = Field("127.0.0.1", description="API bind address")
+    api_port: int = Field(8080, ge=0, le=65535, description="API port (0 = any free port)")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_json: bool | None = Field(None, description="JSON logs; default: JSON when stdout is not a TTY")
+
+    # --- bus ------------------------------------------------------------------------------
+    max_attempts: int = Field(3, ge=1, description="tries per message before it goes to dead letters")
+    retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles per attempt")
+    batch_size: int = Field(50, ge=1, description="records taken per poll")
+    send_timeout_s: float = Field(15.0, gt=0, description="deadline for one produce acknowledgement")
+    startup_wait_s: float = Field(60.0, gt=0, description="how long a service waits for broker and Redis")
+    shutdown_grace_s: float = Field(10.0, gt=0, description="how long SIGTERM waits for in-flight work")
+
+    # --- in-flight ledger -------------------------------------------------------------------
+    pending_grace_s: float = Field(
+        300.0, gt=0, description="an emitted item not stored after this long is emitted again"
+    )
+
+    # --- outbound HTTP -------------------------------------------------------------------
+    allow_networks: str = Field(
+        "", description="comma-separated CIDRs the SSRF guard lets through (tests: 127.0.0.0/8)"
+    )
+    allow_ports: str = Field("80,443", description="comma-separated ports outbound HTTP may reach")
+    user_agent: str = Field(
+        "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)", description="User-Agent of every request"
+    )
+    http_timeout_s: float = Field(15.0, gt=0, description="total deadline of one HTTP request")
+    max_redirects: int = Field(5, ge=0, description="redirect hops followed, each re-checked by the guard")
+    max_feed_bytes: int = Field(10_000_000, gt=0, description="feed body cap, after decompression")
+    max_page_bytes: int = Field(5_000_000, gt=0, description="article page cap, after decompression")
+
+    # --- fetcher -----------------------------------------------------------------------------
+    poll_interval_s: float = Field(60.0, gt=0, description="how often each feed is polled")
+    fetch_concurrency: int = Field(16, ge=1, description="feeds polled at once by one fetcher")
+    seen_ttl_days: float = Field(30.0, gt=0, description="how long an emitted URL is remembered")
+
+    # --- extractor ---------------------------------------------------------------------------
+    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline used for named entities")
+    extract_workers: int = Field(0, ge=0, description="extraction processes (0 = one per core)")
+    ner_max_chars: int = Field(20_000, gt=0, description="text given to NER is capped at this length")
+    extract_concurrency: int = Field(8, ge=1, description="pages in flight in one extractor")
+
+    # --- store -------------------------------------------------------------------------------
+    cluster_window_hours: float = Field(72.0, gt=0, description="clusters older than this take no new articles")
+    cluster_threshold: float = Field(0.3, ge=0, le=1, description="score needed to join a cluster")
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for part in _split(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"WIREWATCH_ALLOW_NETWORKS: {part!r} is not a CIDR") from exc
+        return value
+
+    @cached_property
+    def allowed_networks(self) -> tuple[IPNetwork, ...]:
+        """The parsed `allow_networks` allow-list."""
+        return tuple(ipaddress.ip_network(p, strict=False) for p in _split(self.allow_networks))
+
+    @cached_property
+    def allowed_ports(self) -> frozenset[int]:
+        """The parsed `allow_ports` list."""
+        return frozenset(int(p) for p in _split(self.allow_ports))
+
+    @property
+    def own_ports(self) -> frozenset[int]:
+        """Ports of wirewatch's own broker and Redis: outbound HTTP must never reach them."""
+        ports: set[int] = set()
+        for part in (self.kafka_bootstrap or "").split(","):
+            if part.rpartition(":")[2].isdigit():
+                ports.add(int(part.rpartition(":")[2]))
+        if self.redis_url is not None:
+            port = urlsplit(self.redis_url.get_secret_value()).port
+            ports.add(port or 6379)
+        return frozenset(ports)
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap servers; an error if none is configured."""
+        if not self.kafka_bootstrap:
+            raise RuntimeError("KAFKA_BOOTSTRAP is not set (or run `wirewatch up` for the embedded broker)")
+        return self.kafka_bootstrap
+
+    @property
+    def redis(self) -> str:
+        """The Redis URL; an error if none is configured."""
+        if self.redis_url is None:
+            raise RuntimeError("REDIS_URL is not set (or run `wirewatch up` for the embedded Redis)")
+        return self.redis_url.get_secret_value()
+
+    def redacted(self) -> dict[str, Any]:
+        """Effective settings with secrets masked, for `wirewatch config`."""
+        out = self.model_dump()
+        if self.redis_url is not None:
+            out["redis_url"] = _mask_url(self.redis_url.get_secret_value())
+        return out
+
+
+def _split(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def _mask_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

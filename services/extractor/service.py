@@ -1,0 +1,109 @@
+"""Extractor: FeedItem -> Article.
+
+Consumes `feed-items`, downloads each page through the SSRF-safe client
+(size and time capped), extracts text and metadata (trafilatura) and named
+entities (spaCy) in a process pool so the event loop and the consumer's
+heartbeats never stall, and publishes to `articles` (key: article id).
+Idempotent: the article id is derived from the canonical URL, so a replay
+re-publishes the same article and the store ignores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from functools import partial
+
+from services.common.bus import Bus, Delivery
+from services.common.errors import ExtractionFailed
+from services.common.http import HttpResponse, SafeHttpClient
+from services.common.keys import Keys
+from services.common.ledger import Ledger
+from services.common.lifecycle import heartbeat
+from services.common.logging import get_logger
+from services.common.messages import Article, FeedItem, article_id
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.common.topics import ARTICLES, FEED_ITEMS
+from services.extractor import entities
+from services.extractor.extract import decode_html, extract_and_tag
+
+log = get_logger(__name__)
+HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
+EXTRACT_DEADLINE_S = 60.0  # far below max_poll_interval_ms: a stuck page must not evict the consumer
+
+
+def check_page(response: HttpResponse) -> None:
+    """Refuse responses that are not an HTML page."""
+    ctype = (response.content_type or "").split(";")[0].strip().lower()
+    if ctype not in HTML_TYPES:
+        raise ExtractionFailed(f"not an HTML page: content type {ctype!r}")
+    if not response.body.strip():
+        raise ExtractionFailed("empty page")
+
+
+async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bus: Bus, cpu: Executor,
+                 settings: Settings) -> None:
+    """Download, extract and tag one feed item, and publish its Article."""
+    response = await http.get(item.url, max_bytes=settings.max_page_bytes)
+    check_page(response)
+    html = decode_html(response.body, response.charset)
+    loop = asyncio.get_running_loop()
+    work = partial(extract_and_tag, html, item.url, model=settings.spacy_model,
+                   ner_max_chars=settings.ner_max_chars)
+    async with asyncio.timeout(EXTRACT_DEADLINE_S):
+        page, tagged = await loop.run_in_executor(cpu, work)
+    article = Article(
+        id=article_id(item.url),
+        url=item.url,
+        feed_id=item.feed_id,
+        outlet=item.outlet,
+        title=page.title or item.title or "",
+        text=page.text,
+        author=page.author or item.author,
+        published_at=page.published or item.published_at,
+        language=page.language,
+        site_name=page.site_name,
+        description=page.description or item.summary,
+        entities=tagged,
+        fetched_at=datetime.now(UTC),
+    )
+    await bus.publish(ARTICLES, article.id, article)
+    log.info("article.extracted", article_id=article.id, url=item.url, words=len(page.text.split()),
+             entities=len(tagged))
+
+
+def worker_count(settings: Settings) -> int:
+    """Extraction processes: the setting, or one per core."""
+    return settings.extract_workers or os.cpu_count() or 1
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the extractor until `stop` is set."""
+    keys = Keys(settings.key_prefix)
+    async with AsyncExitStack() as stack:
+        redis = await stack.enter_async_context(open_redis(settings))
+        http = await stack.enter_async_context(SafeHttpClient.from_settings(settings,
+                                                                            denied_ports=settings.own_ports))
+        bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-extractor"))
+        cpu = stack.enter_context(ProcessPoolExecutor(worker_count(settings), initializer=entities.load,
+                                                      initargs=(settings.spacy_model,)))
+        ledger = Ledger(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400))
+
+        async def settle_dead(delivery: Delivery, raw: bytes | None, error: BaseException) -> None:
+            # A dead-lettered item's journey is over: do not emit it again.
+            if delivery.key:
+                await ledger.settle(delivery.key)
+
+        log.info("service.started", service="extractor", workers=worker_count(settings))
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(heartbeat(redis, keys, "extractor", stop))
+            tasks.create_task(bus.consume(
+                FEED_ITEMS, group="extractor", stage="extractor",
+                handle=partial(handle, http=http, bus=bus, cpu=cpu, settings=settings),
+                stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead,
+            ))
+    log.info("service.stopped", service="extractor")

@@ -1,0 +1,38 @@
+"""The HTTP API: feeds, articles, clusters, health. `create_app(settings)` builds it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.common.feeds import FeedRegistry
+from services.common.keys import Keys
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.store.api.routes import articles, clusters, feeds, health
+from services.store.repository import Repository
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The FastAPI application, with Redis opened and closed by its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_redis(settings) as redis:
+            keys = Keys(settings.key_prefix)
+            app.state.settings = settings
+            app.state.redis = redis
+            app.state.keys = keys
+            app.state.repo = Repository(redis, keys)
+            app.state.feeds = FeedRegistry(redis, keys)
+            yield
+
+    app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,
+                  description="Streaming news ingestion: feeds, articles and story clusters.")
+    app.include_router(health.router)
+    app.include_router(feeds.router, prefix="/v1")
+    app.include_router(articles.router, prefix="/v1")
+    app.include_router(clusters.router, prefix="/v1")
+    return app

@@ -1,0 +1,83 @@
+"""Story clusters, latest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from services.store.api.deps import RepoDep
+from services.store.api.routes.articles import SCAN_LIMIT, _cursor
+from services.store.api.schemas import ClusterPublic, ClusterSummary, Page
+from services.store.repository import StoredCluster
+
+router = APIRouter(tags=["clusters"])
+
+
+def cluster_summary(cluster: StoredCluster) -> ClusterSummary:
+    """The listing view of a cluster."""
+    return ClusterSummary(
+        id=cluster.id, title=cluster.title, first_seen=cluster.first_seen, last_updated=cluster.last_updated,
+        size=cluster.size, copies=cluster.copies, outlets=cluster.outlets, entities=list(cluster.entities)[:15],
+    )
+
+
+def _matches(cluster: StoredCluster, entity: str | None, q: str | None, min_outlets: int) -> bool:
+    if len(cluster.outlets) < min_outlets:
+        return False
+    if entity:
+        wanted = entity.casefold()
+        if not any(k == wanted or k.split(":", 1)[-1] == wanted for k in cluster.entities):
+            return False
+    if q:
+        needle = q.casefold()
+        if needle not in cluster.title.casefold() and not any(needle in m.title.casefold()
+                                                                for m in cluster.members):
+            return False
+    return True
+
+
+@router.get("/clusters")
+async def list_clusters(
+    repo: RepoDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    since: Annotated[datetime | None, Query(description="only clusters updated at or after this time")] = None,
+    entity: Annotated[str | None, Query(max_length=200, description="entity key or name")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="words in a member's title")] = None,
+    min_outlets: Annotated[int, Query(ge=1, le=1000)] = 1,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[ClusterSummary]:
+    """Latest updated story clusters first, filtered by entity, title words and outlet count."""
+    before = _cursor(cursor)
+    items: list[ClusterSummary] = []
+    scanned = 0
+    while len(items) < limit and scanned < SCAN_LIMIT:
+        rows = await repo.recent_clusters(limit=200, since=since.timestamp() if since else None, before=before)
+        if not rows:
+            break
+        scanned += len(rows)
+        for cluster in await repo.clusters([cid for cid, _ in rows]):
+            before = cluster.last_updated.timestamp()
+            if _matches(cluster, entity, q, min_outlets):
+                items.append(cluster_summary(cluster))
+                if len(items) == limit:
+                    break
+    more = len(items) == limit
+    return Page(items=items, next_cursor=repr(items[-1].last_updated.timestamp()) if more and items else None)
+
+
+@router.get("/clusters/{cluster_id}")
+async def get_cluster(cluster_id: str, repo: RepoDep) -> ClusterPublic:
+    """One cluster: members (each original followed by its copies), outlets, entities, timeline."""
+    cluster = await repo.cluster(cluster_id)
+    if cluster is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cluster {cluster_id!r}")
+    originals = [m for m in cluster.members if not m.copy_of]
+    ordered = []
+    for original in originals:
+        ordered.append(original)
+        ordered.extend(m for m in cluster.members if m.copy_of == original.id)
+    ordered.extend(m for m in cluster.members if m not in ordered)
+    return ClusterPublic(**cluster_summary(cluster).model_dump(), members=ordered,
+                         originals=[m.id for m in originals])

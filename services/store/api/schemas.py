@@ -1,0 +1,97 @@
+"""HTTP request and response models (the public API, separate from the wire messages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from services.common.messages import Entity
+from services.store.repository import ClusterMember, JoinReason
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of results; pass `next_cursor` back as `cursor` for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class FeedCreate(BaseModel):
+    """A feed to register."""
+
+    url: str = Field(min_length=1, max_length=2048, description="RSS or Atom feed URL (http/https)")
+    name: str | None = Field(None, max_length=200, description="outlet name; default: the site's host")
+
+
+class FeedHealth(BaseModel):
+    """What the last polls of a feed found."""
+
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    consecutive_errors: int = 0
+    items_total: int = 0
+    items_per_day: float = 0.0
+    next_poll: datetime | None = None
+
+
+class FeedPublic(BaseModel):
+    """A registered feed with its health."""
+
+    id: str
+    url: str
+    name: str
+    added_at: datetime
+    paused: bool
+    health: FeedHealth
+
+
+class ArticleSummary(BaseModel):
+    """An article in a listing."""
+
+    id: str
+    url: str
+    outlet: str
+    title: str
+    published_at: datetime | None
+    language: str | None
+    cluster_id: str
+    copy_of: str | None
+    stored_at: datetime
+
+
+class ArticlePublic(ArticleSummary):
+    """One article in full."""
+
+    text: str
+    author: str | None
+    site_name: str | None
+    description: str | None
+    entities: list[Entity]
+    revision: int
+    joined: JoinReason
+
+
+class ClusterSummary(BaseModel):
+    """A story cluster in a listing."""
+
+    id: str
+    title: str
+    first_seen: datetime
+    last_updated: datetime
+    size: int
+    copies: int
+    outlets: list[str]
+    entities: list[str] = Field(description="top entity keys, most shared first")
+
+
+class ClusterPublic(ClusterSummary):
+    """One story cluster with its members: originals, each followed by its copies."""
+
+    members: list[ClusterMember]
+    originals: list[str] = Field(description="ids of members that are not copies of another member")

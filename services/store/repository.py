@@ -1,0 +1,210 @@
+"""Redis reads and writes of articles, clusters and their indexes (sole writer of those keys).
+
+Every write of one article is one MULTI/EXEC transaction guarded by WATCH on
+the article and the cluster it touches, so two store instances updating the
+same cluster never lose each other's update (the loser retries).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import WatchError
+
+from services.common.keys import Keys
+from services.common.messages import Article
+from services.common.redis import Redis
+
+WRITE_RETRIES = 20
+
+# Raises the partition's high-water offset, never lowers it.
+_RAISE_HIGH_WATER = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+return cur
+"""
+
+
+class JoinReason(BaseModel):
+    """Why an article is in its cluster."""
+
+    model_config = ConfigDict(frozen=True)
+    rule: str = Field(description="new_cluster, similar, exact_duplicate")
+    score: float | None = None
+    text_similarity: float | None = None
+    entity_overlap: float | None = None
+    shared_entities: list[str] = Field(default_factory=list)
+
+
+class StoredArticle(Article):
+    """An article as the store keeps it: the wire Article plus its place in a story."""
+
+    cluster_id: str
+    copy_of: str | None = None
+    body_hash: str
+    stored_at: datetime
+    revision: int = 1
+    joined: JoinReason
+
+
+class ClusterMember(BaseModel):
+    """A cluster's view of one of its articles."""
+
+    id: str
+    outlet: str
+    title: str
+    url: str
+    published_at: datetime | None = None
+    copy_of: str | None = None
+
+
+class StoredCluster(BaseModel):
+    """A story cluster's summary, kept current on every join."""
+
+    id: str
+    title: str
+    first_seen: datetime
+    last_updated: datetime
+    size: int
+    outlets: list[str]
+    entities: dict[str, int] = Field(default_factory=dict, description="entity key -> members mentioning it")
+    terms: dict[str, float] = Field(default_factory=dict, description="centroid term vector")
+    members: list[ClusterMember] = Field(default_factory=list)
+
+    @property
+    def copies(self) -> int:
+        """Members that are copies of another member."""
+        return sum(1 for m in self.members if m.copy_of)
+
+
+class Repository:
+    """Articles, clusters and indexes in Redis."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._raise_hw = redis.register_script(_RAISE_HIGH_WATER)
+
+    # --- reads ---------------------------------------------------------------------------
+    async def article(self, article_id: str) -> StoredArticle | None:
+        """One stored article, or None."""
+        raw = await self.redis.get(self.keys.article(article_id))
+        return StoredArticle.model_validate_json(raw) if raw else None
+
+    async def cluster(self, cluster_id: str) -> StoredCluster | None:
+        """One cluster, or None."""
+        raw = await self.redis.get(self.keys.cluster(cluster_id))
+        return StoredCluster.model_validate_json(raw) if raw else None
+
+    async def clusters(self, ids: list[str]) -> list[StoredCluster]:
+        """Clusters by id, in that order, skipping unknown ones."""
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.keys.cluster(i) for i in ids])
+        return [StoredCluster.model_validate_json(r) for r in raws if r]
+
+    async def articles(self, ids: list[str]) -> list[StoredArticle]:
+        """Articles by id, in that order, skipping unknown ones."""
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.keys.article(i) for i in ids])
+        return [StoredArticle.model_validate_json(r) for r in raws if r]
+
+    async def body_owner(self, body_hash: str) -> str | None:
+        """Id of the first article stored with this body hash."""
+        value = await self.redis.get(self.keys.body(body_hash))
+        return str(value) if value else None
+
+    async def candidate_clusters(self, entity_keys: list[str], terms: list[str], *, around: float,
+                                 window_s: float, limit: int = 50) -> list[str]:
+        """Cluster ids sharing an entity or a title term, active within `window_s` of `around`."""
+        lo, hi = around - window_s, around + window_s
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in entity_keys:
+                pipe.zrangebyscore(self.keys.entity_postings(key), lo, hi, start=0, num=200)
+            for term in terms:
+                pipe.zrangebyscore(self.keys.term_postings(term), lo, hi, start=0, num=200)
+            results = await pipe.execute()
+        hits: dict[str, int] = {}
+        for ids in results:
+            for cid in ids:
+                hits[cid] = hits.get(cid, 0) + 1
+        ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [cid for cid, _ in ranked[:limit]]
+
+    async def recent_articles(self, *, limit: int, since: float | None = None,
+                              before: float | None = None) -> list[str]:
+        """Article ids, newest first."""
+        hi = f"({before}" if before is not None else "+inf"
+        lo = since if since is not None else "-inf"
+        ids = await self.redis.zrevrangebyscore(self.keys.articles_recent, hi, lo, start=0, num=limit)
+        return [str(i) for i in ids]
+
+    async def recent_clusters(self, *, limit: int, since: float | None = None,
+                              before: float | None = None) -> list[tuple[str, float]]:
+        """(cluster id, last-updated time), latest first."""
+        hi = f"({before}" if before is not None else "+inf"
+        lo = since if since is not None else "-inf"
+        rows: Any = await self.redis.zrevrangebyscore(
+            self.keys.clusters_recent, hi, lo, start=0, num=limit, withscores=True)
+        return [(str(cid), float(ts)) for cid, ts in rows]
+
+    async def high_water(self, topic: str, partition: int) -> int | None:
+        """The highest offset of topic/partition whose work is finished, if any."""
+        value = await self.redis.get(self.keys.high_water(topic, partition))
+        return int(value) if value is not None else None
+
+    # --- writes --------------------------------------------------------------------------
+    async def raise_high_water(self, topic: str, partition: int, offset: int) -> None:
+        """Record that work up to `offset` is finished (never moves backwards)."""
+        await self._raise_hw(keys=[self.keys.high_water(topic, partition)], args=[offset])
+
+    async def forget_high_water(self, topic: str, partition: int) -> None:
+        """Drop a high-water mark the broker's log no longer reaches (embedded broker restarted)."""
+        await self.redis.delete(self.keys.high_water(topic, partition))
+
+    async def save(self, article: StoredArticle, cluster: StoredCluster, *, index_entities: list[str],
+                   index_terms: list[str], expect_cluster_version: str | None) -> bool:
+        """Write an article and its cluster atomically; False if the cluster changed meanwhile.
+
+        `expect_cluster_version` is the cluster JSON the caller read (None: the cluster
+        must not exist yet); on a mismatch nothing is written and the caller recomputes.
+        """
+        k = self.keys
+        event_time = (article.published_at or article.stored_at).timestamp()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(k.cluster(cluster.id))
+            current = await pipe.get(k.cluster(cluster.id))
+            if current != expect_cluster_version:
+                await pipe.reset()  # type: ignore[no-untyped-call]
+                return False
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(k.article(article.id), article.model_dump_json())
+            pipe.zadd(k.articles_recent, {article.id: article.stored_at.timestamp()})
+            pipe.set(k.body(article.body_hash), article.id, nx=True)
+            pipe.set(k.cluster(cluster.id), cluster.model_dump_json())
+            pipe.zadd(k.clusters_recent, {cluster.id: cluster.last_updated.timestamp()})
+            for key in index_entities:
+                pipe.zadd(k.entity_postings(key), {cluster.id: event_time}, gt=True)
+            for term in index_terms:
+                pipe.zadd(k.term_postings(term), {cluster.id: event_time}, gt=True)
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
+
+    async def replace_article(self, article: StoredArticle) -> None:
+        """Overwrite a stored article in place (a new revision of the same URL)."""
+        await self.redis.set(self.keys.article(article.id), article.model_dump_json())
+
+    async def stats(self) -> dict[str, int]:
+        """Counts for health and tests."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.articles_recent)
+            pipe.zcard(self.keys.clusters_recent)
+            articles, clusters = await pipe.execute()
+        return {"articles": int(articles), "clusters": int(clusters)}
+

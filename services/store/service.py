@@ -1,0 +1,210 @@
+"""Store: Article -> stored article in a story cluster -> StoryEvent.
+
+Consumes `articles`, links exact duplicates (same normalised body), places
+each article in a story cluster (services.store.cluster), writes article and
+cluster in one Redis transaction and publishes a StoryEvent (key: cluster id).
+
+Idempotent and resumable: after the work for a record is done the partition's
+high-water offset is raised in Redis; records at or below it are skipped, and
+on assignment the consumer seeks just past it, so a replay from offset 0
+changes nothing and a write lost in a Redis crash is read again from Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.common.bus import Bus, Delivery
+from services.common.keys import Keys
+from services.common.ledger import Ledger
+from services.common.lifecycle import heartbeat
+from services.common.logging import get_logger
+from services.common.messages import Article, StoryEvent
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.common.topics import ARTICLES, STORY_EVENTS
+from services.store.cluster import (
+    Candidate,
+    add_entities,
+    add_to_centroid,
+    best_match,
+    salient_entities,
+)
+from services.store.repository import (
+    WRITE_RETRIES,
+    ClusterMember,
+    JoinReason,
+    Repository,
+    StoredArticle,
+    StoredCluster,
+)
+from services.store.text import body_hash, content_terms, term_vector
+
+log = get_logger(__name__)
+TITLE_INDEX_TERMS = 8
+EVENT_TOP_ENTITIES = 10
+
+
+class ConcurrentUpdate(Exception):
+    """The cluster kept changing under us; the bus retries the message."""
+
+
+class Store:
+    """Places articles in clusters and keeps the Redis state."""
+
+    def __init__(self, settings: Settings, repo: Repository, bus: Bus, ledger: Ledger) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.bus = bus
+        self.ledger = ledger
+
+    async def handle(self, article: Article, delivery: Delivery) -> None:
+        """Store one article (idempotent), publish its story event, then mark the offset done."""
+        hw = await self.repo.high_water(delivery.topic, delivery.partition)
+        if hw is not None and delivery.offset <= hw:
+            return  # done before: a replay
+        stored = await self.repo.article(article.id)
+        digest = body_hash(article.text)
+        if stored is None:
+            stored, cluster, kind = await self._place_new(article, digest)
+            log.info("article.stored", article_id=article.id, cluster_id=cluster.id, outcome=stored.joined.rule,
+                     score=stored.joined.score, copy_of=stored.copy_of)
+        else:
+            if stored.body_hash != digest or stored.title != article.title:
+                stored = await self._revise(stored, article, digest)
+            cluster_or_none = await self.repo.cluster(stored.cluster_id)
+            if cluster_or_none is None:
+                raise RuntimeError(f"article {stored.id} points to missing cluster {stored.cluster_id}")
+            cluster = cluster_or_none
+            kind = "created" if stored.joined.rule == "new_cluster" else "updated"
+        # Re-published when a crash came between the write and the event: consumers
+        # dedup on (cluster id, article id, kind).
+        await self.bus.publish(STORY_EVENTS, cluster.id, story_event(kind, cluster, stored))
+        await self.ledger.settle(article.url)
+        await self.repo.raise_high_water(delivery.topic, delivery.partition, delivery.offset)
+
+    async def _revise(self, stored: StoredArticle, article: Article, digest: str) -> StoredArticle:
+        revised = StoredArticle.model_validate({
+            **article.model_dump(), "cluster_id": stored.cluster_id, "copy_of": stored.copy_of,
+            "body_hash": digest, "stored_at": stored.stored_at, "revision": stored.revision + 1,
+            "joined": stored.joined,
+        })
+        await self.repo.replace_article(revised)
+        log.info("article.revised", article_id=article.id, revision=revised.revision)
+        return revised
+
+    async def _place_new(self, article: Article, digest: str) -> tuple[StoredArticle, StoredCluster, str]:
+        for _ in range(WRITE_RETRIES):
+            placed = await self._try_place(article, digest)
+            if placed is not None:
+                return placed
+        raise ConcurrentUpdate(f"cluster for {article.id} changed {WRITE_RETRIES} times while placing it")
+
+    async def _try_place(self, article: Article, digest: str) -> tuple[StoredArticle, StoredCluster, str] | None:
+        now = datetime.now(UTC)
+        event_time = article.published_at or article.fetched_at
+        keys = salient_entities(article.entities)
+        terms = term_vector(article.title, article.text)
+        title_terms = content_terms(article.title)[:TITLE_INDEX_TERMS]
+        copy_of: str | None = None
+        cluster: StoredCluster | None = None
+        reason = JoinReason(rule="new_cluster")
+
+        owner = await self.repo.body_owner(digest)
+        if owner and owner != article.id:
+            original = await self.repo.article(owner)
+            if original is not None:
+                cluster = await self.repo.cluster(original.cluster_id)
+                copy_of = owner
+                reason = JoinReason(rule="exact_duplicate", score=1.0, text_similarity=1.0)
+        if cluster is None:
+            window_s = self.settings.cluster_window_hours * 3600
+            ids = await self.repo.candidate_clusters(keys, title_terms, around=event_time.timestamp(),
+                                                     window_s=window_s)
+            found = await self.repo.clusters(ids)
+            candidates = [Candidate(c.id, c.terms, c.entities) for c in found]
+            match = best_match(terms, keys, candidates, self.settings.cluster_threshold)
+            if match is not None:
+                cluster = next(c for c in found if c.id == match.cluster_id)
+                reason = JoinReason(rule="similar", score=match.score, text_similarity=match.text_similarity,
+                                    entity_overlap=match.entity_overlap, shared_entities=match.shared_entities)
+
+        expected = cluster.model_dump_json() if cluster is not None else None
+        if cluster is None:
+            cluster = StoredCluster(id=f"c{article.id[:16]}", title=article.title, first_seen=event_time,
+                                    last_updated=now, size=0, outlets=[])
+        member = ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
+                               published_at=article.published_at, copy_of=copy_of)
+        updated = cluster.model_copy(update={
+            "title": cluster.title or article.title,
+            "first_seen": min(cluster.first_seen, event_time),
+            "last_updated": now,
+            "size": cluster.size + 1,
+            "outlets": sorted({*cluster.outlets, article.outlet}),
+            "entities": add_entities(cluster.entities, keys),
+            "terms": add_to_centroid(cluster.terms, terms, cluster.size),
+            "members": [*cluster.members, member],
+        })
+        stored = StoredArticle.model_validate({
+            **article.model_dump(), "cluster_id": updated.id, "copy_of": copy_of, "body_hash": digest,
+            "stored_at": now, "joined": reason,
+        })
+        if expected is None and await self.repo.cluster(updated.id) is not None:
+            # Our deterministic new-cluster id exists: a replay of the first article. Re-read.
+            return None
+        if not await self.repo.save(stored, updated, index_entities=keys, index_terms=title_terms,
+                                    expect_cluster_version=expected):
+            return None
+        return stored, updated, ("created" if expected is None else "updated")
+
+    async def seek_past_high_water(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """On assignment, resume just after the last finished offset recorded in Redis."""
+        ends = await consumer.end_offsets(list(assigned))
+        for tp in assigned:
+            hw = await self.repo.high_water(tp.topic, tp.partition)
+            if hw is None:
+                continue
+            if hw >= ends[tp]:
+                # The log is shorter than what we finished: the (in-memory) broker
+                # restarted. Its new records are new work.
+                log.warning("store.high_water_reset", partition=tp.partition, high_water=hw, end=ends[tp])
+                await self.repo.forget_high_water(tp.topic, tp.partition)
+                continue
+            consumer.seek(tp, hw + 1)
+
+
+def story_event(kind: str, cluster: StoredCluster, article: StoredArticle) -> StoryEvent:
+    """The event announcing that `article` created or joined `cluster`."""
+    return StoryEvent(
+        kind="created" if kind == "created" else "updated",
+        cluster_id=cluster.id,
+        article_id=article.id,
+        title=cluster.title,
+        size=cluster.size,
+        outlets=cluster.outlets,
+        entities=list(cluster.entities)[:EVENT_TOP_ENTITIES],
+        at=datetime.now(UTC),
+    )
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the store until `stop` is set."""
+    keys = Keys(settings.key_prefix)
+    async with AsyncExitStack() as stack:
+        redis = await stack.enter_async_context(open_redis(settings))
+        bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-store"))
+        store = Store(settings, Repository(redis, keys), bus,
+                      Ledger(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400)))
+        log.info("service.started", service="store")
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(heartbeat(redis, keys, "store", stop))
+            tasks.create_task(bus.consume(
+                ARTICLES, group="store", stage="store", handle=store.handle, stop=stop,
+                on_assign=store.seek_past_high_water,
+            ))
+    log.info("service.stopped", service="store")
+

@@ -1,0 +1,142 @@
+"""`wirewatch up`: the whole system on one machine (a composition root, above the services).
+
+Starts the embedded broker (Tansu) and Redis (Valkey) as child processes
+unless KAFKA_BOOTSTRAP / REDIS_URL point at real ones, creates the topics,
+then runs fetcher, extractor, store and the API in this process until
+SIGINT/SIGTERM, and stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from pydantic import SecretStr
+
+from services.common.embedded import ChildProcess, ensure_topics, free_port, start_tansu, start_valkey
+from services.common.lifecycle import install_signal_handlers
+from services.common.logging import get_logger
+from services.common.settings import Settings
+from services.common.topics import ALL_TOPICS
+from services.extractor import service as extractor
+from services.fetcher import service as fetcher
+from services.store import service as store
+from services.store.api.app import create_app
+
+log = get_logger(__name__)
+RUNTIME_FILE = "runtime.json"
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: our stop event decides."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve the HTTP API until `stop` is set."""
+    config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+                            log_config=None, access_log=False, lifespan="on")
+    server = _ApiServer(config)
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+def runtime_path(data_dir: Path) -> Path:
+    """Where `up` writes the addresses it chose, for other CLI commands to find."""
+    return data_dir / RUNTIME_FILE
+
+
+def read_runtime(data_dir: Path) -> dict[str, str] | None:
+    """The addresses of a running `wirewatch up`, if one is running from `data_dir`."""
+    path = runtime_path(data_dir)
+    if not path.exists():
+        return None
+    data: dict[str, str] = json.loads(path.read_text())
+    return data
+
+
+def start_infrastructure(settings: Settings) -> tuple[Settings, list[ChildProcess]]:
+    """Start the embedded broker and Redis where none is configured; return settings that name them."""
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    children: list[ChildProcess] = []
+    update: dict[str, object] = {}
+    try:
+        if settings.redis_url is None:
+            url, child = start_valkey(data_dir / "redis")
+            children.append(child)
+            update["redis_url"] = SecretStr(url)
+        if not settings.kafka_bootstrap:
+            bootstrap, child = start_tansu(data_dir / "broker")
+            children.append(child)
+            update["kafka_bootstrap"] = bootstrap
+    except Exception:
+        stop_children(children)
+        raise
+    if settings.api_port == 0:
+        update["api_port"] = free_port()
+    return settings.model_copy(update=update), children
+
+
+def stop_children(children: list[ChildProcess]) -> None:
+    """Stop child processes, last started first."""
+    for child in reversed(children):
+        child.stop()
+
+
+async def run_all(settings: Settings, stop: asyncio.Event) -> None:
+    """Run every service and the API until `stop`; one failing stops the rest."""
+    await ensure_topics(settings.bootstrap, [t.full_name(settings.topic_prefix) for t in ALL_TOPICS],
+                        settings.topic_partitions)
+
+    async def guarded(name: str, coro_fn: object) -> None:
+        try:
+            await coro_fn(settings, stop)  # type: ignore[operator]
+        except Exception:
+            log.exception("service.crashed", service=name)
+            stop.set()
+            raise
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(guarded("store", store.main))
+        tasks.create_task(guarded("extractor", extractor.main))
+        tasks.create_task(guarded("fetcher", fetcher.main))
+        tasks.create_task(guarded("api", serve_api))
+
+
+def up(settings: Settings) -> None:
+    """Run the whole system in the foreground until SIGINT/SIGTERM."""
+    started = time.monotonic()
+    settings, children = start_infrastructure(settings)
+    data_dir = Path(settings.data_dir)
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    runtime_path(data_dir).write_text(json.dumps({
+        "kafka_bootstrap": settings.bootstrap, "redis_url": settings.redis, "api_url": api_url,
+        "pid": str(os.getpid()),
+    }))
+    log.info("system.infrastructure_ready", kafka=settings.bootstrap, api=api_url,
+             seconds=round(time.monotonic() - started, 2))
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await run_all(settings, stop)
+
+    try:
+        asyncio.run(_main())
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            runtime_path(data_dir).unlink()
+        stop_children(children)
+        log.info("system.stopped")
