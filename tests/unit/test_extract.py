@@ -1,0 +1,368 @@
+"""Extraction of article text and metadata from realistic pages (pure, no network)."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.common.errors import ExtractionFailed
+from services.extractor.extract import ExtractedPage, decode_html, extract_page
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SEEDS = SHARED / "seeds"
+SEED_FILES = sorted(SEEDS.glob("*.txt")) if SEEDS.is_dir() else []
+needs_seeds = pytest.mark.skipif(
+    not SEED_FILES, reason=f"seed articles not found at {SEEDS} (the shared data directory is absent)"
+)
+
+# Phrases that only occur in the boilerplate around the article: none may leak into the text.
+BOILERPLATE = [
+    "We use cookies",
+    "Accept all cookies",
+    "Subscribe to our newsletter",
+    "All rights reserved",
+    "Terms of Service",
+    "Privacy Policy",
+    "Most read",
+    "Celebrity chef opens",
+    "Markets rally",
+    "Comments are closed",
+    "This is an outrage",
+    "Login to reply",
+    "Sports",
+    "Entertainment",
+]
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def tokens(text: str) -> list[str]:
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+def wrap(
+    title: str,
+    paragraphs: list[str],
+    *,
+    canonical: str = "https://news.example/world/soleimani-putin",
+    published: str = "2015-12-16T09:30:00+03:30",
+) -> str:
+    """An article page as outlets serve them: nav, cookie banner, related links, comments, footer."""
+    esc = html_lib.escape
+    nav = "\n".join(
+        f'<li><a href="/section/{i}">{name}</a></li>'
+        for i, name in enumerate(
+            [
+                "Home",
+                "World",
+                "Politics",
+                "Business",
+                "Tech",
+                "Science",
+                "Health",
+                "Sports",
+                "Entertainment",
+                "Opinion",
+                "Video",
+                "Podcasts",
+                "Weather",
+                "Travel",
+                "Style",
+            ]
+            * 2
+        )
+    )
+    related = "\n".join(
+        f'<li><a href="/related/{i}">{t}</a></li>'
+        for i, t in enumerate(
+            [
+                "Celebrity chef opens new restaurant downtown",
+                "Markets rally as inflation cools",
+                "Ten tips for a better night's sleep",
+                "Local team wins championship after overtime",
+                "Most read: the gadget everyone wants this winter",
+            ]
+        )
+    )
+    body = "\n".join(f"<p>{esc(p)}</p>" for p in paragraphs)
+    comments = "\n".join(
+        f'<li class="comment"><span class="author">user{i}</span><p>{c}</p><a href="/login">Login to reply</a></li>'
+        for i, c in enumerate(
+            [
+                "This is an outrage, nobody should believe these reports at all.",
+                "Great article, thanks for sharing this with everyone here today.",
+                "I have been saying this for years and nobody ever listens to me.",
+            ]
+        )
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head>
+<meta charset="utf-8">
+<title>{esc(title)} | Example News</title>
+<link rel="canonical" href="{canonical}">
+<meta property="og:url" content="https://news.example/og-url">
+<meta property="og:site_name" content="Example News">
+<meta property="og:title" content="{esc(title)}">
+<meta name="description" content="{esc(paragraphs[0][:150])}">
+<meta name="author" content="Jane Reporter">
+<meta property="article:published_time" content="{published}">
+<script>window.dataLayer = window.dataLayer || []; function track(){{}}</script>
+<style>.cookie{{position:fixed}}</style>
+</head><body>
+<div class="cookie-banner" id="cookie-consent"><p>We use cookies to improve your experience on our site.
+<button>Accept all cookies</button> <a href="/privacy">Privacy Policy</a></p></div>
+<header class="site-header"><nav class="main-nav"><ul>{nav}</ul></nav>
+<form class="newsletter"><p>Subscribe to our newsletter</p><input type="email"></form></header>
+<main>
+<article class="article">
+<h1 class="headline">{esc(title)}</h1>
+<div class="byline">By <span class="author">Jane Reporter</span>
+<time datetime="{published}">December 16, 2015</time></div>
+<div class="article-body">
+{body}
+</div>
+</article>
+<aside class="related"><h2>Most read</h2><ul>{related}</ul></aside>
+<section class="comments" id="comments"><h2>Comments</h2><ul>{comments}</ul>
+<p>Comments are closed for this article.</p></section>
+</main>
+<footer class="site-footer"><ul><li><a href="/terms">Terms of Service</a></li>
+<li><a href="/privacy">Privacy Policy</a></li><li><a href="/contact">Contact</a></li></ul>
+<p>© 2015 Example News. All rights reserved.</p></footer>
+</body></html>"""
+
+
+def seed(path: Path) -> tuple[str, list[str]]:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return lines[0], lines[1:]
+
+
+@needs_seeds
+@pytest.mark.parametrize("path", SEED_FILES, ids=[p.stem for p in SEED_FILES])
+def test_seed_text_recovered_without_boilerplate(path: Path) -> None:
+    title, paragraphs = seed(path)
+    page = extract_page(wrap(title, paragraphs), "https://news.example/world/soleimani-putin?utm_source=x")
+
+    expected = Counter(tokens(" ".join(paragraphs)))
+    got = Counter(tokens(page.text))
+    recall = sum(min(n, got[t]) for t, n in expected.items()) / sum(expected.values())
+    assert recall >= 0.95, f"token recall {recall:.3f}"
+    # little boilerplate: no marker phrase, and few tokens that are not in the article at all
+    leaked = [b for b in BOILERPLATE if b.lower() in page.text.lower()]
+    assert not leaked, leaked
+    allowed = expected | Counter(tokens(title))
+    extra = sum((got - allowed).values())
+    assert extra <= 0.03 * sum(expected.values()), f"{extra} extra tokens: {(got - allowed).most_common(10)}"
+    # paragraphs stay separated
+    assert page.text.count("\n") >= len(paragraphs) - 1
+
+    assert page.title == title
+    assert page.canonical_url == "https://news.example/world/soleimani-putin"
+    assert page.language == "en"
+    assert page.site_name == "Example News"
+    assert page.author == "Jane Reporter"
+    assert page.description and page.description.startswith(paragraphs[0][:40])
+    assert page.published == datetime(2015, 12, 16, 6, 0, tzinfo=UTC)
+    assert page.published.tzinfo is not None
+
+
+_SENTENCES = [
+    "The minister said the talks in the capital had gone well and would continue next week.",
+    "Officials from both delegations met behind closed doors for more than three hours on Tuesday.",
+    "Several analysts cautioned that an agreement on the most difficult questions remained distant.",
+    "Opposition lawmakers demanded that the government publish the full text of any draft deal.",
+    "Diplomats expect a second round of negotiations to begin before the end of the month.",
+    "Markets in the region reacted calmly, with the currency trading near its recent average.",
+    "A spokesperson declined to comment on reports that a senior envoy had resigned in protest.",
+    "Residents interviewed outside parliament said they hoped the process would end the crisis.",
+]
+
+
+def _article(words: int = 80) -> str:
+    paragraphs: list[str] = []
+    i = 0
+    while sum(len(p.split()) for p in paragraphs) < words:
+        paragraphs.append(f"{_SENTENCES[i % len(_SENTENCES)]} (Paragraph {i}.)")
+        i += 1
+    return "<p>" + "</p>\n<p>".join(paragraphs) + "</p>"
+
+
+def test_og_url_when_no_canonical_and_relative_canonical() -> None:
+    body = _article()
+    page = extract_page(
+        f'<html><head><meta property="og:url" content="https://x.example/a"></head><body>'
+        f"<article>{body}</article></body></html>",
+        "https://x.example/a?utm=1",
+    )
+    assert page.canonical_url == "https://x.example/a"
+    page = extract_page(
+        f'<html><head><link href="/story/1" rel="canonical"></head><body><article>{body}</article></body></html>',
+        "https://x.example/amp/story/1",
+    )
+    assert page.canonical_url == "https://x.example/story/1"
+    page = extract_page(
+        f'<html><head><link rel="canonical" href="javascript:alert(1)"></head><body>'
+        f"<article>{body}</article></body></html>",
+        "https://x.example/s",
+    )
+    assert page.canonical_url != "javascript:alert(1)"
+
+
+def test_naive_published_time_is_utc() -> None:
+    page = extract_page(
+        '<html><head><meta property="article:published_time" content="2020-01-02T03:04:05"></head>'
+        f"<body><article>{_article()}</article></body></html>",
+        "https://x.example/a",
+    )
+    assert page.published == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_non_english_language_detected() -> None:
+    german = (
+        "Der Minister sagte am Mittwoch in der Hauptstadt, die Gespräche mit der Regierung seien gut "
+        "verlaufen und würden in der kommenden Woche fortgesetzt, obwohl viele Fragen offen blieben."
+    )
+    page = extract_page(
+        f'<html lang="en"><body><article><p>{german}</p><p>{german}</p></article></body></html>', "https://x.example/de"
+    )
+    assert page.language == "de"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "   \n\t ",
+        "<html><head><title>Nothing</title></head><body></body></html>",
+        "<html><body><nav><a href='/'>Home</a></nav></body></html>",
+    ],
+    ids=["empty", "blank", "empty-body", "nav-only"],
+)
+def test_empty_page_fails_clearly(html: str) -> None:
+    with pytest.raises(ExtractionFailed):
+        extract_page(html, "https://x.example/")
+
+
+def test_too_short_text_fails_with_reason() -> None:
+    with pytest.raises(ExtractionFailed, match=r"too short|no main text"):
+        extract_page("<html><body><article><p>Just a few words here.</p></article></body></html>", "https://x.example/")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"json": "document", "items": [1, 2, 3], "text": "this is not a web page at all, it is data"}',
+        "%PDF-1.4\n%âãÏÓ\n1 0 obj << /Type /Catalog >> endobj " * 20,
+        "plain text " * 200,
+    ],
+    ids=["json", "pdf", "plain-text"],
+)
+def test_non_html_fails_clearly(payload: str) -> None:
+    with pytest.raises(ExtractionFailed):
+        extract_page(payload, "https://x.example/file")
+
+
+def test_bytes_are_refused() -> None:
+    with pytest.raises(ExtractionFailed, match="str"):
+        extract_page(b"<html><body><p>hi</p></body></html>", "https://x.example/")  # type: ignore[arg-type]
+
+
+BROKEN = [
+    # unclosed tags everywhere
+    "<html><body><div><article><p>" + _article(120).replace("</p>", "") + "<div><span><b><i>",
+    # garbage bytes decoded with replacement, control characters, NULs
+    decode_html(
+        b"<html><body><article><p>"
+        + bytes(range(256)) * 4
+        + b"</p>"
+        + _article(80).encode()
+        + b"\x00\x01\x02</article>",
+        None,
+    ),
+    # an XML declaration with an encoding (lxml refuses those in str input)
+    '<?xml version="1.0" encoding="ISO-8859-1"?><html><body><article>' + _article() + "</article></body></html>",
+    # deeply nested, mismatched tags
+    "<html><body>" + "<div><p><table><tr><td>" * 300 + _article() + "</span></i>" * 50,
+    # comment/script/CDATA debris
+    "<html><body><!-- unclosed comment <script>var x = '</div>';</script><![CDATA[ junk ]]>" + _article(),
+    # only garbage bytes
+    decode_html(bytes(range(256)) * 50, None),
+    # half a tag
+    "<html><body><article><p class=" + "x" * 10000,
+]
+
+
+@pytest.mark.parametrize("html", BROKEN, ids=[f"broken-{i}" for i in range(len(BROKEN))])
+def test_broken_html_gives_text_or_extraction_failed(html: str) -> None:
+    try:
+        page = extract_page(html, "https://x.example/broken")
+    except ExtractionFailed as exc:
+        assert str(exc)
+    else:
+        assert isinstance(page, ExtractedPage)
+        assert len(page.text.split()) >= 25
+        assert "\x00" not in page.text
+
+
+# --------------------------------------------------------------------------- decode_html
+
+
+def test_decode_declared_latin1_header() -> None:
+    body = "<html><body><p>Café crème à Zürich – “quoted”</p></body></html>".encode("cp1252")
+    text = decode_html(body, "ISO-8859-1")
+    assert "Café crème à Zürich – “quoted”" in text  # latin-1 means windows-1252, as in browsers
+
+
+def test_decode_header_wins_over_meta() -> None:
+    body = '<meta charset="utf-8"><p>Café</p>'.encode("latin-1")
+    assert "Café" in decode_html(body, "latin-1")
+
+
+def test_decode_meta_charset() -> None:
+    body = '<html><head><meta charset="windows-1251"></head><body><p>Путин в Москве</p></body></html>'
+    assert "Путин в Москве" in decode_html(body.encode("cp1251"), None)
+
+
+def test_decode_meta_http_equiv() -> None:
+    body = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-15">'
+        "</head><body><p>Prix: 5 €, déjà</p></body></html>"
+    )
+    assert "Prix: 5 €, déjà" in decode_html(body.encode("iso-8859-15"), None)
+
+
+def test_decode_unknown_declared_charset_falls_through() -> None:
+    body = "<p>Soleimani’s visit</p>".encode()
+    assert "Soleimani’s visit" in decode_html(body, "x-no-such-charset")
+
+
+def test_decode_bom() -> None:
+    assert decode_html(b"\xef\xbb\xbf<p>hi</p>", None) == "<p>hi</p>"
+    assert "héllo" in decode_html("<p>héllo</p>".encode("utf-16"), None)
+
+
+def test_decode_broken_utf8_never_raises() -> None:
+    good = "<p>Qassem Soleimani’s visit to Moscow — “my friend, Qassem” — the café’s owner said.</p>"
+    body = good.encode() + b"\xff\xfe\xc3(\xa0\xa1" + "<p>ok é</p>".encode()
+    text = decode_html(body, None)
+    assert "Qassem Soleimani’s visit to Moscow" in text and "ok é" in text and "\ufffd" in text
+    text = decode_html(body, "utf-8")
+    assert "\ufffd" in text and "ok é" in text
+
+
+def test_decode_undeclared_cp1252_is_sniffed() -> None:
+    body = (
+        "<html><body><p>"
+        + "Le président a déclaré à la presse que la réunion était très réussie. " * 5
+        + "</p></body></html>"
+    ).encode("cp1252")
+    assert "président a déclaré" in decode_html(body, None)
+
+
+def test_decode_empty() -> None:
+    assert decode_html(b"", None) == ""
