@@ -25,6 +25,7 @@ import html
 import json
 import logging
 import re
+import signal
 import sys
 import threading
 import time
@@ -385,9 +386,7 @@ def _head(outlet: Outlet, article: Article, extra: str = "") -> str:
     canonical = outlet.article_url(article.slug)
     desc = outlet._description(article)
     author_meta = f'\n<meta property="article:author" content="{e(article.author)}">' if article.author else ""
-    section_meta = (
-        f'\n<meta property="article:section" content="{e(article.section)}">' if article.section else ""
-    )
+    section_meta = f'\n<meta property="article:section" content="{e(article.section)}">' if article.section else ""
     return f"""<head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -402,7 +401,7 @@ def _head(outlet: Outlet, article: Article, extra: str = "") -> str:
 <meta name="twitter:card" content="summary_large_image">
 <link rel="canonical" href="{e(canonical)}">
 <link rel="alternate" type="{_FEED_TYPES[outlet.feed_format]}" title="{e(outlet.name)}" href="{e(outlet.feed_url)}">
-<link rel="stylesheet" href="{e(outlet.url('static/site.css'))}">{extra}
+<link rel="stylesheet" href="{e(outlet.url("static/site.css"))}">{extra}
 </head>"""
 
 
@@ -412,15 +411,13 @@ def _paras(article: Article, indent: str = "") -> str:
 
 def _render_classic(outlet: Outlet, article: Article) -> str:
     e = html.escape
-    sections = ("World", "Politics", "Business", "Markets", "Tech", "Science", "Health", "Sport",
-                "Culture", "Opinion")
+    sections = ("World", "Politics", "Business", "Markets", "Tech", "Science", "Health", "Sport", "Culture", "Opinion")
     nav = "\n".join(
         f'      <li class="nav-item"><a href="{e(outlet.url(s.lower() + "/"))}">{s}</a></li>' for s in sections
     )
     related = "\n".join(f'      <li><a href="{e(u)}">{e(t)}</a></li>' for u, t in _related(outlet, article))
     comments = "\n".join(
-        f'      <li class="comment"><span class="comment-author">{e(a)}</span>'
-        f'<p class="comment-body">{e(c)}</p></li>'
+        f'      <li class="comment"><span class="comment-author">{e(a)}</span><p class="comment-body">{e(c)}</p></li>'
         for a, c in _comments(article)
     )
     byline = e(article.author) if article.author else f"{e(outlet.name)} staff"
@@ -433,11 +430,11 @@ def _render_classic(outlet: Outlet, article: Article) -> str:
 <div id="cookie-consent" class="cookie-banner" role="dialog">
   <p>We use cookies to improve your experience and to show you personalised advertising.
   By continuing to browse you agree to our use of cookies.</p>
-  <button class="accept">Accept all</button> <a href="{e(outlet.url('privacy'))}">Manage settings</a>
+  <button class="accept">Accept all</button> <a href="{e(outlet.url("privacy"))}">Manage settings</a>
 </div>
 <header class="site-header">
   <div class="masthead"><a class="logo" href="{e(outlet.base_url)}">{e(outlet.name)}</a>
-    <a class="subscribe" href="{e(outlet.url('subscribe'))}">Subscribe</a></div>
+    <a class="subscribe" href="{e(outlet.url("subscribe"))}">Subscribe</a></div>
   <nav class="main-nav">
     <ul>
 {nav}
@@ -464,7 +461,7 @@ def _render_classic(outlet: Outlet, article: Article) -> str:
   <div class="newsletter">
     <h3>Get the morning briefing</h3>
     <p>The day's top stories, in your inbox every weekday at 7am.</p>
-    <form action="{e(outlet.url('newsletter'))}" method="post"><input type="email" name="email"
+    <form action="{e(outlet.url("newsletter"))}" method="post"><input type="email" name="email"
       placeholder="Your email address"><button>Sign up</button></form>
   </div>
   <section class="comments" id="comments">
@@ -476,10 +473,10 @@ def _render_classic(outlet: Outlet, article: Article) -> str:
 </main>
 <footer class="site-footer">
   <ul class="footer-links">
-    <li><a href="{e(outlet.url('about'))}">About us</a></li>
-    <li><a href="{e(outlet.url('contact'))}">Contact</a></li>
-    <li><a href="{e(outlet.url('terms'))}">Terms of use</a></li>
-    <li><a href="{e(outlet.url('privacy'))}">Privacy policy</a></li>
+    <li><a href="{e(outlet.url("about"))}">About us</a></li>
+    <li><a href="{e(outlet.url("contact"))}">Contact</a></li>
+    <li><a href="{e(outlet.url("terms"))}">Terms of use</a></li>
+    <li><a href="{e(outlet.url("privacy"))}">Privacy policy</a></li>
   </ul>
   <p class="copyright">&copy; {year} {e(outlet.name)}. All rights reserved.</p>
 </footer>
@@ -490,11 +487,20 @@ def _render_classic(outlet: Outlet, article: Article) -> str:
 
 def _render_modern(outlet: Outlet, article: Article) -> str:
     e = html.escape
-    sections = ("Home", "News", "World", "Middle East", "Europe", "Economy", "Climate", "Video",
-                "Podcasts", "Newsletters", "Live")
-    nav = "\n".join(
-        f'        <a class="nav__link" href="{e(outlet.url(_slugify(s) + "/"))}">{s}</a>' for s in sections
+    sections = (
+        "Home",
+        "News",
+        "World",
+        "Middle East",
+        "Europe",
+        "Economy",
+        "Climate",
+        "Video",
+        "Podcasts",
+        "Newsletters",
+        "Live",
     )
+    nav = "\n".join(f'        <a class="nav__link" href="{e(outlet.url(_slugify(s) + "/"))}">{s}</a>' for s in sections)
     paras = article.paragraphs
     # An ad slot in the middle of the body, as real pages do.
     mid = max(1, len(paras) // 2)
@@ -568,7 +574,7 @@ def _render_modern(outlet: Outlet, article: Article) -> str:
           </ol>
         </section>
         <div class="signup">
-          <form class="signup__form" action="{e(outlet.url('newsletters/daily'))}">
+          <form class="signup__form" action="{e(outlet.url("newsletters/daily"))}">
             <strong>Newsletter</strong> &mdash; Sign up for our daily newsletter and never miss a story.
             <input type="email" aria-label="Email"><button type="submit">Subscribe</button>
           </form>
@@ -581,13 +587,13 @@ def _render_modern(outlet: Outlet, article: Article) -> str:
     </main>
     <footer class="global-footer">
       <div class="global-footer__links">
-        <a href="{e(outlet.url('help'))}">Help</a> <a href="{e(outlet.url('cookies'))}">Cookies</a>
-        <a href="{e(outlet.url('accessibility'))}">Accessibility</a> <a href="{e(outlet.url('careers'))}">Careers</a>
+        <a href="{e(outlet.url("help"))}">Help</a> <a href="{e(outlet.url("cookies"))}">Cookies</a>
+        <a href="{e(outlet.url("accessibility"))}">Accessibility</a> <a href="{e(outlet.url("careers"))}">Careers</a>
       </div>
       <small>Copyright {year} {e(outlet.name)} Ltd. Reproduction without permission prohibited.</small>
     </footer>
   </div>
-  <script src="{e(outlet.url('static/app.js'))}" defer></script>
+  <script src="{e(outlet.url("static/app.js"))}" defer></script>
 </body>
 </html>
 """
@@ -595,11 +601,19 @@ def _render_modern(outlet: Outlet, article: Article) -> str:
 
 def _render_blog(outlet: Outlet, article: Article) -> str:
     e = html.escape
-    sections = ("National Security", "Big Government", "Middle East", "Economy", "Politics", "Tech",
-                "Media", "Entertainment", "Sports", "Video")
-    nav = " |\n".join(
-        f'    <a href="{e(outlet.url("category/" + _slugify(s)))}">{s}</a>' for s in sections
+    sections = (
+        "National Security",
+        "Big Government",
+        "Middle East",
+        "Economy",
+        "Politics",
+        "Tech",
+        "Media",
+        "Entertainment",
+        "Sports",
+        "Video",
     )
+    nav = " |\n".join(f'    <a href="{e(outlet.url("category/" + _slugify(s)))}">{s}</a>' for s in sections)
     related = "\n".join(
         f'      <div class="jp-related-post"><h4><a href="{e(u)}" rel="bookmark">{e(t)}</a></h4></div>'
         for u, t in _related(outlet, article)
@@ -626,7 +640,7 @@ def _render_blog(outlet: Outlet, article: Article) -> str:
   </div>
   <div class="cc-window cc-banner" aria-label="cookieconsent">
     <span class="cc-message">This website uses cookies to ensure you get the best experience.
-    <a class="cc-link" href="{e(outlet.url('cookie-policy'))}">Learn more</a></span>
+    <a class="cc-link" href="{e(outlet.url("cookie-policy"))}">Learn more</a></span>
     <a class="cc-btn cc-dismiss">Got it!</a>
   </div>
   <div id="main-column">
@@ -634,7 +648,7 @@ def _render_blog(outlet: Outlet, article: Article) -> str:
       <div class="entry-header">
         <h1 class="entry-title">{e(article.title)}</h1>{dek}
         <div class="entry-meta">by <span class="author vcard"><a class="url fn n"
-          href="{e(outlet.url('author/' + _slugify(author)))}">{author}</a></span>
+          href="{e(outlet.url("author/" + _slugify(author)))}">{author}</a></span>
           <span class="posted-on"><time class="entry-date published"
             datetime="{_iso(article.published)}">{_human_date(article.published)}</time></span></div>
       </div>
@@ -660,8 +674,8 @@ def _render_blog(outlet: Outlet, article: Article) -> str:
   </div>
   <div id="footer">
     <p>Copyright &copy; {year} {e(outlet.name)}. All Rights Reserved.
-    <a href="{e(outlet.url('terms'))}">Terms of Use</a> | <a href="{e(outlet.url('privacy'))}">Privacy Policy</a>
-    | <a href="{e(outlet.url('advertise'))}">Advertise</a></p>
+    <a href="{e(outlet.url("terms"))}">Terms of Use</a> | <a href="{e(outlet.url("privacy"))}">Privacy Policy</a>
+    | <a href="{e(outlet.url("advertise"))}">Advertise</a></p>
   </div>
 </div>
 </body>
@@ -699,7 +713,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, *, head: bool) -> None:
         owner = self.server.owner
         path = urlsplit(self.path).path
-        status, headers, body = owner._respond(path, self.headers)
+        status, headers, body = owner._respond(path, {k.lower(): v for k, v in self.headers.items()})
         try:
             self.send_response(status)
             for k, v in headers.items():
@@ -715,6 +729,7 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops SYNs under concurrent clients (1 s retransmit stalls)
     owner: OutletServer
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -950,8 +965,8 @@ class OutletServer:
             modified = outlet._modified
         etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
         validators = {"ETag": etag, "Last-Modified": _http_date(modified), "Cache-Control": "max-age=60"}
-        inm = req_headers.get("If-None-Match")
-        ims = req_headers.get("If-Modified-Since")
+        inm = req_headers.get("if-none-match")
+        ims = req_headers.get("if-modified-since")
         not_modified = False
         if inm is not None:
             not_modified = _etag_matches(inm, etag)
@@ -964,8 +979,10 @@ class OutletServer:
                 not_modified = modified <= since
         if not_modified:
             return 304, validators, b""
-        ctype = "application/atom+xml; charset=utf-8" if outlet.feed_format == "atom" else (
-            "application/rss+xml; charset=utf-8"
+        ctype = (
+            "application/atom+xml; charset=utf-8"
+            if outlet.feed_format == "atom"
+            else ("application/rss+xml; charset=utf-8")
         )
         return 200, {**self._headers(ctype, body), **validators}, body
 
@@ -1172,11 +1189,14 @@ def main(argv: list[str] | None = None) -> int:
         pairs = seed_outlets(srv, directory, base=base)
         sys.stdout.write("\n".join(_iter_lines(srv, pairs)) + "\n")
         sys.stdout.flush()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
-            while True:
-                time.sleep(3600)
+            while not stop.wait(1.0):
+                pass
         except KeyboardInterrupt:
-            sys.stdout.write("stopping\n")
+            pass
+        sys.stdout.write("stopping\n")
     return 0
 
 

@@ -1,0 +1,250 @@
+"""Unit tests for the local outlet server (tests/support/outlets.py): pure stdlib HTTP, no Kafka/Redis."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+
+import feedparser
+import pytest
+
+from tests.support.outlets import OutletServer, load_seed, seed_outlets, seeds_dir
+
+SEEDS = seeds_dir()
+needs_seeds = pytest.mark.skipif(SEEDS is None, reason="../shared/seeds (the seed articles) is not present")
+
+T0 = datetime(2015, 12, 16, 9, 0, tzinfo=UTC)
+TEXT = "First paragraph of the story.\n\nSecond paragraph, with “quotes” & an ampersand.\nThird line."
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
+    """GET a URL; return (status, headers, body) without raising on 3xx/4xx/5xx."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+@pytest.fixture
+def srv() -> Iterator[OutletServer]:
+    with OutletServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_feed_lists_items_newest_first_with_absolute_tracked_links(srv: OutletServer, fmt: str) -> None:
+    outlet = srv.add_outlet("daily", "The Daily", fmt)  # type: ignore[arg-type]
+    old = outlet.add_article("older", "Older story", TEXT, T0, author="A. Writer")
+    new = outlet.add_article("newer", "Newer story", TEXT, T0 + timedelta(minutes=5))
+    assert outlet.feed_url == f"{srv.base_url}/daily/feed.xml"
+    assert old == f"{srv.base_url}/daily/articles/older.html"
+
+    status, headers, body = get(outlet.feed_url)
+    assert status == 200
+    assert ("atom" if fmt == "atom" else "rss") in headers["Content-Type"]
+    feed = feedparser.parse(io.BytesIO(body))
+    assert not feed.bozo
+    assert feed.version == ("atom10" if fmt == "atom" else "rss20")
+    assert feed.feed.title == "The Daily"
+    assert [e.title for e in feed.entries] == ["Newer story", "Older story"]
+    assert [e.link for e in feed.entries] == [
+        new + "?utm_source=rss&utm_medium=feed",
+        old + "?utm_source=rss&utm_medium=feed",
+    ]
+    published = feed.entries[1].published_parsed
+    assert datetime(*published[:6], tzinfo=UTC) == T0
+    assert feed.entries[1].get("author") == "A. Writer"
+
+
+def test_article_page_is_realistic(srv: OutletServer) -> None:
+    outlet = srv.add_outlet("daily", "The Daily", "rss")
+    url = outlet.add_article("story", "A headline", TEXT, T0, author="A. Writer")
+    status, headers, body = get(url + "?utm_source=rss&utm_medium=feed")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    page = body.decode("utf-8")
+    assert page.lower().startswith("<!doctype html>")
+    assert '<meta charset="utf-8">' in page
+    assert "<title>A headline | The Daily</title>" in page
+    assert f'<link rel="canonical" href="{url}">' in page
+    assert f'<meta property="og:url" content="{url}">' in page
+    assert '<meta property="og:site_name" content="The Daily">' in page
+    assert '<meta property="article:published_time" content="2015-12-16T09:00:00Z">' in page
+    assert re.search(r"<article[^>]*>.*<h1[^>]*>A headline</h1>.*</article>", page, re.S)
+    for para in ("First paragraph of the story.", "Second paragraph, with “quotes” &amp; an ampersand.", "Third line."):
+        assert f"<p>{para}</p>" in page
+    assert "A. Writer" in page and "Related stories" in page and "cookie" in page.lower()
+    related = page.split("Related stories", 1)[1]
+    assert len(re.findall(r"<a [^>]*href=", related.split("</ul>")[0].split("</ol>")[0])) >= 5
+    assert "<footer" in page and ("©" in page or "&copy;" in page or "Copyright" in page)
+
+
+def test_outlets_use_different_templates(srv: OutletServer) -> None:
+    pages = []
+    for i in range(3):
+        outlet = srv.add_outlet(f"o{i}", f"Outlet {i}", "rss")
+        pages.append(get(outlet.add_article("s", "Same title", TEXT, T0))[2])
+    assert len({outlet.template for outlet in srv.outlets}) == 3
+    classes = [frozenset(re.findall(rb'class="([^"]+)"', p)) for p in pages]
+    assert classes[0] != classes[1] != classes[2] != classes[0]
+
+
+def test_conditional_get_answers_304_and_counts_hits(srv: OutletServer) -> None:
+    outlet = srv.add_outlet("daily", "The Daily", "rss")
+    outlet.add_article("one", "One", TEXT, T0)
+    path = "/daily/feed.xml"
+
+    status, headers, _ = get(outlet.feed_url)
+    assert status == 200
+    etag, last_modified = headers["ETag"], headers["Last-Modified"]
+    assert etag and last_modified
+
+    assert get(outlet.feed_url, {"If-None-Match": etag})[0] == 304
+    assert get(outlet.feed_url, {"If-Modified-Since": last_modified})[0] == 304
+    assert get(outlet.feed_url, {"If-None-Match": '"something-else"'})[0] == 200
+    assert srv.hits[path] == 4
+    assert srv.hit_count(outlet.feed_url + "?x=1") == 4
+
+    outlet.add_article("two", "Two", TEXT, T0 + timedelta(minutes=1))
+    status, headers2, body = get(outlet.feed_url, {"If-None-Match": etag})
+    assert status == 200 and headers2["ETag"] != etag
+    assert [e.title for e in feedparser.parse(io.BytesIO(body)).entries] == ["Two", "One"]
+    # The change moved Last-Modified forward, so the old date no longer yields 304.
+    assert get(outlet.feed_url, {"If-Modified-Since": last_modified})[0] == 200
+    assert srv.hits[path] == 6
+    srv.reset_hits()
+    assert srv.hits[path] == 0
+
+
+def test_add_raw_serves_arbitrary_bytes(srv: OutletServer) -> None:
+    outlet = srv.add_outlet("bad", "Bad Outlet", "rss")
+    poison = b"\x00\xff<html><body>" + b"A" * 1000
+    url = outlet.add_raw(
+        "articles/poison.html", poison, "text/html; charset=utf-8", headers={"X-Test": "1", "Cache-Control": "no-store"}
+    )
+    assert url == f"{srv.base_url}/bad/articles/poison.html"
+    status, headers, body = get(url)
+    assert (status, body, headers["X-Test"], headers["Content-Type"]) == (200, poison, "1", "text/html; charset=utf-8")
+    assert headers["Cache-Control"] == "no-store"
+
+    # A raw route replaces the generated feed: broken XML.
+    outlet.add_raw("feed.xml", b"<rss><channel><item><title>unclosed", "application/rss+xml")
+    status, _, body = get(outlet.feed_url)
+    assert status == 200 and feedparser.parse(io.BytesIO(body)).bozo
+
+    gone = srv.add_raw("/elsewhere/gone", b"gone", "text/plain", status=410)
+    assert get(gone)[0] == 410
+    srv.remove_raw("/elsewhere/gone")
+    assert get(gone)[0] == 404
+
+
+def test_set_status_fails_and_recovers(srv: OutletServer) -> None:
+    outlet = srv.add_outlet("flaky", "Flaky", "atom")
+    url = outlet.add_article("one", "One", TEXT, T0)
+    srv.set_status(outlet.feed_url, 500)
+    srv.set_status("/flaky/articles/one.html", 503)
+    assert get(outlet.feed_url)[0] == 500
+    assert get(url)[0] == 503
+    srv.set_status(outlet.feed_url, None)
+    srv.set_status(url, None)
+    assert get(outlet.feed_url)[0] == 200
+    assert get(url)[0] == 200
+    assert srv.hits["/flaky/feed.xml"] == 2
+
+
+def test_unknown_paths_404_and_naive_dates_rejected(srv: OutletServer) -> None:
+    outlet = srv.add_outlet("daily", "The Daily", "rss")
+    assert get(f"{srv.base_url}/nope/feed.xml")[0] == 404
+    assert get(outlet.article_url("missing"))[0] == 404
+    with pytest.raises(ValueError):
+        outlet.add_article("x", "X", TEXT, datetime(2015, 12, 16, 9, 0))
+    with pytest.raises(ValueError):
+        srv.add_outlet("daily", "Again", "rss")
+
+
+def test_concurrent_requests(srv: OutletServer) -> None:
+    outlet = srv.add_outlet("busy", "Busy", "rss")
+    urls = [outlet.add_article(f"a{i}", f"Story {i}", TEXT, T0 + timedelta(minutes=i)) for i in range(5)]
+    targets = [outlet.feed_url, *urls] * 8
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda u: get(u)[0], targets))
+    assert statuses == [200] * len(targets)
+    assert srv.hits["/busy/feed.xml"] == 8
+    assert all(srv.hit_count(u) == 8 for u in urls)
+
+
+def test_start_stop_explicit() -> None:
+    server = OutletServer().start()
+    try:
+        assert get(server.base_url + "/")[0] == 200
+    finally:
+        server.stop()
+        server.stop()  # idempotent
+    with pytest.raises(RuntimeError):
+        _ = server.base_url
+
+
+@needs_seeds
+def test_seed_outlets_publish_each_seed(srv: OutletServer) -> None:
+    assert SEEDS is not None
+    files = sorted(SEEDS.glob("*.txt"))
+    pairs = seed_outlets(srv, SEEDS)
+    assert len(pairs) == len(files) >= 3
+    outlets = [o for o, _ in pairs]
+    assert len({o.name for o in outlets}) == len(outlets)
+    assert [o.feed_format for o in outlets[:3]] == ["rss", "atom", "rss"]
+    assert len({o.template for o in outlets[:3]}) == 3
+
+    published = []
+    for (outlet, page_url), path in zip(pairs, files, strict=True):
+        seed = load_seed(path)
+        assert seed.title and seed.paragraphs
+        feed = feedparser.parse(io.BytesIO(get(outlet.feed_url)[2]))
+        assert not feed.bozo
+        (entry,) = feed.entries
+        assert entry.title == seed.title
+        assert entry.link.split("?")[0] == page_url
+        published.append(datetime(*entry.published_parsed[:6], tzinfo=UTC))
+
+        status, _, body = get(entry.link)
+        assert status == 200
+        page = body.decode("utf-8")
+        for para in seed.paragraphs:
+            assert f"<p>{html.escape(para, quote=False)}</p>" in page, para[:60]
+        assert f'<link rel="canonical" href="{page_url}">' in page
+    assert published == sorted(published) and len(set(published)) == len(published)
+
+
+@needs_seeds
+def test_load_seed_headers() -> None:
+    assert SEEDS is not None
+    seeds = {p.name[:3]: load_seed(p) for p in SEEDS.glob("*.txt")}
+    if not {"000", "003", "004"} <= seeds.keys():
+        pytest.skip("the seed set differs from the three known seed files")
+    toi, reuters, breitbart = seeds["000"], seeds["003"], seeds["004"]
+    assert toi.title.startswith("Putin said to host") and toi.summary and toi.title_from_file
+    assert toi.paragraphs[0].startswith("The commander of the Al-Quds force")
+    assert reuters.section == "World News"
+    assert reuters.title == "Iranian commander Soleimani meets Putin in Moscow"
+    assert reuters.paragraphs[0].startswith("DUBAI (Reuters)")
+    assert not breitbart.title_from_file and breitbart.author == "Adelle Nazarian"
+    assert breitbart.paragraphs[0].startswith("Reports have surfaced")
+    assert {s.outlet_name for s in seeds.values()} == {"The Times of Israel", "Reuters", "Breitbart News"}
+
+
+@needs_seeds
+def test_seed_outlets_historical_dates(srv: OutletServer) -> None:
+    assert SEEDS is not None
+    pairs = seed_outlets(srv, SEEDS, base=T0, spacing=timedelta(minutes=3))
+    dates = [o.articles[0].published for o, _ in pairs]
+    assert dates[0] == T0 and all(d.tzinfo is not None for d in dates)
+    assert dates[1] - dates[0] == timedelta(minutes=3)
