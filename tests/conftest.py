@@ -83,6 +83,7 @@ def settings(infra: Infra, namespace: str) -> Settings:
         extract_workers=1,
         pending_grace_s=600,
         startup_wait_s=60,
+        session_timeout_ms=6000,
     )
 
 

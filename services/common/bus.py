@@ -157,8 +157,8 @@ class Bus:
             "fetch_max_wait_ms": 50,
             "max_partition_fetch_bytes": 8_388_608,
             "fetch_max_bytes": 16_777_216,
-            "session_timeout_ms": 30_000,
-            "heartbeat_interval_ms": 3_000,
+            "session_timeout_ms": self.settings.session_timeout_ms,
+            "heartbeat_interval_ms": max(500, self.settings.session_timeout_ms // 4),
             "max_poll_interval_ms": 300_000,
             "rebalance_timeout_ms": 30_000,
         }

@@ -110,7 +110,8 @@ class FeedRegistry:
 
     async def record_poll(self, fid: str, state: FeedState, next_poll: float) -> None:
         """Save a poll's outcome and when to poll next (skipped if the feed was removed meanwhile)."""
-        fields: dict[Any, Any] = {k: ("" if v is None else str(v)) for k, v in state.model_dump(exclude={"next_poll"}).items()}
+        values = state.model_dump(exclude={"next_poll"})
+        fields: dict[Any, Any] = {k: ("" if v is None else str(v)) for k, v in values.items()}
         if not await self.redis.hexists(self.keys.feeds, fid):
             return
         async with self.redis.pipeline(transaction=True) as pipe:

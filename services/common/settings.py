@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles per attempt")
     batch_size: int = Field(50, ge=1, description="records taken per poll")
     send_timeout_s: float = Field(15.0, gt=0, description="deadline for one produce acknowledgement")
+    session_timeout_ms: int = Field(
+        10_000, ge=1000, description="consumer group session timeout (Tansu holds a join for half of it)"
+    )
     startup_wait_s: float = Field(60.0, gt=0, description="how long a service waits for broker and Redis")
     shutdown_grace_s: float = Field(10.0, gt=0, description="how long SIGTERM waits for in-flight work")
 

@@ -59,7 +59,7 @@ def service_env(settings: Settings) -> dict[str, str]:
     """Environment that makes `wirewatch store` use this test's broker, Redis and namespace."""
     return {**os.environ, "KAFKA_BOOTSTRAP": settings.bootstrap, "REDIS_URL": settings.redis,
             "WIREWATCH_TOPIC_PREFIX": settings.topic_prefix, "WIREWATCH_KEY_PREFIX": settings.key_prefix,
-            "WIREWATCH_LOG_JSON": "true"}
+            "WIREWATCH_LOG_JSON": "true", "WIREWATCH_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms)}
 
 
 async def test_store_killed_mid_stream_loses_nothing_and_stores_nothing_twice(settings: Settings) -> None:
