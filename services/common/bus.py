@@ -176,8 +176,12 @@ class Bus:
         concurrency: int = 1,
         on_assign: AssignHook | None = None,
         on_dead_letter: DeadLetterHook | None = None,
+        ready: asyncio.Event | None = None,
     ) -> None:
         """Consume `topic` until `stop` is set: decode, handle, retry, dead-letter, commit.
+
+        `ready` is set once the consumer has joined its group and holds its
+        assignment (liveness is reported from then on).
 
         The group id is prefixed like the topics, so two deployments (or two
         tests) sharing a broker never join each other's groups.
@@ -187,7 +191,8 @@ class Bus:
         done, so a crash redelivers the unfinished ones and nothing is skipped.
         """
         loop = ConsumeLoop(self, topic, group=f"{self.settings.topic_prefix}{group}", stage=stage, handle=handle,
-                           concurrency=concurrency, on_assign=on_assign, on_dead_letter=on_dead_letter)
+                           concurrency=concurrency, on_assign=on_assign, on_dead_letter=on_dead_letter,
+                           ready=ready)
         await loop.run(stop)
 
 
@@ -207,6 +212,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         if self._loop.on_assign is not None and assigned and self._loop.consumer is not None:
             await self._loop.on_assign(self._loop.consumer, assigned)
+        self._loop.ready.set()
 
 
 class ConsumeLoop(Generic[M]):
@@ -223,6 +229,7 @@ class ConsumeLoop(Generic[M]):
         concurrency: int,
         on_assign: AssignHook | None,
         on_dead_letter: DeadLetterHook | None,
+        ready: asyncio.Event | None = None,
     ) -> None:
         self.bus = bus
         self.topic = topic
@@ -234,6 +241,7 @@ class ConsumeLoop(Generic[M]):
         self.on_dead_letter = on_dead_letter
         self.idle = asyncio.Event()
         self.idle.set()
+        self.ready = ready if ready is not None else asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -77,8 +77,14 @@ async def wait_until_reachable(settings: Settings) -> None:
                     await asyncio.sleep(0.5)
 
 
-async def heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event) -> None:
-    """Refresh the service's liveness key until `stop`; /healthz reads it."""
+async def heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event,
+                    ready: asyncio.Event | None = None) -> None:
+    """Once `ready` (if given) is set, refresh the service's liveness key until `stop`; /healthz reads it."""
+    if ready is not None:
+        ready_or_stop = [asyncio.ensure_future(ready.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(ready_or_stop, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in ready_or_stop:
+            waiter.cancel()
     key = keys.heartbeat(service)
     value = f"{socket.gethostname()}:{time.time():.0f}"
     while not stop.is_set():

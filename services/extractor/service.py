@@ -92,6 +92,10 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         cpu = stack.enter_context(ProcessPoolExecutor(worker_count(settings), initializer=entities.load,
                                                       initargs=(settings.spacy_model,)))
         ledger = Ledger(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400))
+        # Workers start lazily; start them (and load spaCy) now, not on the first article.
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(cpu, entities.load, settings.spacy_model)
+                               for _ in range(worker_count(settings))))
 
         async def settle_dead(delivery: Delivery, raw: bytes | None, error: BaseException) -> None:
             # A dead-lettered item's journey is over: do not emit it again.
@@ -100,10 +104,11 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
 
         log.info("service.started", service="extractor", workers=worker_count(settings))
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(heartbeat(redis, keys, "extractor", stop))
+            ready = asyncio.Event()
+            tasks.create_task(heartbeat(redis, keys, "extractor", stop, ready))
             tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
                 handle=partial(handle, http=http, bus=bus, cpu=cpu, settings=settings),
-                stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead,
+                stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead, ready=ready,
             ))
     log.info("service.stopped", service="extractor")

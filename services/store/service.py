@@ -201,10 +201,11 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                       Ledger(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400)))
         log.info("service.started", service="store")
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(heartbeat(redis, keys, "store", stop))
+            ready = asyncio.Event()
+            tasks.create_task(heartbeat(redis, keys, "store", stop, ready))
             tasks.create_task(bus.consume(
                 ARTICLES, group="store", stage="store", handle=store.handle, stop=stop,
-                on_assign=store.seek_past_high_water,
+                on_assign=store.seek_past_high_water, ready=ready,
             ))
     log.info("service.stopped", service="store")
 
