@@ -7,6 +7,7 @@ same cluster never lose each other's update (the loser retries).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,12 +20,22 @@ from services.common.redis import Redis
 
 WRITE_RETRIES = 20
 
-# Raises the partition's high-water offset, never lowers it.
+# Raises the partition's high-water mark ("offset:record key"), never lowers it.
 _RAISE_HIGH_WATER = """
-local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
-return cur
+local cur = redis.call('GET', KEYS[1])
+local cur_offset = -1
+if cur then cur_offset = tonumber(string.match(cur, '^(-?%d+)')) end
+if tonumber(ARGV[1]) > cur_offset then redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2]) end
+return cur_offset
 """
+
+
+@dataclass(frozen=True)
+class HighWater:
+    """The last finished record of a partition: its offset and key (the key tells a reused offset)."""
+
+    offset: int
+    key: str
 
 
 class JoinReason(BaseModel):
@@ -151,15 +162,18 @@ class Repository:
             self.keys.clusters_recent, hi, lo, start=0, num=limit, withscores=True)
         return [(str(cid), float(ts)) for cid, ts in rows]
 
-    async def high_water(self, topic: str, partition: int) -> int | None:
-        """The highest offset of topic/partition whose work is finished, if any."""
+    async def high_water(self, topic: str, partition: int) -> HighWater | None:
+        """The highest offset of topic/partition whose work is finished, and that record's key."""
         value = await self.redis.get(self.keys.high_water(topic, partition))
-        return int(value) if value is not None else None
+        if value is None:
+            return None
+        offset, _, key = str(value).partition(":")
+        return HighWater(int(offset), key)
 
     # --- writes --------------------------------------------------------------------------
-    async def raise_high_water(self, topic: str, partition: int, offset: int) -> None:
-        """Record that work up to `offset` is finished (never moves backwards)."""
-        await self._raise_hw(keys=[self.keys.high_water(topic, partition)], args=[offset])
+    async def raise_high_water(self, topic: str, partition: int, offset: int, key: str) -> None:
+        """Record that work up to `offset` (whose record has `key`) is finished; never moves backwards."""
+        await self._raise_hw(keys=[self.keys.high_water(topic, partition)], args=[offset, key])
 
     async def forget_high_water(self, topic: str, partition: int) -> None:
         """Drop a high-water mark the broker's log no longer reaches (embedded broker restarted)."""

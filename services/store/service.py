@@ -13,10 +13,12 @@ changes nothing and a write lost in a Redis crash is read again from Kafka.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from services.common.bus import Bus, Delivery
 from services.common.keys import Keys
@@ -65,8 +67,8 @@ class Store:
     async def handle(self, article: Article, delivery: Delivery) -> None:
         """Store one article (idempotent), publish its story event, then mark the offset done."""
         hw = await self.repo.high_water(delivery.topic, delivery.partition)
-        if hw is not None and delivery.offset <= hw:
-            return  # done before: a replay
+        if hw is not None and delivery.offset <= hw.offset:
+            return  # done before: a replay (the mark was checked against the log on assignment)
         stored = await self.repo.article(article.id)
         digest = body_hash(article.text)
         if stored is None:
@@ -85,7 +87,7 @@ class Store:
         # dedup on (cluster id, article id, kind).
         await self.bus.publish(STORY_EVENTS, cluster.id, story_event(kind, cluster, stored))
         await self.ledger.settle(article.url)
-        await self.repo.raise_high_water(delivery.topic, delivery.partition, delivery.offset)
+        await self.repo.raise_high_water(delivery.topic, delivery.partition, delivery.offset, article.id)
 
     async def _revise(self, stored: StoredArticle, article: Article, digest: str) -> StoredArticle:
         revised = StoredArticle.model_validate({
@@ -162,19 +164,47 @@ class Store:
         return stored, updated, ("created" if expected is None else "updated")
 
     async def seek_past_high_water(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
-        """On assignment, resume just after the last finished offset recorded in Redis."""
-        ends = await consumer.end_offsets(list(assigned))
+        """On assignment, resume just after the last finished record recorded in Redis.
+
+        The mark is trusted only if the log still holds that record at that offset:
+        the embedded broker forgets its log on restart and reuses offsets, and then
+        its new records are new work. (End offsets cannot tell: Tansu under-reports them.)
+        """
         for tp in assigned:
             hw = await self.repo.high_water(tp.topic, tp.partition)
             if hw is None:
                 continue
-            if hw >= ends[tp]:
-                # The log is shorter than what we finished: the (in-memory) broker
-                # restarted. Its new records are new work.
-                log.warning("store.high_water_reset", partition=tp.partition, high_water=hw, end=ends[tp])
+            if await record_key_at(self.settings, tp, hw.offset) == hw.key:
+                consumer.seek(tp, hw.offset + 1)
+            else:
+                log.warning("store.high_water_reset", partition=tp.partition, high_water=hw.offset)
                 await self.repo.forget_high_water(tp.topic, tp.partition)
-                continue
-            consumer.seek(tp, hw + 1)
+
+
+async def record_key_at(settings: Settings, tp: TopicPartition, offset: int) -> str | None:
+    """The key of the record at `offset` of a partition, or None if the log has no such record."""
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+                              auto_offset_reset="none", client_id="wirewatch-store-check")
+    async with asyncio.timeout(settings.send_timeout_s):
+        await reader.start()
+    try:
+        reader.assign([tp])
+        reader.seek(tp, offset)
+        deadline = asyncio.get_running_loop().time() + 3
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                batch = await reader.getmany(tp, timeout_ms=500, max_records=1)
+            except KafkaError:
+                return None  # offset out of range: the log is shorter than the mark
+            for record in batch.get(tp, []):
+                if record.offset == offset:
+                    return record.key.decode("utf-8", "replace") if record.key is not None else None
+                return None
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(settings.shutdown_grace_s):
+                await reader.stop()
 
 
 def story_event(kind: str, cluster: StoredCluster, article: StoredArticle) -> StoryEvent:
