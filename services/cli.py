@@ -21,7 +21,7 @@ from services.common.lifecycle import run_service
 from services.common.logging import configure_logging
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.routes.clusters import cluster_summary
+from services.store.api.routes.clusters import cluster_matches, cluster_summary
 from services.store.api.routes.feeds import feed_public
 from services.store.repository import Repository
 
@@ -203,8 +203,7 @@ def clusters(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=5
             repo = Repository(redis, Keys(settings.key_prefix))
             out: list[dict[str, Any]] = []
             for cluster in await repo.clusters([cid for cid, _ in await repo.recent_clusters(limit=5000)]):
-                wanted = (entity or "").casefold()
-                if entity and not any(k == wanted or k.split(":", 1)[-1] == wanted for k in cluster.entities):
+                if not cluster_matches(cluster, entity, None, 1):
                     continue
                 out.append(cluster_summary(cluster).model_dump(mode="json"))
                 if len(out) == limit:

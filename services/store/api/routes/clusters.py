@@ -23,7 +23,8 @@ def cluster_summary(cluster: StoredCluster) -> ClusterSummary:
     )
 
 
-def _matches(cluster: StoredCluster, entity: str | None, q: str | None, min_outlets: int) -> bool:
+def cluster_matches(cluster: StoredCluster, entity: str | None, q: str | None, min_outlets: int) -> bool:
+    """Whether a cluster passes the listing filters (entity key or name, title words, outlet count)."""
     if len(cluster.outlets) < min_outlets:
         return False
     if entity:
@@ -59,7 +60,7 @@ async def list_clusters(
         scanned += len(rows)
         for cluster in await repo.clusters([cid for cid, _ in rows]):
             before = cluster.last_updated.timestamp()
-            if _matches(cluster, entity, q, min_outlets):
+            if cluster_matches(cluster, entity, q, min_outlets):
                 items.append(cluster_summary(cluster))
                 if len(items) == limit:
                     break
