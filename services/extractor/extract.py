@@ -93,7 +93,7 @@ def _sniff(body: bytes) -> str | None:
         return None
     try:
         best = from_bytes(body[:_DETECT_BYTES]).best()
-    except Exception:  # the detector is a heuristic; never let it fail a page
+    except Exception:  # noqa: BLE001 - the detector is a heuristic; never let it fail a page
         return None
     return _codec(best.encoding) if best is not None else None
 
@@ -259,7 +259,7 @@ def _language(text: str, declared: str | None) -> str | None:
         import py3langid
 
         lang, _score = py3langid.classify(text[:20_000])
-    except Exception:
+    except Exception:  # noqa: BLE001 - language id is best effort
         lang = None
     if isinstance(lang, str) and lang:
         return lang.lower()[:2]

@@ -86,10 +86,18 @@ class Fetcher:
                  duration_ms=round((time.time() - started) * 1000, 1))
         return emitted
 
+    async def _poll_guarded(self, feed: Feed) -> int:
+        """poll(), with any unexpected failure logged: one feed must never disturb the others."""
+        try:
+            return await self.poll(feed)
+        except Exception:
+            log.exception("feed.poll_crashed", feed_id=feed.id, url=feed.url)
+            return 0
+
     async def _emit(self, item: FeedItem) -> None:
         try:
             await self.bus.publish(FEED_ITEMS, item.url, item)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the item stays pending and is emitted again later
             log.warning("item.emit_failed", url=item.url, error=repr(exc))
 
     def _next_poll(self, started: float, state: FeedState) -> float:
@@ -110,7 +118,7 @@ class Fetcher:
                     feed = await self.registry.get(fid)
                     if feed is None or feed.paused:
                         continue
-                    task = asyncio.create_task(self.poll(feed))
+                    task = asyncio.create_task(self._poll_guarded(feed))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
             with contextlib.suppress(TimeoutError):
@@ -132,7 +140,7 @@ class Fetcher:
                         continue
                     log.info("item.reemitted", url=item.url, attempts=attempts)
                     await self._emit(item)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next round
                 log.warning("ledger.reemit_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import make_asgi_app
 
 from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
@@ -35,4 +36,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(feeds.router, prefix="/v1")
     app.include_router(articles.router, prefix="/v1")
     app.include_router(clusters.router, prefix="/v1")
+    # Counters of the services running in this process (all of them under `wirewatch up`).
+    app.mount("/metrics", make_asgi_app())
     return app
