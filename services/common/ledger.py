@@ -14,6 +14,7 @@ import time
 from services.common.keys import Keys
 from services.common.messages import FeedItem
 from services.common.redis import Redis
+from services.common.settings import Settings
 
 # Marks the URL seen (with TTL) and enters it in the ledger in one step, so an
 # item is emitted once even when two fetchers find it at the same moment.
@@ -45,6 +46,11 @@ return out
 
 class Ledger:
     """Seen URLs and pending items in Redis (sole writer of those keys)."""
+
+    @classmethod
+    def from_settings(cls, redis: Redis, keys: Keys, settings: Settings) -> Ledger:
+        """A ledger remembering seen URLs for settings.seen_ttl_days."""
+        return cls(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400))
 
     def __init__(self, redis: Redis, keys: Keys, *, seen_ttl_s: int) -> None:
         self.redis = redis

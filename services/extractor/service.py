@@ -86,12 +86,11 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     keys = Keys(settings.key_prefix)
     async with AsyncExitStack() as stack:
         redis = await stack.enter_async_context(open_redis(settings))
-        http = await stack.enter_async_context(SafeHttpClient.from_settings(settings,
-                                                                            denied_ports=settings.own_ports))
+        http = await stack.enter_async_context(SafeHttpClient.from_settings(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-extractor"))
         cpu = stack.enter_context(ProcessPoolExecutor(worker_count(settings), initializer=entities.load,
                                                       initargs=(settings.spacy_model,)))
-        ledger = Ledger(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400))
+        ledger = Ledger.from_settings(redis, keys, settings)
         # Workers start lazily; start them (and load spaCy) now, not on the first article.
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(cpu, entities.load, settings.spacy_model)

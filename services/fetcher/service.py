@@ -151,11 +151,10 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     keys = Keys(settings.key_prefix)
     async with AsyncExitStack() as stack:
         redis = await stack.enter_async_context(open_redis(settings))
-        http = await stack.enter_async_context(SafeHttpClient.from_settings(settings,
-                                                                            denied_ports=settings.own_ports))
+        http = await stack.enter_async_context(SafeHttpClient.from_settings(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-fetcher"))
         fetcher = Fetcher(settings, registry=FeedRegistry(redis, keys),
-                          ledger=Ledger(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400)),
+                          ledger=Ledger.from_settings(redis, keys, settings),
                           http=http, bus=bus)
         log.info("service.started", service="fetcher")
         async with asyncio.TaskGroup() as tasks:

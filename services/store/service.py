@@ -228,7 +228,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         redis = await stack.enter_async_context(open_redis(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-store"))
         store = Store(settings, Repository(redis, keys), bus,
-                      Ledger(redis, keys, seen_ttl_s=int(settings.seen_ttl_days * 86400)))
+                      Ledger.from_settings(redis, keys, settings))
         log.info("service.started", service="store")
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()

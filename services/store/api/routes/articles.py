@@ -8,19 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from services.store.api.deps import RepoDep
+from services.store.api.paging import BATCH, latest_page
 from services.store.api.schemas import ArticlePublic, ArticleSummary, Page
 
 router = APIRouter(tags=["articles"])
-SCAN_LIMIT = 5000
-
-
-def _cursor(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor") from exc
 
 
 @router.get("/articles")
@@ -32,22 +23,16 @@ async def list_articles(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ArticleSummary]:
     """Latest stored articles first."""
-    before = _cursor(cursor)
-    items: list[ArticleSummary] = []
-    scanned = 0
-    while len(items) < limit and scanned < SCAN_LIMIT:
-        ids = await repo.recent_articles(limit=200, since=since.timestamp() if since else None, before=before)
-        if not ids:
-            break
-        scanned += len(ids)
-        for article in await repo.articles(ids):
-            before = article.stored_at.timestamp()
-            if outlet is None or article.outlet == outlet:
-                items.append(ArticleSummary.model_validate(article.model_dump()))
-                if len(items) == limit:
-                    break
-    more = len(items) == limit
-    return Page(items=items, next_cursor=repr(items[-1].stored_at.timestamp()) if more and items else None)
+    after = since.timestamp() if since else None
+    found, next_cursor = await latest_page(
+        fetch_ids=lambda before: repo.recent_articles(limit=BATCH, since=after, before=before),
+        load=repo.articles,
+        stamp=lambda a: a.stored_at.timestamp(),
+        keep=lambda a: outlet is None or a.outlet == outlet,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[ArticleSummary.model_validate(a.model_dump()) for a in found], next_cursor=next_cursor)
 
 
 @router.get("/articles/{article_id}")

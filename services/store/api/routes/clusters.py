@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from services.store.api.deps import RepoDep
-from services.store.api.routes.articles import SCAN_LIMIT, _cursor
+from services.store.api.paging import BATCH, latest_page
 from services.store.api.schemas import ClusterPublic, ClusterSummary, Page
 from services.store.repository import StoredCluster
 
@@ -50,22 +50,20 @@ async def list_clusters(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ClusterSummary]:
     """Latest updated story clusters first, filtered by entity, title words and outlet count."""
-    before = _cursor(cursor)
-    items: list[ClusterSummary] = []
-    scanned = 0
-    while len(items) < limit and scanned < SCAN_LIMIT:
-        rows = await repo.recent_clusters(limit=200, since=since.timestamp() if since else None, before=before)
-        if not rows:
-            break
-        scanned += len(rows)
-        for cluster in await repo.clusters([cid for cid, _ in rows]):
-            before = cluster.last_updated.timestamp()
-            if cluster_matches(cluster, entity, q, min_outlets):
-                items.append(cluster_summary(cluster))
-                if len(items) == limit:
-                    break
-    more = len(items) == limit
-    return Page(items=items, next_cursor=repr(items[-1].last_updated.timestamp()) if more and items else None)
+    after = since.timestamp() if since else None
+
+    async def fetch_ids(before: float | None) -> list[str]:
+        return [cid for cid, _ in await repo.recent_clusters(limit=BATCH, since=after, before=before)]
+
+    found, next_cursor = await latest_page(
+        fetch_ids=fetch_ids,
+        load=repo.clusters,
+        stamp=lambda c: c.last_updated.timestamp(),
+        keep=lambda c: cluster_matches(c, entity, q, min_outlets),
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[cluster_summary(c) for c in found], next_cursor=next_cursor)
 
 
 @router.get("/clusters/{cluster_id}")
