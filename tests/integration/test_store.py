@@ -63,7 +63,7 @@ def service_env(settings: Settings) -> dict[str, str]:
 
 
 async def test_store_killed_mid_stream_loses_nothing_and_stores_nothing_twice(settings: Settings) -> None:
-    articles = [synthetic_article(s, n) for n in range(10) for s in range(len(STORIES))]
+    articles = [synthetic_article(s, n) for n in range(40) for s in range(len(STORIES))]
     async with Bus(settings, client_id="test") as bus:
         for article in articles:
             await bus.publish(ARTICLES, article.id, article)
@@ -121,7 +121,8 @@ async def test_poison_record_goes_to_dead_letters_and_the_stream_keeps_flowing(s
         await bus.publish(ARTICLES, good.id, good)
         async with running(store.main, settings):
             await wait_for(lambda: _at_least(settings, 1), timeout=60, what="the good article stored")
-        letters = await read_topic(settings.bootstrap, bus.topic_name(DEAD_LETTERS), at_least=2, timeout=20)
+            # The records sit on different partitions: wait for both letters while the store runs.
+            letters = await read_topic(settings.bootstrap, bus.topic_name(DEAD_LETTERS), at_least=2, timeout=30)
 
     decoded = [DeadLetter.model_validate_json(r.value) for r in letters]
     by_key = {d.key: d for d in decoded}
