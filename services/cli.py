@@ -28,6 +28,8 @@ from services.store.repository import Repository
 app = typer.Typer(help="wirewatch: streaming news ingestion.", no_args_is_help=True)
 feeds_app = typer.Typer(help="Register and inspect feeds.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
+eval_app = typer.Typer(help="Measure clustering and copy detection on labelled articles.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 console = Console()
 T = TypeVar("T")
 
@@ -218,6 +220,36 @@ def clusters(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=5
     for row in rows:
         table.add_row(row["last_updated"][:19], str(row["size"]), str(len(row["outlets"])), row["title"][:90])
     console.print(table)
+
+
+@eval_app.command("stories")
+def eval_stories(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="labelled JSON Lines (.gz ok)")],
+    predictions: Annotated[Path | None, typer.Option(help="write {id, cluster, copy_of} lines here")] = None,
+    entities_cache: Annotated[Path | None, typer.Option(help="reuse/keep entity tags in this file")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="entity tagging processes")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay labelled articles in stream order through entity tagging + the store; print BCubed P/R/F1."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.evaluation.stories import evaluate_stories
+
+    configure_logging(json=False, level="WARNING")  # one line per article would drown the progress bar
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+        scores = evaluate_stories(file, _settings(ctx), predictions_path=predictions, entities_cache=entities_cache,
+                                  workers=workers, progress=progress)
+    result = scores.as_json()
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table("corpus", "BCubed P", "BCubed R", "BCubed F1")
+    for name, row in [("all", result["bcubed"]), *result["per_corpus"].items()]:
+        table.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}")
+    console.print(table)
+    console.print(f"gold clusters {result['gold_clusters']}, predicted {result['predicted_clusters']}")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,16 @@ class Keys:
         """ZSET article id -> unix time, articles whose title holds a salient term."""
         return f"{self.prefix}idx:term:{term}"
 
+    @property
+    def document_frequencies(self) -> str:
+        """HASH term or entity key -> articles containing it (IDF statistics for clustering)."""
+        return f"{self.prefix}stats:df"
+
+    @property
+    def document_count(self) -> str:
+        """STRING counter: articles counted in the document frequencies."""
+        return f"{self.prefix}stats:docs"
+
     def high_water(self, topic: str, partition: int) -> str:
         """STRING: highest offset of topic/partition whose work the store has finished."""
         return f"{self.prefix}hw:{topic}:{partition}"
@@ -95,3 +105,16 @@ class Keys:
     def heartbeat(self, service: str) -> str:
         """STRING with TTL: the service is alive (read by /healthz)."""
         return f"{self.prefix}heartbeat:{service}"
+
+    # --- copy detection: LSH buckets and MinHash sketches (owner: services.store.lsh) ------
+    # All carry the Redis Cluster hash tag {lsh}: one insert-and-query touches 16+ of them
+    # in a single Lua script, so they must live in one slot.
+    def lsh_bucket(self, epoch: int, band: int, bucket: str) -> str:
+        """HASH for one (time epoch, LSH band, band-hash prefix): field = rest of the band hash,
+        value = space-joined ids of the articles with that band, oldest first (capped). Owner: services.store.lsh.
+        """
+        return f"{self.prefix}{{lsh}}:b:{epoch}:{band}:{bucket}"
+
+    def lsh_sketch(self, article_id: str) -> str:
+        """STRING with TTL: an article's MinHash sketch, `size:base85(signature)`. Owner: services.store.lsh."""
+        return f"{self.prefix}{{lsh}}:sig:{article_id}"

@@ -85,8 +85,13 @@ class Settings(BaseSettings):
     extract_concurrency: int = Field(8, ge=1, description="pages in flight in one extractor")
 
     # --- store -------------------------------------------------------------------------------
-    cluster_window_hours: float = Field(72.0, gt=0, description="clusters older than this take no new articles")
+    cluster_window_hours: float = Field(
+        72.0, gt=0, description="an article joins only clusters with a member within this many hours of it"
+    )
     cluster_threshold: float = Field(0.3, ge=0, le=1, description="score needed to join a cluster")
+    cluster_weight_body: float = Field(0.6, ge=0, description="weight of body TF-IDF cosine in the score")
+    cluster_weight_title: float = Field(0.1, ge=0, description="weight of title TF-IDF cosine in the score")
+    cluster_weight_entities: float = Field(0.3, ge=0, description="weight of entity TF-IDF cosine in the score")
 
     @field_validator("allow_networks")
     @classmethod

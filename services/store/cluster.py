@@ -1,33 +1,66 @@
-"""Story clustering (pure): score an article against candidate clusters, pick the best.
+"""Story clustering (pure): article features, scoring against candidate clusters, the best match.
 
-First version: single-pass, in arrival order. The score mixes term-vector
-cosine (title and body) with the overlap of salient entities; clusters whose
-last article is outside the time window are not candidates. The full design
-(IDF statistics, copies, merges) is issue #4's.
+Online single-pass clustering in arrival order (after Miranda et al., EMNLP 2018):
+each article is compared with the centroids of the clusters active within a
+time window of its own time; the score is a weighted sum of three cosines
+(body TF-IDF, title TF-IDF, entity TF-IDF), IDF statistics being maintained
+incrementally over the stream. The best cluster at or above the threshold
+takes the article; otherwise it opens a new cluster.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.common.messages import Entity
-from services.store.text import cosine, l2_normalise
+from services.store.text import add_vectors, cosine, idf, l2_normalise, term_counts, tfidf, top_terms
 
-ENTITY_WEIGHT = 0.5
-TEXT_WEIGHT = 0.5
-SALIENT_ENTITIES = 10
-CENTROID_TERMS = 100
-CLUSTER_ENTITIES = 30
+BODY_TERMS = 100
+TITLE_TERMS = 20
+ENTITY_TERMS = 40
+CENTROID_BODY = 300
+CENTROID_TITLE = 60
+CENTROID_ENTITIES = 80
+INDEX_TERMS = 10
+INDEX_ENTITIES = 10
+ENTITY_PREFIX = "e|"  # entity keys share the document-frequency table with words
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the three similarities add up to one score."""
+
+    body: float
+    title: float
+    entities: float
+
+
+@dataclass(frozen=True)
+class Features:
+    """What clustering knows of one article."""
+
+    body: dict[str, float]
+    title: dict[str, float]
+    entities: dict[str, float]
+    time: float
+
+    def index_keys(self) -> tuple[list[str], list[str]]:
+        """(entity keys, terms) under which the article's cluster is found again."""
+        return top_terms(self.entities, INDEX_ENTITIES), top_terms(self.body, INDEX_TERMS)
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A cluster that may take the article: its centroid and entity counts."""
+    """A cluster that may take the article: centroids (sums of member vectors) and time span."""
 
     cluster_id: str
-    terms: dict[str, float]
-    entities: dict[str, int]
+    body: dict[str, float]
+    title: dict[str, float]
+    entities: dict[str, float]
+    first_time: float
+    last_time: float
 
 
 @dataclass(frozen=True)
@@ -37,54 +70,79 @@ class Match:
     cluster_id: str
     score: float
     text_similarity: float
-    entity_overlap: float
+    title_similarity: float
+    entity_similarity: float
+    time_gap_hours: float
     shared_entities: list[str]
 
 
-def salient_entities(entities: list[Entity], limit: int = SALIENT_ENTITIES) -> list[str]:
-    """Keys of the article's most salient entities: most mentioned, then earliest."""
-    ranked = sorted(entities, key=lambda e: (-e.count, e.first_position))
-    return [e.key for e in ranked[:limit]]
+def entity_counts(entities: list[Entity]) -> dict[str, int]:
+    """Mentions per entity key (prefixed so they never collide with words in the DF table)."""
+    return {ENTITY_PREFIX + e.key: e.count for e in entities}
 
 
-def entity_overlap(article_keys: list[str], cluster_entities: dict[str, int]) -> tuple[float, list[str]]:
-    """Share of the article's salient entities that the cluster also has, and which."""
-    if not article_keys:
-        return 0.0, []
-    shared = [k for k in article_keys if k in cluster_entities]
-    return len(shared) / len(article_keys), shared
+def document_terms(title: str, text: str, entities: list[Entity]) -> list[str]:
+    """Every distinct key whose document frequency this article raises."""
+    return [*term_counts(f"{title}\n{text}"), *entity_counts(entities)]
 
 
-def score(terms: dict[str, float], keys: list[str], candidate: Candidate) -> Match:
+def features(title: str, text: str, entities: list[Entity], time: float, df: Mapping[str, int],
+             n_docs: int) -> Features:
+    """The article's TF-IDF vectors under the current document frequencies."""
+    ents = entity_counts(entities)
+    entity_vec = l2_normalise({k: (1.0 + math.log(c)) * idf(df.get(k, 0), n_docs) for k, c in ents.items()})
+    entity_vec = dict(sorted(entity_vec.items(), key=lambda kv: -kv[1])[:ENTITY_TERMS])
+    return Features(
+        body=tfidf(term_counts(f"{title}\n{text}"), df, n_docs, limit=BODY_TERMS),
+        title=tfidf(term_counts(title), df, n_docs, limit=TITLE_TERMS),
+        entities=entity_vec,
+        time=time,
+    )
+
+
+def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
     """Score one article against one candidate cluster."""
-    text = cosine(terms, candidate.terms)
-    overlap, shared = entity_overlap(keys, candidate.entities)
-    total = TEXT_WEIGHT * text + ENTITY_WEIGHT * overlap
-    return Match(candidate.cluster_id, round(total, 4), round(text, 4), round(overlap, 4), shared)
+    body = cosine(article.body, candidate.body)
+    title = cosine(article.title, candidate.title) if article.title and candidate.title else 0.0
+    ents = cosine(article.entities, candidate.entities)
+    total = weights.body * body + weights.title * title + weights.entities * ents
+    gap = 0.0
+    if article.time < candidate.first_time:
+        gap = candidate.first_time - article.time
+    elif article.time > candidate.last_time:
+        gap = article.time - candidate.last_time
+    shared = [k.removeprefix(ENTITY_PREFIX) for k in top_terms(article.entities, INDEX_ENTITIES)
+              if k in candidate.entities]
+    return Match(candidate.cluster_id, round(total, 4), round(body, 4), round(title, 4), round(ents, 4),
+                 round(gap / 3600, 2), shared)
 
 
-def best_match(terms: dict[str, float], keys: list[str], candidates: list[Candidate],
-               threshold: float) -> Match | None:
-    """The best-scoring candidate at or above `threshold`, or None (open a new cluster)."""
+def best_match(article: Features, candidates: list[Candidate], weights: Weights, threshold: float,
+               window_s: float) -> Match | None:
+    """The best-scoring candidate within the time window at or above `threshold`, or None."""
     best: Match | None = None
     for candidate in candidates:
-        match = score(terms, keys, candidate)
+        if article.time < candidate.first_time - window_s or article.time > candidate.last_time + window_s:
+            continue
+        match = score(article, candidate, weights)
         if match.score >= threshold and (best is None or match.score > best.score):
             best = match
     return best
 
 
-def add_to_centroid(centroid: dict[str, float], terms: dict[str, float], size_before: int) -> dict[str, float]:
-    """Running mean of member vectors, kept to the heaviest terms."""
-    merged = {k: v * size_before for k, v in centroid.items()}
-    for k, v in terms.items():
-        merged[k] = merged.get(k, 0.0) + v
-    top = dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:CENTROID_TERMS])
-    return l2_normalise(top)
+def grow(candidate: Candidate, article: Features) -> Candidate:
+    """The candidate with the article added: centroids summed, time span widened."""
+    return Candidate(
+        cluster_id=candidate.cluster_id,
+        body=add_vectors(candidate.body, article.body, limit=CENTROID_BODY),
+        title=add_vectors(candidate.title, article.title, limit=CENTROID_TITLE),
+        entities=add_vectors(candidate.entities, article.entities, limit=CENTROID_ENTITIES),
+        first_time=min(candidate.first_time, article.time),
+        last_time=max(candidate.last_time, article.time),
+    )
 
 
-def add_entities(counts: dict[str, int], keys: list[str]) -> dict[str, int]:
-    """Count each salient entity once per member; keep the most frequent."""
-    merged: Counter[str] = Counter(counts)
-    merged.update(set(keys))
-    return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES])
+def seed(cluster_id: str, article: Features) -> Candidate:
+    """A new cluster holding one article."""
+    return Candidate(cluster_id, dict(article.body), dict(article.title), dict(article.entities),
+                     article.time, article.time)

@@ -7,11 +7,12 @@ same cluster never lose each other's update (the loser retries).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from redis.exceptions import WatchError
 
 from services.common.keys import Keys
@@ -42,10 +43,12 @@ class JoinReason(BaseModel):
     """Why an article is in its cluster."""
 
     model_config = ConfigDict(frozen=True)
-    rule: str = Field(description="new_cluster, similar, exact_duplicate")
+    rule: str = Field(description="new_cluster, similar, copy, exact_duplicate")
     score: float | None = None
-    text_similarity: float | None = None
-    entity_overlap: float | None = None
+    text_similarity: float | None = Field(None, description="body TF-IDF cosine with the cluster centroid")
+    title_similarity: float | None = None
+    entity_similarity: float | None = Field(None, description="entity TF-IDF cosine with the cluster's entities")
+    time_gap_hours: float | None = Field(None, description="hours outside the cluster's time span")
     shared_entities: list[str] = Field(default_factory=list)
 
 
@@ -71,6 +74,16 @@ class ClusterMember(BaseModel):
     copy_of: str | None = None
 
 
+class Centroid(BaseModel):
+    """What clustering compares new articles with: summed member vectors and the time span."""
+
+    body: dict[str, float] = Field(default_factory=dict)
+    title: dict[str, float] = Field(default_factory=dict)
+    entities: dict[str, float] = Field(default_factory=dict)
+    first_time: float = 0.0
+    last_time: float = 0.0
+
+
 class StoredCluster(BaseModel):
     """A story cluster's summary, kept current on every join."""
 
@@ -81,8 +94,21 @@ class StoredCluster(BaseModel):
     size: int
     outlets: list[str]
     entities: dict[str, int] = Field(default_factory=dict, description="entity key -> members mentioning it")
-    terms: dict[str, float] = Field(default_factory=dict, description="centroid term vector")
+    centroid: Centroid = Field(default_factory=Centroid)
     members: list[ClusterMember] = Field(default_factory=list)
+    _stored_json: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_stored(cls, raw: str) -> StoredCluster:
+        """Parse the JSON read from Redis, remembering it as the version for optimistic writes."""
+        cluster = cls.model_validate_json(raw)
+        cluster._stored_json = raw
+        return cluster
+
+    @property
+    def version(self) -> str | None:
+        """The exact JSON this cluster was read as (None if never stored)."""
+        return self._stored_json
 
     @property
     def copies(self) -> int:
@@ -107,14 +133,14 @@ class Repository:
     async def cluster(self, cluster_id: str) -> StoredCluster | None:
         """One cluster, or None."""
         raw = await self.redis.get(self.keys.cluster(cluster_id))
-        return StoredCluster.model_validate_json(raw) if raw else None
+        return StoredCluster.from_stored(str(raw)) if raw else None
 
     async def clusters(self, ids: list[str]) -> list[StoredCluster]:
         """Clusters by id, in that order, skipping unknown ones."""
         if not ids:
             return []
         raws = await self.redis.mget([self.keys.cluster(i) for i in ids])
-        return [StoredCluster.model_validate_json(r) for r in raws if r]
+        return [StoredCluster.from_stored(str(r)) for r in raws if r]
 
     async def articles(self, ids: list[str]) -> list[StoredArticle]:
         """Articles by id, in that order, skipping unknown ones."""
@@ -162,6 +188,17 @@ class Repository:
             self.keys.clusters_recent, hi, lo, start=0, num=limit, withscores=True)
         return [(str(cid), float(ts)) for cid, ts in rows]
 
+    async def document_frequencies(self, terms: list[str]) -> tuple[dict[str, int], int]:
+        """Document frequency of each term, and how many articles were counted."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if terms:
+                pipe.hmget(self.keys.document_frequencies, terms)
+            pipe.get(self.keys.document_count)
+            results = await pipe.execute()
+        values = results[0] if terms else []
+        df = {t: int(v) for t, v in zip(terms, values, strict=True) if v}
+        return df, int(results[-1] or 0)
+
     async def high_water(self, topic: str, partition: int) -> HighWater | None:
         """The highest offset of topic/partition whose work is finished, and that record's key."""
         value = await self.redis.get(self.keys.high_water(topic, partition))
@@ -180,14 +217,15 @@ class Repository:
         await self.redis.delete(self.keys.high_water(topic, partition))
 
     async def save(self, article: StoredArticle, cluster: StoredCluster, *, index_entities: list[str],
-                   index_terms: list[str], expect_cluster_version: str | None) -> bool:
-        """Write an article and its cluster atomically; False if the cluster changed meanwhile.
+                   index_terms: list[str], expect_cluster_version: str | None, event_time: float,
+                   document_terms: Sequence[str] = ()) -> bool:
+        """Write an article, its cluster, index postings and IDF counts atomically.
 
-        `expect_cluster_version` is the cluster JSON the caller read (None: the cluster
-        must not exist yet); on a mismatch nothing is written and the caller recomputes.
+        Returns False if the cluster changed meanwhile: `expect_cluster_version` is the
+        cluster JSON the caller read (None: the cluster must not exist yet); on a
+        mismatch nothing is written and the caller recomputes.
         """
         k = self.keys
-        event_time = (article.published_at or article.stored_at).timestamp()
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(k.cluster(cluster.id))
             current = await pipe.get(k.cluster(cluster.id))
@@ -204,6 +242,10 @@ class Repository:
                 pipe.zadd(k.entity_postings(key), {cluster.id: event_time}, gt=True)
             for term in index_terms:
                 pipe.zadd(k.term_postings(term), {cluster.id: event_time}, gt=True)
+            for term in document_terms:
+                pipe.hincrby(k.document_frequencies, term, 1)
+            if document_terms:
+                pipe.incr(k.document_count)
             try:
                 await pipe.execute()
             except WatchError:

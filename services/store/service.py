@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
@@ -30,25 +31,29 @@ from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, STORY_EVENTS
 from services.store.cluster import (
+    ENTITY_PREFIX,
     Candidate,
-    add_entities,
-    add_to_centroid,
+    Weights,
     best_match,
-    salient_entities,
+    document_terms,
+    features,
+    grow,
+    seed,
 )
 from services.store.repository import (
     WRITE_RETRIES,
+    Centroid,
     ClusterMember,
     JoinReason,
     Repository,
     StoredArticle,
     StoredCluster,
 )
-from services.store.text import body_hash, content_terms, term_vector
+from services.store.text import body_hash
 
 log = get_logger(__name__)
-TITLE_INDEX_TERMS = 8
 EVENT_TOP_ENTITIES = 10
+CLUSTER_ENTITIES = 30
 
 
 class ConcurrentUpdate(Exception):
@@ -58,36 +63,45 @@ class ConcurrentUpdate(Exception):
 class Store:
     """Places articles in clusters and keeps the Redis state."""
 
-    def __init__(self, settings: Settings, repo: Repository, bus: Bus, ledger: Ledger) -> None:
+    def __init__(self, settings: Settings, repo: Repository, bus: Bus | None = None,
+                 ledger: Ledger | None = None) -> None:
+        """`bus` and `ledger` are needed by `handle` (the service); `ingest` alone (evaluation) needs neither."""
         self.settings = settings
         self.repo = repo
         self.bus = bus
         self.ledger = ledger
+        self.weights = Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
+                               entities=settings.cluster_weight_entities)
 
     async def handle(self, article: Article, delivery: Delivery) -> None:
         """Store one article (idempotent), publish its story event, then mark the offset done."""
         hw = await self.repo.high_water(delivery.topic, delivery.partition)
         if hw is not None and delivery.offset <= hw.offset:
             return  # done before: a replay (the mark was checked against the log on assignment)
+        if self.bus is None or self.ledger is None:
+            raise RuntimeError("Store.handle needs a bus and a ledger")
+        stored, cluster, kind = await self.ingest(article)
+        # Re-published when a crash came between the write and the event: consumers
+        # dedup on (cluster id, article id, kind).
+        await self.bus.publish(STORY_EVENTS, cluster.id, story_event(kind, cluster, stored))
+        await self.ledger.settle(article.url)
+        await self.repo.raise_high_water(delivery.topic, delivery.partition, delivery.offset, article.id)
+
+    async def ingest(self, article: Article) -> tuple[StoredArticle, StoredCluster, str]:
+        """Store an article in its story (idempotent): (stored article, its cluster, event kind)."""
         stored = await self.repo.article(article.id)
         digest = body_hash(article.text)
         if stored is None:
             stored, cluster, kind = await self._place_new(article, digest)
             log.info("article.stored", article_id=article.id, cluster_id=cluster.id, outcome=stored.joined.rule,
                      score=stored.joined.score, copy_of=stored.copy_of)
-        else:
-            if stored.body_hash != digest or stored.title != article.title:
-                stored = await self._revise(stored, article, digest)
-            cluster_or_none = await self.repo.cluster(stored.cluster_id)
-            if cluster_or_none is None:
-                raise RuntimeError(f"article {stored.id} points to missing cluster {stored.cluster_id}")
-            cluster = cluster_or_none
-            kind = "created" if stored.joined.rule == "new_cluster" else "updated"
-        # Re-published when a crash came between the write and the event: consumers
-        # dedup on (cluster id, article id, kind).
-        await self.bus.publish(STORY_EVENTS, cluster.id, story_event(kind, cluster, stored))
-        await self.ledger.settle(article.url)
-        await self.repo.raise_high_water(delivery.topic, delivery.partition, delivery.offset, article.id)
+            return stored, cluster, kind
+        if stored.body_hash != digest or stored.title != article.title:
+            stored = await self._revise(stored, article, digest)
+        cluster_or_none = await self.repo.cluster(stored.cluster_id)
+        if cluster_or_none is None:
+            raise RuntimeError(f"article {stored.id} points to missing cluster {stored.cluster_id}")
+        return stored, cluster_or_none, ("created" if stored.joined.rule == "new_cluster" else "updated")
 
     async def _revise(self, stored: StoredArticle, article: Article, digest: str) -> StoredArticle:
         revised = StoredArticle.model_validate({
@@ -107,11 +121,12 @@ class Store:
         raise ConcurrentUpdate(f"cluster for {article.id} changed {WRITE_RETRIES} times while placing it")
 
     async def _try_place(self, article: Article, digest: str) -> tuple[StoredArticle, StoredCluster, str] | None:
+        settings = self.settings
         now = datetime.now(UTC)
         event_time = article.published_at or article.fetched_at
-        keys = salient_entities(article.entities)
-        terms = term_vector(article.title, article.text)
-        title_terms = content_terms(article.title)[:TITLE_INDEX_TERMS]
+        doc_terms = document_terms(article.title, article.text, article.entities)
+        df, n_docs = await self.repo.document_frequencies(doc_terms)
+        feats = features(article.title, article.text, article.entities, event_time.timestamp(), df, n_docs)
         copy_of: str | None = None
         cluster: StoredCluster | None = None
         reason = JoinReason(rule="new_cluster")
@@ -123,22 +138,28 @@ class Store:
                 cluster = await self.repo.cluster(original.cluster_id)
                 copy_of = owner
                 reason = JoinReason(rule="exact_duplicate", score=1.0, text_similarity=1.0)
+        index_entities, index_terms = feats.index_keys()
         if cluster is None:
-            window_s = self.settings.cluster_window_hours * 3600
-            ids = await self.repo.candidate_clusters(keys, title_terms, around=event_time.timestamp(),
+            window_s = settings.cluster_window_hours * 3600
+            ids = await self.repo.candidate_clusters(index_entities, index_terms, around=feats.time,
                                                      window_s=window_s)
-            found = await self.repo.clusters(ids)
-            candidates = [Candidate(c.id, c.terms, c.entities) for c in found]
-            match = best_match(terms, keys, candidates, self.settings.cluster_threshold)
+            found = {c.id: c for c in await self.repo.clusters(ids)}
+            candidates = [candidate_of(c) for c in found.values()]
+            match = best_match(feats, candidates, self.weights, settings.cluster_threshold, window_s)
             if match is not None:
-                cluster = next(c for c in found if c.id == match.cluster_id)
+                cluster = found[match.cluster_id]
                 reason = JoinReason(rule="similar", score=match.score, text_similarity=match.text_similarity,
-                                    entity_overlap=match.entity_overlap, shared_entities=match.shared_entities)
+                                    title_similarity=match.title_similarity,
+                                    entity_similarity=match.entity_similarity,
+                                    time_gap_hours=match.time_gap_hours, shared_entities=match.shared_entities)
 
-        expected = cluster.model_dump_json() if cluster is not None else None
+        expected = cluster.version if cluster is not None else None
         if cluster is None:
-            cluster = StoredCluster(id=f"c{article.id[:16]}", title=article.title, first_seen=event_time,
+            cluster = StoredCluster(id=cluster_id_for(article.id), title=article.title, first_seen=event_time,
                                     last_updated=now, size=0, outlets=[])
+            centroid = seed(cluster.id, feats)
+        else:
+            centroid = grow(candidate_of(cluster), feats)
         member = ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
                                published_at=article.published_at, copy_of=copy_of)
         updated = cluster.model_copy(update={
@@ -147,8 +168,9 @@ class Store:
             "last_updated": now,
             "size": cluster.size + 1,
             "outlets": sorted({*cluster.outlets, article.outlet}),
-            "entities": add_entities(cluster.entities, keys),
-            "terms": add_to_centroid(cluster.terms, terms, cluster.size),
+            "entities": count_entities(cluster.entities, article),
+            "centroid": Centroid(body=centroid.body, title=centroid.title, entities=centroid.entities,
+                                 first_time=centroid.first_time, last_time=centroid.last_time),
             "members": [*cluster.members, member],
         })
         stored = StoredArticle.model_validate({
@@ -158,8 +180,10 @@ class Store:
         if expected is None and await self.repo.cluster(updated.id) is not None:
             # Our deterministic new-cluster id exists: a replay of the first article. Re-read.
             return None
-        if not await self.repo.save(stored, updated, index_entities=keys, index_terms=title_terms,
-                                    expect_cluster_version=expected):
+        posting_entities = [k.removeprefix(ENTITY_PREFIX) for k in index_entities]
+        if not await self.repo.save(stored, updated, index_entities=posting_entities, index_terms=index_terms,
+                                    expect_cluster_version=expected, event_time=feats.time,
+                                    document_terms=doc_terms):
             return None
         return stored, updated, ("created" if expected is None else "updated")
 
@@ -205,6 +229,25 @@ async def record_key_at(settings: Settings, tp: TopicPartition, offset: int) -> 
         with contextlib.suppress(Exception):
             async with asyncio.timeout(settings.shutdown_grace_s):
                 await reader.stop()
+
+
+def cluster_id_for(first_article_id: str) -> str:
+    """A new cluster's id, derived from its first article so a replay opens the same one."""
+    return "c" + hashlib.sha256(first_article_id.encode()).hexdigest()[:16]
+
+
+def candidate_of(cluster: StoredCluster) -> Candidate:
+    """The clustering view of a stored cluster."""
+    c = cluster.centroid
+    return Candidate(cluster.id, c.body, c.title, c.entities, c.first_time, c.last_time)
+
+
+def count_entities(counts: dict[str, int], article: Article) -> dict[str, int]:
+    """Members mentioning each entity, most shared first, bounded."""
+    merged = dict(counts)
+    for key in {e.key for e in article.entities}:
+        merged[key] = merged.get(key, 0) + 1
+    return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES])
 
 
 def story_event(kind: str, cluster: StoredCluster, article: StoredArticle) -> StoryEvent:

@@ -100,7 +100,7 @@ async def test_store_killed_mid_stream_loses_nothing_and_stores_nothing_twice(se
     assert sorted(members) == sorted(a.id for a in articles), "each article in exactly one cluster, once"
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
-        clusters = await repo.clusters([c for c, _ in await repo.recent_clusters(limit=100)])
+        clusters = await repo.clusters([c for c, _ in await repo.recent_clusters(limit=10_000)])
     by_story = {a.id: a.url.split("/")[3] for a in articles}
     for cluster in clusters:
         assert len({by_story[m.id] for m in cluster.members}) == 1, "a cluster mixes two stories"

@@ -1,10 +1,13 @@
-"""Store pure logic: body hashing, term vectors, cluster scoring."""
+"""Store pure logic: body hashing, TF-IDF vectors, cluster scoring."""
 
 from __future__ import annotations
 
 from services.common.messages import Entity
-from services.store.cluster import Candidate, add_entities, add_to_centroid, best_match, salient_entities, score
-from services.store.text import body_hash, cosine, term_vector
+from services.store.cluster import Weights, best_match, document_terms, features, grow, seed
+from services.store.text import add_vectors, body_hash, cosine, idf, tfidf
+
+WEIGHTS = Weights(body=0.6, title=0.1, entities=0.3)
+DAY = 86400.0
 
 
 def ent(key: str, count: int = 1, pos: int = 0) -> Entity:
@@ -16,36 +19,45 @@ def test_body_hash_ignores_case_spacing_and_punctuation_only() -> None:
     assert body_hash("Putin met Soleimani") != body_hash("Putin met Assad")
 
 
-def test_term_vector_boosts_title_and_drops_stopwords() -> None:
-    vec = term_vector("Volcano erupts", "the the the lava flows from the volcano near the town")
-    assert "the" not in vec
-    assert max(vec, key=lambda k: vec[k]) == "volcano"
+def test_idf_rewards_rare_terms_and_tfidf_is_unit_length() -> None:
+    assert idf(1, 1000) > idf(500, 1000) > 0
+    vec = tfidf({"volcano": 3, "the": 5}, {"volcano": 2, "the": 990}, 1000, limit=10)
+    assert vec["volcano"] > vec["the"]
     assert abs(sum(v * v for v in vec.values()) - 1.0) < 1e-9
 
 
-def test_salient_entities_rank_by_count_then_position() -> None:
-    ents = [ent("gpe:moscow", 1, 50), ent("person:vladimir putin", 4, 10), ent("org:fars", 1, 5)]
-    assert salient_entities(ents, 2) == ["person:vladimir putin", "org:fars"]
-
-
-def test_same_event_scores_above_threshold_and_other_event_below() -> None:
-    a = term_vector("Soleimani meets Putin in Moscow", "Iranian general Soleimani met Putin in Moscow over Syria")
-    same = term_vector("Putin hosts Iran's Soleimani", "Russian president Putin hosted Soleimani to discuss Syria")
-    other = term_vector("Floods hit Jakarta", "Heavy rain flooded Jakarta streets and thousands fled homes")
-    keys_a = ["person:qassem soleimani", "person:vladimir putin", "gpe:moscow"]
-    cluster = Candidate("c1", add_to_centroid({}, a, 0), add_entities({}, keys_a))
-    match = best_match(same, ["person:vladimir putin", "person:qassem soleimani"], [cluster], threshold=0.3)
+def test_same_event_joins_and_other_event_opens_a_new_cluster() -> None:
+    a_ents = [ent("person:qassem soleimani", 3), ent("person:vladimir putin", 2), ent("gpe:moscow")]
+    df: dict[str, int] = {}
+    a = features("Soleimani meets Putin in Moscow", "Iranian general Soleimani met Putin in Moscow over Syria",
+                 a_ents, 0.0, df, 10)
+    same = features("Putin hosts Iran's Soleimani", "Russian president Putin hosted Soleimani to discuss Syria",
+                    a_ents[:2], 3600.0, df, 10)
+    other = features("Floods hit Jakarta", "Heavy rain flooded Jakarta streets and thousands fled homes",
+                     [ent("gpe:jakarta")], 7200.0, df, 10)
+    cluster = seed("c1", a)
+    match = best_match(same, [cluster], WEIGHTS, 0.2, window_s=3 * DAY)
     assert match is not None and match.cluster_id == "c1"
     assert set(match.shared_entities) == {"person:vladimir putin", "person:qassem soleimani"}
-    assert best_match(other, ["gpe:jakarta"], [cluster], threshold=0.3) is None
-    assert score(other, ["gpe:jakarta"], cluster).score < 0.1
+    assert best_match(other, [cluster], WEIGHTS, 0.2, window_s=3 * DAY) is None
 
 
-def test_centroid_stays_normalised_and_bounded() -> None:
-    centroid: dict[str, float] = {}
-    for i in range(50):
-        centroid = add_to_centroid(centroid, term_vector(f"story {i}", f"word{i} other{i} common common"), i)
-    assert len(centroid) <= 100
-    assert abs(cosine(centroid, centroid) - 1.0) < 1e-9
-    top_two = sorted(centroid, key=lambda k: -centroid[k])[:2]
-    assert set(top_two) == {"story", "common"}, "terms shared by every member dominate the centroid"
+def test_time_window_keeps_old_clusters_out() -> None:
+    a = features("Quake hits city", "A strong quake hit the city", [ent("gpe:lima")], 0.0, {}, 1)
+    later = features("Quake hits city", "A strong quake hit the city", [ent("gpe:lima")], 30 * DAY, {}, 1)
+    assert best_match(later, [seed("c", a)], WEIGHTS, 0.1, window_s=3 * DAY) is None
+    assert best_match(later, [seed("c", a)], WEIGHTS, 0.1, window_s=60 * DAY) is not None
+
+
+def test_centroids_grow_bounded_and_time_span_widens() -> None:
+    c = seed("c", features("story 0", "word0 common", [], 5.0, {}, 1))
+    for i in range(1, 400):
+        c = grow(c, features(f"story {i}", f"word{i} common common", [], float(i), {}, 1))
+    assert len(c.body) <= 300 and c.first_time == 1.0 and c.last_time == 399.0
+    assert "common" in c.body and cosine(c.body, c.body) > 0.99
+
+
+def test_document_terms_count_words_and_entities_once() -> None:
+    terms = document_terms("Volcano erupts", "volcano volcano lava", [ent("gpe:iceland", 4)])
+    assert sorted(terms) == sorted(["e|gpe:iceland", "erupts", "lava", "volcano"])
+    assert add_vectors({"a": 1.0}, {"a": 1.0, "b": 0.5}, limit=1) == {"a": 2.0}

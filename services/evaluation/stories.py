@@ -1,0 +1,208 @@
+"""`wirewatch eval stories`: replay labelled articles through entity tagging + the store, score clusters.
+
+A composition root: it runs the extractor's entity tagging and the store's
+clustering code (the same `Store.ingest` the service runs) against a real
+Redis (embedded Valkey when REDIS_URL is unset), in stream order, and scores
+the predicted clusters against the gold labels with BCubed precision/recall/F1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import tempfile
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from rich.progress import Progress
+
+from services.common.embedded import start_valkey
+from services.common.keys import Keys
+from services.common.messages import Article, Entity
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.extractor import entities as tagging
+from services.store.repository import Repository
+from services.store.service import Store
+
+# Undated articles get one fixed "fetch" time, as a live system would stamp them
+# with the time it saw them: far from every dated article of the corpus.
+REPLAY_FETCH_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One labelled article of an evaluation file."""
+
+    id: str
+    corpus: str
+    outlet: str
+    url: str
+    title: str
+    text: str
+    published: datetime | None
+    cluster: str
+    order: int
+
+
+def read_labelled(path: Path) -> list[Labelled]:
+    """Articles of a JSON Lines file (optionally gzipped), in stream order."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    out: list[Labelled] = []
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for n, line in enumerate(handle):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            published = None
+            if rec.get("published"):
+                published = datetime.fromisoformat(rec["published"][:10]).replace(hour=12, tzinfo=UTC)
+            out.append(Labelled(
+                id=str(rec["id"]), corpus=str(rec.get("corpus") or "all"), outlet=rec.get("outlet") or "unknown",
+                url=rec.get("url") or f"urn:wirewatch:{rec['id']}", title=rec.get("title") or "",
+                text=rec.get("text") or "", published=published, cluster=str(rec.get("cluster")),
+                order=int(rec.get("order", n)),
+            ))
+    return sorted(out, key=lambda r: r.order)
+
+
+def _tag(item: tuple[str, str, str, str, int]) -> tuple[str, list[dict[str, Any]]]:
+    rid, title, text, model, cap = item
+    found = tagging.tag_entities(text, title=title or None, language="en", model=model, ner_max_chars=cap)
+    return rid, [e.model_dump() for e in found]
+
+
+def tag_all(records: list[Labelled], settings: Settings, *, workers: int, cache: Path | None,
+            progress: Progress | None) -> dict[str, list[Entity]]:
+    """Entities of every article, tagged in a process pool (and cached in `cache` if given)."""
+    known: dict[str, list[Entity]] = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text().splitlines():
+            rec = json.loads(line)
+            known[rec["id"]] = [Entity.model_validate(e) for e in rec["entities"]]
+    todo = [(r.id, r.title, r.text, settings.spacy_model, settings.ner_max_chars) for r in records if r.id not in known]
+    task = progress.add_task("tagging entities", total=len(todo)) if progress and todo else None
+    if todo:
+        out = cache.open("a") if cache is not None else None
+        try:
+            with ProcessPoolExecutor(workers, initializer=tagging.load, initargs=(settings.spacy_model,)) as pool:
+                for rid, ents in pool.map(_tag, todo, chunksize=8):
+                    known[rid] = [Entity.model_validate(e) for e in ents]
+                    if out is not None:
+                        out.write(json.dumps({"id": rid, "entities": ents}) + "\n")
+                    if progress is not None and task is not None:
+                        progress.advance(task)
+        finally:
+            if out is not None:
+                out.close()
+    return known
+
+
+def to_article(record: Labelled, entities: list[Entity]) -> Article:
+    """The Article the extractor would have published for this record."""
+    return Article(
+        id=record.id, url=record.url, outlet=record.outlet, title=record.title, text=record.text,
+        published_at=record.published, language="en", entities=entities, fetched_at=REPLAY_FETCH_TIME,
+    )
+
+
+@contextmanager
+def redis_for(settings: Settings) -> Iterator[Settings]:
+    """Settings with a Redis: the configured one, or an embedded Valkey for the duration."""
+    if settings.redis_url is not None:
+        yield settings
+        return
+    with tempfile.TemporaryDirectory(prefix="wirewatch-eval-") as tmp:
+        url, child = start_valkey(Path(tmp))
+        try:
+            yield settings.model_copy(update={"redis_url": SecretStr(url)})
+        finally:
+            child.stop()
+
+
+async def replay(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
+                 progress: Progress | None) -> dict[str, dict[str, Any]]:
+    """Run every article through Store.ingest in order; {id: {"cluster", "copy_of"}}."""
+    out: dict[str, dict[str, Any]] = {}
+    async with open_redis(settings) as redis:
+        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
+        task = progress.add_task("clustering", total=len(records)) if progress else None
+        for record in records:
+            stored, cluster, _ = await store.ingest(to_article(record, entities.get(record.id, [])))
+            out[record.id] = {"cluster": cluster.id, "copy_of": stored.copy_of}
+            if progress is not None and task is not None:
+                progress.advance(task)
+    return out
+
+
+def bcubed(gold: dict[str, str], predicted: dict[str, str]) -> tuple[float, float, float]:
+    """BCubed precision, recall and F1 of a predicted clustering against gold labels."""
+    gold_members: dict[str, set[str]] = defaultdict(set)
+    pred_members: dict[str, set[str]] = defaultdict(set)
+    for item, label in gold.items():
+        gold_members[label].add(item)
+        pred_members[str(predicted.get(item, f"missing:{item}"))].add(item)
+    p = r = 0.0
+    for item, label in gold.items():
+        pred_cluster = pred_members[str(predicted.get(item, f"missing:{item}"))]
+        gold_cluster = gold_members[label]
+        both = len(pred_cluster & gold_cluster)
+        p += both / len(pred_cluster)
+        r += both / len(gold_cluster)
+    n = max(1, len(gold))
+    precision, recall = p / n, r / n
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+@dataclass(frozen=True)
+class Scores:
+    """BCubed scores overall and per corpus, and cluster counts."""
+
+    overall: tuple[float, float, float]
+    per_corpus: dict[str, tuple[float, float, float]]
+    gold_clusters: int
+    predicted_clusters: int
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        def row(v: tuple[float, float, float]) -> dict[str, float]:
+            return {"precision": round(v[0], 4), "recall": round(v[1], 4), "f1": round(v[2], 4)}
+        return {"bcubed": row(self.overall), "per_corpus": {k: row(v) for k, v in self.per_corpus.items()},
+                "gold_clusters": self.gold_clusters, "predicted_clusters": self.predicted_clusters}
+
+
+def score(records: list[Labelled], predictions: dict[str, dict[str, Any]]) -> Scores:
+    """Score predictions overall and per corpus."""
+    predicted = {rid: str(p["cluster"]) for rid, p in predictions.items()}
+    gold = {r.id: r.cluster for r in records}
+    per_corpus: dict[str, tuple[float, float, float]] = {}
+    for corpus in sorted({r.corpus for r in records}):
+        ids = {r.id for r in records if r.corpus == corpus}
+        per_corpus[corpus] = bcubed({i: gold[i] for i in ids}, {i: predicted[i] for i in ids if i in predicted})
+    return Scores(bcubed(gold, predicted), per_corpus, len(set(gold.values())), len(set(predicted.values())))
+
+
+def evaluate_stories(path: Path, settings: Settings, *, predictions_path: Path | None = None,
+                     entities_cache: Path | None = None, workers: int = 2,
+                     progress: Progress | None = None) -> Scores:
+    """Tag, cluster and score one labelled file; optionally write the predictions as JSON Lines."""
+    records = read_labelled(path)
+    entities = tag_all(records, settings, workers=workers, cache=entities_cache, progress=progress)
+    run = settings.model_copy(update={"key_prefix": f"eval{uuid.uuid4().hex[:8]}:"})
+    with redis_for(run) as with_redis:
+        predictions = asyncio.run(replay(records, entities, with_redis, progress))
+    if predictions_path is not None:
+        with predictions_path.open("w") as out:
+            for record in records:
+                out.write(json.dumps({"id": record.id, **predictions[record.id]}) + "\n")
+    return score(records, predictions)

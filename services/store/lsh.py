@@ -1,0 +1,220 @@
+"""MinHash LSH index in Redis: candidate copies of an article, found atomically.
+
+Layout (32 bands x 4 rows by default, see LSH_BANDS; PERFORMANCE.md 2.3 measured the
+bucket-HASH design 5.6x leaner than one key per band per article):
+
+* bucket HASH per (epoch, band, first byte of the band hash) -> 256 buckets per
+  band and epoch, so at ~100 k articles per epoch each HASH has ~400 fields and
+  stays listpack-encoded (beyond that, a 2-byte prefix would keep writes cheap);
+  field = the next 5 bytes of the band hash (hex; 48 bits
+  in all, collisions only cost a verification); value = space-joined ids of the
+  articles with that band, oldest first, capped at `max_members` (newest kept: a
+  wire story re-posted 60 times still finds its recent copies, whose `copy_of`
+  leads back to the original).
+* one STRING per article with its sketch (`Sketch.encode()`, 646 bytes), read with
+  one MGET to verify candidates.
+
+Atomicity: `insert_and_query` is one Lua script that reads every bucket's members
+and appends the article in the same step, so of two near-identical articles
+processed at once by two store instances the later one always sees the earlier.
+All keys carry the hash tag {lsh}, so the script also runs on Redis Cluster.
+
+Retention (bounded memory without scans or a sweeper): time is cut into epochs
+of `window_s` (the copy window, default 14 days) by the article's time `at`. An
+article is written to the buckets of its own epoch and reads its own and the two
+neighbouring epochs, so two articles at most `window_s` apart always meet (and
+pairs up to 2 x window_s apart may). Bucket keys get a TTL of 1.1 x window_s,
+refreshed on each write, and sketches 2.2 x window_s from their insert: an epoch's
+buckets outlive its last write by one window, and a sketch outlives every bucket
+that names it. Redis therefore holds about two windows of articles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from services.common.keys import Keys
+from services.common.redis import Redis
+from services.store.dedup import (
+    MIN_CONTAINMENT,
+    MIN_JACCARD,
+    MIN_SHINGLES,
+    CopyVerdict,
+    Sketch,
+    band_hashes,
+    judge_copy,
+)
+
+#: Default copy window (settings.copy_window_hours when the settings carry it).
+DEFAULT_WINDOW_HOURS = 14 * 24.0
+#: Banding. 16 x 8 (S-curve threshold ~0.71) found only 80 % of the pairs judge_copy accepts on the
+#: copy set (trimmed copies have J 0.3-0.6); 32 x 4 finds 99.5 % and makes 0.4 % of same-event
+#: own-words pairs candidates (verified away by judge_copy); 42 x 3 finds 99.9 % for 4x the candidates.
+LSH_BANDS = 32
+LSH_ROWS = 4
+#: Newest members kept per bucket field.
+DEFAULT_MAX_MEMBERS = 50
+#: Epochs read around the article's own: previous, own, next.
+_EPOCH_SPAN = (-1, 0, 1)
+_FIELD_BYTES = 5
+
+# KEYS[1] = the article's sketch key; KEYS[2..] = bucket keys, epoch-major (len(_EPOCH_SPAN) x bands).
+# ARGV: id, encoded sketch, max members, bucket ttl s, sketch ttl s, bands, index (1-based) of the
+# write epoch in the epoch list, then one field per band.
+# A replay (the sketch key exists) writes nothing and reports only the members that were
+# already there before the article: the answer its first insert got (less any trimmed since).
+_INSERT_AND_QUERY = """
+local id = ARGV[1]
+local cap = tonumber(ARGV[3])
+local bucket_ttl = tonumber(ARGV[4])
+local nb = tonumber(ARGV[6])
+local write_epoch = tonumber(ARGV[7])
+local replay = redis.call('EXISTS', KEYS[1]) == 1
+local seen, out = {}, {}
+local nep = (#KEYS - 1) / nb
+for e = 1, nep do
+  for b = 1, nb do
+    local key = KEYS[1 + (e - 1) * nb + b]
+    local field = ARGV[7 + b]
+    local cur = redis.call('HGET', key, field)
+    local members, mine = {}, false
+    if cur then
+      for m in string.gmatch(cur, '%S+') do
+        if m == id then
+          mine = true
+        elseif not mine and not seen[m] then
+          seen[m] = true
+          out[#out + 1] = m
+        end
+        members[#members + 1] = m
+      end
+    end
+    if e == write_epoch and not replay and not mine then
+      local first = math.max(1, #members + 2 - cap)
+      local kept = {}
+      for i = first, #members do kept[#kept + 1] = members[i] end
+      kept[#kept + 1] = id
+      redis.call('HSET', key, field, table.concat(kept, ' '))
+      redis.call('EXPIRE', key, bucket_ttl)
+    end
+  end
+end
+if not replay then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[5]))
+end
+return out
+"""
+
+# KEYS[1] = sketch key; KEYS[2..] = the write epoch's bucket keys. ARGV: id, then one field per band.
+_FORGET = """
+local id = ARGV[1]
+for b = 2, #KEYS do
+  local field = ARGV[b]
+  local cur = redis.call('HGET', KEYS[b], field)
+  if cur then
+    local kept = {}
+    for m in string.gmatch(cur, '%S+') do
+      if m ~= id then kept[#kept + 1] = m end
+    end
+    if #kept == 0 then
+      redis.call('HDEL', KEYS[b], field)
+    else
+      redis.call('HSET', KEYS[b], field, table.concat(kept, ' '))
+    end
+  end
+end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+class LshIndex:
+    """Candidate copies of an article from MinHash LSH buckets held in Redis (sole writer of its keys)."""
+
+    def __init__(self, redis: Redis, keys: Keys, *, window_hours: float = DEFAULT_WINDOW_HOURS,
+                 bands: int = LSH_BANDS, rows: int = LSH_ROWS,
+                 max_members: int = DEFAULT_MAX_MEMBERS) -> None:
+        if window_hours <= 0 or max_members < 1:
+            raise ValueError("window_hours must be > 0 and max_members >= 1")
+        self.redis = redis
+        self.keys = keys
+        self.bands = bands
+        self.rows = rows
+        self.max_members = max_members
+        self.window_s = window_hours * 3600.0
+        self.bucket_ttl_s = max(1, round(self.window_s * 1.1))
+        self.sketch_ttl_s = max(1, round(self.window_s * 2.2))
+        self._insert = redis.register_script(_INSERT_AND_QUERY)
+        self._forget = redis.register_script(_FORGET)
+
+    def epoch(self, at: float) -> int:
+        """The retention epoch of an article time (unix seconds)."""
+        return int(at // self.window_s)
+
+    def _split(self, band_hash: bytes) -> tuple[str, str]:
+        # 1 byte picks one of 256 buckets per band; the next bytes are the field.
+        return band_hash[:1].hex(), band_hash[1:1 + _FIELD_BYTES].hex()
+
+    async def insert_and_query(self, article_id: str, sketch: Sketch, *, at: float) -> list[str]:
+        """Add an article to its band buckets and return the ids already there (deduplicated, not itself).
+
+        One atomic Lua call. `at` (unix seconds: the article's event time) picks the
+        retention epoch. Re-inserting the same id is a no-op that returns the
+        earlier members again (replays change nothing).
+        """
+        parts = [self._split(h) for h in band_hashes(sketch, self.bands, self.rows)]
+        own = self.epoch(at)
+        epochs = [own + d for d in _EPOCH_SPAN]
+        bucket_keys = [self.keys.lsh_bucket(e, b, bucket) for e in epochs for b, (bucket, _) in enumerate(parts)]
+        args: list[Any] = [article_id, sketch.encode(), self.max_members, self.bucket_ttl_s, self.sketch_ttl_s,
+                           self.bands, epochs.index(own) + 1, *(field for _, field in parts)]
+        found = await self._insert(keys=[self.keys.lsh_sketch(article_id), *bucket_keys], args=args)
+        return [_text(m) for m in found]
+
+    async def sketches(self, ids: Iterable[str]) -> dict[str, Sketch]:
+        """Stored sketches by id (one MGET); ids whose sketch expired or was forgotten are left out."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        raws = await self.redis.mget([self.keys.lsh_sketch(i) for i in wanted])
+        return {i: Sketch.decode(r) for i, r in zip(wanted, raws, strict=True) if r}
+
+    async def find_copies(self, article_id: str, sketch: Sketch, *, at: float, min_jaccard: float = MIN_JACCARD,
+                          min_containment: float = MIN_CONTAINMENT,
+                          min_shingles: int = MIN_SHINGLES) -> list[tuple[str, CopyVerdict]]:
+        """insert_and_query, then verify each candidate's sketch: (id, verdict) of the copies, most similar first.
+
+        Which one is the original (the earliest published) is the caller's decision:
+        it knows the articles' times.
+        """
+        candidates = await self.insert_and_query(article_id, sketch, at=at)
+        stored = await self.sketches(candidates)
+        verified = []
+        for cid in candidates:
+            other = stored.get(cid)
+            verdict = judge_copy(sketch, other, min_jaccard=min_jaccard, min_containment=min_containment,
+                                 min_shingles=min_shingles) if other is not None else None
+            if verdict is not None:
+                verified.append((cid, verdict))
+        verified.sort(key=lambda cv: (-cv[1].similarity, cv[0]))
+        return verified
+
+    async def forget(self, article_id: str, *, at: float) -> bool:
+        """Remove an article from the buckets of its epoch and drop its sketch (deleted or re-sketched article).
+
+        `at` must be the time it was inserted with. False if no sketch was stored.
+        """
+        raw = await self.redis.get(self.keys.lsh_sketch(article_id))
+        if raw is None:
+            return False
+        parts = [self._split(h) for h in band_hashes(Sketch.decode(raw), self.bands, self.rows)]
+        own = self.epoch(at)
+        keys = [self.keys.lsh_sketch(article_id), *(self.keys.lsh_bucket(own, b, bucket)
+                                                    for b, (bucket, _) in enumerate(parts))]
+        deleted = await self._forget(keys=keys, args=[article_id, *(field for _, field in parts)])
+        return bool(deleted)
+
+
+def _text(value: str | bytes) -> str:
+    # The store's client decodes replies; a raw client (benchmarks) returns bytes.
+    return value.decode() if isinstance(value, bytes) else value

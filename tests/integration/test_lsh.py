@@ -1,0 +1,97 @@
+"""The LSH index against the session's real Redis: finds copies, ignores the unrelated, atomic and idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from services.common.keys import Keys
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.store.dedup import judge_copy, sketch
+from services.store.lsh import LshIndex
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_700_000_000.0
+
+
+def text(seed: int, words: int = 400) -> str:
+    """A random text over a large vocabulary: unrelated texts share almost no 5-word shingle."""
+    rng = random.Random(seed)
+    return " ".join(f"w{rng.randrange(50_000)}" for _ in range(words))
+
+
+def edited(base: str, seed: int, rate: float = 0.02) -> str:
+    """`base` with about `rate` of its words replaced: a lightly edited re-post."""
+    rng = random.Random(seed)
+    return " ".join(f"x{rng.randrange(10**6)}" if rng.random() < rate else w for w in base.split())
+
+
+async def test_near_duplicate_found_unrelated_not(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        index = LshIndex(redis, Keys(settings.key_prefix))
+        original = text(1)
+        assert await index.insert_and_query("orig", sketch(original), at=T0) == []
+        assert await index.insert_and_query("other", sketch(text(2)), at=T0 + 60) == []
+        found = await index.insert_and_query("copy", sketch(edited(original, 3)), at=T0 + 120)
+        assert found == ["orig"]
+        stored = await index.sketches(["orig", "copy", "missing"])
+        assert set(stored) == {"orig", "copy"}
+        assert stored["orig"] == sketch(original)
+        assert judge_copy(stored["copy"], stored["orig"]) is not None
+        copies = await index.find_copies("copy2", sketch(edited(original, 4)), at=T0 + 180)
+        assert [cid for cid, _ in copies][:2] and {cid for cid, _ in copies} == {"orig", "copy"}
+
+
+async def test_reinsert_is_idempotent(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        index = LshIndex(redis, keys)
+        base = text(10)
+        await index.insert_and_query("a", sketch(base), at=T0)
+        first = await index.insert_and_query("b", sketch(edited(base, 11)), at=T0 + 1)
+        await index.insert_and_query("c", sketch(edited(base, 12)), at=T0 + 2)
+        before = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}*b:*")}
+        again = await index.insert_and_query("b", sketch(edited(base, 11)), at=T0 + 1)
+        after = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}*b:*")}
+        assert first == again == ["a"]  # a replay gets its first answer: not "c", which came later
+        assert before == after
+        for members in after[next(iter(after))].values():
+            assert len(members.split()) == len(set(members.split()))
+
+
+async def test_forget_and_retention(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        index = LshIndex(redis, keys, window_hours=24)
+        base = text(20)
+        await index.insert_and_query("a", sketch(base), at=T0)
+        assert await index.forget("a", at=T0)
+        assert not await index.forget("a", at=T0)
+        assert await index.insert_and_query("b", sketch(base), at=T0) == []
+        # Far outside the window (3 epochs later): not a candidate.
+        assert await index.insert_and_query("c", sketch(base), at=T0 + 3 * 86_400) == []
+        # Within one window, across an epoch boundary: found.
+        assert await index.insert_and_query("d", sketch(base), at=T0 + 3 * 86_400 + 80_000) == ["c"]
+        ttl = await redis.ttl(keys.lsh_sketch("b"))
+        assert 0 < ttl <= round(2.2 * 86_400)
+
+
+async def test_concurrent_near_identical_always_meet(settings: Settings) -> None:
+    """20 near-identical articles at once, each on its own connection: all but the first see an earlier one."""
+    base = text(30, words=600)
+    sketches = [sketch(edited(base, 100 + i, rate=0.01)) for i in range(20)]
+    async with open_redis(settings) as redis:
+        index = LshIndex(redis, Keys(settings.key_prefix))
+        results = await asyncio.gather(*(index.insert_and_query(f"n{i}", sk, at=T0 + i)
+                                         for i, sk in enumerate(sketches)))
+    empty = [i for i, found in enumerate(results) if not found]
+    assert len(empty) == 1, results
+    # Someone was first; everyone else saw at least one of those inserted before it, and never itself.
+    assert all(f"n{i}" not in found for i, found in enumerate(results))
+    # "Saw" is an order: never both a-saw-b and b-saw-a (each insert happened at one instant).
+    saw = {(f"n{i}", m) for i, found in enumerate(results) for m in found}
+    assert not any((b, a) in saw for a, b in saw)
