@@ -86,9 +86,12 @@ class Settings(BaseSettings):
 
     # --- store -------------------------------------------------------------------------------
     cluster_window_hours: float = Field(
-        72.0, gt=0, description="an article joins only clusters with a member within this many hours of it"
+        8760.0, gt=0, description="an article joins only clusters with a member within this many hours of it"
     )
-    cluster_threshold: float = Field(0.3, ge=0, le=1, description="score needed to join a cluster")
+    cluster_time_scale_days: float = Field(
+        5.0, gt=0, description="text similarity counts half when the article is this many days from the story"
+    )
+    cluster_threshold: float = Field(0.13, ge=0, le=1, description="score needed to join a cluster")
     cluster_weight_body: float = Field(0.6, ge=0, description="weight of body TF-IDF cosine in the score")
     cluster_weight_title: float = Field(0.1, ge=0, description="weight of title TF-IDF cosine in the score")
     cluster_weight_entities: float = Field(0.3, ge=0, description="weight of entity TF-IDF cosine in the score")

@@ -3,7 +3,8 @@
 Online single-pass clustering in arrival order (after Miranda et al., EMNLP 2018):
 each article is compared with the centroids of the clusters active within a
 time window of its own time; the score is a weighted sum of three cosines
-(body TF-IDF, title TF-IDF, entity TF-IDF), IDF statistics being maintained
+(body TF-IDF, title TF-IDF, entity TF-IDF), the text part fading with the time
+between the article and the cluster, IDF statistics being maintained
 incrementally over the stream. The best cluster at or above the threshold
 takes the article; otherwise it opens a new cluster.
 """
@@ -30,11 +31,12 @@ ENTITY_PREFIX = "e|"  # entity keys share the document-frequency table with word
 
 @dataclass(frozen=True)
 class Weights:
-    """How the three similarities add up to one score."""
+    """How the three similarities and the time gap add up to one score."""
 
     body: float
     title: float
     entities: float
+    time_scale_s: float = 5 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,15 @@ def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
     body = cosine(article.body, candidate.body)
     title = cosine(article.title, candidate.title) if article.title and candidate.title else 0.0
     ents = cosine(article.entities, candidate.entities)
-    total = weights.body * body + weights.title * title + weights.entities * ents
     gap = 0.0
     if article.time < candidate.first_time:
         gap = candidate.first_time - article.time
     elif article.time > candidate.last_time:
         gap = article.time - candidate.last_time
+    # Wording shared with a story fades as time passes (another shooting in the same town
+    # months later reads alike); shared names do not (a trial months later names the same people).
+    fade = 1.0 / (1.0 + gap / weights.time_scale_s)
+    total = (weights.body * body + weights.title * title) * fade + weights.entities * ents
     shared = [k.removeprefix(ENTITY_PREFIX) for k in top_terms(article.entities, INDEX_ENTITIES)
               if k in candidate.entities]
     return Match(candidate.cluster_id, round(total, 4), round(body, 4), round(title, 4), round(ents, 4),

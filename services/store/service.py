@@ -71,7 +71,8 @@ class Store:
         self.bus = bus
         self.ledger = ledger
         self.weights = Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
-                               entities=settings.cluster_weight_entities)
+                               entities=settings.cluster_weight_entities,
+                               time_scale_s=settings.cluster_time_scale_days * 86400)
 
     async def handle(self, article: Article, delivery: Delivery) -> None:
         """Store one article (idempotent), publish its story event, then mark the offset done."""
