@@ -252,5 +252,33 @@ def eval_stories(
     console.print(f"gold clusters {result['gold_clusters']}, predicted {result['predicted_clusters']}")
 
 
+@eval_app.command("copies")
+def eval_copies(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the dev file the copy set is built from")],
+    predictions: Annotated[Path | None, typer.Option(help="write {id, copy_of} lines here")] = None,
+    sample: Annotated[int, typer.Option(min=1, help="originals sampled for re-posting")] = 400,
+    seed: Annotated[int, typer.Option(help="random seed of the copy set")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the labelled copy set, replay it through the store and print copy precision/recall."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.evaluation.copies import evaluate_copies
+
+    configure_logging(json=False, level="WARNING")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+        scores = evaluate_copies(file, _settings(ctx), n=sample, seed=seed, predictions_path=predictions,
+                                 progress=progress)
+    result = scores.as_json()
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console.print(f"copy precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
+                  f"(tp {result['true_positives']}, fn {result['false_negatives']}, "
+                  f"fp {result['false_positives']}, tn {result['true_negatives']})")
+
+
 if __name__ == "__main__":
     sys.exit(app())

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         5.0, gt=0, description="text similarity counts half when the article is this many days from the story"
     )
     cluster_threshold: float = Field(0.13, ge=0, le=1, description="score needed to join a cluster")
+    copy_window_hours: float = Field(336.0, gt=0, description="a re-post is recognised within this many hours")
+    copy_min_jaccard: float = Field(0.45, ge=0, le=1, description="5-shingle Jaccard that makes a copy")
+    copy_min_containment: float = Field(
+        0.85, ge=0, le=1, description="share of the shorter text inside the longer that makes a (trimmed) copy"
+    )
+    copy_min_shingles: int = Field(30, ge=1, description="containment counts only with this many shingles")
     cluster_weight_body: float = Field(0.6, ge=0, description="weight of body TF-IDF cosine in the score")
     cluster_weight_title: float = Field(0.1, ge=0, description="weight of title TF-IDF cosine in the score")
     cluster_weight_entities: float = Field(0.3, ge=0, description="weight of entity TF-IDF cosine in the score")

@@ -40,6 +40,8 @@ from services.store.cluster import (
     grow,
     seed,
 )
+from services.store.dedup import sketch
+from services.store.lsh import LshIndex
 from services.store.repository import (
     WRITE_RETRIES,
     Centroid,
@@ -70,6 +72,7 @@ class Store:
         self.repo = repo
         self.bus = bus
         self.ledger = ledger
+        self.lsh = LshIndex(repo.redis, repo.keys, window_hours=settings.copy_window_hours)
         self.weights = Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
                                entities=settings.cluster_weight_entities,
                                time_scale_s=settings.cluster_time_scale_days * 86400)
@@ -137,12 +140,27 @@ class Store:
             original = await self.repo.article(owner)
             if original is not None:
                 cluster = await self.repo.cluster(original.cluster_id)
-                copy_of = owner
+                copy_of = original.copy_of or owner
                 reason = JoinReason(rule="exact_duplicate", score=1.0, text_similarity=1.0)
+        # Always indexed, so later copies of this article find it.
+        copies = await self.lsh.find_copies(
+            article.id, sketch(article.text), at=feats.time, min_jaccard=settings.copy_min_jaccard,
+            min_containment=settings.copy_min_containment, min_shingles=settings.copy_min_shingles)
+        if cluster is None and copies:
+            originals = await self.repo.articles([i for i, _ in copies])
+            if originals:
+                # The most similar earlier article; copies of copies point to the root original.
+                original = originals[0]
+                verdict = dict(copies)[original.id]
+                cluster = await self.repo.cluster(original.cluster_id)
+                copy_of = original.copy_of or original.id
+                reason = JoinReason(rule="copy", score=round(verdict.similarity, 4),
+                                    text_similarity=round(verdict.jaccard, 4))
         index_entities, index_terms = feats.index_keys()
+        posting_entities = [k.removeprefix(ENTITY_PREFIX) for k in index_entities]
         if cluster is None:
             window_s = settings.cluster_window_hours * 3600
-            ids = await self.repo.candidate_clusters(index_entities, index_terms, around=feats.time,
+            ids = await self.repo.candidate_clusters(posting_entities, index_terms, around=feats.time,
                                                      window_s=window_s)
             found = {c.id: c for c in await self.repo.clusters(ids)}
             candidates = [candidate_of(c) for c in found.values()]
@@ -181,7 +199,6 @@ class Store:
         if expected is None and await self.repo.cluster(updated.id) is not None:
             # Our deterministic new-cluster id exists: a replay of the first article. Re-read.
             return None
-        posting_entities = [k.removeprefix(ENTITY_PREFIX) for k in index_entities]
         if not await self.repo.save(stored, updated, index_entities=posting_entities, index_terms=index_terms,
                                     expect_cluster_version=expected, event_time=feats.time,
                                     document_terms=doc_terms):

@@ -1,0 +1,69 @@
+"""The store's story and copy decisions on the seed articles, against a real Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.common.keys import Keys
+from services.common.messages import Article, article_id
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.extractor import entities
+from services.store.repository import Repository
+from services.store.service import Store
+
+pytestmark = pytest.mark.integration
+START = datetime(2015, 12, 16, 9, tzinfo=UTC)
+
+
+def seed_articles(seeds_dir: Path) -> list[Article]:
+    """The three seed accounts as the extractor would publish them (title = first line)."""
+    out = []
+    for n, path in enumerate(sorted(seeds_dir.glob("*.txt"))):
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        title, text = lines[0], "\n\n".join(lines[1:])
+        url = f"https://outlet{n}.example/{path.stem}"
+        out.append(Article(
+            id=article_id(url), url=url, outlet=f"outlet{n}.example", title=title, text=text, language="en",
+            published_at=START + timedelta(hours=n), fetched_at=START + timedelta(hours=n),
+            entities=entities.tag_entities(text, title=title, language="en", model="en_core_web_sm",
+                                           ner_max_chars=20_000),
+        ))
+    return out
+
+
+def repost(original: Article) -> Article:
+    """A fourth outlet re-posts the first account: new headline, last paragraph dropped, its boilerplate."""
+    paragraphs = original.text.split("\n\n")
+    text = "\n\n".join([*paragraphs[:-1], "Copyright 2015 Wire Service. All rights reserved. "
+                        "This material may not be published, broadcast, rewritten or redistributed."])
+    url = "https://reposter.example/world/soleimani-putin"
+    return original.model_copy(update={
+        "id": article_id(url), "url": url, "outlet": "reposter.example", "text": text,
+        "title": "Report: Iran general held talks with Putin", "published_at": START + timedelta(hours=5),
+    })
+
+
+async def test_seed_accounts_are_one_story_and_only_the_repost_is_a_copy(settings: Settings,
+                                                                          seeds_dir: Path) -> None:
+    seeds = seed_articles(seeds_dir)
+    copy = repost(seeds[0])
+    async with open_redis(settings) as redis:
+        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
+        placed = [await store.ingest(a) for a in [*seeds, copy]]
+        again = await store.ingest(copy)  # a replay changes nothing
+
+    clusters = {cluster.id for _, cluster, _ in placed}
+    assert len(clusters) == 1, "three own-words accounts and a re-post are one story"
+    stored = [s for s, _, _ in placed]
+    assert [s.copy_of for s in stored[:3]] == [None, None, None], "own-words accounts are not copies"
+    assert stored[3].copy_of == seeds[0].id and stored[3].joined.rule == "copy"
+    assert stored[3].joined.score is not None and stored[3].joined.score >= 0.85
+    for later in stored[1:3]:
+        assert later.joined.rule == "similar" and later.joined.shared_entities
+    final = placed[-1][1]
+    assert final.size == 4 and final.copies == 1 and len(final.outlets) == 4
+    assert again[0].copy_of == seeds[0].id and again[1].size == 4
