@@ -72,6 +72,7 @@ class ClusterMember(BaseModel):
     url: str
     published_at: datetime | None = None
     copy_of: str | None = None
+    copy_similarity: float | None = Field(None, description="similarity to the original, for copies")
 
 
 class Centroid(BaseModel):

@@ -180,7 +180,8 @@ class Store:
         else:
             centroid = grow(candidate_of(cluster), feats)
         member = ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
-                               published_at=article.published_at, copy_of=copy_of)
+                               published_at=article.published_at, copy_of=copy_of,
+                               copy_similarity=reason.score if copy_of else None)
         updated = cluster.model_copy(update={
             "title": cluster.title or article.title,
             "first_seen": min(cluster.first_seen, event_time),

@@ -67,3 +67,46 @@ async def test_seed_accounts_are_one_story_and_only_the_repost_is_a_copy(setting
     final = placed[-1][1]
     assert final.size == 4 and final.copies == 1 and len(final.outlets) == 4
     assert again[0].copy_of == seeds[0].id and again[1].size == 4
+
+
+async def test_the_copy_graph_names_reports_pickups_and_the_earliest_publisher(settings: Settings,
+                                                                                seeds_dir: Path) -> None:
+    from services.store.api.routes.clusters import copy_graph
+
+    seeds = seed_articles(seeds_dir)
+    async with open_redis(settings) as redis:
+        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
+        for article in [*seeds, repost(seeds[0])]:
+            _, cluster, _ = await store.ingest(article)
+    reports = copy_graph(cluster)
+    assert [r.id for r in reports] == [a.id for a in seeds], "three independent reports, earliest first"
+    assert reports[0].outlet == "outlet0.example"
+    (pickup,) = reports[0].copies
+    assert pickup.outlet == "reposter.example" and pickup.delay_s == 5 * 3600
+    assert pickup.similarity is not None and pickup.similarity >= 0.85
+    assert not reports[1].copies and not reports[2].copies
+
+
+async def test_two_store_instances_at_once_give_one_result(settings: Settings, seeds_dir: Path) -> None:
+    import asyncio
+
+    seeds = seed_articles(seeds_dir)
+    reposts = []
+    for n in range(6):  # six outlets re-post the first account at the same moment
+        copy = repost(seeds[0])
+        url = f"https://reposter{n}.example/story"
+        reposts.append(copy.model_copy(update={"id": article_id(url), "url": url, "outlet": f"reposter{n}.example"}))
+    async with open_redis(settings) as redis_a, open_redis(settings) as redis_b:
+        keys = Keys(settings.key_prefix)
+        store_a = Store(settings, Repository(redis_a, keys))
+        store_b = Store(settings, Repository(redis_b, keys))
+        await store_a.ingest(seeds[0])
+        results = await asyncio.gather(*(
+            (store_a if n % 2 else store_b).ingest(a) for n, a in enumerate(reposts)))
+        repo = Repository(redis_a, keys)
+        stats = await repo.stats()
+        cluster = await repo.cluster(results[-1][1].id)
+    assert stats == {"articles": 7, "clusters": 1}, "every re-post met the original and its story"
+    assert {s.copy_of for s, _, _ in results} == {seeds[0].id}
+    assert cluster is not None and cluster.size == 7 and cluster.copies == 6
+    assert sorted(m.id for m in cluster.members) == sorted([seeds[0].id, *(a.id for a in reposts)])

@@ -90,8 +90,32 @@ class ClusterSummary(BaseModel):
     entities: list[str] = Field(description="top entity keys, most shared first")
 
 
+class Pickup(BaseModel):
+    """One re-post of an independent report."""
+
+    id: str
+    outlet: str
+    url: str
+    published_at: datetime | None
+    delay_s: float | None = Field(description="seconds after the original was published")
+    similarity: float | None
+
+
+class Report(BaseModel):
+    """An independent report (an original) and who re-posted it."""
+
+    id: str
+    outlet: str
+    title: str
+    url: str
+    published_at: datetime | None
+    copies: list[Pickup]
+
+
 class ClusterPublic(ClusterSummary):
     """One story cluster with its members: originals, each followed by its copies."""
 
     members: list[ClusterMember]
     originals: list[str] = Field(description="ids of members that are not copies of another member")
+    reports: list[Report] = Field(description="independent reports, earliest first, each with its pickup chain")
+    earliest_publisher: str | None = Field(description="outlet of the earliest independent report")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from services.store.api.deps import RepoDep
 from services.store.api.paging import BATCH, latest_page
-from services.store.api.schemas import ClusterPublic, ClusterSummary, Page
+from services.store.api.schemas import ClusterPublic, ClusterSummary, Page, Pickup, Report
 from services.store.repository import StoredCluster
 
 router = APIRouter(tags=["clusters"])
@@ -72,11 +72,29 @@ async def get_cluster(cluster_id: str, repo: RepoDep) -> ClusterPublic:
     cluster = await repo.cluster(cluster_id)
     if cluster is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cluster {cluster_id!r}")
-    originals = [m for m in cluster.members if not m.copy_of]
-    ordered = []
-    for original in originals:
-        ordered.append(original)
-        ordered.extend(m for m in cluster.members if m.copy_of == original.id)
+    reports = copy_graph(cluster)
+    by_id = {m.id: m for m in cluster.members}
+    ordered = [by_id[i] for r in reports for i in (r.id, *(c.id for c in r.copies))]
     ordered.extend(m for m in cluster.members if m not in ordered)
     return ClusterPublic(**cluster_summary(cluster).model_dump(), members=ordered,
-                         originals=[m.id for m in originals])
+                         originals=[r.id for r in reports], reports=reports,
+                         earliest_publisher=reports[0].outlet if reports else None)
+
+
+def copy_graph(cluster: StoredCluster) -> list[Report]:
+    """Independent reports, earliest first, each with its copies in pickup order."""
+    far_future = datetime.max.replace(tzinfo=UTC)
+    originals = sorted((m for m in cluster.members if not m.copy_of), key=lambda m: m.published_at or far_future)
+    reports = []
+    for original in originals:
+        copies = sorted((m for m in cluster.members if m.copy_of == original.id),
+                        key=lambda m: m.published_at or far_future)
+        reports.append(Report(
+            id=original.id, outlet=original.outlet, title=original.title, url=original.url,
+            published_at=original.published_at,
+            copies=[Pickup(id=c.id, outlet=c.outlet, url=c.url, published_at=c.published_at,
+                           delay_s=(c.published_at - original.published_at).total_seconds()
+                           if c.published_at and original.published_at else None,
+                           similarity=c.copy_similarity) for c in copies],
+        ))
+    return reports
