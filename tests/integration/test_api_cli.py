@@ -50,7 +50,8 @@ async def put_story(settings: Settings, n_clusters: int) -> None:
                 entities={"person:vladimir putin" if i % 2 else "gpe:moscow": 1},
                 members=[ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url)],
             )
-            assert await repo.save(article, cluster, index_entities=[], index_terms=[], expect_cluster_version=None)
+            assert await repo.save(article, cluster, index_entities=[], index_terms=[], expect_cluster_version=None,
+                                   event_time=at.timestamp())
 
 
 def test_feeds_can_be_added_listed_and_removed(api: TestClient) -> None:
