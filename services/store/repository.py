@@ -59,6 +59,16 @@ class JoinReason(BaseModel):
     shared_entities: list[str] = Field(default_factory=list)
 
 
+class RevisionNote(BaseModel):
+    """One earlier version of an article, replaced by a later fetch of the same URL."""
+
+    revision: int
+    body_hash: str
+    title: str
+    words: int
+    replaced_at: datetime
+
+
 class StoredArticle(Article):
     """An article as the store keeps it: the wire Article plus its place in a story."""
 
@@ -67,7 +77,13 @@ class StoredArticle(Article):
     body_hash: str
     stored_at: datetime
     revision: int = 1
+    revisions: list[RevisionNote] = Field(default_factory=list, description="earlier versions, oldest first")
     joined: JoinReason
+
+    def has_seen(self, body_hash: str, title: str) -> bool:
+        """Whether this exact version (current or earlier) was stored before: replays change nothing."""
+        return (self.body_hash, self.title) == (body_hash, title) or any(
+            (r.body_hash, r.title) == (body_hash, title) for r in self.revisions)
 
 
 class ClusterMember(BaseModel):

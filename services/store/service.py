@@ -48,6 +48,7 @@ from services.store.repository import (
     ClusterMember,
     JoinReason,
     Repository,
+    RevisionNote,
     StoredArticle,
     StoredCluster,
 )
@@ -100,7 +101,7 @@ class Store:
             log.info("article.stored", article_id=article.id, cluster_id=cluster.id, outcome=stored.joined.rule,
                      score=stored.joined.score, copy_of=stored.copy_of)
             return stored, cluster, kind
-        if stored.body_hash != digest or stored.title != article.title:
+        if not stored.has_seen(digest, article.title):
             stored = await self._revise(stored, article, digest)
         cluster_or_none = await self.repo.cluster(stored.cluster_id)
         if cluster_or_none is None:
@@ -108,13 +109,21 @@ class Store:
         return stored, cluster_or_none, ("created" if stored.joined.rule == "new_cluster" else "updated")
 
     async def _revise(self, stored: StoredArticle, article: Article, digest: str) -> StoredArticle:
+        """A new version of a stored URL: same article, same story; the old version is noted."""
+        note = RevisionNote(revision=stored.revision, body_hash=stored.body_hash, title=stored.title,
+                            words=len(stored.text.split()), replaced_at=datetime.now(UTC))
         revised = StoredArticle.model_validate({
             **article.model_dump(), "cluster_id": stored.cluster_id, "copy_of": stored.copy_of,
             "body_hash": digest, "stored_at": stored.stored_at, "revision": stored.revision + 1,
-            "joined": stored.joined,
+            "revisions": [*stored.revisions, note], "joined": stored.joined,
         })
         await self.repo.replace_article(revised)
-        log.info("article.revised", article_id=article.id, revision=revised.revision)
+        # Later copies are compared with the current text.
+        at = (stored.published_at or stored.fetched_at).timestamp()
+        await self.lsh.forget(stored.id, at=at)
+        await self.lsh.insert_and_query(stored.id, sketch(revised.text), at=at)
+        log.info("article.revised", article_id=article.id, revision=revised.revision,
+                 words_before=note.words, words_after=len(revised.text.split()))
         return revised
 
     async def _place_new(self, article: Article, digest: str) -> tuple[StoredArticle, StoredCluster, str]:

@@ -110,3 +110,24 @@ async def test_two_store_instances_at_once_give_one_result(settings: Settings, s
     assert {s.copy_of for s, _, _ in results} == {seeds[0].id}
     assert cluster is not None and cluster.size == 7 and cluster.copies == 6
     assert sorted(m.id for m in cluster.members) == sorted([seeds[0].id, *(a.id for a in reposts)])
+
+
+async def test_a_changed_text_at_the_same_url_is_a_revision_not_a_new_article(settings: Settings,
+                                                                               seeds_dir: Path) -> None:
+    seeds = seed_articles(seeds_dir)
+    first = seeds[0]
+    updated = first.model_copy(update={"text": first.text + "\n\nUpdate: the Kremlin declined to comment.",
+                                       "title": first.title + " (updated)"})
+    async with open_redis(settings) as redis:
+        repo = Repository(redis, Keys(settings.key_prefix))
+        store = Store(settings, repo)
+        original, story, _ = await store.ingest(first)
+        revised, story_after, _ = await store.ingest(updated)
+        replayed_old, _, _ = await store.ingest(first)  # a replay of the old version changes nothing
+        stats = await repo.stats()
+    assert stats == {"articles": 1, "clusters": 1}
+    assert revised.id == original.id and revised.cluster_id == story.id == story_after.id
+    assert revised.revision == 2 and "Kremlin declined" in revised.text
+    assert [(n.revision, n.body_hash, n.title) for n in revised.revisions] == [
+        (1, original.body_hash, original.title)]
+    assert replayed_old.revision == 2 and replayed_old.body_hash == revised.body_hash

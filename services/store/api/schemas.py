@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from services.common.messages import Entity
-from services.store.repository import ClusterMember, JoinReason
+from services.store.repository import ClusterMember, JoinReason, RevisionNote
 
 T = TypeVar("T")
 
@@ -74,6 +74,7 @@ class ArticlePublic(ArticleSummary):
     description: str | None
     entities: list[Entity]
     revision: int
+    revisions: list[RevisionNote] = Field(default_factory=list, description="earlier versions of this URL")
     joined: JoinReason
 
 
