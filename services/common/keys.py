@@ -74,6 +74,10 @@ class Keys:
         """STRING: the cluster summary as JSON (StoredCluster)."""
         return f"{self.prefix}cluster:{cluster_id}"
 
+    def cluster_alias(self, cluster_id: str) -> str:
+        """STRING: the cluster a merged-away cluster id now lives on as."""
+        return f"{self.prefix}cluster-alias:{cluster_id}"
+
     @property
     def clusters_recent(self) -> str:
         """ZSET cluster id -> unix time last updated (latest-first listing)."""

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
         0.85, ge=0, le=1, description="share of the shorter text inside the longer that makes a (trimmed) copy"
     )
     copy_min_shingles: int = Field(30, ge=1, description="containment counts only with this many shingles")
+    cluster_merge_threshold: float = Field(
+        0.3, ge=0, le=1, description="an article scoring this high with two stories merges them"
+    )
     cluster_weight_body: float = Field(0.6, ge=0, description="weight of body TF-IDF cosine in the score")
     cluster_weight_title: float = Field(0.1, ge=0, description="weight of title TF-IDF cosine in the score")
     cluster_weight_entities: float = Field(0.3, ge=0, description="weight of entity TF-IDF cosine in the score")

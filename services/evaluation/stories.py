@@ -132,16 +132,17 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
 async def replay(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
                  progress: Progress | None) -> dict[str, dict[str, Any]]:
     """Run every article through Store.ingest in order; {id: {"cluster", "copy_of"}}."""
-    out: dict[str, dict[str, Any]] = {}
     async with open_redis(settings) as redis:
-        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
+        repo = Repository(redis, Keys(settings.key_prefix))
+        store = Store(settings, repo)
         task = progress.add_task("clustering", total=len(records)) if progress else None
         for record in records:
-            stored, cluster, _ = await store.ingest(to_article(record, entities.get(record.id, [])))
-            out[record.id] = {"cluster": cluster.id, "copy_of": stored.copy_of}
+            await store.ingest(to_article(record, entities.get(record.id, [])))
             if progress is not None and task is not None:
                 progress.advance(task)
-    return out
+        # Read the final state: a later merge moves earlier articles to the surviving story.
+        final = {a.id: a for a in await repo.articles([r.id for r in records])}
+    return {rid: {"cluster": a.cluster_id, "copy_of": a.copy_of} for rid, a in final.items()}
 
 
 def bcubed(gold: dict[str, str], predicted: dict[str, str]) -> tuple[float, float, float]:

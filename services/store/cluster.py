@@ -122,17 +122,36 @@ def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
                  round(gap / 3600, 2), shared)
 
 
-def best_match(article: Features, candidates: list[Candidate], weights: Weights, threshold: float,
-               window_s: float) -> Match | None:
-    """The best-scoring candidate within the time window at or above `threshold`, or None."""
-    best: Match | None = None
+def ranked_matches(article: Features, candidates: list[Candidate], weights: Weights, threshold: float,
+                   window_s: float) -> list[Match]:
+    """Candidates within the time window scoring at or above `threshold`, best first."""
+    matches = []
     for candidate in candidates:
         if article.time < candidate.first_time - window_s or article.time > candidate.last_time + window_s:
             continue
         match = score(article, candidate, weights)
-        if match.score >= threshold and (best is None or match.score > best.score):
-            best = match
-    return best
+        if match.score >= threshold:
+            matches.append(match)
+    return sorted(matches, key=lambda m: (-m.score, m.cluster_id))
+
+
+def best_match(article: Features, candidates: list[Candidate], weights: Weights, threshold: float,
+               window_s: float) -> Match | None:
+    """The best-scoring candidate within the time window at or above `threshold`, or None."""
+    ranked = ranked_matches(article, candidates, weights, threshold, window_s)
+    return ranked[0] if ranked else None
+
+
+def combine(a: Candidate, b: Candidate) -> Candidate:
+    """One candidate from two merged clusters (keeps `a`'s id)."""
+    return Candidate(
+        cluster_id=a.cluster_id,
+        body=add_vectors(a.body, b.body, limit=CENTROID_BODY),
+        title=add_vectors(a.title, b.title, limit=CENTROID_TITLE),
+        entities=add_vectors(a.entities, b.entities, limit=CENTROID_ENTITIES),
+        first_time=min(a.first_time, b.first_time),
+        last_time=max(a.last_time, b.last_time),
+    )
 
 
 def grow(candidate: Candidate, article: Features) -> Candidate:

@@ -20,6 +20,7 @@ from services.common.messages import Article
 from services.common.redis import Redis
 
 WRITE_RETRIES = 20
+MAX_ALIAS_HOPS = 5
 
 # Raises the partition's high-water mark ("offset:record key"), never lowers it.
 _RAISE_HIGH_WATER = """
@@ -57,6 +58,8 @@ class JoinReason(BaseModel):
     entity_similarity: float | None = Field(None, description="entity TF-IDF cosine with the cluster's entities")
     time_gap_hours: float | None = Field(None, description="hours outside the cluster's time span")
     shared_entities: list[str] = Field(default_factory=list)
+    merged_clusters: list[str] = Field(
+        default_factory=list, description="stories this article linked strongly enough to merge into its own")
 
 
 class RevisionNote(BaseModel):
@@ -156,16 +159,25 @@ class Repository:
         return StoredArticle.model_validate_json(raw) if raw else None
 
     async def cluster(self, cluster_id: str) -> StoredCluster | None:
-        """One cluster, or None."""
-        raw = await self.redis.get(self.keys.cluster(cluster_id))
-        return StoredCluster.from_stored(str(raw)) if raw else None
+        """One cluster (following merges to the surviving one), or None."""
+        found = await self.clusters([cluster_id])
+        return found[0] if found else None
 
     async def clusters(self, ids: list[str]) -> list[StoredCluster]:
-        """Clusters by id, in that order, skipping unknown ones."""
-        if not ids:
-            return []
-        raws = await self.redis.mget([self.keys.cluster(i) for i in ids])
-        return [StoredCluster.from_stored(str(r)) for r in raws if r]
+        """Clusters by id, in that order, merged-away ids replaced by their survivors, without repeats."""
+        out: dict[str, StoredCluster] = {}
+        for _ in range(MAX_ALIAS_HOPS):
+            if not ids:
+                break
+            raws = await self.redis.mget([self.keys.cluster(i) for i in ids])
+            missing = [i for i, r in zip(ids, raws, strict=True) if not r]
+            for raw in raws:
+                if raw:
+                    cluster = StoredCluster.from_stored(str(raw))
+                    out.setdefault(cluster.id, cluster)
+            aliases = await self.redis.mget([self.keys.cluster_alias(i) for i in missing]) if missing else []
+            ids = [str(a) for a in aliases if a and str(a) not in out]
+        return list(out.values())
 
     async def articles(self, ids: list[str]) -> list[StoredArticle]:
         """Articles by id, in that order, skipping unknown ones."""
@@ -271,6 +283,35 @@ class Repository:
                 # One command for hundreds of terms: per-term HINCRBYs dominated the store's time.
                 await self._count_documents(keys=[k.document_frequencies, k.document_count],
                                             args=list(document_terms), client=pipe)
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
+
+    async def save_merge(self, survivor: StoredCluster, absorbed_id: str, moved: list[StoredArticle], *,
+                         expect_versions: tuple[str | None, str | None]) -> bool:
+        """Replace two clusters by one: the survivor (already combined) stays, the absorbed id
+        becomes an alias of it and its members point to it.
+
+        `expect_versions` are the JSONs of (survivor, absorbed) the caller read; False, with
+        nothing written, if either changed meanwhile.
+        """
+        k = self.keys
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(k.cluster(survivor.id), k.cluster(absorbed_id))
+            current = await pipe.mget([k.cluster(survivor.id), k.cluster(absorbed_id)])
+            if tuple(current) != expect_versions:
+                await pipe.reset()  # type: ignore[no-untyped-call]
+                return False
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(k.cluster(survivor.id), survivor.model_dump_json())
+            pipe.delete(k.cluster(absorbed_id))
+            pipe.set(k.cluster_alias(absorbed_id), survivor.id)
+            pipe.zrem(k.clusters_recent, absorbed_id)
+            pipe.zadd(k.clusters_recent, {survivor.id: survivor.last_updated.timestamp()})
+            for article in moved:
+                pipe.set(k.article(article.id), article.model_dump_json())
             try:
                 await pipe.execute()
             except WatchError:

@@ -34,10 +34,11 @@ from services.store.cluster import (
     ENTITY_PREFIX,
     Candidate,
     Weights,
-    best_match,
+    combine,
     document_terms,
     features,
     grow,
+    ranked_matches,
     seed,
 )
 from services.store.dedup import sketch
@@ -89,6 +90,9 @@ class Store:
         # Re-published when a crash came between the write and the event: consumers
         # dedup on (cluster id, article id, kind).
         await self.bus.publish(STORY_EVENTS, cluster.id, story_event(kind, cluster, stored))
+        for absorbed in stored.joined.merged_clusters:
+            # Keyed by the merged-away id, so its followers see where the story went.
+            await self.bus.publish(STORY_EVENTS, absorbed, story_event("merged", cluster, stored, absorbed))
         await self.ledger.settle(article.url)
         await self.repo.raise_high_water(delivery.topic, delivery.partition, delivery.offset, article.id)
 
@@ -143,6 +147,7 @@ class Store:
         copy_of: str | None = None
         cluster: StoredCluster | None = None
         reason = JoinReason(rule="new_cluster")
+        links: list[str] = []  # other stories this article also links strongly: merged into its own
 
         owner = await self.repo.body_owner(digest)
         if owner and owner != article.id:
@@ -173,7 +178,11 @@ class Store:
                                                      window_s=window_s)
             found = {c.id: c for c in await self.repo.clusters(ids)}
             candidates = [candidate_of(c) for c in found.values()]
-            match = best_match(feats, candidates, self.weights, settings.cluster_threshold, window_s)
+            ranked = ranked_matches(feats, candidates, self.weights, settings.cluster_threshold, window_s)
+            match = ranked[0] if ranked else None
+            links = [m.cluster_id for m in ranked[1:] if m.score >= settings.cluster_merge_threshold]
+            if match is not None and match.score < settings.cluster_merge_threshold:
+                links = []
             if match is not None:
                 cluster = found[match.cluster_id]
                 reason = JoinReason(rule="similar", score=match.score, text_similarity=match.text_similarity,
@@ -213,7 +222,57 @@ class Store:
                                     expect_cluster_version=expected, event_time=feats.time,
                                     document_terms=doc_terms):
             return None
-        return stored, updated, ("created" if expected is None else "updated")
+        kind = "created" if expected is None else "updated"
+        if links:
+            return await self._merge_linked(stored, updated.id, links, kind)
+        return stored, updated, kind
+
+    async def _merge_linked(self, stored: StoredArticle, cluster_id: str, links: list[str],
+                            kind: str) -> tuple[StoredArticle, StoredCluster, str]:
+        """Merge the stories a new article linked into its own; record them on the article."""
+        merged = []
+        for other in links:
+            done = await self._merge(cluster_id, other)
+            if done is not None:
+                absorbed, cluster_id = done
+                merged.append(absorbed)
+        current = await self.repo.article(stored.id) or stored
+        current = current.model_copy(update={
+            "cluster_id": cluster_id, "joined": current.joined.model_copy(update={"merged_clusters": merged})})
+        await self.repo.replace_article(current)
+        cluster = await self.repo.cluster(cluster_id)
+        if cluster is None:
+            raise RuntimeError(f"cluster {cluster_id} vanished during a merge")
+        log.info("clusters.merged", article_id=stored.id, into=cluster_id, merged=merged)
+        return current, cluster, kind
+
+    async def _merge(self, one: str, other: str) -> tuple[str, str] | None:
+        """Merge two clusters, the larger (then older) surviving: (absorbed id, surviving id)."""
+        for _ in range(WRITE_RETRIES):
+            a, b = await self.repo.cluster(one), await self.repo.cluster(other)
+            if a is None or b is None or a.id == b.id:
+                return None  # already merged (ids follow aliases) or gone
+            if (b.size, -b.first_seen.timestamp()) > (a.size, -a.first_seen.timestamp()):
+                a, b = b, a
+            combined = combine(candidate_of(a), candidate_of(b))
+            entities = dict(a.entities)
+            for key, count in b.entities.items():
+                entities[key] = entities.get(key, 0) + count
+            survivor = a.model_copy(update={
+                "first_seen": min(a.first_seen, b.first_seen),
+                "last_updated": max(a.last_updated, b.last_updated),
+                "size": a.size + b.size,
+                "outlets": sorted({*a.outlets, *b.outlets}),
+                "entities": dict(sorted(entities.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES]),
+                "centroid": Centroid(body=combined.body, title=combined.title, entities=combined.entities,
+                                     first_time=combined.first_time, last_time=combined.last_time),
+                "members": [*a.members, *b.members],
+            })
+            moved = [m.model_copy(update={"cluster_id": a.id})
+                     for m in await self.repo.articles([m.id for m in b.members])]
+            if await self.repo.save_merge(survivor, b.id, moved, expect_versions=(a.version, b.version)):
+                return b.id, a.id
+        return None
 
     async def seek_past_high_water(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         """On assignment, resume just after the last finished record recorded in Redis.
@@ -278,11 +337,13 @@ def count_entities(counts: dict[str, int], article: Article) -> dict[str, int]:
     return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES])
 
 
-def story_event(kind: str, cluster: StoredCluster, article: StoredArticle) -> StoryEvent:
-    """The event announcing that `article` created or joined `cluster`."""
+def story_event(kind: str, cluster: StoredCluster, article: StoredArticle,
+                merged_away: str | None = None) -> StoryEvent:
+    """The event announcing that `article` created or joined `cluster` (or merged `merged_away` into it)."""
     return StoryEvent(
-        kind="created" if kind == "created" else "updated",
-        cluster_id=cluster.id,
+        kind="merged" if merged_away else ("created" if kind == "created" else "updated"),
+        cluster_id=merged_away or cluster.id,
+        merged_into=cluster.id if merged_away else None,
         article_id=article.id,
         title=cluster.title,
         size=cluster.size,

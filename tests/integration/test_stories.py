@@ -131,3 +131,41 @@ async def test_a_changed_text_at_the_same_url_is_a_revision_not_a_new_article(se
     assert [(n.revision, n.body_hash, n.title) for n in revised.revisions] == [
         (1, original.body_hash, original.title)]
     assert replayed_old.revision == 2 and replayed_old.body_hash == revised.body_hash
+
+
+async def test_an_article_linking_two_stories_merges_them_explicitly(settings: Settings) -> None:
+    from services.common.messages import Entity
+    from services.store.service import story_event
+
+    strict = settings.model_copy(update={"cluster_threshold": 0.5, "cluster_merge_threshold": 0.55})
+    harbour = [Entity(key="gpe:port alba", name="Port Alba", type="GPE", count=2, first_position=0)]
+    side_a = " ".join(f"alpha{i}" for i in range(30))
+    side_b = " ".join(f"bravo{i}" for i in range(30))
+
+    def article(slug: str, text: str, hour: int) -> Article:
+        url = f"https://outlet.example/{slug}"
+        return Article(id=article_id(url), url=url, outlet=f"{slug}.example", title="Harbour fire in Port Alba",
+                       text=text, language="en", entities=harbour, published_at=START + timedelta(hours=hour),
+                       fetched_at=START + timedelta(hours=hour))
+
+    # The bridge tells both accounts in its own words (interleaved, so it is no copy of either).
+    interleaved = " ".join(f"alpha{i} bravo{i}" for i in range(30))
+    first, second, bridge = article("a", side_a, 0), article("b", side_b, 1), article("ab", interleaved, 2)
+    async with open_redis(settings) as redis:
+        repo = Repository(redis, Keys(settings.key_prefix))
+        store = Store(strict, repo)
+        _, story_a, _ = await store.ingest(first)
+        _, story_b, _ = await store.ingest(second)
+        assert story_a.id != story_b.id, "the two accounts alone are too far apart to join"
+        linked, survivor, _ = await store.ingest(bridge)
+        members = await repo.articles([first.id, second.id, bridge.id])
+        (absorbed,) = linked.joined.merged_clusters
+        followed = await repo.cluster(absorbed)
+        stats = await repo.stats()
+    assert {absorbed, survivor.id} == {story_a.id, story_b.id}, "one story survives, the other is merged in"
+    assert survivor.size == 3 and {m.id for m in survivor.members} == {first.id, second.id, bridge.id}
+    assert {m.cluster_id for m in members} == {survivor.id}, "every member points at the surviving story"
+    assert followed is not None and followed.id == survivor.id, "the merged-away id leads to the survivor"
+    assert stats["clusters"] == 1
+    event = story_event("merged", survivor, linked, absorbed)
+    assert (event.kind, event.cluster_id, event.merged_into) == ("merged", absorbed, survivor.id)
