@@ -98,6 +98,9 @@ class Settings(BaseSettings):
         0.85, ge=0, le=1, description="share of the shorter text inside the longer that makes a (trimmed) copy"
     )
     copy_min_shingles: int = Field(30, ge=1, description="containment counts only with this many shingles")
+    retention_days: float = Field(
+        90.0, gt=0, description="articles and stories not updated for this long expire from Redis"
+    )
     cluster_merge_threshold: float = Field(
         0.3, ge=0, le=1, description="an article scoring this high with two stories merges them"
     )

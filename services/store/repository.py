@@ -146,9 +146,14 @@ class StoredCluster(BaseModel):
 class Repository:
     """Articles, clusters and indexes in Redis."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, retention_s: float | None = None,
+                 window_s: float | None = None) -> None:
+        """`retention_s`: articles and clusters not written for this long expire (None: kept);
+        `window_s`: index postings older than this before the newest article are trimmed (None: kept)."""
         self.redis = redis
         self.keys = keys
+        self.ttl = int(retention_s) if retention_s else None
+        self.window_s = window_s
         self._raise_hw = redis.register_script(_RAISE_HIGH_WATER)
         self._count_documents = redis.register_script(_COUNT_DOCUMENTS)
 
@@ -270,15 +275,17 @@ class Repository:
                 await pipe.reset()  # type: ignore[no-untyped-call]
                 return False
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(k.article(article.id), article.model_dump_json())
+            pipe.set(k.article(article.id), article.model_dump_json(), ex=self.ttl)
             pipe.zadd(k.articles_recent, {article.id: article.stored_at.timestamp()})
             pipe.set(k.body(article.body_hash), article.id, nx=True)
-            pipe.set(k.cluster(cluster.id), cluster.model_dump_json())
+            pipe.set(k.cluster(cluster.id), cluster.model_dump_json(), ex=self.ttl)
             pipe.zadd(k.clusters_recent, {cluster.id: cluster.last_updated.timestamp()})
-            for key in index_entities:
-                pipe.zadd(k.entity_postings(key), {cluster.id: event_time}, gt=True)
-            for term in index_terms:
-                pipe.zadd(k.term_postings(term), {cluster.id: event_time}, gt=True)
+            postings = [*map(k.entity_postings, index_entities), *map(k.term_postings, index_terms)]
+            for posting in postings:
+                pipe.zadd(posting, {cluster.id: event_time}, gt=True)
+                if self.window_s is not None:
+                    # Stories outside the window can take no new article: their postings only cost.
+                    pipe.zremrangebyscore(posting, "-inf", f"({event_time - self.window_s}")
             if document_terms:
                 # One command for hundreds of terms: per-term HINCRBYs dominated the store's time.
                 await self._count_documents(keys=[k.document_frequencies, k.document_count],
@@ -305,13 +312,13 @@ class Repository:
                 await pipe.reset()  # type: ignore[no-untyped-call]
                 return False
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(k.cluster(survivor.id), survivor.model_dump_json())
+            pipe.set(k.cluster(survivor.id), survivor.model_dump_json(), ex=self.ttl)
             pipe.delete(k.cluster(absorbed_id))
             pipe.set(k.cluster_alias(absorbed_id), survivor.id)
             pipe.zrem(k.clusters_recent, absorbed_id)
             pipe.zadd(k.clusters_recent, {survivor.id: survivor.last_updated.timestamp()})
             for article in moved:
-                pipe.set(k.article(article.id), article.model_dump_json())
+                pipe.set(k.article(article.id), article.model_dump_json(), keepttl=True)
             try:
                 await pipe.execute()
             except WatchError:
@@ -320,7 +327,17 @@ class Repository:
 
     async def replace_article(self, article: StoredArticle) -> None:
         """Overwrite a stored article in place (a new revision of the same URL)."""
-        await self.redis.set(self.keys.article(article.id), article.model_dump_json())
+        await self.redis.set(self.keys.article(article.id), article.model_dump_json(), keepttl=True)
+
+    async def trim(self, now: float) -> int:
+        """Drop expired articles and clusters from the latest-first indexes; how many entries went."""
+        if self.ttl is None:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(self.keys.articles_recent, "-inf", now - self.ttl)
+            pipe.zremrangebyscore(self.keys.clusters_recent, "-inf", now - self.ttl)
+            removed = await pipe.execute()
+        return int(sum(removed))
 
     async def stats(self) -> dict[str, int]:
         """Counts for health and tests."""

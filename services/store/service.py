@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
@@ -318,6 +319,19 @@ async def record_key_at(settings: Settings, tp: TopicPartition, offset: int) -> 
                 await reader.stop()
 
 
+async def trim_periodically(repo: Repository, stop: asyncio.Event, every_s: float = 600.0) -> None:
+    """Keep the latest-first indexes to the retention period."""
+    while not stop.is_set():
+        try:
+            removed = await repo.trim(time.time())
+            if removed:
+                log.info("store.trimmed", entries=removed)
+        except Exception as exc:  # noqa: BLE001 - a Redis hiccup: try again next round
+            log.warning("store.trim_failed", error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
 def cluster_id_for(first_article_id: str) -> str:
     """A new cluster's id, derived from its first article so a replay opens the same one."""
     return "c" + hashlib.sha256(first_article_id.encode()).hexdigest()[:16]
@@ -359,12 +373,14 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     async with AsyncExitStack() as stack:
         redis = await stack.enter_async_context(open_redis(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-store"))
-        store = Store(settings, Repository(redis, keys), bus,
-                      Ledger.from_settings(redis, keys, settings))
+        repo = Repository(redis, keys, retention_s=settings.retention_days * 86400,
+                          window_s=settings.cluster_window_hours * 3600)
+        store = Store(settings, repo, bus, Ledger.from_settings(redis, keys, settings))
         log.info("service.started", service="store")
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
             tasks.create_task(heartbeat(redis, keys, "store", stop, ready))
+            tasks.create_task(trim_periodically(repo, stop))
             tasks.create_task(bus.consume(
                 ARTICLES, group="store", stage="store", handle=store.handle, stop=stop,
                 on_assign=store.seek_past_high_water, ready=ready,

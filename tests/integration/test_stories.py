@@ -169,3 +169,31 @@ async def test_an_article_linking_two_stories_merges_them_explicitly(settings: S
     assert stats["clusters"] == 1
     event = story_event("merged", survivor, linked, absorbed)
     assert (event.kind, event.cluster_id, event.merged_into) == ("merged", absorbed, survivor.id)
+
+
+async def test_retention_expires_old_stories_and_trims_postings(settings: Settings) -> None:
+    from services.common.messages import Entity
+
+    quake = [Entity(key="gpe:lima", name="Lima", type="GPE", count=2, first_position=0)]
+
+    def article(slug: str, when: datetime, text: str) -> Article:
+        url = f"https://outlet.example/{slug}"
+        return Article(id=article_id(url), url=url, outlet="outlet.example", title="Earthquake shakes Lima",
+                       text=text, language="en", entities=quake, published_at=when, fetched_at=when)
+
+    keys = Keys(settings.key_prefix)
+    async with open_redis(settings) as redis:
+        repo = Repository(redis, keys, retention_s=3600, window_s=86400)
+        store = Store(settings.model_copy(update={"cluster_window_hours": 24.0}), repo)
+        old, old_story, _ = await store.ingest(article(
+            "old", START, "A strong earthquake shook Lima on Monday, damaging buildings near the coast."))
+        new, new_story, _ = await store.ingest(article(
+            "new", START + timedelta(days=10), "Another tremor rattled the capital, and residents fled homes."))
+        posting = await redis.zrange(keys.entity_postings("gpe:lima"), 0, -1)
+        ttls = [await redis.ttl(keys.article(old.id)), await redis.ttl(keys.cluster(new_story.id))]
+        removed = await repo.trim(now=START.timestamp() + 10**10)  # far in the future: all expired
+        left = await repo.stats()
+    assert old_story.id != new_story.id, "ten days apart with a one-day window: two stories"
+    assert posting == [new_story.id], "the old story's posting was trimmed when it fell out of the window"
+    assert all(0 < ttl <= 3600 for ttl in ttls), "articles and stories expire after the retention period"
+    assert removed == 4 and left == {"articles": 0, "clusters": 0}
