@@ -187,7 +187,7 @@ async def test_retention_expires_old_stories_and_trims_postings(settings: Settin
         store = Store(settings.model_copy(update={"cluster_window_hours": 24.0}), repo)
         old, old_story, _ = await store.ingest(article(
             "old", START, "A strong earthquake shook Lima on Monday, damaging buildings near the coast."))
-        new, new_story, _ = await store.ingest(article(
+        _, new_story, _ = await store.ingest(article(
             "new", START + timedelta(days=10), "Another tremor rattled the capital, and residents fled homes."))
         posting = await redis.zrange(keys.entity_postings("gpe:lima"), 0, -1)
         ttls = [await redis.ttl(keys.article(old.id)), await redis.ttl(keys.cluster(new_story.id))]
