@@ -7,7 +7,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -88,8 +88,3 @@ def add_vectors(total: Mapping[str, float], vector: Mapping[str, float], *, limi
 def top_terms(vector: Mapping[str, float], n: int) -> list[str]:
     """The `n` heaviest keys of a vector."""
     return [k for k, _ in sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    """Items in first-seen order without repeats."""
-    return list(dict.fromkeys(items))
