@@ -21,6 +21,9 @@ from services.common.redis import Redis
 
 WRITE_RETRIES = 20
 MAX_ALIAS_HOPS = 5
+# Stories scored per article, those sharing the most index keys first: bounded work per article
+# (20 instead of 50 cost 0.0003 BCubed F1 on the dev set and gave ~20% more throughput at 10k).
+MAX_CANDIDATES = 20
 
 # Raises the partition's high-water mark ("offset:record key"), never lowers it.
 _RAISE_HIGH_WATER = """
@@ -208,7 +211,7 @@ class Repository:
         return str(value) if value else None
 
     async def candidate_clusters(self, entity_keys: list[str], terms: list[str], *, around: float,
-                                 window_s: float, limit: int = 50) -> list[str]:
+                                 window_s: float, limit: int = MAX_CANDIDATES) -> list[str]:
         """Cluster ids sharing an entity or a title term, active within `window_s` of `around`."""
         lo, hi = around - window_s, around + window_s
         async with self.redis.pipeline(transaction=False) as pipe:
