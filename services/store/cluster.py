@@ -156,14 +156,7 @@ def combine(a: Candidate, b: Candidate) -> Candidate:
 
 def grow(candidate: Candidate, article: Features) -> Candidate:
     """The candidate with the article added: centroids summed, time span widened."""
-    return Candidate(
-        cluster_id=candidate.cluster_id,
-        body=add_vectors(candidate.body, article.body, limit=CENTROID_BODY),
-        title=add_vectors(candidate.title, article.title, limit=CENTROID_TITLE),
-        entities=add_vectors(candidate.entities, article.entities, limit=CENTROID_ENTITIES),
-        first_time=min(candidate.first_time, article.time),
-        last_time=max(candidate.last_time, article.time),
-    )
+    return combine(candidate, seed(candidate.cluster_id, article))
 
 
 def seed(cluster_id: str, article: Features) -> Candidate:
