@@ -42,7 +42,7 @@ from services.store.cluster import (
     ranked_matches,
     seed,
 )
-from services.store.dedup import sketch
+from services.store.dedup import Sketch, sketch
 from services.store.lsh import LshIndex
 from services.store.repository import (
     WRITE_RETRIES,
@@ -132,17 +132,20 @@ class Store:
         return revised
 
     async def _place_new(self, article: Article, digest: str) -> tuple[StoredArticle, StoredCluster, str]:
+        # Computed once: only the Redis reads and the decision are redone when a cluster changed under us.
+        signature = sketch(article.text)
+        doc_terms = document_terms(article.title, article.text, article.entities)
         for _ in range(WRITE_RETRIES):
-            placed = await self._try_place(article, digest)
+            placed = await self._try_place(article, digest, signature, doc_terms)
             if placed is not None:
                 return placed
         raise ConcurrentUpdate(f"cluster for {article.id} changed {WRITE_RETRIES} times while placing it")
 
-    async def _try_place(self, article: Article, digest: str) -> tuple[StoredArticle, StoredCluster, str] | None:
+    async def _try_place(self, article: Article, digest: str, signature: Sketch,
+                         doc_terms: list[str]) -> tuple[StoredArticle, StoredCluster, str] | None:
         settings = self.settings
         now = datetime.now(UTC)
         event_time = article.published_at or article.fetched_at
-        doc_terms = document_terms(article.title, article.text, article.entities)
         df, n_docs = await self.repo.document_frequencies(doc_terms)
         feats = features(article.title, article.text, article.entities, event_time.timestamp(), df, n_docs)
         copy_of: str | None = None
@@ -159,7 +162,7 @@ class Store:
                 reason = JoinReason(rule="exact_duplicate", score=1.0, text_similarity=1.0)
         # Always indexed, so later copies of this article find it.
         copies = await self.lsh.find_copies(
-            article.id, sketch(article.text), at=feats.time, min_jaccard=settings.copy_min_jaccard,
+            article.id, signature, at=feats.time, min_jaccard=settings.copy_min_jaccard,
             min_containment=settings.copy_min_containment, min_shingles=settings.copy_min_shingles)
         if cluster is None and copies:
             originals = await self.repo.articles([i for i, _ in copies])
@@ -182,8 +185,6 @@ class Store:
             ranked = ranked_matches(feats, candidates, self.weights, settings.cluster_threshold, window_s)
             match = ranked[0] if ranked else None
             links = [m.cluster_id for m in ranked[1:] if m.score >= settings.cluster_merge_threshold]
-            if match is not None and match.score < settings.cluster_merge_threshold:
-                links = []
             if match is not None:
                 cluster = found[match.cluster_id]
                 reason = JoinReason(rule="similar", score=match.score, text_similarity=match.text_similarity,
@@ -208,17 +209,13 @@ class Store:
             "size": cluster.size + 1,
             "outlets": sorted({*cluster.outlets, article.outlet}),
             "entities": count_entities(cluster.entities, article),
-            "centroid": Centroid(body=centroid.body, title=centroid.title, entities=centroid.entities,
-                                 first_time=centroid.first_time, last_time=centroid.last_time),
+            "centroid": centroid_from(centroid),
             "members": [*cluster.members, member],
         })
         stored = StoredArticle.model_validate({
             **article.model_dump(), "cluster_id": updated.id, "copy_of": copy_of, "body_hash": digest,
             "stored_at": now, "joined": reason,
         })
-        if expected is None and await self.repo.cluster(updated.id) is not None:
-            # Our deterministic new-cluster id exists: a replay of the first article. Re-read.
-            return None
         if not await self.repo.save(stored, updated, index_entities=posting_entities, index_terms=index_terms,
                                     expect_cluster_version=expected, event_time=feats.time,
                                     document_terms=doc_terms):
@@ -265,8 +262,7 @@ class Store:
                 "size": a.size + b.size,
                 "outlets": sorted({*a.outlets, *b.outlets}),
                 "entities": dict(sorted(entities.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES]),
-                "centroid": Centroid(body=combined.body, title=combined.title, entities=combined.entities,
-                                     first_time=combined.first_time, last_time=combined.last_time),
+                "centroid": centroid_from(combined),
                 "members": [*a.members, *b.members],
             })
             moved = [m.model_copy(update={"cluster_id": a.id})
@@ -341,6 +337,12 @@ def candidate_of(cluster: StoredCluster) -> Candidate:
     """The clustering view of a stored cluster."""
     c = cluster.centroid
     return Candidate(cluster.id, c.body, c.title, c.entities, c.first_time, c.last_time)
+
+
+def centroid_from(candidate: Candidate) -> Centroid:
+    """What a stored cluster keeps of a clustering candidate."""
+    return Centroid(body=candidate.body, title=candidate.title, entities=candidate.entities,
+                    first_time=candidate.first_time, last_time=candidate.last_time)
 
 
 def count_entities(counts: dict[str, int], article: Article) -> dict[str, int]:
