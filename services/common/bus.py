@@ -55,6 +55,7 @@ class Delivery:
 
 
 Handler = Callable[[M, Delivery], Awaitable[None]]
+BatchHandler = Callable[[Sequence[tuple[M, Delivery]]], Awaitable[None]]
 DeadLetterHook = Callable[[Delivery, bytes | None, BaseException], Awaitable[None]]
 AssignHook = Callable[[AIOKafkaConsumer, set[TopicPartition]], Awaitable[None]]
 
@@ -111,6 +112,15 @@ class Bus:
     async def publish(self, topic: Topic[M], key: str, value: M) -> None:
         """Send one message and wait for the broker's acknowledgement."""
         await self.publish_raw(self.topic_name(topic), key.encode(), topic.encode(value))
+
+    async def publish_many(self, topic: Topic[M], messages: Sequence[tuple[str, M]]) -> None:
+        """Send (key, message) pairs, in order, and wait until the broker acknowledged all of them."""
+        if self._producer is None:
+            raise RuntimeError("bus is not started")
+        name = self.topic_name(topic)
+        async with asyncio.timeout(self.settings.send_timeout_s):
+            pending = [await self._producer.send(name, value=topic.encode(m), key=k.encode()) for k, m in messages]
+            await asyncio.gather(*pending)
 
     async def publish_raw(
         self, topic_name: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
@@ -177,8 +187,13 @@ class Bus:
         on_assign: AssignHook | None = None,
         on_dead_letter: DeadLetterHook | None = None,
         ready: asyncio.Event | None = None,
+        handle_batch: BatchHandler[M] | None = None,
     ) -> None:
         """Consume `topic` until `stop` is set: decode, handle, retry, dead-letter, commit.
+
+        With `handle_batch` the decoded records of each partition in a poll are
+        handed over together (in offset order); if that fails, they are handled one
+        by one with `handle`, so one bad message still only costs itself.
 
         `ready` is set once the consumer has joined its group and holds its
         assignment (liveness is reported from then on).
@@ -192,7 +207,7 @@ class Bus:
         """
         loop = ConsumeLoop(self, topic, group=f"{self.settings.topic_prefix}{group}", stage=stage, handle=handle,
                            concurrency=concurrency, on_assign=on_assign, on_dead_letter=on_dead_letter,
-                           ready=ready)
+                           ready=ready, handle_batch=handle_batch)
         await loop.run(stop)
 
 
@@ -230,8 +245,10 @@ class ConsumeLoop(Generic[M]):
         on_assign: AssignHook | None,
         on_dead_letter: DeadLetterHook | None,
         ready: asyncio.Event | None = None,
+        handle_batch: BatchHandler[M] | None = None,
     ) -> None:
         self.bus = bus
+        self.handle_batch = handle_batch
         self.topic = topic
         self.group = group
         self.stage = stage
@@ -279,7 +296,10 @@ class ConsumeLoop(Generic[M]):
                 return await self._handle_one(record, stop)
 
         for tp, records in batch.items():
-            done = await asyncio.gather(*(one(r) for r in records))
+            if self.handle_batch is not None:
+                done = await self._handle_together(records, stop)
+            else:
+                done = await asyncio.gather(*(one(r) for r in records))
             # Commit up to the first abandoned record, so none is skipped.
             last: int | None = None
             for record, finished in zip(records, done, strict=True):
@@ -299,19 +319,46 @@ class ConsumeLoop(Generic[M]):
         except (CommitFailedError, KafkaError, TimeoutError) as exc:
             log.warning("consumer.commit_failed", partition=tp.partition, offset=next_offset, error=repr(exc))
 
+    async def _handle_together(self, records: list[Any], stop: asyncio.Event) -> list[bool]:
+        """One partition's records through `handle_batch`; one by one if that fails. Finished flags per record."""
+        assert self.handle_batch is not None
+        decoded: list[tuple[M, Delivery, Any]] = []
+        for record in records:
+            delivery = _delivery(record)
+            try:
+                decoded.append((self.topic.decode(record.value), delivery, record))
+            except InvalidMessage as exc:  # poison: retrying cannot help
+                await self._give_up(delivery, record.value, exc, 1)
+        if not decoded or stop.is_set():
+            return [not decoded] * len(records)
+        try:
+            await self.handle_batch([(m, d) for m, d, _ in decoded])
+            MESSAGES.labels(self.stage, "ok").inc(len(decoded))
+            return [True] * len(records)
+        except Exception as exc:  # noqa: BLE001 - fall back to one by one: the bad message is isolated there
+            log.warning("batch.failed", records=len(decoded), error=repr(exc))
+        finished = {r.offset: True for r in records}
+        for message, delivery, record in decoded:
+            finished[record.offset] = await self._handle_decoded(message, delivery, record, stop)
+        return [finished[r.offset] for r in records]
+
     async def _handle_one(self, record: Any, stop: asyncio.Event) -> bool:
         """Handle one record; False if it was abandoned at shutdown and must stay uncommitted."""
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        delivery = Delivery(record.topic, record.partition, record.offset, key)
+        delivery = _delivery(record)
+        with bound_contextvars(topic=record.topic, partition=record.partition, offset=record.offset):
+            try:
+                message = self.topic.decode(record.value)
+            except InvalidMessage as exc:  # poison: retrying cannot help
+                await self._give_up(delivery, record.value, exc, 1)
+                return True
+            return await self._handle_decoded(message, delivery, record, stop)
+
+    async def _handle_decoded(self, message: M, delivery: Delivery, record: Any, stop: asyncio.Event) -> bool:
+        """Handle one decoded message with retries, then dead-letter it; False if abandoned at shutdown."""
         settings = self.bus.settings
         with bound_contextvars(topic=record.topic, partition=record.partition, offset=record.offset):
             error: BaseException
             attempts = 1
-            try:
-                message = self.topic.decode(record.value)
-            except InvalidMessage as exc:  # poison: retrying cannot help
-                await self._give_up(delivery, record.value, exc, attempts)
-                return True
             while True:
                 try:
                     await self.handle(message, delivery)
@@ -340,3 +387,8 @@ class ConsumeLoop(Generic[M]):
         await self.bus.dead_letter(self.stage, delivery, raw, error, attempts)
         if self.on_dead_letter is not None:
             await self.on_dead_letter(delivery, raw, error)
+
+
+def _delivery(record: Any) -> Delivery:
+    key = record.key.decode("utf-8", "replace") if record.key is not None else None
+    return Delivery(record.topic, record.partition, record.offset, key)

@@ -71,7 +71,7 @@ class Keys:
         return f"{self.prefix}body:{body_hash}"
 
     def cluster(self, cluster_id: str) -> str:
-        """STRING: the cluster summary as JSON (StoredCluster)."""
+        """HASH: `json` = the cluster summary (StoredCluster), `v` = times written (optimistic concurrency)."""
         return f"{self.prefix}cluster:{cluster_id}"
 
     def cluster_alias(self, cluster_id: str) -> str:
@@ -84,11 +84,11 @@ class Keys:
         return f"{self.prefix}clusters:recent"
 
     def entity_postings(self, entity_key: str) -> str:
-        """ZSET article id -> unix time, articles mentioning an entity (candidate search)."""
+        """ZSET cluster id -> unix time, stories whose articles mention an entity (candidate search)."""
         return f"{self.prefix}idx:ent:{entity_key}"
 
     def term_postings(self, term: str) -> str:
-        """ZSET article id -> unix time, articles whose title holds a salient term."""
+        """ZSET cluster id -> unix time, stories whose articles have a salient term (candidate search)."""
         return f"{self.prefix}idx:term:{term}"
 
     @property

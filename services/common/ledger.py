@@ -10,6 +10,7 @@ than a grace period, and idempotent consumers make the repeat harmless.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from services.common.keys import Keys
 from services.common.messages import FeedItem
@@ -86,11 +87,17 @@ class Ledger:
 
     async def settle(self, url: str) -> None:
         """The item's journey is over (stored, or dead-lettered): drop it from the ledger."""
+        await self.settle_many([url])
+
+    async def settle_many(self, urls: Sequence[str]) -> None:
+        """settle() for several items, in one round trip."""
+        if not urls:
+            return
         k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(k.pending, url)
-            pipe.hdel(k.pending_items, url)
-            pipe.hdel(k.pending_attempts, url)
+            pipe.zrem(k.pending, *urls)
+            pipe.hdel(k.pending_items, *urls)
+            pipe.hdel(k.pending_attempts, *urls)
             await pipe.execute()
 
     async def pending_count(self) -> int:

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     cluster_merge_threshold: float = Field(
         0.3, ge=0, le=1, description="an article scoring this high with two stories merges them"
     )
+    store_cache_clusters: int = Field(
+        10_000, ge=0, description="stories the store keeps parsed in memory (re-read only when changed elsewhere)"
+    )
     cluster_weight_body: float = Field(0.6, ge=0, description="weight of body TF-IDF cosine in the score")
     cluster_weight_title: float = Field(0.1, ge=0, description="weight of title TF-IDF cosine in the score")
     cluster_weight_entities: float = Field(0.3, ge=0, description="weight of entity TF-IDF cosine in the score")

@@ -12,11 +12,13 @@ takes the article; otherwise it opens a new cluster.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from services.common.messages import Entity
-from services.store.text import add_vectors, cosine, idf, l2_normalise, term_counts, tfidf, top_terms
+from services.store.text import add_vectors, idf, l2_normalise, term_counts, tfidf, top_terms
 
 BODY_TERMS = 100
 TITLE_TERMS = 20
@@ -64,6 +66,30 @@ class Candidate:
     first_time: float
     last_time: float
 
+    # Norms computed once per candidate: a cached cluster is scored against many articles.
+    @cached_property
+    def norms(self) -> tuple[float, float, float]:
+        """L2 norms of the body, title and entity centroids."""
+        return norm(self.body), norm(self.title), norm(self.entities)
+
+
+@dataclass(frozen=True)
+class ArticleTerms:
+    """What clustering counts in an article before IDF: computed once, whatever the store's state."""
+
+    body: Counter[str]
+    title: Counter[str]
+    entities: dict[str, int]
+
+    @classmethod
+    def of(cls, title: str, text: str, entities: list[Entity]) -> ArticleTerms:
+        """Count an article's content words (title and body, and title alone) and entity mentions."""
+        return cls(term_counts(f"{title}\n{text}"), term_counts(title), entity_counts(entities))
+
+    def document_terms(self) -> list[str]:
+        """Every distinct key whose document frequency this article raises."""
+        return [*self.body, *self.entities]
+
 
 @dataclass(frozen=True)
 class Match:
@@ -85,28 +111,47 @@ def entity_counts(entities: list[Entity]) -> dict[str, int]:
 
 def document_terms(title: str, text: str, entities: list[Entity]) -> list[str]:
     """Every distinct key whose document frequency this article raises."""
-    return [*term_counts(f"{title}\n{text}"), *entity_counts(entities)]
+    return ArticleTerms.of(title, text, entities).document_terms()
 
 
 def features(title: str, text: str, entities: list[Entity], time: float, df: Mapping[str, int],
              n_docs: int) -> Features:
     """The article's TF-IDF vectors under the current document frequencies."""
-    ents = entity_counts(entities)
-    entity_vec = l2_normalise({k: (1.0 + math.log(c)) * idf(df.get(k, 0), n_docs) for k, c in ents.items()})
-    entity_vec = dict(sorted(entity_vec.items(), key=lambda kv: -kv[1])[:ENTITY_TERMS])
+    return features_of(ArticleTerms.of(title, text, entities), time, df, n_docs)
+
+
+def features_of(terms: ArticleTerms, time: float, df: Mapping[str, int], n_docs: int) -> Features:
+    """TF-IDF vectors from counted terms under the current document frequencies."""
+    ents = terms.entities
+    entity_vec = {k: (1.0 + math.log(c)) * idf(df.get(k, 0), n_docs) for k, c in ents.items()}
+    entity_vec = l2_normalise(dict(sorted(entity_vec.items(), key=lambda kv: -kv[1])[:ENTITY_TERMS]))
     return Features(
-        body=tfidf(term_counts(f"{title}\n{text}"), df, n_docs, limit=BODY_TERMS),
-        title=tfidf(term_counts(title), df, n_docs, limit=TITLE_TERMS),
+        body=tfidf(terms.body, df, n_docs, limit=BODY_TERMS),
+        title=tfidf(terms.title, df, n_docs, limit=TITLE_TERMS),
         entities=entity_vec,
         time=time,
     )
 
 
+def norm(vector: Mapping[str, float]) -> float:
+    """L2 norm of a sparse vector."""
+    return math.sqrt(sum(v * v for v in vector.values()))
+
+
+def _unit_cosine(unit: Mapping[str, float], other: Mapping[str, float], other_norm: float) -> float:
+    # `unit` is L2-normalised (article vectors are): only the other side's norm is needed.
+    if not unit or not other_norm:
+        return 0.0
+    get = other.get
+    return sum(v * get(k, 0.0) for k, v in unit.items()) / other_norm
+
+
 def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
     """Score one article against one candidate cluster."""
-    body = cosine(article.body, candidate.body)
-    title = cosine(article.title, candidate.title) if article.title and candidate.title else 0.0
-    ents = cosine(article.entities, candidate.entities)
+    body_norm, title_norm, entity_norm = candidate.norms
+    body = _unit_cosine(article.body, candidate.body, body_norm)
+    title = _unit_cosine(article.title, candidate.title, title_norm)
+    ents = _unit_cosine(article.entities, candidate.entities, entity_norm)
     gap = 0.0
     if article.time < candidate.first_time:
         gap = candidate.first_time - article.time

@@ -31,7 +31,7 @@ that names it. Redis therefore holds about two windows of articles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from services.common.keys import Keys
@@ -162,14 +162,32 @@ class LshIndex:
         retention epoch. Re-inserting the same id is a no-op that returns the
         earlier members again (replays change nothing).
         """
+        keys, args = self._insert_call(article_id, sketch, at)
+        found = await self._insert(keys=keys, args=args)
+        return [_text(m) for m in found]
+
+    async def insert_and_query_many(self, items: Sequence[tuple[str, Sketch, float]]) -> list[list[str]]:
+        """insert_and_query for (id, sketch, at) items in order, in one round trip.
+
+        The calls run one after the other in Redis, so each item sees the ones before it.
+        """
+        if not items:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for article_id, sk, at in items:
+                keys, args = self._insert_call(article_id, sk, at)
+                await self._insert(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [[_text(m) for m in found] for found in replies]
+
+    def _insert_call(self, article_id: str, sketch: Sketch, at: float) -> tuple[list[str], list[Any]]:
         parts = [self._split(h) for h in band_hashes(sketch, self.bands, self.rows)]
         own = self.epoch(at)
         epochs = [own + d for d in _EPOCH_SPAN]
         bucket_keys = [self.keys.lsh_bucket(e, b, bucket) for e in epochs for b, (bucket, _) in enumerate(parts)]
         args: list[Any] = [article_id, sketch.encode(), self.max_members, self.bucket_ttl_s, self.sketch_ttl_s,
                            self.bands, epochs.index(own) + 1, *(field for _, field in parts)]
-        found = await self._insert(keys=[self.keys.lsh_sketch(article_id), *bucket_keys], args=args)
-        return [_text(m) for m in found]
+        return [self.keys.lsh_sketch(article_id), *bucket_keys], args
 
     async def sketches(self, ids: Iterable[str]) -> dict[str, Sketch]:
         """Stored sketches by id (one MGET); ids whose sketch expired or was forgotten are left out."""
@@ -189,15 +207,8 @@ class LshIndex:
         """
         candidates = await self.insert_and_query(article_id, sketch, at=at)
         stored = await self.sketches(candidates)
-        verified = []
-        for cid in candidates:
-            other = stored.get(cid)
-            verdict = judge_copy(sketch, other, min_jaccard=min_jaccard, min_containment=min_containment,
-                                 min_shingles=min_shingles) if other is not None else None
-            if verdict is not None:
-                verified.append((cid, verdict))
-        verified.sort(key=lambda cv: (-cv[1].similarity, cv[0]))
-        return verified
+        return verify_copies(sketch, candidates, stored, min_jaccard=min_jaccard, min_containment=min_containment,
+                             min_shingles=min_shingles)
 
     async def forget(self, article_id: str, *, at: float) -> bool:
         """Remove an article from the buckets of its epoch and drop its sketch (deleted or re-sketched article).
@@ -213,6 +224,21 @@ class LshIndex:
                                                     for b, (bucket, _) in enumerate(parts))]
         deleted = await self._forget(keys=keys, args=[article_id, *(field for _, field in parts)])
         return bool(deleted)
+
+
+def verify_copies(sketch: Sketch, candidates: Iterable[str], stored: Mapping[str, Sketch], *,
+                  min_jaccard: float = MIN_JACCARD, min_containment: float = MIN_CONTAINMENT,
+                  min_shingles: int = MIN_SHINGLES) -> list[tuple[str, CopyVerdict]]:
+    """The LSH candidates whose stored sketch confirms a copy: (id, verdict), most similar first."""
+    verified = []
+    for cid in candidates:
+        other = stored.get(cid)
+        verdict = judge_copy(sketch, other, min_jaccard=min_jaccard, min_containment=min_containment,
+                             min_shingles=min_shingles) if other is not None else None
+        if verdict is not None:
+            verified.append((cid, verdict))
+    verified.sort(key=lambda cv: (-cv[1].similarity, cv[0]))
+    return verified
 
 
 def _text(value: str | bytes) -> str:

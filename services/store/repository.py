@@ -7,8 +7,9 @@ same cluster never lose each other's update (the loser retries).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,9 @@ MAX_ALIAS_HOPS = 5
 # Stories scored per article, those sharing the most index keys first: bounded work per article
 # (20 instead of 50 cost 0.0003 BCubed F1 on the dev set and gave ~20% more throughput at 10k).
 MAX_CANDIDATES = 20
+# Newest stories read per index key: a common entity ("gpe:us") is posted by thousands of
+# stories, and the candidate lookup must not grow with them.
+POSTINGS_PER_KEY = 100
 
 # Raises the partition's high-water mark ("offset:record key"), never lowers it.
 _RAISE_HIGH_WATER = """
@@ -43,20 +47,53 @@ class HighWater:
     key: str
 
 
-# Terms travel as one newline-joined argument: packing hundreds of separate
-# arguments per article was the store's largest client-side cost.
+# Terms travel as one newline-joined argument and counts come back as one space-joined
+# string: packing and parsing hundreds of separate values per article was the store's
+# largest client-side cost.
 _COUNT_DOCUMENTS = """
-for term in string.gmatch(ARGV[1], "[^\\n]+") do redis.call('HINCRBY', KEYS[1], term, 1) end
-return redis.call('INCR', KEYS[2])
+for term, n in string.gmatch(ARGV[1], "([^\\t\\n]+)\\t(%d+)") do redis.call('HINCRBY', KEYS[1], term, n) end
+return redis.call('INCRBY', KEYS[2], ARGV[2])
 """
 
 _READ_DOCUMENT_FREQUENCIES = """
 local terms = {}
 for term in string.gmatch(ARGV[1], "[^\\n]+") do table.insert(terms, term) end
-local counts = {}
-if #terms > 0 then counts = redis.call('HMGET', KEYS[1], unpack(terms)) end
-table.insert(counts, 1, redis.call('GET', KEYS[2]) or '0')
-return counts
+local out = {redis.call('GET', KEYS[2]) or '0'}
+local i = 1
+while i <= #terms do
+  local chunk = {unpack(terms, i, math.min(i + 999, #terms))}
+  for _, v in ipairs(redis.call('HMGET', KEYS[1], unpack(chunk))) do out[#out + 1] = v or '0' end
+  i = i + 1000
+end
+return table.concat(out, ' ')
+"""
+
+# Newest clusters posted under each index key within [ARGV[1], ARGV[2]], at most ARGV[3] per key;
+# ARGV[4] = newline-joined posting keys. One line per key, ids space-joined.
+_READ_POSTINGS = """
+local out = {}
+for key in string.gmatch(ARGV[4], "[^\\n]+") do
+  out[#out + 1] = table.concat(redis.call('ZREVRANGEBYSCORE', key, ARGV[2], ARGV[1], 'LIMIT', 0, ARGV[3]), ' ')
+end
+return table.concat(out, '\\n')
+"""
+
+# ARGV[1] = lines "posting key<TAB>cluster id<TAB>time"; ARGV[2] = window seconds ('' for none).
+# Postings older than the window before the newest time are dropped: those stories can take no new article.
+_WRITE_POSTINGS = """
+local window = tonumber(ARGV[2])
+for key, id, t in string.gmatch(ARGV[1], "([^\\t\\n]+)\\t([^\\t\\n]+)\\t([^\\t\\n]+)") do
+  redis.call('ZADD', key, 'GT', t, id)
+  if window then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(t) - window)) end
+end
+return 0
+"""
+
+# Version ("v" field) of each cluster hash in KEYS, space-joined (0: no such cluster).
+_READ_VERSIONS = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, 'v') or '0' end
+return table.concat(out, ' ')
 """
 
 
@@ -136,24 +173,47 @@ class StoredCluster(BaseModel):
     entities: dict[str, int] = Field(default_factory=dict, description="entity key -> members mentioning it")
     centroid: Centroid = Field(default_factory=Centroid)
     members: list[ClusterMember] = Field(default_factory=list)
-    _stored_json: str | None = PrivateAttr(default=None)
+    _version: int = PrivateAttr(default=0)
 
     @classmethod
-    def from_stored(cls, raw: str) -> StoredCluster:
-        """Parse the JSON read from Redis, remembering it as the version for optimistic writes."""
+    def from_stored(cls, raw: str, version: int) -> StoredCluster:
+        """Parse the JSON read from Redis with the version it was stored under."""
         cluster = cls.model_validate_json(raw)
-        cluster._stored_json = raw
+        cluster._version = version
         return cluster
 
     @property
-    def version(self) -> str | None:
-        """The exact JSON this cluster was read as (None if never stored)."""
-        return self._stored_json
+    def version(self) -> int:
+        """How many times this cluster was written before it was read (0: never stored)."""
+        return self._version
+
+    def mark_stored(self, version: int) -> None:
+        """Record the version this exact state was just written as."""
+        self._version = version
 
     @property
     def copies(self) -> int:
         """Members that are copies of another member."""
         return sum(1 for m in self.members if m.copy_of)
+
+
+@dataclass
+class BatchWrite:
+    """Everything one batch of articles changes, written in one transaction.
+
+    `expected_versions` holds the version each touched cluster had when it was
+    read (0: it must not exist yet); if any differs at write time nothing is written.
+    """
+
+    expected_versions: dict[str, int] = field(default_factory=dict)
+    clusters: dict[str, StoredCluster] = field(default_factory=dict)
+    absorbed: dict[str, str] = field(default_factory=dict)
+    new_articles: dict[str, StoredArticle] = field(default_factory=dict)
+    moved_articles: dict[str, StoredArticle] = field(default_factory=dict)
+    bodies: dict[str, str] = field(default_factory=dict)
+    postings: dict[str, dict[str, float]] = field(default_factory=dict)
+    document_terms: Counter[str] = field(default_factory=Counter)
+    documents: int = 0
 
 
 class Repository:
@@ -170,6 +230,9 @@ class Repository:
         self._raise_hw = redis.register_script(_RAISE_HIGH_WATER)
         self._count_documents = redis.register_script(_COUNT_DOCUMENTS)
         self._read_document_frequencies = redis.register_script(_READ_DOCUMENT_FREQUENCIES)
+        self._read_postings = redis.register_script(_READ_POSTINGS)
+        self._write_postings = redis.register_script(_WRITE_POSTINGS)
+        self._read_versions = redis.register_script(_READ_VERSIONS)
 
     # --- reads ---------------------------------------------------------------------------
     async def article(self, article_id: str) -> StoredArticle | None:
@@ -184,19 +247,60 @@ class Repository:
 
     async def clusters(self, ids: list[str]) -> list[StoredCluster]:
         """Clusters by id, in that order, merged-away ids replaced by their survivors, without repeats."""
+        resolved, _ = await self.load_clusters(ids)
         out: dict[str, StoredCluster] = {}
-        for _ in range(MAX_ALIAS_HOPS):
-            if not ids:
-                break
-            raws = await self.redis.mget([self.keys.cluster(i) for i in ids])
-            missing = [i for i, r in zip(ids, raws, strict=True) if not r]
-            for raw in raws:
-                if raw:
-                    cluster = StoredCluster.from_stored(str(raw))
-                    out.setdefault(cluster.id, cluster)
-            aliases = await self.redis.mget([self.keys.cluster_alias(i) for i in missing]) if missing else []
-            ids = [str(a) for a in aliases if a and str(a) not in out]
+        for cluster in resolved.values():
+            out.setdefault(cluster.id, cluster)
         return list(out.values())
+
+    async def load_clusters(self, ids: Sequence[str], known: Mapping[str, StoredCluster] | None = None,
+                            ) -> tuple[dict[str, StoredCluster], dict[str, str]]:
+        """Clusters by id, following merges: ({asked or surviving id: cluster}, {merged-away id: survivor}).
+
+        `known` are clusters the caller already holds: one whose stored version is
+        unchanged is returned as is instead of being read and parsed again.
+        """
+        known = known or {}
+        found: dict[str, StoredCluster] = {}
+        aliases: dict[str, str] = {}
+        wanted = list(dict.fromkeys(ids))
+        for _ in range(MAX_ALIAS_HOPS):
+            if not wanted:
+                break
+            versions = await self.cluster_versions(wanted)
+            missing = [i for i in wanted if versions[i] == 0]
+            stale = [i for i in wanted if versions[i] and (i not in known or known[i].version != versions[i])]
+            for i in wanted:
+                if versions[i] and i not in stale:
+                    found[i] = known[i]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for i in stale:
+                    pipe.hmget(self.keys.cluster(i), ["json", "v"])
+                for i in missing:
+                    pipe.get(self.keys.cluster_alias(i))
+                replies = await pipe.execute()
+            for i, (raw, version) in zip(stale, replies[:len(stale)], strict=True):
+                if raw:
+                    found[i] = StoredCluster.from_stored(raw, int(version or 0))
+            targets: dict[str, str] = {i: str(a) for i, a in zip(missing, replies[len(stale):], strict=True) if a}
+            aliases.update(targets)
+            wanted = [t for t in dict.fromkeys(targets.values()) if t not in found]
+        # An alias chain (a -> b -> c) resolves to the end.
+        for source in list(aliases):
+            target, hops = aliases[source], 0
+            while target in aliases and hops < MAX_ALIAS_HOPS:
+                target, hops = aliases[target], hops + 1
+            aliases[source] = target
+            if target in found:
+                found[source] = found[target]
+        return found, aliases
+
+    async def cluster_versions(self, ids: Sequence[str]) -> dict[str, int]:
+        """The stored version of each cluster (0: none stored under that id)."""
+        if not ids:
+            return {}
+        reply = await self._read_versions(keys=[self.keys.cluster(i) for i in ids])
+        return {i: int(v) for i, v in zip(ids, str(reply).split(" "), strict=True)}
 
     async def articles(self, ids: list[str]) -> list[StoredArticle]:
         """Articles by id, in that order, skipping unknown ones."""
@@ -205,27 +309,21 @@ class Repository:
         raws = await self.redis.mget([self.keys.article(i) for i in ids])
         return [StoredArticle.model_validate_json(r) for r in raws if r]
 
-    async def body_owner(self, body_hash: str) -> str | None:
-        """Id of the first article stored with this body hash."""
-        value = await self.redis.get(self.keys.body(body_hash))
-        return str(value) if value else None
+    async def body_owners(self, body_hashes: Sequence[str]) -> dict[str, str]:
+        """Id of the first article stored with each body hash (hashes never stored are left out)."""
+        if not body_hashes:
+            return {}
+        values = await self.redis.mget([self.keys.body(h) for h in body_hashes])
+        return {h: str(v) for h, v in zip(body_hashes, values, strict=True) if v}
 
-    async def candidate_clusters(self, entity_keys: list[str], terms: list[str], *, around: float,
-                                 window_s: float, limit: int = MAX_CANDIDATES) -> list[str]:
-        """Cluster ids sharing an entity or a title term, active within `window_s` of `around`."""
-        lo, hi = around - window_s, around + window_s
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in entity_keys:
-                pipe.zrangebyscore(self.keys.entity_postings(key), lo, hi, start=0, num=200)
-            for term in terms:
-                pipe.zrangebyscore(self.keys.term_postings(term), lo, hi, start=0, num=200)
-            results = await pipe.execute()
-        hits: dict[str, int] = {}
-        for ids in results:
-            for cid in ids:
-                hits[cid] = hits.get(cid, 0) + 1
-        ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [cid for cid, _ in ranked[:limit]]
+    async def postings(self, posting_keys: Sequence[str], *, lo: float, hi: float,
+                       limit: int = POSTINGS_PER_KEY) -> dict[str, list[str]]:
+        """The clusters most recently posted under each index key with a time in [lo, hi], newest first."""
+        if not posting_keys:
+            return {}
+        reply = await self._read_postings(args=[lo, hi, limit, "\n".join(posting_keys)])
+        lines = str(reply).split("\n")
+        return {key: line.split() for key, line in zip(posting_keys, lines, strict=True)}
 
     async def recent_articles(self, *, limit: int, since: float | None = None,
                               before: float | None = None) -> list[str]:
@@ -244,13 +342,14 @@ class Repository:
             self.keys.clusters_recent, hi, lo, start=0, num=limit, withscores=True)
         return [(str(cid), float(ts)) for cid, ts in rows]
 
-    async def document_frequencies(self, terms: list[str]) -> tuple[dict[str, int], int]:
-        """Document frequency of each term, and how many articles were counted."""
+    async def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Document frequency of each term (terms never counted are left out), and how many articles were counted."""
         k = self.keys
-        result = await self._read_document_frequencies(keys=[k.document_frequencies, k.document_count],
-                                                       args=["\n".join(terms)])
-        df = {t: int(v) for t, v in zip(terms, result[1:], strict=True) if v}
-        return df, int(result[0] or 0)
+        reply = await self._read_document_frequencies(keys=[k.document_frequencies, k.document_count],
+                                                      args=["\n".join(terms)])
+        values = str(reply).split(" ")
+        df = {t: int(v) for t, v in zip(terms, values[1:], strict=True) if v != "0"}
+        return df, int(values[0])
 
     async def high_water(self, topic: str, partition: int) -> HighWater | None:
         """The highest offset of topic/partition whose work is finished, and that record's key."""
@@ -269,72 +368,56 @@ class Repository:
         """Drop a high-water mark the broker's log no longer reaches (embedded broker restarted)."""
         await self.redis.delete(self.keys.high_water(topic, partition))
 
-    async def save(self, article: StoredArticle, cluster: StoredCluster, *, index_entities: list[str],
-                   index_terms: list[str], expect_cluster_version: str | None, event_time: float,
-                   document_terms: Sequence[str] = ()) -> bool:
-        """Write an article, its cluster, index postings and IDF counts atomically.
+    async def commit(self, batch: BatchWrite) -> list[str]:
+        """Write a batch atomically: articles, clusters, merges, index postings and IDF counts.
 
-        Returns False if the cluster changed meanwhile: `expect_cluster_version` is the
-        cluster JSON the caller read (None: the cluster must not exist yet); on a
-        mismatch nothing is written and the caller recomputes.
+        Returns the ids of the clusters whose version changed since the batch read
+        them (another store instance wrote them); then nothing was written and the
+        caller redoes the batch. An empty list means everything was written.
         """
         k = self.keys
+        expected = batch.expected_versions
         async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(k.cluster(cluster.id))
-            current = await pipe.get(k.cluster(cluster.id))
-            if current != expect_cluster_version:
-                await pipe.reset()  # type: ignore[no-untyped-call]
-                return False
+            if expected:
+                await pipe.watch(*(k.cluster(i) for i in expected))
+                reply = await self._read_versions(keys=[k.cluster(i) for i in expected], client=pipe)
+                current = dict(zip(expected, map(int, str(reply).split(" ")), strict=True))
+                conflicts = [i for i, v in expected.items() if current[i] != v]
+                if conflicts:
+                    await pipe.reset()  # type: ignore[no-untyped-call]
+                    return conflicts
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(k.article(article.id), article.model_dump_json(), ex=self.ttl)
-            pipe.zadd(k.articles_recent, {article.id: article.stored_at.timestamp()})
-            pipe.set(k.body(article.body_hash), article.id, nx=True)
-            pipe.set(k.cluster(cluster.id), cluster.model_dump_json(), ex=self.ttl)
-            pipe.zadd(k.clusters_recent, {cluster.id: cluster.last_updated.timestamp()})
-            postings = [*map(k.entity_postings, index_entities), *map(k.term_postings, index_terms)]
-            for posting in postings:
-                pipe.zadd(posting, {cluster.id: event_time}, gt=True)
-                if self.window_s is not None:
-                    # Stories outside the window can take no new article: their postings only cost.
-                    pipe.zremrangebyscore(posting, "-inf", f"({event_time - self.window_s}")
-            if document_terms:
-                # One command for hundreds of terms: per-term HINCRBYs dominated the store's time.
-                await self._count_documents(keys=[k.document_frequencies, k.document_count],
-                                            args=["\n".join(document_terms)], client=pipe)
-            try:
-                await pipe.execute()
-            except WatchError:
-                return False
-        return True
-
-    async def save_merge(self, survivor: StoredCluster, absorbed_id: str, moved: list[StoredArticle], *,
-                         expect_versions: tuple[str | None, str | None]) -> bool:
-        """Replace two clusters by one: the survivor (already combined) stays, the absorbed id
-        becomes an alias of it and its members point to it.
-
-        `expect_versions` are the JSONs of (survivor, absorbed) the caller read; False, with
-        nothing written, if either changed meanwhile.
-        """
-        k = self.keys
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(k.cluster(survivor.id), k.cluster(absorbed_id))
-            current = await pipe.mget([k.cluster(survivor.id), k.cluster(absorbed_id)])
-            if tuple(current) != expect_versions:
-                await pipe.reset()  # type: ignore[no-untyped-call]
-                return False
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(k.cluster(survivor.id), survivor.model_dump_json(), ex=self.ttl)
-            pipe.delete(k.cluster(absorbed_id))
-            pipe.set(k.cluster_alias(absorbed_id), survivor.id)
-            pipe.zrem(k.clusters_recent, absorbed_id)
-            pipe.zadd(k.clusters_recent, {survivor.id: survivor.last_updated.timestamp()})
-            for article in moved:
+            for article in batch.new_articles.values():
+                pipe.set(k.article(article.id), article.model_dump_json(), ex=self.ttl)
+            for article in batch.moved_articles.values():
                 pipe.set(k.article(article.id), article.model_dump_json(), keepttl=True)
+            if batch.new_articles:
+                pipe.zadd(k.articles_recent, {a.id: a.stored_at.timestamp() for a in batch.new_articles.values()})
+            for digest, owner in batch.bodies.items():
+                pipe.set(k.body(digest), owner, nx=True, ex=self.ttl)
+            for absorbed, survivor in batch.absorbed.items():
+                pipe.delete(k.cluster(absorbed))
+                pipe.set(k.cluster_alias(absorbed), survivor, ex=self.ttl)
+                pipe.zrem(k.clusters_recent, absorbed)
+            for cluster in batch.clusters.values():
+                pipe.hset(k.cluster(cluster.id), "json", cluster.model_dump_json())
+                pipe.hincrby(k.cluster(cluster.id), "v", 1)
+                if self.ttl is not None:
+                    pipe.expire(k.cluster(cluster.id), self.ttl)
+            if batch.clusters:
+                pipe.zadd(k.clusters_recent, {c.id: c.last_updated.timestamp() for c in batch.clusters.values()})
+            lines = [f"{key}\t{cid}\t{t!r}" for key, ids in batch.postings.items() for cid, t in ids.items()]
+            if lines:
+                await self._write_postings(args=["\n".join(lines), self.window_s or ""], client=pipe)
+            if batch.documents:
+                counts = "\n".join(f"{t}\t{n}" for t, n in batch.document_terms.items())
+                await self._count_documents(keys=[k.document_frequencies, k.document_count],
+                                            args=[counts, batch.documents], client=pipe)
             try:
                 await pipe.execute()
             except WatchError:
-                return False
-        return True
+                return list(expected)
+        return []
 
     async def replace_article(self, article: StoredArticle) -> None:
         """Overwrite a stored article in place (a new revision of the same URL)."""
@@ -357,4 +440,3 @@ class Repository:
             pipe.zcard(self.keys.clusters_recent)
             articles, clusters = await pipe.execute()
         return {"articles": int(articles), "clusters": int(clusters)}
-

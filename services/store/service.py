@@ -16,8 +16,11 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -31,20 +34,23 @@ from services.common.messages import Article, StoryEvent
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, STORY_EVENTS
+from services.store.batch import BatchView, ClusterCache, Entry, count_hits
 from services.store.cluster import (
     ENTITY_PREFIX,
+    ArticleTerms,
     Candidate,
+    Features,
     Weights,
     combine,
-    document_terms,
-    features,
+    features_of,
     grow,
     ranked_matches,
     seed,
 )
 from services.store.dedup import Sketch, sketch
-from services.store.lsh import LshIndex
+from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
+    MAX_CANDIDATES,
     WRITE_RETRIES,
     Centroid,
     ClusterMember,
@@ -62,7 +68,27 @@ CLUSTER_ENTITIES = 30
 
 
 class ConcurrentUpdate(Exception):
-    """The cluster kept changing under us; the bus retries the message."""
+    """The clusters kept changing under us; the bus retries the message."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What is computed once per article, whatever the store's state (redone never, even on a retry)."""
+
+    article: Article
+    digest: str
+    sketch: Sketch
+    terms: ArticleTerms
+    time: float
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where an article went: the stored article, its cluster right after it, and the event kind."""
+
+    stored: StoredArticle
+    cluster: StoredCluster
+    kind: str
 
 
 class Store:
@@ -76,42 +102,77 @@ class Store:
         self.bus = bus
         self.ledger = ledger
         self.lsh = LshIndex(repo.redis, repo.keys, window_hours=settings.copy_window_hours)
+        self.cache = ClusterCache(settings.store_cache_clusters)
         self.weights = Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
                                entities=settings.cluster_weight_entities,
                                time_scale_s=settings.cluster_time_scale_days * 86400)
 
     async def handle(self, article: Article, delivery: Delivery) -> None:
         """Store one article (idempotent), publish its story event, then mark the offset done."""
-        hw = await self.repo.high_water(delivery.topic, delivery.partition)
-        if hw is not None and delivery.offset <= hw.offset:
-            return  # done before: a replay (the mark was checked against the log on assignment)
+        await self.handle_batch([(article, delivery)])
+
+    async def handle_batch(self, items: Sequence[tuple[Article, Delivery]]) -> None:
+        """Store a partition's batch (idempotent), publish the story events, then mark the offsets done."""
         if self.bus is None or self.ledger is None:
             raise RuntimeError("Store.handle needs a bus and a ledger")
-        stored, cluster, kind = await self.ingest(article)
-        # Re-published when a crash came between the write and the event: consumers
+        if not items:
+            return
+        first = items[0][1]
+        hw = await self.repo.high_water(first.topic, first.partition)
+        # Records at or below the mark were done before: a replay (the mark was checked against the log on assignment).
+        todo = [(a, d) for a, d in items if hw is None or d.offset > hw.offset]
+        if not todo:
+            return
+        placed = await self.ingest_many([a for a, _ in todo])
+        # Re-published when a crash came between the write and the events: consumers
         # dedup on (cluster id, article id, kind).
-        await self.bus.publish(STORY_EVENTS, cluster.id, story_event(kind, cluster, stored))
-        for absorbed in stored.joined.merged_clusters:
-            # Keyed by the merged-away id, so its followers see where the story went.
-            await self.bus.publish(STORY_EVENTS, absorbed, story_event("merged", cluster, stored, absorbed))
-        await self.ledger.settle(article.url)
-        await self.repo.raise_high_water(delivery.topic, delivery.partition, delivery.offset, article.id)
+        events: list[tuple[str, StoryEvent]] = []
+        for p in placed:
+            events.append((p.cluster.id, story_event(p.kind, p.cluster, p.stored)))
+            for absorbed in p.stored.joined.merged_clusters:
+                # Keyed by the merged-away id, so its followers see where the story went.
+                events.append((absorbed, story_event("merged", p.cluster, p.stored, absorbed)))
+        await self.bus.publish_many(STORY_EVENTS, events)
+        await self.ledger.settle_many([a.url for a, _ in todo])
+        last_article, last = todo[-1]
+        await self.repo.raise_high_water(last.topic, last.partition, last.offset, last_article.id)
 
     async def ingest(self, article: Article) -> tuple[StoredArticle, StoredCluster, str]:
         """Store an article in its story (idempotent): (stored article, its cluster, event kind)."""
-        stored = await self.repo.article(article.id)
+        (placed,) = await self.ingest_many([article])
+        return placed.stored, placed.cluster, placed.kind
+
+    async def ingest_many(self, articles: Sequence[Article]) -> list[Placed]:
+        """Store articles in arrival order (idempotent), new ones placed as one batch: where each went."""
+        results: list[Placed | None] = [None] * len(articles)
+        start = 0
+        while start < len(articles):
+            # A run of distinct ids: a second copy of an id in the same poll is handled after the first is stored.
+            seen: set[str] = set()
+            end = start
+            while end < len(articles) and articles[end].id not in seen:
+                seen.add(articles[end].id)
+                end += 1
+            run = list(range(start, end))
+            stored = {a.id: a for a in await self.repo.articles([articles[i].id for i in run])}
+            fresh = [i for i in run if articles[i].id not in stored]
+            for i in run:
+                if articles[i].id in stored:
+                    results[i] = await self._ingest_stored(stored[articles[i].id], articles[i])
+            for i, placed in zip(fresh, await self._place_batch([articles[i] for i in fresh]), strict=True):
+                results[i] = placed
+            start = end
+        return [r for r in results if r is not None]
+
+    async def _ingest_stored(self, stored: StoredArticle, article: Article) -> Placed:
+        """An article stored before: a replay (nothing changes) or a new revision of it."""
         digest = body_hash(article.text)
-        if stored is None:
-            stored, cluster, kind = await self._place_new(article, digest)
-            log.info("article.stored", article_id=article.id, cluster_id=cluster.id, outcome=stored.joined.rule,
-                     score=stored.joined.score, copy_of=stored.copy_of)
-            return stored, cluster, kind
         if not stored.has_seen(digest, article.title):
             stored = await self._revise(stored, article, digest)
-        cluster_or_none = await self.repo.cluster(stored.cluster_id)
-        if cluster_or_none is None:
+        cluster = await self.repo.cluster(stored.cluster_id)
+        if cluster is None:
             raise RuntimeError(f"article {stored.id} points to missing cluster {stored.cluster_id}")
-        return stored, cluster_or_none, ("created" if stored.joined.rule == "new_cluster" else "updated")
+        return Placed(stored, cluster, "created" if stored.joined.rule == "new_cluster" else "updated")
 
     async def _revise(self, stored: StoredArticle, article: Article, digest: str) -> StoredArticle:
         """A new version of a stored URL: same article, same story; the old version is noted."""
@@ -131,74 +192,142 @@ class Store:
                  words_before=note.words, words_after=len(revised.text.split()))
         return revised
 
-    async def _place_new(self, article: Article, digest: str) -> tuple[StoredArticle, StoredCluster, str]:
-        # Computed once: only the Redis reads and the decision are redone when a cluster changed under us.
-        signature = sketch(article.text)
-        doc_terms = document_terms(article.title, article.text, article.entities)
+    async def _place_batch(self, articles: list[Article]) -> list[Placed]:
+        """Place new articles (distinct ids) in arrival order and write them in one transaction."""
+        if not articles:
+            return []
+        prepared = [prepare(a) for a in articles]
         for _ in range(WRITE_RETRIES):
-            placed = await self._try_place(article, digest, signature, doc_terms)
-            if placed is not None:
+            view = BatchView(self.repo, self.lsh, self.cache)
+            copy_candidates = await self._prefetch(view, prepared)
+            placed = [await self._place(view, p, found) for p, found in zip(prepared, copy_candidates, strict=True)]
+            conflicts = await self.repo.commit(view.write)
+            if not conflicts:
+                view.committed()
+                for p in placed:
+                    log.info("article.stored", article_id=p.stored.id, cluster_id=p.cluster.id,
+                             outcome=p.stored.joined.rule, score=p.stored.joined.score, copy_of=p.stored.copy_of,
+                             merged=p.stored.joined.merged_clusters or None)
                 return placed
-        raise ConcurrentUpdate(f"cluster for {article.id} changed {WRITE_RETRIES} times while placing it")
+            # Another instance wrote these clusters meanwhile: read them again and redo the batch.
+            self.cache.forget(conflicts)
+        raise ConcurrentUpdate(f"clusters changed {WRITE_RETRIES} times while placing {len(articles)} articles")
 
-    async def _try_place(self, article: Article, digest: str, signature: Sketch,
-                         doc_terms: list[str]) -> tuple[StoredArticle, StoredCluster, str] | None:
+    async def _prefetch(self, view: BatchView, prepared: list[Prepared]) -> list[list[str]]:
+        """Read what the batch will need in a few round trips; returns each article's LSH copy candidates.
+
+        The LSH insert is part of the prefetch: inserting is idempotent (a redone
+        batch gets the same candidates back) and each article sees the ones before it.
+        """
+        window_s = self.settings.cluster_window_hours * 3600
+        terms = {t for p in prepared for t in p.terms.document_terms()}
+        copy_candidates, owners, _ = await asyncio.gather(
+            self.lsh.insert_and_query_many([(p.article.id, p.sketch, p.time) for p in prepared]),
+            self.repo.body_owners([p.digest for p in prepared]),
+            view.read_document_frequencies(terms),
+        )
+        view.body_owner_read.update(owners)
+        in_batch = {p.article.id for p in prepared}
+        for p in prepared:
+            view.sketches[p.article.id] = p.sketch
+        # Index keys under the frequencies before the batch: close to what each article will use (the
+        # view reads any others on demand).
+        df, n_docs = view.frequencies(terms)
+        index_keys = [self._posting_keys(features_of(p.terms, p.time, df, n_docs)) for p in prepared]
+        times = [p.time for p in prepared]
+        await asyncio.gather(
+            view.read_sketches(c for found in copy_candidates for c in found if c not in in_batch),
+            view.read_articles(o for o in owners.values() if o not in in_batch),
+            view.read_postings((k for keys in index_keys for k in keys), lo=min(times) - window_s,
+                               hi=max(times) + window_s),
+        )
+        # The stories the articles are likely to meet: those sharing the most index keys, and their copies' stories.
+        verified = [verify_copies(p.sketch, found, view.sketches, **self._copy_thresholds())
+                    for p, found in zip(prepared, copy_candidates, strict=True)]
+        await view.read_articles(c for v in verified for c, _ in v if c not in in_batch)
+        wanted = [c for keys in index_keys for c, _ in ranked_hits(view, keys)]
+        wanted += [a.cluster_id for a in view.articles_read.values()]
+        await view.read_clusters(wanted)
+        return copy_candidates
+
+    def _copy_thresholds(self) -> dict[str, Any]:
+        s = self.settings
+        return {"min_jaccard": s.copy_min_jaccard, "min_containment": s.copy_min_containment,
+                "min_shingles": s.copy_min_shingles}
+
+    def _posting_keys(self, feats: Features) -> list[str]:
+        k = self.repo.keys
+        index_entities, index_terms = feats.index_keys()
+        return [*(k.entity_postings(e.removeprefix(ENTITY_PREFIX)) for e in index_entities),
+                *map(k.term_postings, index_terms)]
+
+    async def _place(self, view: BatchView, p: Prepared, copy_candidates: list[str]) -> Placed:
+        """Decide where one article goes, against the batch's view; record the outcome in the view."""
         settings = self.settings
+        article = p.article
         now = datetime.now(UTC)
-        event_time = article.published_at or article.fetched_at
-        df, n_docs = await self.repo.document_frequencies(doc_terms)
-        feats = features(article.title, article.text, article.entities, event_time.timestamp(), df, n_docs)
+        doc_terms = p.terms.document_terms()
+        df, n_docs = view.frequencies(doc_terms)
+        missing = [t for t in doc_terms if t not in view.document_frequency]
+        if missing:
+            await view.read_document_frequencies(missing)
+            df, n_docs = view.frequencies(doc_terms)
+        feats = features_of(p.terms, p.time, df, n_docs)
         copy_of: str | None = None
-        cluster: StoredCluster | None = None
+        target: Entry | None = None
         reason = JoinReason(rule="new_cluster")
         links: list[str] = []  # other stories this article also links strongly: merged into its own
 
-        owner = await self.repo.body_owner(digest)
+        owner = view.body_owner(p.digest)
         if owner and owner != article.id:
-            original = await self.repo.article(owner)
+            original = await view.article(owner)
             if original is not None:
-                cluster = await self.repo.cluster(original.cluster_id)
+                target = await view.entry(original.cluster_id)
                 copy_of = original.copy_of or owner
                 reason = JoinReason(rule="exact_duplicate", score=1.0, text_similarity=1.0)
-        # Always indexed, so later copies of this article find it.
-        copies = await self.lsh.find_copies(
-            article.id, signature, at=feats.time, min_jaccard=settings.copy_min_jaccard,
-            min_containment=settings.copy_min_containment, min_shingles=settings.copy_min_shingles)
-        if cluster is None and copies:
-            originals = await self.repo.articles([i for i, _ in copies])
-            if originals:
+        if target is None and copy_candidates:
+            await view.read_sketches(copy_candidates)
+            copies = verify_copies(p.sketch, copy_candidates, view.sketches, **self._copy_thresholds())
+            for cid, verdict in copies:
                 # The most similar earlier article; copies of copies point to the root original.
-                original = originals[0]
-                verdict = dict(copies)[original.id]
-                cluster = await self.repo.cluster(original.cluster_id)
+                original = await view.article(cid)
+                if original is None:
+                    continue
+                target = await view.entry(original.cluster_id)
                 copy_of = original.copy_of or original.id
                 reason = JoinReason(rule="copy", score=round(verdict.similarity, 4),
                                     text_similarity=round(verdict.jaccard, 4))
-        index_entities, index_terms = feats.index_keys()
-        posting_entities = [k.removeprefix(ENTITY_PREFIX) for k in index_entities]
-        if cluster is None:
+                break
+        posting_keys = self._posting_keys(feats)
+        if target is None:
             window_s = settings.cluster_window_hours * 3600
-            ids = await self.repo.candidate_clusters(posting_entities, index_terms, around=feats.time,
-                                                     window_s=window_s)
-            found = {c.id: c for c in await self.repo.clusters(ids)}
-            candidates = [candidate_of(c) for c in found.values()]
-            ranked = ranked_matches(feats, candidates, self.weights, settings.cluster_threshold, window_s)
-            match = ranked[0] if ranked else None
-            links = [m.cluster_id for m in ranked[1:] if m.score >= settings.cluster_merge_threshold]
-            if match is not None:
-                cluster = found[match.cluster_id]
+            missing_keys = [k for k in posting_keys if k not in view.postings_read]
+            if missing_keys:
+                await view.read_postings(missing_keys, lo=p.time - window_s, hi=p.time + window_s)
+            found: dict[str, Entry] = {}
+            for cid, _ in ranked_hits(view, posting_keys):
+                entry = await view.entry(cid)
+                if entry is not None:
+                    found.setdefault(entry.cluster.id, entry)
+            ranked = ranked_matches(feats, [e.candidate for e in found.values()], self.weights,
+                                    settings.cluster_threshold, window_s)
+            if ranked:
+                match = ranked[0]
+                target = found[match.cluster_id]
+                links = [m.cluster_id for m in ranked[1:] if m.score >= settings.cluster_merge_threshold]
                 reason = JoinReason(rule="similar", score=match.score, text_similarity=match.text_similarity,
                                     title_similarity=match.title_similarity,
                                     entity_similarity=match.entity_similarity,
                                     time_gap_hours=match.time_gap_hours, shared_entities=match.shared_entities)
 
-        expected = cluster.version if cluster is not None else None
-        if cluster is None:
+        event_time = article.published_at or article.fetched_at
+        if target is None:
             cluster = StoredCluster(id=cluster_id_for(article.id), title=article.title, first_seen=event_time,
                                     last_updated=now, size=0, outlets=[])
             centroid = seed(cluster.id, feats)
         else:
-            centroid = grow(candidate_of(cluster), feats)
+            cluster = target.cluster
+            centroid = grow(target.candidate, feats)
         member = ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
                                published_at=article.published_at, copy_of=copy_of,
                                copy_similarity=reason.score if copy_of else None)
@@ -213,63 +342,61 @@ class Store:
             "members": [*cluster.members, member],
         })
         stored = StoredArticle.model_validate({
-            **article.model_dump(), "cluster_id": updated.id, "copy_of": copy_of, "body_hash": digest,
+            **article.model_dump(), "cluster_id": updated.id, "copy_of": copy_of, "body_hash": p.digest,
             "stored_at": now, "joined": reason,
         })
-        if not await self.repo.save(stored, updated, index_entities=posting_entities, index_terms=index_terms,
-                                    expect_cluster_version=expected, event_time=feats.time,
-                                    document_terms=doc_terms):
-            return None
-        kind = "created" if expected is None else "updated"
-        if links:
-            return await self._merge_linked(stored, updated.id, links, kind)
-        return stored, updated, kind
-
-    async def _merge_linked(self, stored: StoredArticle, cluster_id: str, links: list[str],
-                            kind: str) -> tuple[StoredArticle, StoredCluster, str]:
-        """Merge the stories a new article linked into its own; record them on the article."""
+        view.touch(target, Entry(updated, centroid))
+        view.add_article(stored, doc_terms)
+        view.post(posting_keys, updated.id, p.time)
+        kind = "created" if target is None else "updated"
+        if not links:
+            return Placed(stored, updated, kind)
         merged = []
+        survivor_id = updated.id
         for other in links:
-            done = await self._merge(cluster_id, other)
+            done = await self._merge(view, survivor_id, other)
             if done is not None:
-                absorbed, cluster_id = done
+                absorbed, survivor_id = done
                 merged.append(absorbed)
-        current = await self.repo.article(stored.id) or stored
+        final = await view.entry(survivor_id)
+        current = await view.article(stored.id) or stored
         current = current.model_copy(update={
-            "cluster_id": cluster_id, "joined": current.joined.model_copy(update={"merged_clusters": merged})})
-        await self.repo.replace_article(current)
-        cluster = await self.repo.cluster(cluster_id)
-        if cluster is None:
-            raise RuntimeError(f"cluster {cluster_id} vanished during a merge")
-        log.info("clusters.merged", article_id=stored.id, into=cluster_id, merged=merged)
-        return current, cluster, kind
+            "joined": current.joined.model_copy(update={"merged_clusters": merged})})
+        view.move_article(current)
+        if final is None:
+            raise RuntimeError(f"cluster {survivor_id} vanished during a merge")
+        return Placed(current, final.cluster, kind)
 
-    async def _merge(self, one: str, other: str) -> tuple[str, str] | None:
-        """Merge two clusters, the larger (then older) surviving: (absorbed id, surviving id)."""
-        for _ in range(WRITE_RETRIES):
-            a, b = await self.repo.cluster(one), await self.repo.cluster(other)
-            if a is None or b is None or a.id == b.id:
-                return None  # already merged (ids follow aliases) or gone
-            if (b.size, -b.first_seen.timestamp()) > (a.size, -a.first_seen.timestamp()):
-                a, b = b, a
-            combined = combine(candidate_of(a), candidate_of(b))
-            entities = dict(a.entities)
-            for key, count in b.entities.items():
-                entities[key] = entities.get(key, 0) + count
-            survivor = a.model_copy(update={
-                "first_seen": min(a.first_seen, b.first_seen),
-                "last_updated": max(a.last_updated, b.last_updated),
-                "size": a.size + b.size,
-                "outlets": sorted({*a.outlets, *b.outlets}),
-                "entities": dict(sorted(entities.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES]),
-                "centroid": centroid_from(combined),
-                "members": [*a.members, *b.members],
-            })
-            moved = [m.model_copy(update={"cluster_id": a.id})
-                     for m in await self.repo.articles([m.id for m in b.members])]
-            if await self.repo.save_merge(survivor, b.id, moved, expect_versions=(a.version, b.version)):
-                return b.id, a.id
-        return None
+    async def _merge(self, view: BatchView, one: str, other: str) -> tuple[str, str] | None:
+        """Merge two clusters in the batch, the larger (then older) surviving: (absorbed id, surviving id)."""
+        a, b = await view.entry(one), await view.entry(other)
+        if a is None or b is None or a.cluster.id == b.cluster.id:
+            return None  # already merged (ids follow aliases) or gone
+        if (b.cluster.size, -b.cluster.first_seen.timestamp()) > (a.cluster.size, -a.cluster.first_seen.timestamp()):
+            a, b = b, a
+        ac, bc = a.cluster, b.cluster
+        combined = combine(a.candidate, b.candidate)
+        entities = dict(ac.entities)
+        for key, count in bc.entities.items():
+            entities[key] = entities.get(key, 0) + count
+        survivor = ac.model_copy(update={
+            "first_seen": min(ac.first_seen, bc.first_seen),
+            "last_updated": max(ac.last_updated, bc.last_updated),
+            "size": ac.size + bc.size,
+            "outlets": sorted({*ac.outlets, *bc.outlets}),
+            "entities": dict(sorted(entities.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES]),
+            "centroid": centroid_from(combined),
+            "members": [*ac.members, *bc.members],
+        })
+        await view.read_articles(m.id for m in bc.members)
+        for m in bc.members:
+            moved = await view.article(m.id)
+            if moved is not None:
+                view.move_article(moved.model_copy(update={"cluster_id": ac.id}))
+        view.touch(a, Entry(survivor, combined))
+        view.absorb(b, ac.id)
+        # Postings of the absorbed story stay; they resolve to the survivor through its alias.
+        return bc.id, ac.id
 
     async def seek_past_high_water(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         """On assignment, resume just after the last finished record recorded in Redis.
@@ -333,10 +460,17 @@ def cluster_id_for(first_article_id: str) -> str:
     return "c" + hashlib.sha256(first_article_id.encode()).hexdigest()[:16]
 
 
-def candidate_of(cluster: StoredCluster) -> Candidate:
-    """The clustering view of a stored cluster."""
-    c = cluster.centroid
-    return Candidate(cluster.id, c.body, c.title, c.entities, c.first_time, c.last_time)
+def prepare(article: Article) -> Prepared:
+    """The per-article work that does not depend on the store: body hash, MinHash sketch, counted terms."""
+    return Prepared(article, body_hash(article.text), sketch(article.text),
+                    ArticleTerms.of(article.title, article.text, article.entities),
+                    (article.published_at or article.fetched_at).timestamp())
+
+
+def ranked_hits(view: BatchView, posting_keys: list[str]) -> list[tuple[str, int]]:
+    """The stories sharing the most index keys with an article, at most MAX_CANDIDATES."""
+    hits = count_hits(view.postings(k) for k in posting_keys)
+    return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
 
 
 def centroid_from(candidate: Candidate) -> Centroid:
@@ -384,8 +518,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             tasks.create_task(heartbeat(redis, keys, "store", stop, ready))
             tasks.create_task(trim_periodically(repo, stop))
             tasks.create_task(bus.consume(
-                ARTICLES, group="store", stage="store", handle=store.handle, stop=stop,
-                on_assign=store.seek_past_high_water, ready=ready,
+                ARTICLES, group="store", stage="store", handle=store.handle, handle_batch=store.handle_batch,
+                stop=stop, on_assign=store.seek_past_high_water, ready=ready,
             ))
     log.info("service.stopped", service="store")
 

@@ -16,7 +16,7 @@ from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.store.api.app import create_app
-from services.store.repository import ClusterMember, JoinReason, Repository, StoredArticle, StoredCluster
+from services.store.repository import BatchWrite, ClusterMember, JoinReason, Repository, StoredArticle, StoredCluster
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +50,9 @@ async def put_story(settings: Settings, n_clusters: int) -> None:
                 entities={"person:vladimir putin" if i % 2 else "gpe:moscow": 1},
                 members=[ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url)],
             )
-            assert await repo.save(article, cluster, index_entities=[], index_terms=[], expect_cluster_version=None,
-                                   event_time=at.timestamp())
+            write = BatchWrite(expected_versions={cluster.id: 0}, clusters={cluster.id: cluster},
+                               new_articles={article.id: article})
+            assert await repo.commit(write) == []
 
 
 def test_feeds_can_be_added_listed_and_removed(api: TestClient) -> None:

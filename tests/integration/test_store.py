@@ -143,7 +143,7 @@ async def test_replaying_the_articles_topic_changes_nothing(settings: Settings) 
         async with running(store.main, settings):
             await wait_for(lambda: _at_least(settings, len(articles)), timeout=60, what="articles stored")
         async with open_redis(settings) as redis:
-            before = {k: await redis.get(k) for k in await redis.keys(f"{settings.key_prefix}cluster:*")}
+            before = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}cluster:*")}
         # A new consumer group reads the topic from offset 0 again.
         replay = settings.model_copy(update={"topic_prefix": settings.topic_prefix})
         async with open_redis(settings) as redis:
@@ -154,7 +154,7 @@ async def test_replaying_the_articles_topic_changes_nothing(settings: Settings) 
         async with running(store.main, replay):
             await asyncio.sleep(8)
     async with open_redis(settings) as redis:
-        after = {k: await redis.get(k) for k in await redis.keys(f"{settings.key_prefix}cluster:*")}
+        after = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}cluster:*")}
     assert after == before
     count, members = await stored_state(settings)
     assert count == len(articles) and len(members) == len(articles)

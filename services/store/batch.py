@@ -1,0 +1,242 @@
+"""One batch of articles placed together: reads prefetched, decisions kept in memory, one write.
+
+The store places the articles of one consumer poll as a unit (services.store.service):
+everything the batch needs from Redis is read in a few round trips up front, each
+article is then decided in arrival order against a view that layers what the
+earlier articles of the batch decided over what Redis held, and the outcome is
+written in one transaction (Repository.commit). Reading through the view gives
+each article the answer it would have had if the articles before it had been
+written one by one; anything the prefetch missed is read on demand.
+
+`ClusterCache` keeps clusters between batches: a cluster whose stored version is
+unchanged is neither read nor parsed again. Several store instances stay
+consistent because the commit checks every touched cluster's version.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from services.store.cluster import Candidate
+from services.store.dedup import Sketch
+from services.store.lsh import LshIndex
+from services.store.repository import BatchWrite, Repository, StoredArticle, StoredCluster
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cluster and its clustering view (whose norms are computed once)."""
+
+    cluster: StoredCluster
+    candidate: Candidate
+
+
+def candidate_of(cluster: StoredCluster) -> Candidate:
+    """The clustering view of a stored cluster."""
+    c = cluster.centroid
+    return Candidate(cluster.id, c.body, c.title, c.entities, c.first_time, c.last_time)
+
+
+class ClusterCache(Mapping[str, StoredCluster]):
+    """The most recently used clusters, with their clustering views (bounded, LRU)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+
+    def __getitem__(self, cluster_id: str) -> StoredCluster:
+        return self._entries[cluster_id].cluster
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entry(self, cluster: StoredCluster) -> Entry:
+        """The entry for a cluster read from Redis, reusing the cached clustering view if it is the same version."""
+        cached = self._entries.get(cluster.id)
+        if cached is not None and cached.cluster is cluster:
+            self._entries.move_to_end(cluster.id)
+            return cached
+        entry = Entry(cluster, candidate_of(cluster))
+        self.put(entry)
+        return entry
+
+    def put(self, entry: Entry) -> None:
+        """Remember a cluster as just used."""
+        self._entries[entry.cluster.id] = entry
+        self._entries.move_to_end(entry.cluster.id)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def forget(self, cluster_ids: Iterable[str]) -> None:
+        """Drop clusters (changed elsewhere, or merged away)."""
+        for cid in cluster_ids:
+            self._entries.pop(cid, None)
+
+
+class BatchView:
+    """What one batch sees (its own decisions over Redis) and what it will write."""
+
+    def __init__(self, repo: Repository, lsh: LshIndex, cache: ClusterCache) -> None:
+        self.repo = repo
+        self.lsh = lsh
+        self.cache = cache
+        self.write = BatchWrite()
+        # Read from Redis (prefetched, completed on demand).
+        self.document_frequency: dict[str, int] = {}
+        self.documents_before = 0
+        self.body_owner_read: dict[str, str] = {}
+        self.postings_read: dict[str, list[str]] = {}
+        self.sketches: dict[str, Sketch] = {}
+        self.articles_read: dict[str, StoredArticle] = {}
+        self.entries: dict[str, Entry] = {}
+        self.aliases: dict[str, str] = {}
+        # Decided by this batch.
+        self.touched: dict[str, Entry] = {}
+
+    # --- prefetch -----------------------------------------------------------------------
+    async def read_document_frequencies(self, terms: Iterable[str]) -> None:
+        """Read document frequencies for terms not read yet (and the document count, once)."""
+        missing = [t for t in dict.fromkeys(terms) if t not in self.document_frequency]
+        if not missing and self.document_frequency:
+            return
+        df, n_docs = await self.repo.document_frequencies(missing)
+        for term in missing:
+            self.document_frequency[term] = df.get(term, 0)
+        if not self.documents_before:
+            self.documents_before = n_docs
+
+    async def read_postings(self, keys: Iterable[str], *, lo: float, hi: float) -> None:
+        """Read the stories posted under index keys not read yet."""
+        missing = [k for k in dict.fromkeys(keys) if k not in self.postings_read]
+        if missing:
+            self.postings_read.update(await self.repo.postings(missing, lo=lo, hi=hi))
+
+    async def read_articles(self, ids: Iterable[str]) -> None:
+        """Read stored articles not known to the batch yet."""
+        missing = [i for i in dict.fromkeys(ids) if self.local_article(i) is None and i not in self.articles_read]
+        for article in await self.repo.articles(missing):
+            self.articles_read[article.id] = article
+
+    async def read_sketches(self, ids: Iterable[str]) -> None:
+        """Read the MinHash sketches of articles not known to the batch yet."""
+        missing = [i for i in dict.fromkeys(ids) if i not in self.sketches]
+        self.sketches.update(await self.lsh.sketches(missing))
+
+    async def read_clusters(self, ids: Iterable[str]) -> None:
+        """Read clusters (through the cache, following merges) not known to the batch yet."""
+        missing = [i for i in dict.fromkeys(ids)
+                   if i not in self.entries and i not in self.aliases and i not in self.touched]
+        if not missing:
+            return
+        found, aliases = await self.repo.load_clusters(missing, known=self.cache)
+        self.aliases.update(aliases)
+        for cid, cluster in found.items():
+            self.entries[cid] = self.cache.entry(cluster)
+
+    # --- the view -----------------------------------------------------------------------
+    def frequencies(self, terms: Iterable[str]) -> tuple[dict[str, int], int]:
+        """Document frequencies including the batch's earlier articles, and the document count."""
+        added = self.write.document_terms
+        df = {t: self.document_frequency.get(t, 0) + added.get(t, 0) for t in terms}
+        return df, self.documents_before + self.write.documents
+
+    def body_owner(self, digest: str) -> str | None:
+        """The first article with this body hash, in Redis or earlier in the batch."""
+        return self.body_owner_read.get(digest) or self.write.bodies.get(digest)
+
+    def postings(self, key: str) -> list[str]:
+        """Stories posted under an index key: the batch's first, then Redis's newest."""
+        mine = list(self.write.postings.get(key, {}))
+        return mine + [c for c in self.postings_read.get(key, []) if c not in mine]
+
+    def local_article(self, article_id: str) -> StoredArticle | None:
+        """An article this batch wrote or moved."""
+        return self.write.moved_articles.get(article_id) or self.write.new_articles.get(article_id)
+
+    async def article(self, article_id: str) -> StoredArticle | None:
+        """A stored article as the batch sees it."""
+        found = self.local_article(article_id) or self.articles_read.get(article_id)
+        if found is None:
+            await self.read_articles([article_id])
+            found = self.articles_read.get(article_id)
+        return found
+
+    def resolve(self, cluster_id: str) -> str:
+        """The id a cluster lives on as after the merges known so far."""
+        for _ in range(10):
+            nxt = self.write.absorbed.get(cluster_id) or self.aliases.get(cluster_id)
+            if nxt is None or nxt == cluster_id:
+                break
+            cluster_id = nxt
+        return cluster_id
+
+    async def entry(self, cluster_id: str) -> Entry | None:
+        """A cluster as the batch sees it (following merges), read on demand."""
+        cid = self.resolve(cluster_id)
+        if cid in self.touched:
+            return self.touched[cid]
+        if cid not in self.entries:
+            await self.read_clusters([cid])
+            cid = self.resolve(cid)
+            if cid in self.touched:
+                return self.touched[cid]
+        return self.entries.get(cid)
+
+    # --- decisions ----------------------------------------------------------------------
+    def touch(self, before: Entry | None, after: Entry) -> None:
+        """Record a cluster's new state (`before` None: a new cluster)."""
+        cid = after.cluster.id
+        if cid not in self.write.expected_versions:
+            self.write.expected_versions[cid] = before.cluster.version if before is not None else 0
+        self.touched[cid] = after
+        self.write.clusters[cid] = after.cluster
+
+    def absorb(self, absorbed: Entry, survivor_id: str) -> None:
+        """Record that a cluster was merged into another."""
+        cid = absorbed.cluster.id
+        if cid not in self.write.expected_versions:
+            self.write.expected_versions[cid] = absorbed.cluster.version
+        self.touched.pop(cid, None)
+        self.write.clusters.pop(cid, None)
+        self.write.absorbed[cid] = survivor_id
+
+    def add_article(self, article: StoredArticle, document_terms: Iterable[str]) -> None:
+        """Record a new article: its body, and its terms in the document frequencies."""
+        self.write.new_articles[article.id] = article
+        if not self.body_owner(article.body_hash):
+            self.write.bodies[article.body_hash] = article.id
+        self.write.document_terms.update(document_terms)
+        self.write.documents += 1
+
+    def move_article(self, article: StoredArticle) -> None:
+        """Record an article re-pointed to another cluster (a merge)."""
+        if article.id in self.write.new_articles:
+            self.write.new_articles[article.id] = article
+        else:
+            self.write.moved_articles[article.id] = article
+
+    def post(self, keys: Iterable[str], cluster_id: str, at: float) -> None:
+        """Post a cluster under index keys at time `at` (the latest time wins)."""
+        for key in keys:
+            ids = self.write.postings.setdefault(key, {})
+            ids[cluster_id] = max(at, ids.get(cluster_id, at))
+
+    def committed(self) -> None:
+        """The write went through: the cache learns the new versions and forgets merged-away clusters."""
+        self.cache.forget(self.write.absorbed)
+        for cid, entry in self.touched.items():
+            entry.cluster.mark_stored(self.write.expected_versions[cid] + 1)
+            self.cache.put(entry)
+
+
+def count_hits(posting_lists: Iterable[list[str]]) -> Counter[str]:
+    """How many of an article's index keys each story is posted under."""
+    hits: Counter[str] = Counter()
+    for ids in posting_lists:
+        hits.update(ids)
+    return hits
