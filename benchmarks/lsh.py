@@ -30,8 +30,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.common.fingerprint import NUM_PERM, Sketch
 from services.common.keys import Keys
-from services.store.dedup import NUM_PERM, Sketch
 from services.store.lsh import LshIndex
 
 _PACK = struct.Struct(f"<{NUM_PERM}I")

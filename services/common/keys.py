@@ -117,7 +117,12 @@ class Keys:
         """HASH for one (time epoch, LSH band, band-hash prefix): field = rest of the band hash,
         value = space-joined ids of the articles with that band, oldest first (capped). Owner: services.store.lsh.
         """
-        return f"{self.prefix}{{lsh}}:b:{epoch}:{band}:{bucket}"
+        return f"{self.lsh_bucket_prefix}{epoch}:{band}:{bucket}"
+
+    @property
+    def lsh_bucket_prefix(self) -> str:
+        """What every lsh_bucket key starts with (the insert script builds bucket keys from it)."""
+        return f"{self.prefix}{{lsh}}:b:"
 
     def lsh_sketch(self, article_id: str) -> str:
         """STRING with TTL: an article's MinHash sketch, `size:base85(signature)`. Owner: services.store.lsh."""

@@ -46,6 +46,17 @@ class Entity(BaseModel):
     first_position: int = Field(ge=0, description="character offset of the first mention in the text")
 
 
+class Fingerprint(BaseModel):
+    """What the store needs of an article's text, computed once by the extractor (services.common.fingerprint)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    version: int = Field(description="fingerprint algorithm version; the store recomputes other versions")
+    body_hash: str = Field(description="hash of the normalised body (exact copies)")
+    sketch: str = Field(description="MinHash sketch of the body's 5-word shingles, `size:base85`")
+    terms: dict[str, int] = Field(description="content-word counts of title and body")
+    title_terms: dict[str, int] = Field(description="content-word counts of the title")
+
+
 class Article(Message):
     """A cleaned article with metadata and entities. Topic key: its article id."""
 
@@ -62,6 +73,8 @@ class Article(Message):
     description: str | None = None
     entities: list[Entity] = Field(default_factory=list)
     fetched_at: AwareDatetime
+    fingerprint: Fingerprint | None = Field(
+        default=None, description="text fingerprint for the store; recomputed by the store when absent")
 
 
 class StoryEvent(Message):

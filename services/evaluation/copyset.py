@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.common import fingerprint
 from services.store import dedup
 
 MIN_WORDS = 120
@@ -278,7 +279,7 @@ def build_copy_set(dev_path: Path | str = DEFAULT_DEV, *, seed: int = 0, n: int 
 
 def meets_near_dup_definition(a: str, b: str) -> bool:
     """The dev file's `near_dup_auto` rule on exact 5-shingles: J ≥ 0.5, or C ≥ 0.8 with ≥ 30 on the smaller side."""
-    sa, sb = dedup.shingles(a), dedup.shingles(b)
+    sa, sb = fingerprint.shingles(a), fingerprint.shingles(b)
     if not sa or not sb:
         return False
     inter = len(sa & sb)
@@ -382,7 +383,7 @@ class Measurement:
 
 def measure(copy_set: CopySet, *, seeds_dir: Path | None = DEFAULT_SEEDS, **thresholds: Any) -> Measurement:
     """Judge every labelled pair with dedup.judge_copy (thresholds as its keyword arguments)."""
-    sketches = {r.id: dedup.sketch(r.text) for r in copy_set.records()}
+    sketches = {r.id: fingerprint.sketch(r.text) for r in copy_set.records()}
     kinds = {c.id: c.kind for c in copy_set.copies}
     hits: dict[str, list[bool]] = defaultdict(list)
     tp = fn = fp = tn = 0
@@ -405,7 +406,7 @@ def measure(copy_set: CopySet, *, seeds_dir: Path | None = DEFAULT_SEEDS, **thre
             false_pos.append((a, b, verdict.jaccard, verdict.containment))
     seed_copies = 0
     if seeds_dir is not None and seeds_dir.is_dir():
-        seed_sketches = [dedup.sketch(p.read_text()) for p in sorted(seeds_dir.glob("*.txt"))]
+        seed_sketches = [fingerprint.sketch(p.read_text()) for p in sorted(seeds_dir.glob("*.txt"))]
         seed_copies = sum(dedup.judge_copy(x, y, **thresholds) is not None
                           for x, y in itertools.combinations(seed_sketches, 2))
     by_kind = {k: sum(v) / len(v) for k, v in sorted(hits.items())}

@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from services.common.errors import ExtractionFailed
-from services.common.messages import Entity
+from services.common.fingerprint import fingerprint
+from services.common.messages import Entity, Fingerprint
 
 __all__ = [
     "MIN_WORDS",
@@ -330,12 +331,14 @@ def extract_page(html: str, url: str) -> ExtractedPage:
     )
 
 
-def extract_and_tag(html: str, url: str, *, model: str, ner_max_chars: int) -> tuple[ExtractedPage, list[Entity]]:
-    """extract_page then entities.tag_entities: the one function the service submits to its pool."""
+def extract_and_tag(html: str, url: str, *, model: str, ner_max_chars: int,
+                    fallback_title: str = "") -> tuple[ExtractedPage, list[Entity], Fingerprint]:
+    """extract_page, entities.tag_entities and the text fingerprint: the one function the service submits
+    to its pool (the fingerprint is computed here, in parallel, so the store does not have to)."""
     from services.extractor import entities
 
     page = extract_page(html, url)
     tagged = entities.tag_entities(
         page.text, title=page.title, language=page.language, model=model, ner_max_chars=ner_max_chars
     )
-    return page, tagged
+    return page, tagged, fingerprint(page.title or fallback_title, page.text)

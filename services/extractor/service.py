@@ -53,9 +53,9 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
     html = decode_html(response.body, response.charset)
     loop = asyncio.get_running_loop()
     work = partial(extract_and_tag, html, item.url, model=settings.spacy_model,
-                   ner_max_chars=settings.ner_max_chars)
+                   ner_max_chars=settings.ner_max_chars, fallback_title=item.title or "")
     async with asyncio.timeout(EXTRACT_DEADLINE_S):
-        page, tagged = await loop.run_in_executor(cpu, work)
+        page, tagged, fingerprint = await loop.run_in_executor(cpu, work)
     article = Article(
         id=article_id(item.url),
         url=item.url,
@@ -70,6 +70,7 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
         description=page.description or item.summary,
         entities=tagged,
         fetched_at=datetime.now(UTC),
+        fingerprint=fingerprint,
     )
     await bus.publish(ARTICLES, article.id, article)
     log.info("article.extracted", article_id=article.id, url=item.url, words=len(page.text.split()),

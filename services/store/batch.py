@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 
+from services.common.fingerprint import Sketch
 from services.store.cluster import Candidate
-from services.store.dedup import Sketch
 from services.store.lsh import LshIndex
 from services.store.repository import BatchWrite, Repository, StoredArticle, StoredCluster
 
@@ -87,8 +88,6 @@ class BatchView:
         self.cache = cache
         self.write = BatchWrite()
         # Read from Redis (prefetched, completed on demand).
-        self.document_frequency: dict[str, int] = {}
-        self.documents_before = 0
         self.body_owner_read: dict[str, str] = {}
         self.postings_read: dict[str, list[str]] = {}
         self.sketches: dict[str, Sketch] = {}
@@ -99,17 +98,6 @@ class BatchView:
         self.touched: dict[str, Entry] = {}
 
     # --- prefetch -----------------------------------------------------------------------
-    async def read_document_frequencies(self, terms: Iterable[str]) -> None:
-        """Read document frequencies for terms not read yet (and the document count, once)."""
-        missing = [t for t in dict.fromkeys(terms) if t not in self.document_frequency]
-        if not missing and self.document_frequency:
-            return
-        df, n_docs = await self.repo.document_frequencies(missing)
-        for term in missing:
-            self.document_frequency[term] = df.get(term, 0)
-        if not self.documents_before:
-            self.documents_before = n_docs
-
     async def read_postings(self, keys: Iterable[str], *, lo: float, hi: float) -> None:
         """Read the stories posted under index keys not read yet."""
         missing = [k for k in dict.fromkeys(keys) if k not in self.postings_read]
@@ -139,12 +127,6 @@ class BatchView:
             self.entries[cid] = self.cache.entry(cluster)
 
     # --- the view -----------------------------------------------------------------------
-    def frequencies(self, terms: Iterable[str]) -> tuple[dict[str, int], int]:
-        """Document frequencies including the batch's earlier articles, and the document count."""
-        added = self.write.document_terms
-        df = {t: self.document_frequency.get(t, 0) + added.get(t, 0) for t in terms}
-        return df, self.documents_before + self.write.documents
-
     def body_owner(self, digest: str) -> str | None:
         """The first article with this body hash, in Redis or earlier in the batch."""
         return self.body_owner_read.get(digest) or self.write.bodies.get(digest)
@@ -205,13 +187,11 @@ class BatchView:
         self.write.clusters.pop(cid, None)
         self.write.absorbed[cid] = survivor_id
 
-    def add_article(self, article: StoredArticle, document_terms: Iterable[str]) -> None:
-        """Record a new article: its body, and its terms in the document frequencies."""
+    def add_article(self, article: StoredArticle) -> None:
+        """Record a new article (and its body, if it is the first with that body)."""
         self.write.new_articles[article.id] = article
         if not self.body_owner(article.body_hash):
             self.write.bodies[article.body_hash] = article.id
-        self.write.document_terms.update(document_terms)
-        self.write.documents += 1
 
     def move_article(self, article: StoredArticle) -> None:
         """Record an article re-pointed to another cluster (a merge)."""
@@ -236,7 +216,4 @@ class BatchView:
 
 def count_hits(posting_lists: Iterable[list[str]]) -> Counter[str]:
     """How many of an article's index keys each story is posted under."""
-    hits: Counter[str] = Counter()
-    for ids in posting_lists:
-        hits.update(ids)
-    return hits
+    return Counter(chain.from_iterable(posting_lists))

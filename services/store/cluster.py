@@ -12,13 +12,13 @@ takes the article; otherwise it opens a new cluster.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from services.common.messages import Entity
-from services.store.text import add_vectors, idf, l2_normalise, term_counts, tfidf, top_terms
+from services.common.fingerprint import fingerprint
+from services.common.messages import Entity, Fingerprint
+from services.store.text import Frequencies, add_vectors, idf, l2_normalise, tfidf, top_terms
 
 BODY_TERMS = 100
 TITLE_TERMS = 20
@@ -52,7 +52,12 @@ class Features:
 
     def index_keys(self) -> tuple[list[str], list[str]]:
         """(entity keys, terms) under which the article's cluster is found again."""
-        return top_terms(self.entities, INDEX_ENTITIES), top_terms(self.body, INDEX_TERMS)
+        return self.top_entities, top_terms(self.body, INDEX_TERMS)
+
+    @cached_property
+    def top_entities(self) -> list[str]:
+        """The article's most salient entity keys (index keys, and what "shared entities" reports)."""
+        return top_terms(self.entities, INDEX_ENTITIES)
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,19 @@ class Candidate:
 class ArticleTerms:
     """What clustering counts in an article before IDF: computed once, whatever the store's state."""
 
-    body: Counter[str]
-    title: Counter[str]
+    body: Mapping[str, int]
+    title: Mapping[str, int]
     entities: dict[str, int]
 
     @classmethod
     def of(cls, title: str, text: str, entities: list[Entity]) -> ArticleTerms:
         """Count an article's content words (title and body, and title alone) and entity mentions."""
-        return cls(term_counts(f"{title}\n{text}"), term_counts(title), entity_counts(entities))
+        return cls.of_fingerprint(fingerprint(title, text), entities)
+
+    @classmethod
+    def of_fingerprint(cls, fp: Fingerprint, entities: list[Entity]) -> ArticleTerms:
+        """ArticleTerms from the word counts of an article's fingerprint."""
+        return cls(fp.terms, fp.title_terms, entity_counts(entities))
 
     def document_terms(self) -> list[str]:
         """Every distinct key whose document frequency this article raises."""
@@ -114,13 +124,13 @@ def document_terms(title: str, text: str, entities: list[Entity]) -> list[str]:
     return ArticleTerms.of(title, text, entities).document_terms()
 
 
-def features(title: str, text: str, entities: list[Entity], time: float, df: Mapping[str, int],
+def features(title: str, text: str, entities: list[Entity], time: float, df: Frequencies,
              n_docs: int) -> Features:
     """The article's TF-IDF vectors under the current document frequencies."""
     return features_of(ArticleTerms.of(title, text, entities), time, df, n_docs)
 
 
-def features_of(terms: ArticleTerms, time: float, df: Mapping[str, int], n_docs: int) -> Features:
+def features_of(terms: ArticleTerms, time: float, df: Frequencies, n_docs: int) -> Features:
     """TF-IDF vectors from counted terms under the current document frequencies."""
     ents = terms.entities
     entity_vec = {k: (1.0 + math.log(c)) * idf(df.get(k, 0), n_docs) for k, c in ents.items()}
@@ -142,8 +152,8 @@ def _unit_cosine(unit: Mapping[str, float], other: Mapping[str, float], other_no
     # `unit` is L2-normalised (article vectors are): only the other side's norm is needed.
     if not unit or not other_norm:
         return 0.0
-    get = other.get
-    return sum(v * get(k, 0.0) for k, v in unit.items()) / other_norm
+    # Few keys are shared: intersecting the key views (in C) first skips most lookups.
+    return sum(unit[k] * other[k] for k in unit.keys() & other.keys()) / other_norm
 
 
 def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
@@ -161,8 +171,7 @@ def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
     # months later reads alike); shared names do not (a trial months later names the same people).
     fade = 1.0 / (1.0 + gap / weights.time_scale_s)
     total = (weights.body * body + weights.title * title) * fade + weights.entities * ents
-    shared = [k.removeprefix(ENTITY_PREFIX) for k in top_terms(article.entities, INDEX_ENTITIES)
-              if k in candidate.entities]
+    shared = [k.removeprefix(ENTITY_PREFIX) for k in article.top_entities if k in candidate.entities]
     return Match(candidate.cluster_id, round(total, 4), round(body, 4), round(title, 4), round(ents, 4),
                  round(gap / 3600, 2), shared)
 

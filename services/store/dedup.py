@@ -7,11 +7,7 @@ the estimated Jaccard catches edited copies of similar length, and the estimated
 containment of the smaller shingle set in the larger catches trimmed or padded
 copies whose Jaccard is low only because one side is longer.
 
-Signatures must be identical across processes and restarts (they are stored in
-Redis and compared with signatures computed elsewhere): rensa's RMinHash hashes
-tokens with its own fixed hash function and a seed we pin here, not Python's
-randomised `hash()`. `ALGORITHM_VERSION` is recorded so a rensa upgrade that
-changed the permutations would be noticed (stored signatures would then need a rebuild).
+Sketches come from services.common.fingerprint.
 
 Thresholds were chosen by measurement on the generated copy set
 (services.evaluation.copyset, `python -m services.evaluation.copyset`).
@@ -19,24 +15,11 @@ Thresholds were chosen by measurement on the generated copy set
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import re
-import struct
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-import rensa
-
-#: MinHash permutations; 16 bands x 8 rows.
-NUM_PERM = 128
-#: Fixed seed: signatures are persisted and compared across processes, so it must never change.
-SEED = 0x77_77_77
-#: Words per shingle.
-SHINGLE_K = 5
-#: rensa's hashing scheme the stored signatures were made with (checked in tests).
-RENSA_ALGORITHM_VERSION = 2
+from services.common.fingerprint import NUM_PERM, Sketch
 
 DEFAULT_BANDS = 16
 DEFAULT_ROWS = 8
@@ -50,64 +33,6 @@ DEFAULT_ROWS = 8
 MIN_JACCARD = 0.45
 MIN_CONTAINMENT = 0.85
 MIN_SHINGLES = 30
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-_PACK = struct.Struct(f"<{NUM_PERM}I")
-_EMPTY_SIGNATURE = b"\xff" * (4 * NUM_PERM)
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-cased (NFKC, casefolded) `\\w+` tokens: the words shingles are made of."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-
-
-def shingles(text: str, k: int = SHINGLE_K) -> set[str]:
-    """The set of k-word shingles of `text` (a text shorter than k words is one shingle, empty is none)."""
-    words = tokens(text)
-    if len(words) < k:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i:i + k]) for i in range(len(words) - k + 1)}
-
-
-@dataclass(frozen=True)
-class Sketch:
-    """A text's MinHash signature and the number of shingles it was made from."""
-
-    signature: bytes  # NUM_PERM x uint32, little-endian
-    size: int
-
-    def values(self) -> tuple[int, ...]:
-        """The signature as NUM_PERM unsigned 32-bit integers."""
-        return _PACK.unpack(self.signature)
-
-    def encode(self) -> str:
-        """Compact ASCII form for Redis (`size:base85`, 646 chars for 128 permutations).
-
-        ASCII because the store's Redis client decodes replies as UTF-8; base85 is the
-        densest stdlib encoding that stays ASCII and never contains ':'.
-        """
-        return f"{self.size}:{base64.b85encode(self.signature).decode('ascii')}"
-
-    @classmethod
-    def decode(cls, value: str | bytes) -> Sketch:
-        """Inverse of encode()."""
-        text = value.decode("ascii") if isinstance(value, bytes) else value
-        size, _, sig = text.partition(":")
-        return cls(base64.b85decode(sig), int(size))
-
-
-def sketch_shingles(shingle_set: set[str]) -> Sketch:
-    """The sketch of an already computed shingle set."""
-    if not shingle_set:
-        return Sketch(_EMPTY_SIGNATURE, 0)
-    mh = rensa.RMinHash(NUM_PERM, SEED)
-    mh.update(list(shingle_set))
-    return Sketch(_PACK.pack(*mh.digest()), len(shingle_set))
-
-
-def sketch(text: str) -> Sketch:
-    """MinHash sketch of a text's 5-word shingles (deterministic across processes and restarts)."""
-    return sketch_shingles(shingles(text))
 
 
 def band_hashes(sk: Sketch, bands: int = DEFAULT_BANDS, rows: int = DEFAULT_ROWS) -> list[bytes]:

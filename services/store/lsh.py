@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from services.common.fingerprint import Sketch
 from services.common.keys import Keys
 from services.common.redis import Redis
 from services.store.dedup import (
@@ -41,7 +42,6 @@ from services.store.dedup import (
     MIN_JACCARD,
     MIN_SHINGLES,
     CopyVerdict,
-    Sketch,
     band_hashes,
     judge_copy,
 )
@@ -59,24 +59,28 @@ DEFAULT_MAX_MEMBERS = 50
 _EPOCH_SPAN = (-1, 0, 1)
 _FIELD_BYTES = 5
 
-# KEYS[1] = the article's sketch key; KEYS[2..] = bucket keys, epoch-major (len(_EPOCH_SPAN) x bands).
-# ARGV: id, encoded sketch, max members, bucket ttl s, sketch ttl s, bands, index (1-based) of the
-# write epoch in the epoch list, then one field per band.
+# KEYS[1] = the article's sketch key. ARGV: id, encoded sketch, max members, bucket ttl s, sketch ttl s,
+# bucket key prefix, space-joined epochs to read, index (1-based) of the write epoch among them, and
+# space-joined "bucket:field" per band. Bucket keys are built here (prefix..epoch:band:bucket) rather
+# than sent: packing ~100 keys per article was the client's largest cost. They share KEYS[1]'s
+# {lsh} hash slot, so the script still touches a single slot.
 # A replay (the sketch key exists) writes nothing and reports only the members that were
 # already there before the article: the answer its first insert got (less any trimmed since).
 _INSERT_AND_QUERY = """
 local id = ARGV[1]
 local cap = tonumber(ARGV[3])
 local bucket_ttl = tonumber(ARGV[4])
-local nb = tonumber(ARGV[6])
-local write_epoch = tonumber(ARGV[7])
+local prefix = ARGV[6]
+local write_epoch = tonumber(ARGV[8])
+local epochs, bands = {}, {}
+for e in string.gmatch(ARGV[7], '%S+') do epochs[#epochs + 1] = e end
+for bucket, field in string.gmatch(ARGV[9], '(%x+):(%x+)') do bands[#bands + 1] = {bucket, field} end
 local replay = redis.call('EXISTS', KEYS[1]) == 1
 local seen, out = {}, {}
-local nep = (#KEYS - 1) / nb
-for e = 1, nep do
-  for b = 1, nb do
-    local key = KEYS[1 + (e - 1) * nb + b]
-    local field = ARGV[7 + b]
+for e = 1, #epochs do
+  for b = 1, #bands do
+    local key = prefix .. epochs[e] .. ':' .. (b - 1) .. ':' .. bands[b][1]
+    local field = bands[b][2]
     local cur = redis.call('HGET', key, field)
     local members, mine = {}, false
     if cur then
@@ -184,10 +188,10 @@ class LshIndex:
         parts = [self._split(h) for h in band_hashes(sketch, self.bands, self.rows)]
         own = self.epoch(at)
         epochs = [own + d for d in _EPOCH_SPAN]
-        bucket_keys = [self.keys.lsh_bucket(e, b, bucket) for e in epochs for b, (bucket, _) in enumerate(parts)]
         args: list[Any] = [article_id, sketch.encode(), self.max_members, self.bucket_ttl_s, self.sketch_ttl_s,
-                           self.bands, epochs.index(own) + 1, *(field for _, field in parts)]
-        return [self.keys.lsh_sketch(article_id), *bucket_keys], args
+                           self.keys.lsh_bucket_prefix, " ".join(map(str, epochs)), epochs.index(own) + 1,
+                           " ".join(f"{bucket}:{field}" for bucket, field in parts)]
+        return [self.keys.lsh_sketch(article_id)], args
 
     async def sketches(self, ids: Iterable[str]) -> dict[str, Sketch]:
         """Stored sketches by id (one MGET); ids whose sketch expired or was forgotten are left out."""

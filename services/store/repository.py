@@ -55,19 +55,6 @@ for term, n in string.gmatch(ARGV[1], "([^\\t\\n]+)\\t(%d+)") do redis.call('HIN
 return redis.call('INCRBY', KEYS[2], ARGV[2])
 """
 
-_READ_DOCUMENT_FREQUENCIES = """
-local terms = {}
-for term in string.gmatch(ARGV[1], "[^\\n]+") do table.insert(terms, term) end
-local out = {redis.call('GET', KEYS[2]) or '0'}
-local i = 1
-while i <= #terms do
-  local chunk = {unpack(terms, i, math.min(i + 999, #terms))}
-  for _, v in ipairs(redis.call('HMGET', KEYS[1], unpack(chunk))) do out[#out + 1] = v or '0' end
-  i = i + 1000
-end
-return table.concat(out, ' ')
-"""
-
 # Newest clusters posted under each index key within [ARGV[1], ARGV[2]], at most ARGV[3] per key;
 # ARGV[4] = newline-joined posting keys. One line per key, ids space-joined.
 _READ_POSTINGS = """
@@ -229,7 +216,6 @@ class Repository:
         self.window_s = window_s
         self._raise_hw = redis.register_script(_RAISE_HIGH_WATER)
         self._count_documents = redis.register_script(_COUNT_DOCUMENTS)
-        self._read_document_frequencies = redis.register_script(_READ_DOCUMENT_FREQUENCIES)
         self._read_postings = redis.register_script(_READ_POSTINGS)
         self._write_postings = redis.register_script(_WRITE_POSTINGS)
         self._read_versions = redis.register_script(_READ_VERSIONS)
@@ -342,14 +328,13 @@ class Repository:
             self.keys.clusters_recent, hi, lo, start=0, num=limit, withscores=True)
         return [(str(cid), float(ts)) for cid, ts in rows]
 
-    async def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """Document frequency of each term (terms never counted are left out), and how many articles were counted."""
+    async def load_document_frequencies(self) -> tuple[dict[str, int], int]:
+        """Every persisted document frequency, and how many articles were counted."""
         k = self.keys
-        reply = await self._read_document_frequencies(keys=[k.document_frequencies, k.document_count],
-                                                      args=["\n".join(terms)])
-        values = str(reply).split(" ")
-        df = {t: int(v) for t, v in zip(terms, values[1:], strict=True) if v != "0"}
-        return df, int(values[0])
+        counts: dict[str, int] = {}
+        async for term, n in self.redis.hscan_iter(k.document_frequencies, count=10_000):
+            counts[term] = int(n)
+        return counts, int(await self.redis.get(k.document_count) or 0)
 
     async def high_water(self, topic: str, partition: int) -> HighWater | None:
         """The highest offset of topic/partition whose work is finished, and that record's key."""

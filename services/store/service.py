@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from services.common.bus import Bus, Delivery
+from services.common.fingerprint import FINGERPRINT_VERSION, Sketch, body_hash, fingerprint, sketch
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.lifecycle import heartbeat
@@ -47,7 +48,7 @@ from services.store.cluster import (
     ranked_matches,
     seed,
 )
-from services.store.dedup import Sketch, sketch
+from services.store.idf import DocumentFrequencies
 from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
     MAX_CANDIDATES,
@@ -60,7 +61,6 @@ from services.store.repository import (
     StoredArticle,
     StoredCluster,
 )
-from services.store.text import body_hash
 
 log = get_logger(__name__)
 EVENT_TOP_ENTITIES = 10
@@ -103,6 +103,7 @@ class Store:
         self.ledger = ledger
         self.lsh = LshIndex(repo.redis, repo.keys, window_hours=settings.copy_window_hours)
         self.cache = ClusterCache(settings.store_cache_clusters)
+        self.idf = DocumentFrequencies(repo)
         self.weights = Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
                                entities=settings.cluster_weight_entities,
                                time_scale_s=settings.cluster_time_scale_days * 86400)
@@ -179,7 +180,7 @@ class Store:
         note = RevisionNote(revision=stored.revision, body_hash=stored.body_hash, title=stored.title,
                             words=len(stored.text.split()), replaced_at=datetime.now(UTC))
         revised = StoredArticle.model_validate({
-            **article.model_dump(), "cluster_id": stored.cluster_id, "copy_of": stored.copy_of,
+            **article.model_dump(exclude={"fingerprint"}), "cluster_id": stored.cluster_id, "copy_of": stored.copy_of,
             "body_hash": digest, "stored_at": stored.stored_at, "revision": stored.revision + 1,
             "revisions": [*stored.revisions, note], "joined": stored.joined,
         })
@@ -196,50 +197,63 @@ class Store:
         """Place new articles (distinct ids) in arrival order and write them in one transaction."""
         if not articles:
             return []
+        await self.idf.load()
         prepared = [prepare(a) for a in articles]
+        batch_terms = [p.terms.document_terms() for p in prepared]
         for _ in range(WRITE_RETRIES):
             view = BatchView(self.repo, self.lsh, self.cache)
-            copy_candidates = await self._prefetch(view, prepared)
-            placed = [await self._place(view, p, found) for p, found in zip(prepared, copy_candidates, strict=True)]
+            # Each article is weighed with the frequencies including the articles before it.
+            feats = []
+            for p, terms in zip(prepared, batch_terms, strict=True):
+                feats.append(features_of(p.terms, p.time, self.idf.counts, self.idf.documents))
+                self.idf.add(terms)
+            copy_candidates = await self._prefetch(view, prepared, feats)
+            placed = [await self._place(view, p, f, found)
+                      for p, f, found in zip(prepared, feats, copy_candidates, strict=True)]
+            self.idf.stage(view.write, batch_terms)
             conflicts = await self.repo.commit(view.write)
             if not conflicts:
                 view.committed()
-                for p in placed:
-                    log.info("article.stored", article_id=p.stored.id, cluster_id=p.cluster.id,
-                             outcome=p.stored.joined.rule, score=p.stored.joined.score, copy_of=p.stored.copy_of,
-                             merged=p.stored.joined.merged_clusters or None)
+                self.idf.written(view.write)
+                for done in placed:
+                    joined = done.stored.joined
+                    log.info("article.stored", article_id=done.stored.id, cluster_id=done.cluster.id,
+                             outcome=joined.rule, score=joined.score, copy_of=done.stored.copy_of,
+                             merged=joined.merged_clusters or None)
                 return placed
             # Another instance wrote these clusters meanwhile: read them again and redo the batch.
+            self.idf.unstage(batch_terms)
+            for terms in batch_terms:
+                self.idf.remove(terms)
             self.cache.forget(conflicts)
         raise ConcurrentUpdate(f"clusters changed {WRITE_RETRIES} times while placing {len(articles)} articles")
 
-    async def _prefetch(self, view: BatchView, prepared: list[Prepared]) -> list[list[str]]:
+    async def close(self) -> None:
+        """Persist what is only in memory (the latest document-frequency increments)."""
+        await self.idf.flush()
+
+    async def _prefetch(self, view: BatchView, prepared: list[Prepared], feats: list[Features]) -> list[list[str]]:
         """Read what the batch will need in a few round trips; returns each article's LSH copy candidates.
 
         The LSH insert is part of the prefetch: inserting is idempotent (a redone
         batch gets the same candidates back) and each article sees the ones before it.
         """
         window_s = self.settings.cluster_window_hours * 3600
-        terms = {t for p in prepared for t in p.terms.document_terms()}
+        index_keys = [self._posting_keys(f) for f in feats]
+        times = [p.time for p in prepared]
         copy_candidates, owners, _ = await asyncio.gather(
             self.lsh.insert_and_query_many([(p.article.id, p.sketch, p.time) for p in prepared]),
             self.repo.body_owners([p.digest for p in prepared]),
-            view.read_document_frequencies(terms),
+            view.read_postings((k for keys in index_keys for k in keys), lo=min(times) - window_s,
+                               hi=max(times) + window_s),
         )
         view.body_owner_read.update(owners)
         in_batch = {p.article.id for p in prepared}
         for p in prepared:
             view.sketches[p.article.id] = p.sketch
-        # Index keys under the frequencies before the batch: close to what each article will use (the
-        # view reads any others on demand).
-        df, n_docs = view.frequencies(terms)
-        index_keys = [self._posting_keys(features_of(p.terms, p.time, df, n_docs)) for p in prepared]
-        times = [p.time for p in prepared]
         await asyncio.gather(
             view.read_sketches(c for found in copy_candidates for c in found if c not in in_batch),
             view.read_articles(o for o in owners.values() if o not in in_batch),
-            view.read_postings((k for keys in index_keys for k in keys), lo=min(times) - window_s,
-                               hi=max(times) + window_s),
         )
         # The stories the articles are likely to meet: those sharing the most index keys, and their copies' stories.
         verified = [verify_copies(p.sketch, found, view.sketches, **self._copy_thresholds())
@@ -261,18 +275,11 @@ class Store:
         return [*(k.entity_postings(e.removeprefix(ENTITY_PREFIX)) for e in index_entities),
                 *map(k.term_postings, index_terms)]
 
-    async def _place(self, view: BatchView, p: Prepared, copy_candidates: list[str]) -> Placed:
+    async def _place(self, view: BatchView, p: Prepared, feats: Features, copy_candidates: list[str]) -> Placed:
         """Decide where one article goes, against the batch's view; record the outcome in the view."""
         settings = self.settings
         article = p.article
         now = datetime.now(UTC)
-        doc_terms = p.terms.document_terms()
-        df, n_docs = view.frequencies(doc_terms)
-        missing = [t for t in doc_terms if t not in view.document_frequency]
-        if missing:
-            await view.read_document_frequencies(missing)
-            df, n_docs = view.frequencies(doc_terms)
-        feats = features_of(p.terms, p.time, df, n_docs)
         copy_of: str | None = None
         target: Entry | None = None
         reason = JoinReason(rule="new_cluster")
@@ -342,11 +349,11 @@ class Store:
             "members": [*cluster.members, member],
         })
         stored = StoredArticle.model_validate({
-            **article.model_dump(), "cluster_id": updated.id, "copy_of": copy_of, "body_hash": p.digest,
-            "stored_at": now, "joined": reason,
+            **article.model_dump(exclude={"fingerprint"}), "cluster_id": updated.id, "copy_of": copy_of,
+            "body_hash": p.digest, "stored_at": now, "joined": reason,
         })
         view.touch(target, Entry(updated, centroid))
-        view.add_article(stored, doc_terms)
+        view.add_article(stored)
         view.post(posting_keys, updated.id, p.time)
         kind = "created" if target is None else "updated"
         if not links:
@@ -461,9 +468,13 @@ def cluster_id_for(first_article_id: str) -> str:
 
 
 def prepare(article: Article) -> Prepared:
-    """The per-article work that does not depend on the store: body hash, MinHash sketch, counted terms."""
-    return Prepared(article, body_hash(article.text), sketch(article.text),
-                    ArticleTerms.of(article.title, article.text, article.entities),
+    """The per-article work that does not depend on the store (body hash, sketch, word counts), done by the
+    extractor when the article carries a current fingerprint, else here."""
+    fp = article.fingerprint
+    if fp is None or fp.version != FINGERPRINT_VERSION:
+        fp = fingerprint(article.title, article.text)
+    return Prepared(article.model_copy(update={"fingerprint": None}), fp.body_hash, Sketch.decode(fp.sketch),
+                    ArticleTerms.of_fingerprint(fp, article.entities),
                     (article.published_at or article.fetched_at).timestamp())
 
 
@@ -521,5 +532,9 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                 ARTICLES, group="store", stage="store", handle=store.handle, handle_batch=store.handle_batch,
                 stop=stop, on_assign=store.seek_past_high_water, ready=ready,
             ))
+        try:
+            await store.close()
+        except Exception as exc:  # noqa: BLE001 - statistics only: losing the last seconds of counts is harmless
+            log.warning("store.close_failed", error=repr(exc))
     log.info("service.stopped", service="store")
 

@@ -7,10 +7,11 @@ import random
 
 import pytest
 
+from services.common.fingerprint import sketch
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.dedup import judge_copy, sketch
+from services.store.dedup import judge_copy
 from services.store.lsh import LshIndex
 
 pytestmark = pytest.mark.integration

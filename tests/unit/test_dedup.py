@@ -10,8 +10,10 @@ from pathlib import Path
 
 import rensa
 
+from services.common import fingerprint
+from services.common.fingerprint import Sketch, shingles, sketch
 from services.store import dedup
-from services.store.dedup import Sketch, band_hashes, judge_copy, shingles, sketch
+from services.store.dedup import band_hashes, judge_copy
 
 TEXT = " ".join(f"word{i % 97} w{i}" for i in range(400))
 
@@ -30,14 +32,14 @@ def test_shingles_are_casefolded_words() -> None:
 
 def test_sketch_is_deterministic_across_processes() -> None:
     here = sketch(TEXT)
-    code = ("import sys; from services.store.dedup import sketch; "
+    code = ("import sys; from services.common.fingerprint import sketch; "
             "sys.stdout.write(sketch(sys.stdin.read()).encode())")
     for hash_seed in ("0", "12345"):
         out = subprocess.run([sys.executable, "-c", code], input=TEXT, capture_output=True, text=True, check=True,
                              env={"PYTHONHASHSEED": hash_seed, "PATH": ""}, cwd=Path(__file__).parents[2])
         assert Sketch.decode(out.stdout) == here
-    assert rensa.RMinHash.ALGORITHM_VERSION == dedup.RENSA_ALGORITHM_VERSION
-    assert len(here.signature) == 4 * dedup.NUM_PERM and here.size == len(shingles(TEXT))
+    assert rensa.RMinHash.ALGORITHM_VERSION == fingerprint.RENSA_ALGORITHM_VERSION
+    assert len(here.signature) == 4 * fingerprint.NUM_PERM and here.size == len(shingles(TEXT))
 
 
 def test_encode_and_bands() -> None:

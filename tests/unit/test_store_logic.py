@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from services.common.fingerprint import body_hash
 from services.common.messages import Entity
 from services.store.cluster import Weights, best_match, document_terms, features, grow, seed
-from services.store.text import add_vectors, body_hash, cosine, idf, tfidf
+from services.store.text import add_vectors, cosine, idf, tfidf
 
 WEIGHTS = Weights(body=0.6, title=0.1, entities=0.3)
 DAY = 86400.0

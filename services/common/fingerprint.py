@@ -1,0 +1,176 @@
+"""Article fingerprints (pure): what every stage derives from a text the same way.
+
+Tokens, the normalised-body hash that identifies an exact copy, content-word
+counts for TF-IDF, and the MinHash sketch over 5-word shingles that finds
+edited copies. The extractor computes them once per article in its worker
+pool and ships them on the Article (`Article.fingerprint`): the store, the one
+stage that cannot be parallelised, then spends its time only on what needs the
+shared state. The store recomputes them for an article that arrives without
+(or with an older version of) them.
+
+Sketches must be identical across processes and restarts (they are stored in
+Redis and compared with sketches computed elsewhere): rensa's RMinHash hashes
+tokens with its own fixed hash function and a seed pinned here, not Python's
+randomised `hash()`. `RENSA_ALGORITHM_VERSION` is recorded so a rensa upgrade
+that changed the permutations would be noticed (stored sketches would then
+need a rebuild).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import struct
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+import rensa
+
+from services.common.messages import Fingerprint
+
+#: Bump when tokens, terms, hashing or sketching change: fingerprints made by older code are recomputed.
+FINGERPRINT_VERSION = 1
+
+#: MinHash permutations; 16 bands x 8 rows.
+NUM_PERM = 128
+#: Fixed seed: signatures are persisted and compared across processes, so it must never change.
+SEED = 0x77_77_77
+#: Words per shingle.
+SHINGLE_K = 5
+#: rensa's hashing scheme the stored signatures were made with (checked in tests).
+RENSA_ALGORITHM_VERSION = 2
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Function words and news filler carry no topic. IDF discounts frequent words anyway;
+# the list keeps them out of the inverted index and the stored centroids.
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me more
+    most my myself no nor not now of off on once only or other our ours ourselves out over own said same
+    she should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves says say told according new one two year years last first
+    week day time people mr mrs ms its it's also would could may might like just get got via news
+    reported report reports percent per cent since still even much many well back around another
+    made make being going took take within without across among toward towards whether however""".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased (NFKC, casefolded) `\\w+` tokens: what hashing, shingling and term counting all start from."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case, NFKC, words only: the form whose hash identifies an exact copy."""
+    return " ".join(words(text))
+
+
+def body_hash(text: str) -> str:
+    """Hash of the normalised body: equal for bodies that differ only in case, spacing, punctuation."""
+    return body_hash_of(words(text))
+
+
+def body_hash_of(tokens: list[str]) -> str:
+    """body_hash() of an already tokenised body."""
+    return hashlib.sha256(" ".join(tokens).encode()).hexdigest()[:32]
+
+
+def content_terms(text: str) -> list[str]:
+    """Lower-case content words (no stopwords, no numbers, at least 3 characters)."""
+    return content_of(words(text))
+
+
+def content_of(tokens: list[str]) -> list[str]:
+    """The content words among tokens."""
+    return [w for w in tokens if len(w) > 2 and w not in STOPWORDS and not w.isdigit()]
+
+
+def term_counts(text: str) -> Counter[str]:
+    """How often each content word occurs."""
+    return Counter(content_terms(text))
+
+
+_PACK = struct.Struct(f"<{NUM_PERM}I")
+_EMPTY_SIGNATURE = b"\xff" * (4 * NUM_PERM)
+
+
+def tokens(text: str) -> list[str]:
+    """The words shingles are made of (the same tokens as words())."""
+    return words(text)
+
+
+def shingles(text: str, k: int = SHINGLE_K) -> set[str]:
+    """The set of k-word shingles of `text` (a text shorter than k words is one shingle, empty is none)."""
+    return shingles_of(tokens(text), k)
+
+
+def shingles_of(words: list[str], k: int = SHINGLE_K) -> set[str]:
+    """shingles() of an already tokenised text."""
+    if len(words) < k:
+        return {" ".join(words)} if words else set()
+    return set(map(" ".join, zip(*(words[i:] for i in range(k)), strict=False)))
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """A text's MinHash signature and the number of shingles it was made from."""
+
+    signature: bytes  # NUM_PERM x uint32, little-endian
+    size: int
+
+    def values(self) -> tuple[int, ...]:
+        """The signature as NUM_PERM unsigned 32-bit integers."""
+        return _PACK.unpack(self.signature)
+
+    def encode(self) -> str:
+        """Compact ASCII form for Redis (`size:base85`, 646 chars for 128 permutations).
+
+        ASCII because the store's Redis client decodes replies as UTF-8; base85 is the
+        densest stdlib encoding that stays ASCII and never contains ':'.
+        """
+        return f"{self.size}:{base64.b85encode(self.signature).decode('ascii')}"
+
+    @classmethod
+    def decode(cls, value: str | bytes) -> Sketch:
+        """Inverse of encode()."""
+        text = value.decode("ascii") if isinstance(value, bytes) else value
+        size, _, sig = text.partition(":")
+        return cls(base64.b85decode(sig), int(size))
+
+
+def sketch_shingles(shingle_set: set[str]) -> Sketch:
+    """The sketch of an already computed shingle set."""
+    if not shingle_set:
+        return Sketch(_EMPTY_SIGNATURE, 0)
+    mh = rensa.RMinHash(NUM_PERM, SEED)
+    mh.update(list(shingle_set))
+    return Sketch(_PACK.pack(*mh.digest()), len(shingle_set))
+
+
+def sketch(text: str) -> Sketch:
+    """MinHash sketch of a text's 5-word shingles (deterministic across processes and restarts)."""
+    return sketch_shingles(shingles(text))
+
+
+def sketch_of(words: list[str]) -> Sketch:
+    """sketch() of an already tokenised text."""
+    return sketch_shingles(shingles_of(words))
+
+
+
+def fingerprint(title: str, text: str) -> Fingerprint:
+    """Everything above, for one article, from one tokenisation of its title and text."""
+    text_words = words(text)
+    title_terms = content_of(words(title))
+    return Fingerprint(
+        version=FINGERPRINT_VERSION,
+        body_hash=body_hash_of(text_words),
+        sketch=sketch_of(text_words).encode(),
+        terms=dict(Counter(title_terms + content_of(text_words))),
+        title_terms=dict(Counter(title_terms)),
+    )
