@@ -79,6 +79,7 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
                     rate = (n - filled_from) / (time.perf_counter() - started_fill)
                     print(f"  filled {n:,} / {size:,} ({rate:,.0f} articles/s)", file=sys.stderr)
             per_article = []
+            redis_cpu_started = await redis_cpu_s(redis)
             cpu_started = time.process_time()
             wall_started = time.perf_counter()
             for _ in range(max(1, probe // batch)):
@@ -87,6 +88,7 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
                 await store.ingest_many(articles)
                 per_article.append((time.perf_counter() - started) * 1000 / batch)
                 n += batch
+            redis_cpu_ms = (await redis_cpu_s(redis) - redis_cpu_started) * 1000 / (len(per_article) * batch)
             started = time.perf_counter()
             for article in articles:
                 fingerprint(article.title, article.text)
@@ -97,9 +99,16 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
                          "store_cpu_share": round((time.process_time() - cpu_started)
                                                   / (time.perf_counter() - wall_started), 2),
                          "redis_bytes_per_article": round(used / n),
+                         "redis_cpu_ms_per_article": round(redis_cpu_ms, 3),
                          "extractor_fingerprint_ms": round(fingerprint_ms, 3)})
             print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
+
+
+async def redis_cpu_s(redis: Any) -> float:
+    """CPU seconds the Redis server has used so far."""
+    cpu = await redis.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def main() -> None:
@@ -107,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--probe", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=Settings().batch_size, help="articles per consumer poll")
+    parser.add_argument("--batch", type=int, default=Settings().store_batch_size, help="articles per consumer poll")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_logging(json=False, level="WARNING")
@@ -129,7 +138,8 @@ def main() -> None:
         for row in rows:
             print(f"{row['stored']:>9,} stored: {row['articles_per_s']:>7.1f} articles/s (batches of {row['batch']}, "
                   f"{row['ms_per_article_p50']} ms/article p50, store process on CPU {row['store_cpu_share']:.0%} "
-                  f"of the time)  Redis {row['redis_bytes_per_article']} B/article; "
+                  f"of the time)  Redis {row['redis_bytes_per_article']} B/article, "
+                  f"{row['redis_cpu_ms_per_article']} ms CPU/article; "
                   f"fingerprint in the extractor {row['extractor_fingerprint_ms']} ms/article")
 
 

@@ -188,8 +188,11 @@ class Bus:
         on_dead_letter: DeadLetterHook | None = None,
         ready: asyncio.Event | None = None,
         handle_batch: BatchHandler[M] | None = None,
+        max_records: int | None = None,
     ) -> None:
         """Consume `topic` until `stop` is set: decode, handle, retry, dead-letter, commit.
+
+        `max_records` per poll defaults to settings.batch_size.
 
         With `handle_batch` the decoded records of each partition in a poll are
         handed over together (in offset order); if that fails, they are handled one
@@ -207,7 +210,7 @@ class Bus:
         """
         loop = ConsumeLoop(self, topic, group=f"{self.settings.topic_prefix}{group}", stage=stage, handle=handle,
                            concurrency=concurrency, on_assign=on_assign, on_dead_letter=on_dead_letter,
-                           ready=ready, handle_batch=handle_batch)
+                           ready=ready, handle_batch=handle_batch, max_records=max_records)
         await loop.run(stop)
 
 
@@ -246,9 +249,11 @@ class ConsumeLoop(Generic[M]):
         on_dead_letter: DeadLetterHook | None,
         ready: asyncio.Event | None = None,
         handle_batch: BatchHandler[M] | None = None,
+        max_records: int | None = None,
     ) -> None:
         self.bus = bus
         self.handle_batch = handle_batch
+        self.max_records = max_records or bus.settings.batch_size
         self.topic = topic
         self.group = group
         self.stage = stage
@@ -264,14 +269,14 @@ class ConsumeLoop(Generic[M]):
     async def run(self, stop: asyncio.Event) -> None:
         """Poll, handle and commit until `stop` is set; then leave the group."""
         settings = self.bus.settings
-        self.consumer = self.bus.consumer([], group=self.group, max_poll_records=settings.batch_size)
+        self.consumer = self.bus.consumer([], group=self.group, max_poll_records=self.max_records)
         self.consumer.subscribe([self.bus.topic_name(self.topic)], listener=_Listener(self))
         async with asyncio.timeout(settings.startup_wait_s):
             await self.consumer.start()
         log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
         try:
             while not stop.is_set():
-                batch = await self.consumer.getmany(timeout_ms=200, max_records=settings.batch_size)
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
                 if not batch:
                     continue
                 self.idle.clear()

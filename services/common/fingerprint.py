@@ -128,19 +128,19 @@ class Sketch:
         return _PACK.unpack(self.signature)
 
     def encode(self) -> str:
-        """Compact ASCII form for Redis (`size:base85`, 646 chars for 128 permutations).
+        """Compact ASCII form for Redis and the wire (`size:base64`, 688 chars for 128 permutations).
 
-        ASCII because the store's Redis client decodes replies as UTF-8; base85 is the
-        densest stdlib encoding that stays ASCII and never contains ':'.
+        ASCII because the store's Redis client decodes replies as UTF-8; base64 because its
+        codec is in C (base85, 6 % denser, decoded at a tenth of the speed) and never contains ':'.
         """
-        return f"{self.size}:{base64.b85encode(self.signature).decode('ascii')}"
+        return f"{self.size}:{base64.b64encode(self.signature).decode('ascii')}"
 
     @classmethod
     def decode(cls, value: str | bytes) -> Sketch:
         """Inverse of encode()."""
         text = value.decode("ascii") if isinstance(value, bytes) else value
         size, _, sig = text.partition(":")
-        return cls(base64.b85decode(sig), int(size))
+        return cls(base64.b64decode(sig), int(size))
 
 
 def sketch_shingles(shingle_set: set[str]) -> Sketch:

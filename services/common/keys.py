@@ -125,5 +125,5 @@ class Keys:
         return f"{self.prefix}{{lsh}}:b:"
 
     def lsh_sketch(self, article_id: str) -> str:
-        """STRING with TTL: an article's MinHash sketch, `size:base85(signature)`. Owner: services.store.lsh."""
+        """STRING with TTL: an article's MinHash sketch, `size:base64(signature)`. Owner: services.store.lsh."""
         return f"{self.prefix}{{lsh}}:sig:{article_id}"

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     cluster_merge_threshold: float = Field(
         0.3, ge=0, le=1, description="an article scoring this high with two stories merges them"
     )
+    store_batch_size: int = Field(500, ge=1, description="articles the store takes per poll")
+    cluster_max_candidates: int = Field(
+        10, ge=1, description="stories scored per article (those sharing the most index keys): bounded work"
+    )
     store_cache_clusters: int = Field(
         10_000, ge=0, description="stories the store keeps parsed in memory (re-read only when changed elsewhere)"
     )

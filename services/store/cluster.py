@@ -158,6 +158,12 @@ def _unit_cosine(unit: Mapping[str, float], other: Mapping[str, float], other_no
 
 def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
     """Score one article against one candidate cluster."""
+    return _match(article, candidate, weights, *_similarities(article, candidate, weights))
+
+
+def _similarities(article: Features, candidate: Candidate, weights: Weights,
+                  ) -> tuple[float, float, float, float, float]:
+    """(total score, body, title, entity cosines, time gap in seconds)."""
     body_norm, title_norm, entity_norm = candidate.norms
     body = _unit_cosine(article.body, candidate.body, body_norm)
     title = _unit_cosine(article.title, candidate.title, title_norm)
@@ -171,6 +177,11 @@ def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
     # months later reads alike); shared names do not (a trial months later names the same people).
     fade = 1.0 / (1.0 + gap / weights.time_scale_s)
     total = (weights.body * body + weights.title * title) * fade + weights.entities * ents
+    return total, body, title, ents, gap
+
+
+def _match(article: Features, candidate: Candidate, weights: Weights, total: float, body: float, title: float,
+           ents: float, gap: float) -> Match:
     shared = [k.removeprefix(ENTITY_PREFIX) for k in article.top_entities if k in candidate.entities]
     return Match(candidate.cluster_id, round(total, 4), round(body, 4), round(title, 4), round(ents, 4),
                  round(gap / 3600, 2), shared)
@@ -183,9 +194,9 @@ def ranked_matches(article: Features, candidates: list[Candidate], weights: Weig
     for candidate in candidates:
         if article.time < candidate.first_time - window_s or article.time > candidate.last_time + window_s:
             continue
-        match = score(article, candidate, weights)
-        if match.score >= threshold:
-            matches.append(match)
+        sims = _similarities(article, candidate, weights)
+        if round(sims[0], 4) >= threshold:
+            matches.append(_match(article, candidate, weights, *sims))
     return sorted(matches, key=lambda m: (-m.score, m.cluster_id))
 
 

@@ -31,7 +31,7 @@ class DocumentFrequencies:
     def __init__(self, repo: Repository, *, flush_every_s: float = FLUSH_EVERY_S) -> None:
         self.repo = repo
         self.flush_every_s = flush_every_s
-        self.counts: dict[str, int] = {}
+        self.counts: Counter[str] = Counter()
         self.documents = 0
         self._pending: Counter[str] = Counter()
         self._pending_documents = 0
@@ -54,9 +54,7 @@ class DocumentFrequencies:
 
     def add(self, terms: Iterable[str]) -> None:
         """Count one document with these distinct terms."""
-        counts = self.counts
-        for term in terms:
-            counts[term] = counts.get(term, 0) + 1
+        self.counts.update(terms)
         self.documents += 1
 
     def remove(self, terms: Iterable[str]) -> None:

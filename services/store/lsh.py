@@ -11,7 +11,7 @@ bucket-HASH design 5.6x leaner than one key per band per article):
   articles with that band, oldest first, capped at `max_members` (newest kept: a
   wire story re-posted 60 times still finds its recent copies, whose `copy_of`
   leads back to the original).
-* one STRING per article with its sketch (`Sketch.encode()`, 646 bytes), read with
+* one STRING per article with its sketch (`Sketch.encode()`, 688 bytes), read with
   one MGET to verify candidates.
 
 Atomicity: `insert_and_query` is one Lua script that reads every bucket's members

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,7 +51,6 @@ from services.store.cluster import (
 from services.store.idf import DocumentFrequencies
 from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
-    MAX_CANDIDATES,
     WRITE_RETRIES,
     Centroid,
     ClusterMember,
@@ -64,6 +63,9 @@ from services.store.repository import (
 
 log = get_logger(__name__)
 EVENT_TOP_ENTITIES = 10
+# Articles placed and committed together. A consumer poll brings several chunks: the copy lookup
+# of the next chunk runs in Redis while the current one is placed.
+PLACE_CHUNK = 50
 CLUSTER_ENTITIES = 30
 
 
@@ -194,20 +196,49 @@ class Store:
         return revised
 
     async def _place_batch(self, articles: list[Article]) -> list[Placed]:
-        """Place new articles (distinct ids) in arrival order and write them in one transaction."""
+        """Place new articles (distinct ids) in arrival order, PLACE_CHUNK at a time, one transaction each."""
         if not articles:
             return []
         await self.idf.load()
         prepared = [prepare(a) for a in articles]
+        chunks = [prepared[i:i + PLACE_CHUNK] for i in range(0, len(prepared), PLACE_CHUNK)]
+        placed: list[Placed] = []
+        lookup: asyncio.Future[list[list[str]]] | None = self._start_copy_lookup(chunks[0])
+        try:
+            for i, chunk in enumerate(chunks):
+                current, lookup = lookup, None
+                assert current is not None
+                if i + 1 < len(chunks):
+                    # The next chunk's copy lookup depends on no placement: Redis runs it while this one is placed.
+                    lookup = self._start_copy_lookup(chunks[i + 1])
+                placed += await self._place_chunk(chunk, current)
+        finally:
+            if lookup is not None:
+                lookup.cancel()
+        return placed
+
+    def _start_copy_lookup(self, prepared: list[Prepared]) -> asyncio.Future[list[list[str]]]:
+        """Insert the articles into the LSH index and get their copy candidates (idempotent), in the background."""
+        return asyncio.ensure_future(
+            self.lsh.insert_and_query_many([(p.article.id, p.sketch, p.time) for p in prepared]))
+
+    async def _place_chunk(self, prepared: list[Prepared],
+                           lookup: asyncio.Future[list[list[str]]]) -> list[Placed]:
+        """Place a chunk against a view of Redis plus its own decisions; one optimistic commit, redone on conflict."""
         batch_terms = [p.terms.document_terms() for p in prepared]
-        for _ in range(WRITE_RETRIES):
+        for attempt in range(WRITE_RETRIES):
+            if attempt:
+                lookup = self._start_copy_lookup(prepared)  # a replay: the same candidates as the first time
             view = BatchView(self.repo, self.lsh, self.cache)
+            owners = asyncio.ensure_future(self.repo.body_owners([p.digest for p in prepared]))
+            for _ in range(3):
+                await asyncio.sleep(0)  # let the requests go out: Redis answers while the articles are weighed
             # Each article is weighed with the frequencies including the articles before it.
             feats = []
             for p, terms in zip(prepared, batch_terms, strict=True):
                 feats.append(features_of(p.terms, p.time, self.idf.counts, self.idf.documents))
                 self.idf.add(terms)
-            copy_candidates = await self._prefetch(view, prepared, feats)
+            copy_candidates = await self._prefetch(view, prepared, feats, lookup, owners)
             placed = [await self._place(view, p, f, found)
                       for p, f, found in zip(prepared, feats, copy_candidates, strict=True)]
             self.idf.stage(view.write, batch_terms)
@@ -221,29 +252,31 @@ class Store:
                              outcome=joined.rule, score=joined.score, copy_of=done.stored.copy_of,
                              merged=joined.merged_clusters or None)
                 return placed
-            # Another instance wrote these clusters meanwhile: read them again and redo the batch.
+            # Another instance wrote these clusters meanwhile: read them again and redo the chunk.
             self.idf.unstage(batch_terms)
             for terms in batch_terms:
                 self.idf.remove(terms)
             self.cache.forget(conflicts)
-        raise ConcurrentUpdate(f"clusters changed {WRITE_RETRIES} times while placing {len(articles)} articles")
+        raise ConcurrentUpdate(f"clusters changed {WRITE_RETRIES} times while placing {len(prepared)} articles")
 
     async def close(self) -> None:
         """Persist what is only in memory (the latest document-frequency increments)."""
         await self.idf.flush()
 
-    async def _prefetch(self, view: BatchView, prepared: list[Prepared], feats: list[Features]) -> list[list[str]]:
-        """Read what the batch will need in a few round trips; returns each article's LSH copy candidates.
+    async def _prefetch(self, view: BatchView, prepared: list[Prepared], feats: list[Features],
+                        lookup: Awaitable[list[list[str]]], owners_read: Awaitable[dict[str, str]],
+                        ) -> list[list[str]]:
+        """Read what the chunk will need in a few round trips; returns each article's LSH copy candidates.
 
-        The LSH insert is part of the prefetch: inserting is idempotent (a redone
-        batch gets the same candidates back) and each article sees the ones before it.
+        `lookup` (the LSH insert-and-query) and `owners_read` (body hashes) are already
+        under way. Inserting into the LSH index is idempotent (a redone chunk gets the
+        same candidates back) and each article sees the ones before it.
         """
         window_s = self.settings.cluster_window_hours * 3600
         index_keys = [self._posting_keys(f) for f in feats]
         times = [p.time for p in prepared]
         copy_candidates, owners, _ = await asyncio.gather(
-            self.lsh.insert_and_query_many([(p.article.id, p.sketch, p.time) for p in prepared]),
-            self.repo.body_owners([p.digest for p in prepared]),
+            lookup, owners_read,
             view.read_postings((k for keys in index_keys for k in keys), lo=min(times) - window_s,
                                hi=max(times) + window_s),
         )
@@ -259,7 +292,7 @@ class Store:
         verified = [verify_copies(p.sketch, found, view.sketches, **self._copy_thresholds())
                     for p, found in zip(prepared, copy_candidates, strict=True)]
         await view.read_articles(c for v in verified for c, _ in v if c not in in_batch)
-        wanted = [c for keys in index_keys for c, _ in ranked_hits(view, keys)]
+        wanted = [c for keys in index_keys for c, _ in ranked_hits(view, keys, self.settings.cluster_max_candidates)]
         wanted += [a.cluster_id for a in view.articles_read.values()]
         await view.read_clusters(wanted)
         return copy_candidates
@@ -312,7 +345,7 @@ class Store:
             if missing_keys:
                 await view.read_postings(missing_keys, lo=p.time - window_s, hi=p.time + window_s)
             found: dict[str, Entry] = {}
-            for cid, _ in ranked_hits(view, posting_keys):
+            for cid, _ in ranked_hits(view, posting_keys, settings.cluster_max_candidates):
                 entry = await view.entry(cid)
                 if entry is not None:
                     found.setdefault(entry.cluster.id, entry)
@@ -478,10 +511,10 @@ def prepare(article: Article) -> Prepared:
                     (article.published_at or article.fetched_at).timestamp())
 
 
-def ranked_hits(view: BatchView, posting_keys: list[str]) -> list[tuple[str, int]]:
-    """The stories sharing the most index keys with an article, at most MAX_CANDIDATES."""
+def ranked_hits(view: BatchView, posting_keys: list[str], limit: int) -> list[tuple[str, int]]:
+    """The stories sharing the most index keys with an article, at most `limit`."""
     hits = count_hits(view.postings(k) for k in posting_keys)
-    return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
+    return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
 
 def centroid_from(candidate: Candidate) -> Centroid:
@@ -530,7 +563,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             tasks.create_task(trim_periodically(repo, stop))
             tasks.create_task(bus.consume(
                 ARTICLES, group="store", stage="store", handle=store.handle, handle_batch=store.handle_batch,
-                stop=stop, on_assign=store.seek_past_high_water, ready=ready,
+                max_records=settings.store_batch_size, stop=stop, on_assign=store.seek_past_high_water, ready=ready,
             ))
         try:
             await store.close()

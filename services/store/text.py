@@ -65,9 +65,11 @@ def add_vectors(total: Mapping[str, float], vector: Mapping[str, float], *, limi
     merged = dict(total)
     for k, v in vector.items():
         merged[k] = merged.get(k, 0.0) + v
-    return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+    if len(merged) <= limit:
+        return merged
+    return dict(heapq.nlargest(limit, merged.items(), key=itemgetter(1)))
 
 
 def top_terms(vector: Mapping[str, float], n: int) -> list[str]:
     """The `n` heaviest keys of a vector."""
-    return [k for k, _ in sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+    return [k for k, _ in heapq.nlargest(n, vector.items(), key=itemgetter(1))]
