@@ -1,0 +1,95 @@
+"""Batched placement against a real Redis: a poll placed together decides what one-by-one placement decides."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.common.fingerprint import fingerprint
+from services.common.keys import Keys
+from services.common.messages import Article, Entity, article_id
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.store.repository import Repository
+from services.store.service import PLACE_CHUNK, Store
+from tests.integration.test_stories import repost, seed_articles
+
+pytestmark = pytest.mark.integration
+START = datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
+def stream(n: int) -> list[Article]:
+    """`n` articles about n/6 stories: each story has its own words and people, outlets re-post some."""
+    rng = random.Random(3)
+    words = [f"word{i}" for i in range(3000)]
+    out: list[Article] = []
+    for i in range(n):
+        story = rng.randrange(max(1, n // 6))
+        srng = random.Random(story)
+        vocab = srng.sample(words, 60)
+        if out and rng.random() < 0.1:  # a re-post of an earlier article, new headline
+            original = rng.choice(out)
+            text, title = original.text, f"Re: {original.title}"
+            ents = original.entities
+        else:
+            text = " ".join(rng.choices(vocab, k=150) + rng.choices(words, k=100))
+            title = " ".join(vocab[:6])
+            ents = [Entity(key=f"person:p{story} {k}", name=f"P{story} {k}", type="PERSON", count=2,
+                           first_position=k) for k in range(2)]
+        url = f"https://outlet{i % 7}.example/{i}"
+        at = START + timedelta(minutes=7 * i)
+        out.append(Article(id=article_id(url), url=url, outlet=f"outlet{i % 7}.example", title=title, text=text,
+                           language="en", entities=ents, published_at=at, fetched_at=at,
+                           fingerprint=fingerprint(title, text) if i % 2 else None))
+    return out
+
+
+async def test_a_batch_decides_what_one_by_one_placement_decides(settings: Settings, seeds_dir: Path) -> None:
+    seeds = seed_articles(seeds_dir)
+    articles = [*seeds, repost(seeds[0]), *stream(3 * PLACE_CHUNK)]
+    one_by_one = settings.model_copy(update={"key_prefix": settings.key_prefix + "single:"})
+    batched = settings.model_copy(update={"key_prefix": settings.key_prefix + "batch:"})
+    async with open_redis(settings) as redis:
+        single_store = Store(one_by_one, Repository(redis, Keys(one_by_one.key_prefix)))
+        single = [await single_store.ingest(a) for a in articles]
+        batch_store = Store(batched, Repository(redis, Keys(batched.key_prefix)))
+        placed = await batch_store.ingest_many(articles)
+
+    def outcome(stored_id: str, cluster_id: str, copy_of: str | None, rule: str) -> tuple[str, str, str | None, str]:
+        return stored_id, cluster_id, copy_of, rule
+
+    expected = [outcome(s.id, c.id, s.copy_of, s.joined.rule) for s, c, _ in single]
+    got = [outcome(p.stored.id, p.cluster.id, p.stored.copy_of, p.stored.joined.rule) for p in placed]
+    assert got == expected
+    rules = {rule for *_, rule in got}
+    assert {"new_cluster", "similar", "copy"} <= rules, "the stream exercises every kind of decision"
+    assert len({c for _, c, _, _ in got}) < len(got) / 2, "most articles joined a story"
+    assert len({c for _, c, _, _ in got[:4]}) == 1, "the seed accounts and their re-post are one story"
+
+
+async def test_a_replayed_batch_changes_nothing(settings: Settings) -> None:
+    articles = stream(PLACE_CHUNK + 10)
+    async with open_redis(settings) as redis:
+        repo = Repository(redis, Keys(settings.key_prefix))
+        store = Store(settings, repo)
+        first = await store.ingest_many(articles)
+        before = await repo.stats()
+        again = await Store(settings, repo).ingest_many(articles)  # a restarted store replays the poll
+        assert await repo.stats() == before
+    assert [(p.stored.id, p.cluster.id) for p in again] == [(p.stored.id, p.stored.cluster_id) for p in first]
+
+
+async def test_document_frequencies_survive_a_restart(settings: Settings) -> None:
+    articles = stream(40)
+    async with open_redis(settings) as redis:
+        repo = Repository(redis, Keys(settings.key_prefix))
+        store = Store(settings, repo)
+        await store.ingest_many(articles)
+        await store.close()
+        restarted = Store(settings, repo)
+        await restarted.idf.load()
+    assert restarted.idf.documents == store.idf.documents == len(articles)
+    assert restarted.idf.counts == store.idf.counts
