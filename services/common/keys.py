@@ -120,6 +120,11 @@ class Keys:
         return f"{self.lsh_bucket_prefix}{epoch}:{band}:{bucket}"
 
     @property
+    def lsh_epoch_prefix(self) -> str:
+        """Prefix of the STRING (with TTL) marking that an LSH epoch has buckets: `<prefix><epoch>`."""
+        return f"{self.prefix}{{lsh}}:epoch:"
+
+    @property
     def lsh_bucket_prefix(self) -> str:
         """What every lsh_bucket key starts with (the insert script builds bucket keys from it)."""
         return f"{self.prefix}{{lsh}}:b:"

@@ -26,7 +26,8 @@ neighbouring epochs, so two articles at most `window_s` apart always meet (and
 pairs up to 2 x window_s apart may). Bucket keys get a TTL of 1.1 x window_s,
 refreshed on each write, and sketches 2.2 x window_s from their insert: an epoch's
 buckets outlive its last write by one window, and a sketch outlives every bucket
-that names it. Redis therefore holds about two windows of articles.
+that names it. Redis therefore holds about two windows of articles. A marker key per epoch
+(same TTL as its buckets) lets the script skip the 32 reads of an epoch that has no buckets.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ _EPOCH_SPAN = (-1, 0, 1)
 _FIELD_BYTES = 5
 
 # KEYS[1] = the article's sketch key. ARGV: id, encoded sketch, max members, bucket ttl s, sketch ttl s,
-# bucket key prefix, space-joined epochs to read, index (1-based) of the write epoch among them, and
-# space-joined "bucket:field" per band. Bucket keys are built here (prefix..epoch:band:bucket) rather
+# bucket key prefix, space-joined epochs to read, index (1-based) of the write epoch among them,
+# space-joined "bucket:field" per band, and the epoch-marker key prefix (a marker per epoch written to,
+# with the buckets' TTL). Bucket keys are built here (prefix..epoch:band:bucket) rather
 # than sent: packing ~100 keys per article was the client's largest cost. They share KEYS[1]'s
 # {lsh} hash slot, so the script still touches a single slot.
 # A replay (the sketch key exists) writes nothing and reports only the members that were
@@ -78,7 +80,10 @@ for bucket, field in string.gmatch(ARGV[9], '(%x+):(%x+)') do bands[#bands + 1] 
 local replay = redis.call('EXISTS', KEYS[1]) == 1
 local seen, out = {}, {}
 for e = 1, #epochs do
-  for b = 1, #bands do
+  -- An epoch nothing was written to has no buckets: skip its reads (most of the time the next
+  -- epoch, and in a young index the previous one too).
+  local live = e == write_epoch or redis.call('EXISTS', ARGV[10] .. epochs[e]) == 1
+  for b = 1, (live and #bands or 0) do
     local key = prefix .. epochs[e] .. ':' .. (b - 1) .. ':' .. bands[b][1]
     local field = bands[b][2]
     local cur = redis.call('HGET', key, field)
@@ -106,6 +111,7 @@ for e = 1, #epochs do
 end
 if not replay then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[5]))
+  redis.call('SET', ARGV[10] .. epochs[write_epoch], '1', 'EX', bucket_ttl)
 end
 return out
 """
@@ -190,7 +196,7 @@ class LshIndex:
         epochs = [own + d for d in _EPOCH_SPAN]
         args: list[Any] = [article_id, sketch.encode(), self.max_members, self.bucket_ttl_s, self.sketch_ttl_s,
                            self.keys.lsh_bucket_prefix, " ".join(map(str, epochs)), epochs.index(own) + 1,
-                           " ".join(f"{bucket}:{field}" for bucket, field in parts)]
+                           " ".join(f"{bucket}:{field}" for bucket, field in parts), self.keys.lsh_epoch_prefix]
         return [self.keys.lsh_sketch(article_id)], args
 
     async def sketches(self, ids: Iterable[str]) -> dict[str, Sketch]:

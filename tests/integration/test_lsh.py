@@ -77,6 +77,10 @@ async def test_forget_and_retention(settings: Settings) -> None:
         assert await index.insert_and_query("c", sketch(base), at=T0 + 3 * 86_400) == []
         # Within one window, across an epoch boundary: found.
         assert await index.insert_and_query("d", sketch(base), at=T0 + 3 * 86_400 + 80_000) == ["c"]
+        # Arriving late, dated in c's epoch: meets c and d, which is in the next epoch.
+        late, c_at, d_at = T0 + 3 * 86_400 + 5_000, T0 + 3 * 86_400, T0 + 3 * 86_400 + 80_000
+        assert index.epoch(late) == index.epoch(c_at) < index.epoch(d_at)
+        assert sorted(await index.insert_and_query("f", sketch(base), at=late)) == ["c", "d"]
         ttl = await redis.ttl(keys.lsh_sketch("b"))
         assert 0 < ttl <= round(2.2 * 86_400)
 
