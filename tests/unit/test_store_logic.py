@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.common.fingerprint import body_hash
 from services.common.messages import Entity
-from services.store.cluster import Weights, best_match, document_terms, features, grow, seed
+from services.store.cluster import Weights, best_match, document_terms, features, grow, match_key, score, seed
 from services.store.text import add_vectors, cosine, idf, tfidf
 
 WEIGHTS = Weights(body=0.6, title=0.1, entities=0.3)
@@ -62,3 +62,25 @@ def test_document_terms_count_words_and_entities_once() -> None:
     terms = document_terms("Volcano erupts", "volcano volcano lava", [ent("gpe:iceland", 4)])
     assert sorted(terms) == sorted(["e|gpe:iceland", "erupts", "lava", "volcano"])
     assert add_vectors({"a": 1.0}, {"a": 1.0, "b": 0.5}, limit=1) == {"a": 2.0}
+
+
+def test_people_are_compared_by_surname_across_articles() -> None:
+    assert match_key("person:ali khamenei") == match_key("person:khamenei") == "person:khamenei"
+    assert match_key("person:martin luther king jr.") == "person:king"
+    assert match_key("gpe:new york") == "gpe:new york" and match_key("org:hezbollah") == "org:hezbollah"
+    full = features("Talks", "Iran's leader spoke", [ent("person:ali khamenei", 2)], 0.0, {}, 10)
+    short = features("Talks", "Khamenei spoke", [ent("person:khamenei", 1)], 0.0, {}, 10)
+    assert full.entities.keys() == short.entities.keys()
+
+
+def test_shared_places_fade_with_time_but_shared_people_do_not() -> None:
+    town = [ent("gpe:springfield", 2)]
+    person = [ent("person:jane doe", 2)]
+    first_town = seed("c1", features("Shooting", "a shooting downtown", town, 0.0, {}, 10))
+    first_person = seed("c2", features("Shooting", "a shooting downtown", person, 0.0, {}, 10))
+    later_town = features("Shooting", "another incident", town, 60 * DAY, {}, 10)
+    later_person = features("Trial", "the trial opened", person, 60 * DAY, {}, 10)
+    same_day = features("Shooting", "another incident", town, 0.0, {}, 10)
+    assert score(same_day, first_town, WEIGHTS).entity_similarity == 1.0
+    assert score(later_town, first_town, WEIGHTS).entity_similarity < 0.1
+    assert score(later_person, first_person, WEIGHTS).entity_similarity == 1.0
