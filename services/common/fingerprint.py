@@ -31,7 +31,7 @@ import rensa
 from services.common.messages import Fingerprint
 
 #: Bump when tokens, terms, hashing or sketching change: fingerprints made by older code are recomputed.
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 #: MinHash permutations; 16 bands x 8 rows.
 NUM_PERM = 128
@@ -81,13 +81,13 @@ def body_hash_of(tokens: list[str]) -> str:
 
 
 def content_terms(text: str) -> list[str]:
-    """Lower-case content words (no stopwords, no numbers, at least 3 characters)."""
+    """Lower-case content words: numbers, and words of at least 3 characters that are not stopwords."""
     return content_of(words(text))
 
 
 def content_of(tokens: list[str]) -> list[str]:
-    """The content words among tokens."""
-    return [w for w in tokens if len(w) > 2 and w not in STOPWORDS and not w.isdigit()]
+    """The content words among tokens (numbers kept: casualty counts, ages and street numbers tell events apart)."""
+    return [w for w in tokens if (len(w) > 2 or w.isdigit()) and w not in STOPWORDS]
 
 
 def term_counts(text: str) -> Counter[str]:
