@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     cluster_max_candidates: int = Field(
         10, ge=1, description="stories scored per article (those sharing the most index keys): bounded work"
     )
+    cluster_min_shared_keys: int = Field(
+        2, ge=1, description="a story is scored only if it shares this many index keys (entities, salient words)"
+    )
     store_cache_clusters: int = Field(
         10_000, ge=0, description="stories the store keeps parsed in memory (re-read only when changed elsewhere)"
     )

@@ -297,10 +297,14 @@ class Store:
         verified = [verify_copies(p.sketch, found, view.sketches, **self._copy_thresholds())
                     for p, found in zip(prepared, copy_candidates, strict=True)]
         await view.read_articles(c for v in verified for c, _ in v if c not in in_batch)
-        wanted = [c for keys in index_keys for c, _ in ranked_hits(view, keys, self.settings.cluster_max_candidates)]
+        wanted = [c for keys in index_keys for c, _ in ranked_hits(view, keys, *self._candidate_limits)]
         wanted += [a.cluster_id for a in view.articles_read.values()]
         await view.read_clusters(wanted)
         return copy_candidates
+
+    @property
+    def _candidate_limits(self) -> tuple[int, int]:
+        return self.settings.cluster_max_candidates, self.settings.cluster_min_shared_keys
 
     def _copy_thresholds(self) -> dict[str, Any]:
         s = self.settings
@@ -350,7 +354,7 @@ class Store:
             if missing_keys:
                 await view.read_postings(missing_keys, lo=p.time - window_s, hi=p.time + window_s)
             found: dict[str, Entry] = {}
-            for cid, _ in ranked_hits(view, posting_keys, settings.cluster_max_candidates):
+            for cid, _ in ranked_hits(view, posting_keys, *self._candidate_limits):
                 entry = await view.entry(cid)
                 if entry is not None:
                     found.setdefault(entry.cluster.id, entry)
@@ -517,10 +521,11 @@ def prepare(article: Article) -> Prepared:
                     (article.published_at or article.fetched_at).timestamp())
 
 
-def ranked_hits(view: BatchView, posting_keys: list[str], limit: int) -> list[tuple[str, int]]:
-    """The stories sharing the most index keys with an article, at most `limit`."""
+def ranked_hits(view: BatchView, posting_keys: list[str], limit: int, min_shared: int) -> list[tuple[str, int]]:
+    """The stories sharing the most index keys with an article (at least `min_shared`), at most `limit`."""
     hits = count_hits(view.postings(k) for k in posting_keys)
-    return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    shared = [(cid, n) for cid, n in hits.items() if n >= min_shared]
+    return sorted(shared, key=lambda kv: (-kv[1], kv[0]))[:limit]
 
 
 def centroid_from(candidate: Candidate) -> Centroid:
