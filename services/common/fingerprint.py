@@ -81,13 +81,14 @@ def body_hash_of(tokens: list[str]) -> str:
 
 
 def content_terms(text: str) -> list[str]:
-    """Lower-case content words: numbers, and words of at least 3 characters that are not stopwords."""
+    """Lower-case content words: words of at least 3 characters that are not stopwords, and 2-digit numbers."""
     return content_of(words(text))
 
 
 def content_of(tokens: list[str]) -> list[str]:
-    """The content words among tokens (numbers kept: casualty counts, ages and street numbers tell events apart)."""
-    return [w for w in tokens if (len(w) > 2 or w.isdigit()) and w not in STOPWORDS]
+    """The content words among tokens. Numbers count (ages, casualty counts, street numbers tell events
+    apart) except single digits, which are everywhere."""
+    return [w for w in tokens if (len(w) > 2 and w not in STOPWORDS) or (len(w) == 2 and w.isdigit())]
 
 
 def term_counts(text: str) -> Counter[str]:
