@@ -63,7 +63,7 @@ def service_env(settings: Settings) -> dict[str, str]:
 
 
 async def test_store_killed_mid_stream_loses_nothing_and_stores_nothing_twice(settings: Settings) -> None:
-    articles = [synthetic_article(s, n) for n in range(40) for s in range(len(STORIES))]
+    articles = [synthetic_article(s, n) for n in range(100) for s in range(len(STORIES))]
     async with Bus(settings, client_id="test") as bus:
         for article in articles:
             await bus.publish(ARTICLES, article.id, article)
@@ -72,8 +72,9 @@ async def test_store_killed_mid_stream_loses_nothing_and_stores_nothing_twice(se
             await bus.publish(ARTICLES, article.id, article)
 
     cmd = [sys.executable, "-m", "services.cli", "store"]
-    proc = subprocess.Popen(cmd, env=service_env(settings), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    # Small polls, so the store is still mid-stream when it is killed (it places hundreds a second).
+    env = {**service_env(settings), "WIREWATCH_STORE_BATCH_SIZE": "10"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await wait_for(lambda: _at_least(settings, 10), timeout=90, what="10 articles stored before the kill")
         proc.send_signal(signal.SIGKILL)  # a crash, not a drain
