@@ -65,11 +65,6 @@ def words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
-def normalise_text(text: str) -> str:
-    """Lower-case, NFKC, words only: the form whose hash identifies an exact copy."""
-    return " ".join(words(text))
-
-
 def body_hash(text: str) -> str:
     """Hash of the normalised body: equal for bodies that differ only in case, spacing, punctuation."""
     return body_hash_of(words(text))
@@ -80,20 +75,11 @@ def body_hash_of(tokens: list[str]) -> str:
     return hashlib.sha256(" ".join(tokens).encode()).hexdigest()[:32]
 
 
-def content_terms(text: str) -> list[str]:
-    """Lower-case content words: words of at least 3 characters that are not stopwords, and 2-digit numbers."""
-    return content_of(words(text))
-
-
 def content_of(tokens: list[str]) -> list[str]:
-    """The content words among tokens. Numbers count (ages, casualty counts, street numbers tell events
+    """The content words among tokens: words of at least 3 characters that are not stopwords, and numbers
+    of two or more digits. Numbers count (ages, casualty counts, street numbers tell events
     apart) except single digits, which are everywhere."""
     return [w for w in tokens if (len(w) > 2 and w not in STOPWORDS) or (len(w) == 2 and w.isdigit())]
-
-
-def term_counts(text: str) -> Counter[str]:
-    """How often each content word occurs."""
-    return Counter(content_terms(text))
 
 
 _PACK = struct.Struct(f"<{NUM_PERM}I")

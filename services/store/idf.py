@@ -48,10 +48,6 @@ class DocumentFrequencies:
         self.documents += documents
         self._loaded = True
 
-    def get(self, term: str, default: int = 0) -> int:
-        """The document frequency of a term."""
-        return self.counts.get(term, default)
-
     def add(self, terms: Iterable[str]) -> None:
         """Count one document with these distinct terms."""
         self.counts.update(terms)

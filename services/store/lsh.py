@@ -207,19 +207,6 @@ class LshIndex:
         raws = await self.redis.mget([self.keys.lsh_sketch(i) for i in wanted])
         return {i: Sketch.decode(r) for i, r in zip(wanted, raws, strict=True) if r}
 
-    async def find_copies(self, article_id: str, sketch: Sketch, *, at: float, min_jaccard: float = MIN_JACCARD,
-                          min_containment: float = MIN_CONTAINMENT,
-                          min_shingles: int = MIN_SHINGLES) -> list[tuple[str, CopyVerdict]]:
-        """insert_and_query, then verify each candidate's sketch: (id, verdict) of the copies, most similar first.
-
-        Which one is the original (the earliest published) is the caller's decision:
-        it knows the articles' times.
-        """
-        candidates = await self.insert_and_query(article_id, sketch, at=at)
-        stored = await self.sketches(candidates)
-        return verify_copies(sketch, candidates, stored, min_jaccard=min_jaccard, min_containment=min_containment,
-                             min_shingles=min_shingles)
-
     async def forget(self, article_id: str, *, at: float) -> bool:
         """Remove an article from the buckets of its epoch and drop its sketch (deleted or re-sketched article).
 

@@ -516,7 +516,7 @@ def prepare(article: Article) -> Prepared:
     fp = article.fingerprint
     if fp is None or fp.version != FINGERPRINT_VERSION:
         fp = fingerprint(article.title, article.text)
-    return Prepared(article.model_copy(update={"fingerprint": None}), fp.body_hash, Sketch.decode(fp.sketch),
+    return Prepared(article, fp.body_hash, Sketch.decode(fp.sketch),
                     ArticleTerms.of_fingerprint(fp, article.entities),
                     (article.published_at or article.fetched_at).timestamp())
 

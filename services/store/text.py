@@ -23,7 +23,7 @@ _LOG1P = [math.log1p(i) for i in range(_TABLE)]
 
 
 class Frequencies(Protocol):
-    """Document frequencies by term (a dict, or the store's DocumentFrequencies)."""
+    """Document frequencies by term (a dict or Counter, such as DocumentFrequencies.counts)."""
 
     def get(self, term: str, default: int, /) -> int:
         """The document frequency of `term`, `default` if never counted."""
@@ -70,16 +70,6 @@ def l2_normalise(vector: Mapping[str, float]) -> dict[str, float]:
     """Scale a sparse vector to unit length (empty stays empty)."""
     norm = math.sqrt(sum(v * v for v in vector.values()))
     return {k: v / norm for k, v in vector.items()} if norm else {}
-
-
-def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Cosine of two sparse vectors (neither needs to be normalised)."""
-    if len(a) > len(b):
-        a, b = b, a
-    dot = sum(v * b.get(k, 0.0) for k, v in a.items())
-    na = math.sqrt(sum(v * v for v in a.values()))
-    nb = math.sqrt(sum(v * v for v in b.values()))
-    return dot / (na * nb) if na and nb else 0.0
 
 
 def add_vectors(total: Mapping[str, float], vector: Mapping[str, float], *, limit: int) -> dict[str, float]:

@@ -79,6 +79,9 @@ async def test_a_replayed_batch_changes_nothing(settings: Settings) -> None:
         before = await repo.stats()
         again = await Store(settings, repo).ingest_many(articles)  # a restarted store replays the poll
         assert await repo.stats() == before
+        assert articles[1].fingerprint is not None
+        stored = await repo.article(articles[1].id)
+        assert stored is not None and stored.fingerprint is None, "the fingerprint is for placing, not for keeping"
     assert [(p.stored.id, p.cluster.id) for p in again] == [(p.stored.id, p.stored.cluster_id) for p in first]
 
 
