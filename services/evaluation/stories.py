@@ -1,8 +1,8 @@
 """`wirewatch eval stories`: replay labelled articles through entity tagging + the store, score clusters.
 
 A composition root: it runs the extractor's entity tagging and the store's
-clustering code (the same `Store.ingest` the service runs) against a real
-Redis (embedded Valkey when REDIS_URL is unset), in stream order, and scores
+clustering code (`Store.ingest`: the service's batched placement with batches
+of one, which decides what larger batches decide) against a real Redis (embedded Valkey when REDIS_URL is unset), in stream order, and scores
 the predicted clusters against the gold labels with BCubed precision/recall/F1.
 """
 
