@@ -2,8 +2,9 @@
 
 A composition root: it runs the extractor's entity tagging and the store's
 clustering code (`Store.ingest`: the service's batched placement with batches
-of one, which decides what larger batches decide) against a real Redis (embedded Valkey when REDIS_URL is unset), in stream order, and scores
-the predicted clusters against the gold labels with BCubed precision/recall/F1.
+of one, which decides what larger batches decide) against a real Redis
+(embedded Valkey when REDIS_URL is unset), in stream order, and scores the
+predicted clusters against the gold labels with BCubed precision/recall/F1.
 """
 
 from __future__ import annotations
