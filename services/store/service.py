@@ -49,6 +49,7 @@ from services.store.cluster import (
     ranked_matches,
     seed,
 )
+from services.store.dedup import CopyVerdict
 from services.store.idf import DocumentFrequencies
 from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
@@ -239,9 +240,9 @@ class Store:
             for p, terms in zip(prepared, batch_terms, strict=True):
                 feats.append(features_of(p.terms, p.time, self.idf.counts, self.idf.documents))
                 self.idf.add(terms)
-            copy_candidates = await self._prefetch(view, prepared, feats, lookup, owners)
-            placed = [await self._place(view, p, f, found)
-                      for p, f, found in zip(prepared, feats, copy_candidates, strict=True)]
+            copies, posting_keys = await self._prefetch(view, prepared, feats, lookup, owners)
+            placed = [await self._place(view, *args)
+                      for args in zip(prepared, feats, copies, posting_keys, strict=True)]
             self.idf.stage(view.write, batch_terms)
             conflicts = await self.repo.commit(view.write)
             if not conflicts:
@@ -270,8 +271,9 @@ class Store:
 
     async def _prefetch(self, view: BatchView, prepared: list[Prepared], feats: list[Features],
                         lookup: Awaitable[list[list[str]]], owners_read: Awaitable[dict[str, str]],
-                        ) -> list[list[str]]:
-        """Read what the chunk will need in a few round trips; returns each article's LSH copy candidates.
+                        ) -> tuple[list[list[tuple[str, CopyVerdict]]], list[list[str]]]:
+        """Read what the chunk will need in a few round trips: each article's verified copies (most similar
+        first) and its index (posting) keys.
 
         `lookup` (the LSH insert-and-query) and `owners_read` (body hashes) are already
         under way. Inserting into the LSH index is idempotent (a redone chunk gets the
@@ -300,7 +302,7 @@ class Store:
         wanted = [c for keys in index_keys for c, _ in ranked_hits(view, keys, *self._candidate_limits)]
         wanted += [a.cluster_id for a in view.articles_read.values()]
         await view.read_clusters(wanted)
-        return copy_candidates
+        return verified, index_keys
 
     @property
     def _candidate_limits(self) -> tuple[int, int]:
@@ -317,7 +319,8 @@ class Store:
         return [*(k.entity_postings(e.removeprefix(ENTITY_PREFIX)) for e in index_entities),
                 *map(k.term_postings, index_terms)]
 
-    async def _place(self, view: BatchView, p: Prepared, feats: Features, copy_candidates: list[str]) -> Placed:
+    async def _place(self, view: BatchView, p: Prepared, feats: Features, copies: list[tuple[str, CopyVerdict]],
+                     posting_keys: list[str]) -> Placed:
         """Decide where one article goes, against the batch's view; record the outcome in the view."""
         settings = self.settings
         article = p.article
@@ -334,9 +337,7 @@ class Store:
                 target = await view.entry(original.cluster_id)
                 copy_of = original.copy_of or owner
                 reason = JoinReason(rule="exact_duplicate", score=1.0, text_similarity=1.0)
-        if target is None and copy_candidates:
-            await view.read_sketches(copy_candidates)
-            copies = verify_copies(p.sketch, copy_candidates, view.sketches, **self._copy_thresholds())
+        if target is None:
             for cid, verdict in copies:
                 # The most similar earlier article; copies of copies point to the root original.
                 original = await view.article(cid)
@@ -347,7 +348,6 @@ class Store:
                 reason = JoinReason(rule="copy", score=round(verdict.similarity, 4),
                                     text_similarity=round(verdict.jaccard, 4))
                 break
-        posting_keys = self._posting_keys(feats)
         if target is None:
             window_s = settings.cluster_window_hours * 3600
             missing_keys = [k for k in posting_keys if k not in view.postings_read]
