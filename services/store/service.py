@@ -394,6 +394,8 @@ class Store:
         stored = StoredArticle.model_construct(
             **{name: getattr(article, name) for name in Article.model_fields if name != "fingerprint"},
             cluster_id=updated.id, copy_of=copy_of, body_hash=p.digest, stored_at=now, joined=reason,
+            # Given, not defaulted: model_construct inspects a default factory's signature on every call.
+            revisions=[],
         )
         view.touch(target, Entry(updated, centroid))
         view.add_article(stored)
