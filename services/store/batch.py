@@ -16,7 +16,7 @@ consistent because the commit checks every touched cluster's version.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
 
@@ -131,10 +131,12 @@ class BatchView:
         """The first article with this body hash, in Redis or earlier in the batch."""
         return self.body_owner_read.get(digest) or self.write.bodies.get(digest)
 
-    def postings(self, key: str) -> list[str]:
-        """Stories posted under an index key: the batch's first, then Redis's newest."""
-        mine = list(self.write.postings.get(key, {}))
-        return mine + [c for c in self.postings_read.get(key, []) if c not in mine]
+    def postings(self, key: str) -> Collection[str]:
+        """Stories posted under an index key, each once: the batch's own and Redis's newest."""
+        read = self.postings_read.get(key, ())
+        mine = self.write.postings.get(key)
+        # Most keys have no posting from this batch: Redis's list as it is, no copy.
+        return read if not mine else mine.keys() | read
 
     def local_article(self, article_id: str) -> StoredArticle | None:
         """An article this batch wrote or moved."""
@@ -214,6 +216,6 @@ class BatchView:
             self.cache.put(entry)
 
 
-def count_hits(posting_lists: Iterable[list[str]]) -> Counter[str]:
+def count_hits(posting_lists: Iterable[Collection[str]]) -> Counter[str]:
     """How many of an article's index keys each story is posted under."""
     return Counter(chain.from_iterable(posting_lists))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
+from itertools import chain
 
 from services.store.repository import BatchWrite, Repository
 
@@ -66,8 +67,7 @@ class DocumentFrequencies:
 
     def stage(self, write: BatchWrite, batch_terms: list[list[str]], *, force: bool = False) -> None:
         """Queue a batch's increments; put everything queued into `write` when a flush is due."""
-        for terms in batch_terms:
-            self._pending.update(terms)
+        self._pending.update(chain.from_iterable(batch_terms))
         self._pending_documents += len(batch_terms)
         if force or time.monotonic() - self._last_flush >= self.flush_every_s:
             write.document_terms = self._pending
