@@ -93,13 +93,14 @@ class Keys:
 
     @property
     def document_frequencies(self) -> str:
-        """HASH term or entity key -> articles containing it (IDF statistics for clustering)."""
-        return f"{self.prefix}stats:df"
+        """STRING of big-endian u32 counters (BITFIELD), one per term hash bucket: articles containing
+        a term of that bucket (IDF statistics for clustering)."""
+        return f"{self.prefix}stats:df-buckets"
 
     @property
     def document_count(self) -> str:
         """STRING counter: articles counted in the document frequencies."""
-        return f"{self.prefix}stats:docs"
+        return f"{self.prefix}stats:df-documents"
 
     def high_water(self, topic: str, partition: int) -> str:
         """STRING: highest offset of topic/partition whose work the store has finished."""

@@ -15,10 +15,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from services.common.fingerprint import fingerprint
 from services.common.messages import Entity, Fingerprint
-from services.store.text import Frequencies, add_vectors, idf, l2_normalise, tfidf, top_terms
+from services.store.text import Frequencies, add_vectors, idf, l2_normalise, tfidf_of, top_terms
 
 BODY_TERMS = 100
 TITLE_TERMS = 20
@@ -103,6 +107,11 @@ class ArticleTerms:
         """Every distinct key whose document frequency this article raises."""
         return [*self.body, *self.entities]
 
+    def weighed_terms(self) -> list[str]:
+        """The keys whose document frequencies features_of() reads, in its order: the document
+        terms first (so their frequencies are a prefix), then the title's words."""
+        return [*self.body, *self.entities, *self.title]
+
 
 @dataclass(frozen=True)
 class Match:
@@ -154,18 +163,23 @@ def document_terms(title: str, text: str, entities: list[Entity]) -> list[str]:
 
 def features(title: str, text: str, entities: list[Entity], time: float, df: Frequencies,
              n_docs: int) -> Features:
-    """The article's TF-IDF vectors under the current document frequencies."""
-    return features_of(ArticleTerms.of(title, text, entities), time, df, n_docs)
+    """The article's TF-IDF vectors under the given document frequencies (by term)."""
+    terms = ArticleTerms.of(title, text, entities)
+    return features_of(terms, time, np.array([df.get(t, 0) for t in terms.weighed_terms()], dtype=np.int64),
+                       n_docs)
 
 
-def features_of(terms: ArticleTerms, time: float, df: Frequencies, n_docs: int) -> Features:
-    """TF-IDF vectors from counted terms under the current document frequencies."""
+def features_of(terms: ArticleTerms, time: float, df: npt.NDArray[Any], n_docs: int) -> Features:
+    """TF-IDF vectors from counted terms; `df` holds the document frequencies of terms.weighed_terms()."""
+    n_body, n_entities = len(terms.body), len(terms.entities)
     ents = terms.entities
-    entity_vec = {k: (1.0 + math.log(c)) * idf(df.get(k, 0), n_docs) for k, c in ents.items()}
+    entity_df = df[n_body:n_body + n_entities].tolist()
+    entity_vec = {k: (1.0 + math.log(c)) * idf(d, n_docs) for (k, c), d in zip(ents.items(), entity_df, strict=True)}
     entity_vec = l2_normalise(dict(sorted(entity_vec.items(), key=lambda kv: -kv[1])[:ENTITY_TERMS]))
     return Features(
-        body=tfidf(terms.body, df, n_docs, limit=BODY_TERMS),
-        title=tfidf(terms.title, df, n_docs, limit=TITLE_TERMS),
+        body=tfidf_of(list(terms.body), list(terms.body.values()), df[:n_body], n_docs, limit=BODY_TERMS),
+        title=tfidf_of(list(terms.title), list(terms.title.values()), df[n_body + n_entities:], n_docs,
+                       limit=TITLE_TERMS),
         entities=entity_vec,
         time=time,
         entity_keys=terms.entity_keys,

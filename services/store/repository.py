@@ -7,13 +7,15 @@ same cluster never lose each other's update (the loser retries).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from redis.client import NEVER_DECODE
 from redis.exceptions import WatchError
 
 from services.common.keys import Keys
@@ -46,11 +48,19 @@ class HighWater:
     key: str
 
 
-# Terms travel as one newline-joined argument and counts come back as one space-joined
-# string: packing and parsing hundreds of separate values per article was the store's
-# largest client-side cost.
+# Document-frequency increments: ARGV[1] = space-joined "bucket count" pairs, added to the
+# u32 counters of KEYS[1] (a STRING read whole at start) with one BITFIELD per 500 pairs
+# (one argument to pack rather than four per pair; BITFIELD itself is C).
 _COUNT_DOCUMENTS = """
-for term, n in string.gmatch(ARGV[1], "([^\\t\\n]+)\\t(%d+)") do redis.call('HINCRBY', KEYS[1], term, n) end
+local args = {'OVERFLOW', 'SAT'}
+for bucket, n in string.gmatch(ARGV[1], "(%d+) (%d+)") do
+  args[#args + 1] = 'INCRBY'; args[#args + 1] = 'u32'; args[#args + 1] = '#' .. bucket; args[#args + 1] = n
+  if #args >= 2002 then
+    redis.call('BITFIELD', KEYS[1], unpack(args))
+    args = {'OVERFLOW', 'SAT'}
+  end
+end
+if #args > 2 then redis.call('BITFIELD', KEYS[1], unpack(args)) end
 return redis.call('INCRBY', KEYS[2], ARGV[2])
 """
 
@@ -198,7 +208,8 @@ class BatchWrite:
     moved_articles: dict[str, StoredArticle] = field(default_factory=dict)
     bodies: dict[str, str] = field(default_factory=dict)
     postings: dict[str, dict[str, float]] = field(default_factory=dict)
-    document_terms: Counter[str] = field(default_factory=Counter)
+    # (bucket, increment) rows for the hashed document frequencies, with the documents they count.
+    document_buckets: npt.NDArray[np.int64] | None = None
     documents: int = 0
 
 
@@ -327,12 +338,13 @@ class Repository:
             self.keys.clusters_recent, hi, lo, start=0, num=limit, withscores=True)
         return [(str(cid), float(ts)) for cid, ts in rows]
 
-    async def load_document_frequencies(self) -> tuple[dict[str, int], int]:
-        """Every persisted document frequency, and how many articles were counted."""
+    async def load_document_frequencies(self) -> tuple[npt.NDArray[np.uint32], int]:
+        """The persisted document count of every hash bucket, and how many articles were counted."""
         k = self.keys
-        counts: dict[str, int] = {}
-        async for term, n in self.redis.hscan_iter(k.document_frequencies, count=10_000):
-            counts[term] = int(n)
+        # Binary (u32 counters), so not decoded as UTF-8 like everything else.
+        raw = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+            "GET", k.document_frequencies, **{NEVER_DECODE: True})
+        counts = np.frombuffer(raw or b"", dtype=">u4", count=len(raw or b"") // 4).astype(np.uint32)
         return counts, int(await self.redis.get(k.document_count) or 0)
 
     async def high_water(self, topic: str, partition: int) -> HighWater | None:
@@ -393,8 +405,8 @@ class Repository:
             lines = [f"{key}\t{cid}\t{t!r}" for key, ids in batch.postings.items() for cid, t in ids.items()]
             if lines:
                 await self._write_postings(args=["\n".join(lines), self.window_s or ""], client=pipe)
-            if batch.documents:
-                counts = "\n".join(f"{t}\t{n}" for t, n in batch.document_terms.items())
+            if batch.documents and batch.document_buckets is not None:
+                counts = " ".join(map(str, batch.document_buckets.ravel().tolist()))
                 await self._count_documents(keys=[k.document_frequencies, k.document_count],
                                             args=[counts, batch.documents], client=pipe)
             try:

@@ -50,7 +50,7 @@ from services.store.cluster import (
     seed,
 )
 from services.store.dedup import CopyVerdict
-from services.store.idf import DocumentFrequencies
+from services.store.idf import DocumentFrequencies, term_buckets
 from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
     WRITE_RETRIES,
@@ -227,7 +227,10 @@ class Store:
     async def _place_chunk(self, prepared: list[Prepared],
                            lookup: asyncio.Future[list[list[str]]]) -> list[Placed]:
         """Place a chunk against a view of Redis plus its own decisions; one optimistic commit, redone on conflict."""
-        batch_terms = [p.terms.document_terms() for p in prepared]
+        # Hashed once per chunk; each article's document terms are the prefix of its weighed terms.
+        weighed = [term_buckets(p.terms.weighed_terms()) for p in prepared]
+        document_buckets = [b[:len(p.terms.body) + len(p.terms.entities)]
+                            for p, b in zip(prepared, weighed, strict=True)]
         for attempt in range(WRITE_RETRIES):
             if attempt:
                 lookup = self._start_copy_lookup(prepared)  # a replay: the same candidates as the first time
@@ -237,13 +240,13 @@ class Store:
                 await asyncio.sleep(0)  # let the requests go out: Redis answers while the articles are weighed
             # Each article is weighed with the frequencies including the articles before it.
             feats = []
-            for p, terms in zip(prepared, batch_terms, strict=True):
-                feats.append(features_of(p.terms, p.time, self.idf.counts, self.idf.documents))
-                self.idf.add(terms)
+            for p, buckets, own in zip(prepared, weighed, document_buckets, strict=True):
+                feats.append(features_of(p.terms, p.time, self.idf.frequencies(buckets), self.idf.documents))
+                self.idf.add(own)
             copies, posting_keys = await self._prefetch(view, prepared, feats, lookup, owners)
             placed = [await self._place(view, *args)
                       for args in zip(prepared, feats, copies, posting_keys, strict=True)]
-            self.idf.stage(view.write, batch_terms)
+            self.idf.stage(view.write)
             conflicts = await self.repo.commit(view.write)
             if not conflicts:
                 view.committed()
@@ -259,9 +262,9 @@ class Store:
                 log.info("articles.stored", articles=len(placed), **outcomes)
                 return placed
             # Another instance wrote these clusters meanwhile: read them again and redo the chunk.
-            self.idf.unstage(batch_terms)
-            for terms in batch_terms:
-                self.idf.remove(terms)
+            self.idf.unstage()
+            for own in reversed(document_buckets):
+                self.idf.remove(own)
             self.cache.forget(conflicts)
         raise ConcurrentUpdate(f"clusters changed {WRITE_RETRIES} times while placing {len(prepared)} articles")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 
 def idf(df: int, n_docs: int) -> float:
@@ -22,7 +23,7 @@ _LOG1P = [math.log1p(i) for i in range(_TABLE)]
 
 
 class Frequencies(Protocol):
-    """Document frequencies by term (a dict or Counter, such as DocumentFrequencies.counts)."""
+    """Document frequencies by term (a dict or Counter)."""
 
     def get(self, term: str, default: int, /) -> int:
         """The document frequency of `term`, `default` if never counted."""
@@ -30,17 +31,23 @@ class Frequencies(Protocol):
 
 
 def tfidf(counts: Mapping[str, int], df: Frequencies, n_docs: int, *, limit: int) -> dict[str, float]:
-    """Sublinear TF x IDF, the `limit` heaviest terms, L2-normalised."""
-    if len(counts) > _VECTORISE_ABOVE:
-        return _tfidf_vectorised(counts, df, n_docs, limit)
-    # idf() inlined, logs looked up: this runs over every distinct word of every article.
-    get, log1p_table, log = df.get, _LOG1P, math.log
+    """Sublinear TF x IDF, the `limit` heaviest terms, L2-normalised (document frequencies by term)."""
+    terms = [t for t, c in counts.items() if c > 0]
+    return tfidf_of(terms, [counts[t] for t in terms], np.array([df.get(t, 0) for t in terms]), n_docs,
+                    limit=limit)
+
+
+def tfidf_of(terms: Sequence[str], counts: Sequence[int], df: npt.NDArray[Any], n_docs: int, *,
+             limit: int) -> dict[str, float]:
+    """Sublinear TF x IDF of `terms` (positive `counts`, document frequencies `df` in the same order),
+    the `limit` heaviest, L2-normalised."""
+    if len(terms) > _VECTORISE_ABOVE:
+        return _tfidf_vectorised(terms, counts, df, n_docs, limit)
+    # idf() inlined, logs looked up: few terms (titles) are weighed faster in Python than in numpy.
+    log1p_table, log = _LOG1P, math.log
     base = log(1 + n_docs) + 1.0
     weights = {}
-    for t, c in counts.items():
-        if c <= 0:
-            continue
-        d = get(t, 0)
+    for t, c, d in zip(terms, counts, df.tolist(), strict=True):
         weights[t] = (1.0 + log1p_table[c - 1] if c <= _TABLE else 1.0 + log(c)) * (
             base - (log1p_table[d] if d < _TABLE else log(1 + d)))
     if len(weights) > limit:
@@ -52,17 +59,10 @@ def tfidf(counts: Mapping[str, int], df: Frequencies, n_docs: int, *, limit: int
 _VECTORISE_ABOVE = 64
 
 
-def _tfidf_vectorised(counts: Mapping[str, int], df: Frequencies, n_docs: int, limit: int) -> dict[str, float]:
-    # Lists first, then arrays: np.fromiter over a generator is several times slower.
-    terms = list(counts)
-    tf = np.array(list(counts.values()), dtype=np.float64)
-    if (tf <= 0).any():
-        keep = tf > 0
-        terms = [t for t, k in zip(terms, keep.tolist(), strict=True) if k]
-        tf = tf[keep]
-    get = df.get
-    frequencies = np.array([get(t, 0) for t in terms], dtype=np.float64)
-    weights = (1.0 + np.log(tf)) * (math.log(1 + n_docs) + 1.0 - np.log1p(frequencies))
+def _tfidf_vectorised(terms: Sequence[str], counts: Sequence[int], df: npt.NDArray[Any], n_docs: int,
+                      limit: int) -> dict[str, float]:
+    tf = np.array(counts, dtype=np.float64)
+    weights = (1.0 + np.log(tf)) * (math.log(1 + n_docs) + 1.0 - np.log1p(df.astype(np.float64)))
     chosen = np.argpartition(-weights, limit)[:limit] if len(terms) > limit else np.arange(len(terms))
     top = weights[chosen]
     norm = math.sqrt(float(top @ top))
