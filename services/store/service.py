@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -205,17 +205,19 @@ class Store:
         prepared = [prepare(a) for a in articles]
         chunks = [prepared[i:i + PLACE_CHUNK] for i in range(0, len(prepared), PLACE_CHUNK)]
         placed: list[Placed] = []
-        lookup: asyncio.Future[list[list[str]]] | None = self._start_copy_lookup(chunks[0])
+        lookups: list[asyncio.Future[list[list[str]]]] = [self._start_copy_lookup(chunks[0])]
+
+        def start_next_lookup() -> None:
+            # The next chunk's copy lookup depends on no placement: Redis runs it while this chunk is
+            # placed. Sent only once this chunk's reads are answered, so they never queue behind it.
+            if len(lookups) < len(chunks):
+                lookups.append(self._start_copy_lookup(chunks[len(lookups)]))
+
         try:
             for i, chunk in enumerate(chunks):
-                current, lookup = lookup, None
-                assert current is not None
-                if i + 1 < len(chunks):
-                    # The next chunk's copy lookup depends on no placement: Redis runs it while this one is placed.
-                    lookup = self._start_copy_lookup(chunks[i + 1])
-                placed += await self._place_chunk(chunk, current)
+                placed += await self._place_chunk(chunk, lookups[i], start_next_lookup)
         finally:
-            if lookup is not None:
+            for lookup in lookups:
                 lookup.cancel()
         return placed
 
@@ -224,8 +226,8 @@ class Store:
         return asyncio.ensure_future(
             self.lsh.insert_and_query_many([(p.article.id, p.sketch, p.time) for p in prepared]))
 
-    async def _place_chunk(self, prepared: list[Prepared],
-                           lookup: asyncio.Future[list[list[str]]]) -> list[Placed]:
+    async def _place_chunk(self, prepared: list[Prepared], lookup: asyncio.Future[list[list[str]]],
+                           reads_done: Callable[[], None] = lambda: None) -> list[Placed]:
         """Place a chunk against a view of Redis plus its own decisions; one optimistic commit, redone on conflict."""
         # Hashed once per chunk; each article's document terms are the prefix of its weighed terms.
         weighed = [term_buckets(p.terms.weighed_terms()) for p in prepared]
@@ -244,6 +246,7 @@ class Store:
                 feats.append(features_of(p.terms, p.time, self.idf.frequencies(buckets), self.idf.documents))
                 self.idf.add(own)
             copies, posting_keys = await self._prefetch(view, prepared, feats, lookup, owners)
+            reads_done()
             placed = [await self._place(view, *args)
                       for args in zip(prepared, feats, copies, posting_keys, strict=True)]
             self.idf.stage(view.write)
