@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from redis.client import NEVER_DECODE
-from redis.exceptions import WatchError
 
 from services.common.keys import Keys
 from services.common.messages import Article
@@ -48,22 +47,6 @@ class HighWater:
     key: str
 
 
-# Document-frequency increments: ARGV[1] = space-joined "bucket count" pairs, added to the
-# u32 counters of KEYS[1] (a STRING read whole at start) with one BITFIELD per 500 pairs
-# (one argument to pack rather than four per pair; BITFIELD itself is C).
-_COUNT_DOCUMENTS = """
-local args = {'OVERFLOW', 'SAT'}
-for bucket, n in string.gmatch(ARGV[1], "(%d+) (%d+)") do
-  args[#args + 1] = 'INCRBY'; args[#args + 1] = 'u32'; args[#args + 1] = '#' .. bucket; args[#args + 1] = n
-  if #args >= 2002 then
-    redis.call('BITFIELD', KEYS[1], unpack(args))
-    args = {'OVERFLOW', 'SAT'}
-  end
-end
-if #args > 2 then redis.call('BITFIELD', KEYS[1], unpack(args)) end
-return redis.call('INCRBY', KEYS[2], ARGV[2])
-"""
-
 # Newest clusters posted under each index key within [ARGV[1], ARGV[2]], at most ARGV[3] per key;
 # ARGV[4] = newline-joined posting keys. One line per key, ids space-joined.
 _READ_POSTINGS = """
@@ -74,15 +57,80 @@ end
 return table.concat(out, '\\n')
 """
 
-# ARGV[1] = lines "posting key<TAB>cluster id<TAB>time"; ARGV[2] = window seconds ('' for none).
-# Postings older than the window before the newest time are dropped: those stories can take no new article.
-_WRITE_POSTINGS = """
+# A batch's whole write, atomic: check the version of every cluster the batch read, and write
+# nothing (returning the ids that changed) if another instance wrote one since; else write the
+# articles, bodies, merges, clusters, index postings and document-frequency increments.
+# One script with the values as arguments, not a MULTI of ~5 commands per article: queueing,
+# packing and parsing those commands was a third of the store's time.
+#
+# KEYS: articles-recent ZSET, clusters-recent ZSET, DF counters, DF document count, then per
+# section the keys its items write (see Repository.commit). ARGV[1] = TTL s ('' = none),
+# ARGV[2] = posting window s ('' = none), ARGV[3] = item counts per section, ARGV[4] = posting
+# lines "key<TAB>cluster id<TAB>time", ARGV[5] = DF pairs "bucket count ...", ARGV[6] = documents
+# counted, then the sections' values from ARGV[7].
+_COMMIT = """
+local ttl = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-for key, id, t in string.gmatch(ARGV[1], "([^\\t\\n]+)\\t([^\\t\\n]+)\\t([^\\t\\n]+)") do
+local n = {}
+for c in string.gmatch(ARGV[3], '%d+') do n[#n + 1] = tonumber(c) end
+local k, a = 5, 7
+local conflicts = {}
+for i = 1, n[1] do  -- expected versions: id, version
+  if tonumber(redis.call('HGET', KEYS[k], 'v') or '0') ~= tonumber(ARGV[a + 1]) then
+    conflicts[#conflicts + 1] = ARGV[a]
+  end
+  k = k + 1; a = a + 2
+end
+if #conflicts > 0 then return conflicts end
+local function set(key, value, ...)
+  if ttl then return redis.call('SET', key, value, 'EX', ttl, ...) end
+  return redis.call('SET', key, value, ...)
+end
+for i = 1, n[2] do  -- new articles: id, json, time
+  set(KEYS[k], ARGV[a + 1])
+  redis.call('ZADD', KEYS[1], ARGV[a + 2], ARGV[a])
+  k = k + 1; a = a + 3
+end
+for i = 1, n[3] do  -- moved articles: json
+  redis.call('SET', KEYS[k], ARGV[a], 'KEEPTTL')
+  k = k + 1; a = a + 1
+end
+for i = 1, n[4] do  -- first article with a body: owner id
+  set(KEYS[k], ARGV[a], 'NX')
+  k = k + 1; a = a + 1
+end
+for i = 1, n[5] do  -- merged-away clusters (key, alias key): id, survivor id
+  redis.call('DEL', KEYS[k])
+  set(KEYS[k + 1], ARGV[a + 1])
+  redis.call('ZREM', KEYS[2], ARGV[a])
+  k = k + 2; a = a + 2
+end
+for i = 1, n[6] do  -- clusters: id, json, last updated
+  redis.call('HSET', KEYS[k], 'json', ARGV[a + 1])
+  redis.call('HINCRBY', KEYS[k], 'v', 1)
+  if ttl then redis.call('EXPIRE', KEYS[k], ttl) end
+  redis.call('ZADD', KEYS[2], ARGV[a + 2], ARGV[a])
+  k = k + 1; a = a + 3
+end
+-- Postings older than the window before the newest time are dropped: those stories can take no new article.
+for key, id, t in string.gmatch(ARGV[4], "([^\\t\\n]+)\\t([^\\t\\n]+)\\t([^\\t\\n]+)") do
   redis.call('ZADD', key, 'GT', t, id)
   if window then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(t) - window)) end
 end
-return 0
+-- Document-frequency increments into u32 counters, one BITFIELD per 500 pairs.
+if tonumber(ARGV[6]) > 0 then
+  local args = {'OVERFLOW', 'SAT'}
+  for bucket, c in string.gmatch(ARGV[5], "(%d+) (%d+)") do
+    args[#args + 1] = 'INCRBY'; args[#args + 1] = 'u32'; args[#args + 1] = '#' .. bucket; args[#args + 1] = c
+    if #args >= 2002 then
+      redis.call('BITFIELD', KEYS[3], unpack(args))
+      args = {'OVERFLOW', 'SAT'}
+    end
+  end
+  if #args > 2 then redis.call('BITFIELD', KEYS[3], unpack(args)) end
+  redis.call('INCRBY', KEYS[4], ARGV[6])
+end
+return {}
 """
 
 # Version ("v" field) of each cluster hash in KEYS, space-joined (0: no such cluster).
@@ -225,9 +273,8 @@ class Repository:
         self.ttl = int(retention_s) if retention_s else None
         self.window_s = window_s
         self._raise_hw = redis.register_script(_RAISE_HIGH_WATER)
-        self._count_documents = redis.register_script(_COUNT_DOCUMENTS)
         self._read_postings = redis.register_script(_READ_POSTINGS)
-        self._write_postings = redis.register_script(_WRITE_POSTINGS)
+        self._commit = redis.register_script(_COMMIT)
         self._read_versions = redis.register_script(_READ_VERSIONS)
 
     # --- reads ---------------------------------------------------------------------------
@@ -372,48 +419,36 @@ class Repository:
         caller redoes the batch. An empty list means everything was written.
         """
         k = self.keys
-        expected = batch.expected_versions
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if expected:
-                await pipe.watch(*(k.cluster(i) for i in expected))
-                reply = await self._read_versions(keys=[k.cluster(i) for i in expected], client=pipe)
-                current = dict(zip(expected, map(int, str(reply).split(" ")), strict=True))
-                conflicts = [i for i, v in expected.items() if current[i] != v]
-                if conflicts:
-                    await pipe.reset()  # type: ignore[no-untyped-call]
-                    return conflicts
-            pipe.multi()  # type: ignore[no-untyped-call]
-            for article in batch.new_articles.values():
-                pipe.set(k.article(article.id), article.model_dump_json(), ex=self.ttl)
-            for article in batch.moved_articles.values():
-                pipe.set(k.article(article.id), article.model_dump_json(), keepttl=True)
-            if batch.new_articles:
-                pipe.zadd(k.articles_recent, {a.id: a.stored_at.timestamp() for a in batch.new_articles.values()})
-            for digest, owner in batch.bodies.items():
-                pipe.set(k.body(digest), owner, nx=True, ex=self.ttl)
-            for absorbed, survivor in batch.absorbed.items():
-                pipe.delete(k.cluster(absorbed))
-                pipe.set(k.cluster_alias(absorbed), survivor, ex=self.ttl)
-                pipe.zrem(k.clusters_recent, absorbed)
-            for cluster in batch.clusters.values():
-                pipe.hset(k.cluster(cluster.id), "json", cluster.model_dump_json())
-                pipe.hincrby(k.cluster(cluster.id), "v", 1)
-                if self.ttl is not None:
-                    pipe.expire(k.cluster(cluster.id), self.ttl)
-            if batch.clusters:
-                pipe.zadd(k.clusters_recent, {c.id: c.last_updated.timestamp() for c in batch.clusters.values()})
-            lines = [f"{key}\t{cid}\t{t!r}" for key, ids in batch.postings.items() for cid, t in ids.items()]
-            if lines:
-                await self._write_postings(args=["\n".join(lines), self.window_s or ""], client=pipe)
-            if batch.documents and batch.document_buckets is not None:
-                counts = " ".join(map(str, batch.document_buckets.ravel().tolist()))
-                await self._count_documents(keys=[k.document_frequencies, k.document_count],
-                                            args=[counts, batch.documents], client=pipe)
-            try:
-                await pipe.execute()
-            except WatchError:
-                return list(expected)
-        return []
+        keys = [k.articles_recent, k.clusters_recent, k.document_frequencies, k.document_count]
+        values: list[Any] = []
+        for cid, version in batch.expected_versions.items():
+            keys.append(k.cluster(cid))
+            values += (cid, version)
+        for article in batch.new_articles.values():
+            keys.append(k.article(article.id))
+            values += (article.id, article.model_dump_json(), article.stored_at.timestamp())
+        for article in batch.moved_articles.values():
+            keys.append(k.article(article.id))
+            values.append(article.model_dump_json())
+        for digest, owner in batch.bodies.items():
+            keys.append(k.body(digest))
+            values.append(owner)
+        for absorbed, survivor in batch.absorbed.items():
+            keys += (k.cluster(absorbed), k.cluster_alias(absorbed))
+            values += (absorbed, survivor)
+        for cluster in batch.clusters.values():
+            keys.append(k.cluster(cluster.id))
+            values += (cluster.id, cluster.model_dump_json(), cluster.last_updated.timestamp())
+        sections = (batch.expected_versions, batch.new_articles, batch.moved_articles, batch.bodies,
+                    batch.absorbed, batch.clusters)
+        postings = "\n".join(f"{key}\t{cid}\t{t!r}" for key, ids in batch.postings.items() for cid, t in ids.items())
+        df = ""
+        if batch.documents and batch.document_buckets is not None:
+            df = " ".join(map(str, batch.document_buckets.ravel().tolist()))
+        conflicts = await self._commit(keys=keys, args=[
+            self.ttl or "", self.window_s or "", " ".join(str(len(s)) for s in sections), postings, df,
+            batch.documents if df else 0, *values])
+        return [str(c) for c in conflicts]
 
     async def replace_article(self, article: StoredArticle) -> None:
         """Overwrite a stored article in place (a new revision of the same URL)."""
