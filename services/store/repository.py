@@ -1,8 +1,9 @@
 """Redis reads and writes of articles, clusters and their indexes (sole writer of those keys).
 
-Every write of one article is one MULTI/EXEC transaction guarded by WATCH on
-the article and the cluster it touches, so two store instances updating the
-same cluster never lose each other's update (the loser retries).
+A batch of placements is written by one Lua script (`commit`) that first checks
+the version of every cluster the batch read and writes nothing if another store
+instance changed one since, so two instances updating the same cluster never
+lose each other's update (the loser reads again and redoes its batch).
 """
 
 from __future__ import annotations
