@@ -67,6 +67,7 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
     rows = []
     async with open_redis(settings) as redis:
         store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
+        store.full_collections.install()  # as services.store.service.main does
         base = int((await redis.info("memory"))["used_memory"])
         n = 0
         for size in sizes:

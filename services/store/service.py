@@ -50,6 +50,7 @@ from services.store.cluster import (
     seed,
 )
 from services.store.dedup import CopyVerdict
+from services.store.gc_policy import FullCollections
 from services.store.idf import DocumentFrequencies, term_buckets
 from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
@@ -108,6 +109,7 @@ class Store:
         self.lsh = LshIndex(repo.redis, repo.keys, window_hours=settings.copy_window_hours)
         self.cache = ClusterCache(settings.store_cache_clusters)
         self.idf = DocumentFrequencies(repo)
+        self.full_collections = FullCollections()
         self.weights = Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
                                entities=settings.cluster_weight_entities,
                                time_scale_s=settings.cluster_time_scale_days * 86400)
@@ -167,6 +169,7 @@ class Store:
             for i, placed in zip(fresh, await self._place_batch([articles[i] for i in fresh]), strict=True):
                 results[i] = placed
             start = end
+        self.full_collections.run_if_due()
         return [r for r in results if r is not None]
 
     async def _ingest_stored(self, stored: StoredArticle, article: Article) -> Placed:
@@ -576,6 +579,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         repo = Repository(redis, keys, retention_s=settings.retention_days * 86400,
                           window_s=settings.cluster_window_hours * 3600)
         store = Store(settings, repo, bus, Ledger.from_settings(redis, keys, settings))
+        store.full_collections.install()
         log.info("service.started", service="store")
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
