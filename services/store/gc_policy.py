@@ -25,14 +25,22 @@ class FullCollections:
     def __init__(self, every_s: float = FULL_COLLECTION_EVERY_S) -> None:
         self.every_s = every_s
         self.installed = False
+        self._saved: tuple[int, int, int] | None = None
         self._last = time.monotonic()
 
     def install(self) -> None:
         """Stop automatic full collections in this process (young generations stay automatic)."""
-        young, middle, _ = gc.get_threshold()
+        self._saved = gc.get_threshold()
+        young, middle, _ = self._saved
         gc.set_threshold(young, middle, _NEVER)
         self.installed = True
         self._last = time.monotonic()
+
+    def uninstall(self) -> None:
+        """Give the process its previous thresholds back (the store stopped)."""
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+        self.installed = False
 
     def run_if_due(self) -> bool:
         """Run a full collection if installed and one is due; whether it ran."""

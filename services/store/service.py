@@ -589,6 +589,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                 ARTICLES, group="store", stage="store", handle=store.handle, handle_batch=store.handle_batch,
                 max_records=settings.store_batch_size, stop=stop, on_assign=store.seek_past_high_water, ready=ready,
             ))
+        store.full_collections.uninstall()
         try:
             await store.close()
         except Exception as exc:  # noqa: BLE001 - statistics only: losing the last seconds of counts is harmless

@@ -37,3 +37,6 @@ def test_installed_stops_automatic_full_collections_and_collects_when_due(thresh
     before = gc.get_stats()[2]["collections"]
     assert policy.run_if_due()
     assert gc.get_stats()[2]["collections"] == before + 1
+    policy.uninstall()
+    assert gc.get_threshold() == (700, 10, 10)
+    assert not policy.run_if_due()
