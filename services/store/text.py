@@ -73,7 +73,7 @@ def _tfidf_vectorised(terms: Sequence[str], counts: Sequence[int], df: npt.NDArr
 
 def l2_normalise(vector: Mapping[str, float]) -> dict[str, float]:
     """Scale a sparse vector to unit length (empty stays empty)."""
-    norm = math.sqrt(sum(v * v for v in vector.values()))
+    norm = math.hypot(*vector.values())
     return {k: v / norm for k, v in vector.items()} if norm else {}
 
 
