@@ -14,7 +14,7 @@ from services.common.keys import Keys
 from services.common.messages import Article, Entity, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.repository import Repository
+from services.store.repository import BatchWrite, Repository
 from services.store.service import PLACE_CHUNK, Store
 from tests.integration.test_stories import repost, seed_articles
 
@@ -98,3 +98,34 @@ async def test_document_frequencies_survive_a_restart(settings: Settings) -> Non
     assert restarted.idf.documents == store.idf.documents == len(articles)
     assert store.idf.counts.any()
     assert np.array_equal(restarted.idf.counts, store.idf.counts)
+
+
+async def test_a_chunk_redone_after_a_conflict_decides_and_counts_as_if_it_never_conflicted(settings: Settings) -> None:
+    """Another instance's write (simulated: the first commit of the second chunk reports a conflict)
+    makes the store read again and redo the chunk, its articles taken out of the document
+    frequencies and weighed again. Decisions and frequencies end as in an undisturbed run."""
+    articles = stream(3 * PLACE_CHUNK)
+    clean_settings = settings.model_copy(update={"key_prefix": settings.key_prefix + "clean:"})
+    async with open_redis(settings) as redis:
+        clean = Store(clean_settings, Repository(redis, Keys(clean_settings.key_prefix)))
+        expected = await clean.ingest_many(articles)
+
+        repo = Repository(redis, Keys(settings.key_prefix))
+        commits = 0
+        real_commit = repo.commit
+
+        async def commit_conflicting_once(batch: BatchWrite) -> list[str]:
+            nonlocal commits
+            commits += 1
+            if commits == 2 and batch.expected_versions:
+                return list(batch.expected_versions)[:1]  # as if another instance wrote that cluster
+            return await real_commit(batch)
+
+        repo.commit = commit_conflicting_once  # type: ignore[method-assign]
+        disturbed = Store(settings, repo)
+        placed = await disturbed.ingest_many(articles)
+    assert commits == 4, "three chunks, the second written twice"
+    assert [(p.stored.id, p.cluster.id, p.stored.copy_of) for p in placed] == [
+        (p.stored.id, p.cluster.id, p.stored.copy_of) for p in expected]
+    assert disturbed.idf.documents == clean.idf.documents == len(articles)
+    assert np.array_equal(disturbed.idf.counts, clean.idf.counts)
