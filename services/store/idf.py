@@ -114,7 +114,8 @@ class DocumentFrequencies:
         """Put the increments counted since the last flush into `write` when a flush is due."""
         if not self._pending or not (force or time.monotonic() - self._last_flush >= self.flush_every_s):
             return
-        summed = np.bincount(np.concatenate(self._pending), minlength=BUCKETS)
+        # Once per document and bucket, as add() counted them (two of a document's terms may share one).
+        summed = np.bincount(np.concatenate([np.unique(b) for b in self._pending]), minlength=BUCKETS)
         changed = np.flatnonzero(summed)
         write.document_buckets = np.stack([changed, summed[changed]], axis=1)
         write.documents = len(self._pending)
