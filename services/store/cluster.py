@@ -108,6 +108,11 @@ class ArticleTerms:
         """Every distinct key whose document frequency this article raises."""
         return [*self.body, *self.entities]
 
+    @property
+    def document_term_count(self) -> int:
+        """len(document_terms()), without building the list."""
+        return len(self.body) + len(self.entities)
+
     def weighed_terms(self) -> list[str]:
         """The keys whose document frequencies features_of() reads, in its order: the document
         terms first (so their frequencies are a prefix), then the title's words."""

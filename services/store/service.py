@@ -234,8 +234,7 @@ class Store:
         """Place a chunk against a view of Redis plus its own decisions; one optimistic commit, redone on conflict."""
         # Hashed once per chunk; each article's document terms are the prefix of its weighed terms.
         weighed = [term_buckets(p.terms.weighed_terms()) for p in prepared]
-        document_buckets = [b[:len(p.terms.body) + len(p.terms.entities)]
-                            for p, b in zip(prepared, weighed, strict=True)]
+        document_buckets = [b[:p.terms.document_term_count] for p, b in zip(prepared, weighed, strict=True)]
         for attempt in range(WRITE_RETRIES):
             if attempt:
                 lookup = self._start_copy_lookup(prepared)  # a replay: the same candidates as the first time

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from services.common.fingerprint import body_hash
 from services.common.messages import Entity
-from services.store.cluster import Weights, best_match, document_terms, features, grow, match_key, score, seed
+from services.store.cluster import (
+    ArticleTerms,
+    Weights,
+    best_match,
+    document_terms,
+    features,
+    grow,
+    match_key,
+    score,
+    seed,
+)
 from services.store.text import add_vectors, idf, tfidf
 
 WEIGHTS = Weights(body=0.6, title=0.1, entities=0.3)
@@ -61,6 +71,8 @@ def test_centroids_grow_bounded_and_time_span_widens() -> None:
 def test_document_terms_count_words_and_entities_once() -> None:
     terms = document_terms("Volcano erupts", "volcano volcano lava", [ent("gpe:iceland", 4)])
     assert sorted(terms) == sorted(["e|gpe:iceland", "erupts", "lava", "volcano"])
+    article = ArticleTerms.of("Volcano erupts", "volcano volcano lava", [ent("gpe:iceland", 4)])
+    assert article.weighed_terms()[:article.document_term_count] == article.document_terms()
     assert add_vectors({"a": 1.0}, {"a": 1.0, "b": 0.5}, limit=1) == {"a": 2.0}
 
 
