@@ -114,9 +114,11 @@ for i = 1, n[6] do  -- clusters: id, json, last updated
   k = k + 1; a = a + 3
 end
 -- Postings older than the window before the newest time are dropped: those stories can take no new article.
+-- Only a new member grows a posting list, so only then is it trimmed (most writes move a story's time).
 for key, id, t in string.gmatch(ARGV[4], "([^\\t\\n]+)\\t([^\\t\\n]+)\\t([^\\t\\n]+)") do
-  redis.call('ZADD', key, 'GT', t, id)
-  if window then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(t) - window)) end
+  if redis.call('ZADD', key, 'GT', t, id) > 0 and window then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(t) - window))
+  end
 end
 -- Document-frequency increments into u32 counters, one BITFIELD per 500 pairs.
 if tonumber(ARGV[6]) > 0 then
