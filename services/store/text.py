@@ -30,13 +30,6 @@ class Frequencies(Protocol):
         ...
 
 
-def tfidf(counts: Mapping[str, int], df: Frequencies, n_docs: int, *, limit: int) -> dict[str, float]:
-    """Sublinear TF x IDF, the `limit` heaviest terms, L2-normalised (document frequencies by term)."""
-    terms = [t for t, c in counts.items() if c > 0]
-    return tfidf_of(terms, [counts[t] for t in terms], np.array([df.get(t, 0) for t in terms]), n_docs,
-                    limit=limit)
-
-
 def tfidf_of(terms: Sequence[str], counts: Sequence[int], df: npt.NDArray[Any], n_docs: int, *,
              limit: int) -> dict[str, float]:
     """Sublinear TF x IDF of `terms` (positive `counts`, document frequencies `df` in the same order),

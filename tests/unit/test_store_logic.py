@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from services.common.fingerprint import body_hash
 from services.common.messages import Entity
 from services.store.cluster import (
@@ -15,7 +17,7 @@ from services.store.cluster import (
     score,
     seed,
 )
-from services.store.text import add_vectors, idf, tfidf
+from services.store.text import add_vectors, idf, tfidf_of
 
 WEIGHTS = Weights(body=0.6, title=0.1, entities=0.3)
 DAY = 86400.0
@@ -32,7 +34,7 @@ def test_body_hash_ignores_case_spacing_and_punctuation_only() -> None:
 
 def test_idf_rewards_rare_terms_and_tfidf_is_unit_length() -> None:
     assert idf(1, 1000) > idf(500, 1000) > 0
-    vec = tfidf({"volcano": 3, "the": 5}, {"volcano": 2, "the": 990}, 1000, limit=10)
+    vec = tfidf_of(["volcano", "the"], [3, 5], np.array([2, 990]), 1000, limit=10)
     assert vec["volcano"] > vec["the"]
     assert abs(sum(v * v for v in vec.values()) - 1.0) < 1e-9
 
