@@ -102,6 +102,27 @@ class Keys:
         """STRING counter: articles counted in the document frequencies."""
         return f"{self.prefix}stats:df-documents"
 
+    # --- entity alias table (owner: services.common.entity_aliases) ---------------------------
+    @property
+    def entity_aliases(self) -> str:
+        """HASH alias entity key -> the entity key it stands for ('person:putin' -> 'person:vladimir putin')."""
+        return f"{self.prefix}entity:aliases"
+
+    @property
+    def entity_names(self) -> str:
+        """HASH entity key -> display name, the fullest form seen."""
+        return f"{self.prefix}entity:names"
+
+    @property
+    def entity_alias_votes_prefix(self) -> str:
+        """Prefix of the HASH per alias: candidate entity key -> articles that used the alias for it."""
+        return f"{self.prefix}entity:alias-votes:"
+
+    @property
+    def entity_known_as_prefix(self) -> str:
+        """Prefix of the SET per entity key: the aliases that resolve to it (API: an entity's aliases)."""
+        return f"{self.prefix}entity:known-as:"
+
     def high_water(self, topic: str, partition: int) -> str:
         """STRING: highest offset of topic/partition whose work the store has finished."""
         return f"{self.prefix}hw:{topic}:{partition}"

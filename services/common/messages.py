@@ -44,6 +44,10 @@ class Entity(BaseModel):
     type: str = Field(description="PERSON, ORG, GPE, LOC, NORP, EVENT, FAC, PRODUCT, WORK_OF_ART, LAW")
     count: int = Field(ge=1, description="mentions in the article")
     first_position: int = Field(ge=0, description="character offset of the first mention in the text")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="other keys this entity was written as in the article ('person:putin' for 'person:vladimir "
+                    "putin'); the alias table learns from them")
 
 
 class Fingerprint(BaseModel):

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from rich.progress import Progress
 
 from services.common.embedded import start_valkey
+from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
 from services.common.messages import Article, Entity
 from services.common.redis import open_redis
@@ -38,6 +39,8 @@ from services.store.service import Store
 # Undated articles get one fixed "fetch" time, as a live system would stamp them
 # with the time it saw them: far from every dated article of the corpus.
 REPLAY_FETCH_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+# Bumped when tagging output changes, so an --entities-cache written by an older version is not reused.
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ def tag_all(records: list[Labelled], settings: Settings, *, workers: int, cache:
     if cache is not None and cache.exists():
         for line in cache.read_text().splitlines():
             rec = json.loads(line)
-            known[rec["id"]] = [Entity.model_validate(e) for e in rec["entities"]]
+            if rec.get("v") == CACHE_VERSION:  # older tagging (without aliases) is tagged again
+                known[rec["id"]] = [Entity.model_validate(e) for e in rec["entities"]]
     todo = [(r.id, r.title, r.text, settings.spacy_model, settings.ner_max_chars) for r in records if r.id not in known]
     task = progress.add_task("tagging entities", total=len(todo)) if progress and todo else None
     if todo:
@@ -99,7 +103,7 @@ def tag_all(records: list[Labelled], settings: Settings, *, workers: int, cache:
                 for rid, ents in pool.map(_tag, todo, chunksize=8):
                     known[rid] = [Entity.model_validate(e) for e in ents]
                     if out is not None:
-                        out.write(json.dumps({"id": rid, "entities": ents}) + "\n")
+                        out.write(json.dumps({"v": CACHE_VERSION, "id": rid, "entities": ents}) + "\n")
                     if progress is not None and task is not None:
                         progress.advance(task)
         finally:
@@ -134,11 +138,15 @@ async def replay(records: list[Labelled], entities: dict[str, list[Entity]], set
                  progress: Progress | None) -> dict[str, dict[str, Any]]:
     """Run every article through Store.ingest in order; {id: {"cluster", "copy_of"}}."""
     async with open_redis(settings) as redis:
-        repo = Repository(redis, Keys(settings.key_prefix))
+        keys = Keys(settings.key_prefix)
+        repo = Repository(redis, keys)
         store = Store(settings, repo)
+        aliases = AliasTable(redis, keys)
         task = progress.add_task("clustering", total=len(records)) if progress else None
         for record in records:
-            await store.ingest(to_article(record, entities.get(record.id, [])))
+            # As the extractor publishes them: under the keys the alias table has learned so far.
+            resolved = await aliases.resolve(entities.get(record.id, []))
+            await store.ingest(to_article(record, resolved))
             if progress is not None and task is not None:
                 progress.advance(task)
         # Read the final state: a later merge moves earlier articles to the surviving story.

@@ -471,10 +471,19 @@ def _resolve(mentions: list[_Mention]) -> list[Entity]:
                 type=label,
                 count=len(ms),
                 first_position=min(starts) if starts else 0,
+                aliases=_aliases(key, ms),
             )
         )
     entities.sort(key=lambda e: (e.first_position, e.key))
     return entities
+
+
+def _aliases(key: str, ms: list[_Mention]) -> list[str]:
+    """The keys the entity's mentions would have had on their own ("person:putin"), other than `key`."""
+    own = {f"{m.label.lower()}:{m.norm}" for m in ms}
+    own.update(f"{m.label.lower()}:{_fold(m.long_form, m.label)}" for m in ms if m.long_form)
+    own.discard(key)
+    return sorted(k for k in own if not k.endswith(":"))
 
 
 def _with_label(ms: list[_Mention], label: str) -> list[_Mention]:

@@ -3,7 +3,9 @@
 Consumes `feed-items`, downloads each page through the SSRF-safe client
 (size and time capped), extracts text and metadata (trafilatura) and named
 entities (spaCy) in a process pool so the event loop and the consumer's
-heartbeats never stall, and publishes to `articles` (key: article id).
+heartbeats never stall, puts the entities under the keys the alias table has
+learned across articles (services.common.entity_aliases), and publishes to
+`articles` (key: article id).
 Idempotent: the article id is derived from the canonical URL, so a replay
 re-publishes the same article and the store ignores it.
 """
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from services.common.bus import Bus, Delivery
+from services.common.entity_aliases import AliasTable
 from services.common.errors import ExtractionFailed
 from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
@@ -46,7 +49,7 @@ def check_page(response: HttpResponse) -> None:
 
 
 async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bus: Bus, cpu: Executor,
-                 settings: Settings) -> None:
+                 aliases: AliasTable, settings: Settings) -> None:
     """Download, extract and tag one feed item, and publish its Article."""
     response = await http.get(item.url, max_bytes=settings.max_page_bytes)
     check_page(response)
@@ -56,6 +59,7 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
                    ner_max_chars=settings.ner_max_chars, fallback_title=item.title or "")
     async with asyncio.timeout(EXTRACT_DEADLINE_S):
         page, tagged, fingerprint = await loop.run_in_executor(cpu, work)
+    tagged = await aliases.resolve(tagged)
     article = Article(
         id=article_id(item.url),
         url=item.url,
@@ -108,7 +112,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             tasks.create_task(heartbeat(redis, keys, "extractor", stop, ready))
             tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
-                handle=partial(handle, http=http, bus=bus, cpu=cpu, settings=settings),
+                handle=partial(handle, http=http, bus=bus, cpu=cpu, aliases=AliasTable(redis, keys), settings=settings),
                 stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead, ready=ready,
             ))
     log.info("service.stopped", service="extractor")

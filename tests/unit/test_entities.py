@@ -237,3 +237,26 @@ def test_load_is_cached(nlp_loaded: None) -> None:
 def test_unknown_model_fails_clearly() -> None:
     with pytest.raises(OSError, match="no_such_model_xyz"):
         entities.load("no_such_model_xyz")
+
+
+# --------------------------------------------------------------------------- aliases for the alias table
+
+
+@needs_seeds
+def test_entities_carry_the_keys_their_short_mentions_would_have_had(
+    tagged: dict[str, tuple[list[Entity], dict[str, set[str]]]],
+) -> None:
+    for stem, (ents, _) in tagged.items():
+        by_key = {e.key: e for e in ents}
+        assert "person:putin" in by_key["person:vladimir putin"].aliases, stem
+        assert "person:qassem soleimani" not in by_key["person:qassem soleimani"].aliases
+        for e in ents:
+            assert e.key not in e.aliases and e.aliases == sorted(set(e.aliases))
+
+
+def test_acronym_entity_lists_its_long_name_as_alias(nlp_loaded: None) -> None:
+    text = ("The Islamic Revolutionary Guard Corps (IRGC) said on Monday that its forces had moved. "
+            "The IRGC gave no further details about the operation near the border.")
+    ents = tag_entities(text, title=None, language="en", model=MODEL, ner_max_chars=MAX_CHARS)
+    irgc = next(e for e in ents if e.key == "org:irgc")
+    assert any("revolutionary guard corps" in a for a in irgc.aliases), irgc
