@@ -11,6 +11,7 @@
         ├── ResponseTooLarge       body over the byte cap (also after decompression)
         ├── UpstreamRejected       4xx other than 429, too many redirects
         └── ExtractionFailed       the page holds no article text we can use
+            └── NotAnArticle           a paywall stub or a non-article page (home, section, profile)
 """
 
 from __future__ import annotations
@@ -62,3 +63,7 @@ class UpstreamRejected(Permanent):
 
 class ExtractionFailed(Permanent):
     """The page yielded no usable article (empty, not HTML, not an article)."""
+
+
+class NotAnArticle(ExtractionFailed):
+    """The page is reachable and parses, but is no article: a paywall stub or a home/section page."""

@@ -64,14 +64,17 @@ class Fingerprint(BaseModel):
 class Article(Message):
     """A cleaned article with metadata and entities. Topic key: its article id."""
 
-    id: str = Field(description="article_id(url): stable, derived from the canonical URL")
-    url: str
+    id: str = Field(description="article_id(canonical_url or url): stable, derived from the canonical URL")
+    url: str = Field(description="the feed item's (canonical) URL the article was fetched from")
+    canonical_url: str | None = Field(
+        default=None, description="the URL the page names as its own (<link rel=canonical>, og:url), on its site")
     feed_id: str | None = None
     outlet: str
     title: str
     text: str
     author: str | None = None
     published_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = Field(default=None, description="last modification the page declares")
     language: str | None = None
     site_name: str | None = None
     description: str | None = None

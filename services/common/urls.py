@@ -25,7 +25,7 @@ import idna
 
 from services.common.errors import InvalidUrl
 
-__all__ = ["MAX_URL_LENGTH", "TRACKING_PARAMS", "canonical_url", "host_of", "normalize_url"]
+__all__ = ["MAX_URL_LENGTH", "TRACKING_PARAMS", "canonical_url", "host_of", "normalize_url", "same_site"]
 
 #: Longer URLs are refused: no real article link needs more, and it bounds the work done here.
 MAX_URL_LENGTH = 8192
@@ -132,6 +132,16 @@ def host_of(url: str) -> str:
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def same_site(url: str, other: str) -> bool:
+    """Whether two URLs are on one site: the same host, or one host a subdomain of the other
+    ("www.bbc.co.uk" and "bbc.co.uk"). A page may only name a canonical URL on its own site."""
+    try:
+        a, b = host_of(url), host_of(other)
+    except InvalidUrl:
+        return False
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
 def _check_chars(url: str) -> None:

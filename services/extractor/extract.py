@@ -19,7 +19,7 @@ from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from services.common.errors import ExtractionFailed
+from services.common.errors import ExtractionFailed, NotAnArticle
 from services.common.fingerprint import fingerprint
 from services.common.messages import Entity, Fingerprint
 
@@ -33,6 +33,8 @@ __all__ = [
 
 MIN_WORDS = 25
 """Fewer words than this is not an article (a stub, a paywall teaser, an error page)."""
+PAYWALL_STUB_WORDS = 150
+"""A paywalled page with fewer words than this is its teaser, not the article."""
 
 _SNIFF_BYTES = 4096  # where <meta charset> must appear (the HTML spec says 1024; be lenient)
 _DETECT_BYTES = 65536  # sample handed to the statistical detector
@@ -147,6 +149,7 @@ class ExtractedPage:
     title: str | None
     author: str | None
     published: datetime | None
+    updated: datetime | None
     site_name: str | None
     description: str | None
     canonical_url: str | None
@@ -165,8 +168,38 @@ _LOOKS_HTML = re.compile(
 _TAG = re.compile(r"<(link|meta)\b([^>]*)>", re.IGNORECASE)
 _ATTR = re.compile(r"""([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _JSONLD_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
+_JSONLD_MODIFIED = re.compile(r'"dateModified"\s*:\s*"([^"]{8,40})"')
+_JSONLD_TYPE = re.compile(r'"@type"\s*:\s*"([A-Za-z]{3,40})"')
+_JSONLD_NOT_FREE = re.compile(r'"isAccessibleForFree"\s*:\s*"?(?:false|False|FALSE)"?')
 _WORD = re.compile(r"\w+", re.UNICODE)
 _BLANKS = re.compile(r"\n{3,}")
+_MODIFIED_KEYS = (
+    "article:modified_time",
+    "og:updated_time",
+    "datemodified",
+    "dc.date.modified",
+    "last-modified",
+)
+# Teaser endings of paywalled pages (lower case), checked in the last few hundred characters.
+_PAYWALL_PHRASES = (
+    "subscribe to continue reading",
+    "subscribe to read",
+    "subscribers only",
+    "for subscribers",
+    "to continue reading",
+    "already a subscriber",
+    "log in to continue",
+    "sign in to continue",
+    "become a member to read",
+    "this content is for members",
+    "unlock this article",
+)
+# og:type values that mean "not an article" (https://ogp.me/#types); "website" is the home page's.
+_NON_ARTICLE_OG = frozenset({"website", "profile", "book", "music.song", "music.album", "video.other",
+                             "video.tv_show", "product", "place", "business.business"})
+_ARTICLE_JSONLD_TYPES = frozenset({"article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle",
+                                   "opinionnewsarticle", "backgroundnewsarticle", "blogposting", "report",
+                                   "liveblogposting", "scholarlyarticle", "techarticle"})
 _PUBLISHED_KEYS = (
     "article:published_time",
     "og:published_time",
@@ -186,11 +219,24 @@ def _attrs(raw: str) -> dict[str, str]:
     return out
 
 
-def _head_links(html: str, url: str) -> tuple[str | None, str | None]:
-    """(canonical URL, published timestamp string) from <link>/<meta> tags of the page head."""
+@dataclass(frozen=True)
+class _HeadMeta:
+    """What the page's <link>/<meta> tags and JSON-LD say about it."""
+
+    canonical: str | None
+    published: str | None
+    modified: str | None
+    og_type: str | None
+    jsonld_types: frozenset[str]
+    paywalled: bool
+
+
+def _head_meta(html: str, url: str) -> _HeadMeta:
+    """Canonical URL, timestamps, page type and paywall marker from the page's tags and JSON-LD."""
     canonical: str | None = None
     og_url: str | None = None
-    published: dict[str, str] = {}
+    og_type: str | None = None
+    stamps: dict[str, str] = {}
     for m in _TAG.finditer(html, 0, min(len(html), _HEAD_CHARS)):
         a = _attrs(m.group(2))
         if m.group(1).lower() == "link":
@@ -204,19 +250,43 @@ def _head_links(html: str, url: str) -> tuple[str | None, str | None]:
             continue
         if name == "og:url" and og_url is None:
             og_url = content
-        elif name in _PUBLISHED_KEYS:
-            published.setdefault(name, content)
+        elif name == "og:type" and og_type is None:
+            og_type = content.strip().lower()
+        elif name in _PUBLISHED_KEYS or name in _MODIFIED_KEYS:
+            stamps.setdefault(name, content)
     found = None
     for candidate in (canonical, og_url):
         absolute = _absolute_http(candidate, url)
         if absolute is not None:
             found = absolute
             break
-    stamp = next((published[k] for k in _PUBLISHED_KEYS if k in published), None)
-    if stamp is None:
-        m2 = _JSONLD_DATE.search(html, 0, min(len(html), _HEAD_CHARS * 5))
-        stamp = m2.group(1) if m2 else None
-    return found, stamp
+    scripts = html[: min(len(html), _HEAD_CHARS * 5)]
+    published = next((stamps[k] for k in _PUBLISHED_KEYS if k in stamps), None)
+    if published is None:
+        m2 = _JSONLD_DATE.search(scripts)
+        published = m2.group(1) if m2 else None
+    modified = next((stamps[k] for k in _MODIFIED_KEYS if k in stamps), None)
+    if modified is None:
+        m3 = _JSONLD_MODIFIED.search(scripts)
+        modified = m3.group(1) if m3 else None
+    return _HeadMeta(
+        canonical=found, published=published, modified=modified, og_type=og_type,
+        jsonld_types=frozenset(t.lower() for t in _JSONLD_TYPE.findall(scripts)),
+        paywalled=_JSONLD_NOT_FREE.search(scripts) is not None,
+    )
+
+
+def _refuse_non_articles(meta: _HeadMeta, text: str, words: int, published: datetime | None) -> None:
+    """Raise NotAnArticle for a paywall stub or a page that says it is no article and looks like none."""
+    tail = text[-400:].lower()
+    if words < PAYWALL_STUB_WORDS and (meta.paywalled or any(p in tail for p in _PAYWALL_PHRASES)):
+        raise NotAnArticle(f"paywall stub: {words} words of teaser"
+                           + (" (the page marks itself isAccessibleForFree=false)" if meta.paywalled else ""))
+    # Both the page's own type and the absence of any article sign: a home page, section front or
+    # profile has no publication date, and real articles with a careless og:type still carry one.
+    if meta.og_type in _NON_ARTICLE_OG and published is None and not (meta.jsonld_types & _ARTICLE_JSONLD_TYPES):
+        raise NotAnArticle(f"not an article page: og:type {meta.og_type!r}, no publication date, "
+                           "no article structured data")
 
 
 def _absolute_http(candidate: str | None, base: str) -> str | None:
@@ -288,7 +358,10 @@ def extract_page(html: str, url: str) -> ExtractedPage:
     """Main text and metadata of an HTML page.
 
     Raises ExtractionFailed (never anything else) when the input is not HTML,
-    trafilatura finds no main text, or the text has fewer than MIN_WORDS words.
+    trafilatura finds no main text, or the text has fewer than MIN_WORDS words;
+    its subclass NotAnArticle for a paywall stub or a page that declares itself
+    no article (og:type website/profile/...) and carries no article date or
+    article structured data.
     Paragraphs of `text` are separated by newlines.
     """
     if not isinstance(html, str):  # bytes would make trafilatura decompress without a limit
@@ -317,16 +390,19 @@ def extract_page(html: str, url: str) -> ExtractedPage:
     if words < MIN_WORDS:
         raise ExtractionFailed(f"text too short: {words} words < {MIN_WORDS}")
 
-    canonical, stamp = _head_links(cleaned, url)
-    published = _parse_datetime(stamp) or _parse_datetime(_clean(data.get("date")))
+    meta = _head_meta(cleaned, url)
+    published = _parse_datetime(meta.published) or _parse_datetime(_clean(data.get("date")))
+    _refuse_non_articles(meta, text, words, published)
+    updated = _parse_datetime(meta.modified)
     return ExtractedPage(
         text=text,
         title=_clean(data.get("title")),
         author=_clean(data.get("author")),
         published=published,
+        updated=updated if updated != published else None,
         site_name=_clean(data.get("sitename")),
         description=_clean(data.get("description")),
-        canonical_url=canonical,
+        canonical_url=meta.canonical,
         language=_language(text, _clean(data.get("language"))),
     )
 

@@ -21,7 +21,7 @@ from functools import partial
 
 from services.common.bus import Bus, Delivery
 from services.common.entity_aliases import AliasTable
-from services.common.errors import ExtractionFailed
+from services.common.errors import ExtractionFailed, InvalidUrl
 from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
@@ -31,6 +31,7 @@ from services.common.messages import Article, FeedItem, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, FEED_ITEMS
+from services.common.urls import canonical_url, same_site
 from services.extractor import entities
 from services.extractor.extract import decode_html, extract_and_tag
 
@@ -60,15 +61,18 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
     async with asyncio.timeout(EXTRACT_DEADLINE_S):
         page, tagged, fingerprint = await loop.run_in_executor(cpu, work)
     tagged = await aliases.resolve(tagged)
+    canonical = page_canonical(page.canonical_url, response.url)
     article = Article(
-        id=article_id(item.url),
+        id=article_id(canonical or item.url),
         url=item.url,
+        canonical_url=canonical,
         feed_id=item.feed_id,
         outlet=item.outlet,
         title=page.title or item.title or "",
         text=page.text,
         author=page.author or item.author,
         published_at=page.published or item.published_at,
+        updated_at=page.updated,
         language=page.language,
         site_name=page.site_name,
         description=page.description or item.summary,
@@ -79,6 +83,21 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
     await bus.publish(ARTICLES, article.id, article)
     log.info("article.extracted", article_id=article.id, url=item.url, words=len(page.text.split()),
              entities=len(tagged))
+
+
+def page_canonical(declared: str | None, fetched_url: str) -> str | None:
+    """The page's own canonical URL, canonicalised, if it is on the site the page came from.
+
+    Two feed links to one article then get one article id; a page naming another site's
+    article as its canonical is not believed (it could overwrite that article).
+    """
+    if not declared:
+        return None
+    try:
+        canonical = canonical_url(declared, base=fetched_url)
+    except InvalidUrl:
+        return None
+    return canonical if same_site(canonical, fetched_url) else None
 
 
 def worker_count(settings: Settings) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import ExtractionFailed
+from services.common.errors import ExtractionFailed, NotAnArticle
 from services.extractor.extract import ExtractedPage, decode_html, extract_page
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -366,3 +366,77 @@ def test_decode_undeclared_cp1252_is_sniffed() -> None:
 
 def test_decode_empty() -> None:
     assert decode_html(b"", None) == ""
+
+
+# --------------------------------------------------------------------------- metadata, paywalls, non-articles
+
+
+def test_modified_time_from_meta_and_json_ld() -> None:
+    page = extract_page(
+        '<html><head><meta property="article:published_time" content="2020-01-02T03:04:05Z">'
+        '<meta property="article:modified_time" content="2020-01-02T08:00:00+01:00"></head>'
+        f"<body><article>{_article()}</article></body></html>",
+        "https://x.example/a",
+    )
+    assert page.updated == datetime(2020, 1, 2, 7, 0, tzinfo=UTC)
+    page = extract_page(
+        '<html><head><script type="application/ld+json">{"@type": "NewsArticle", "datePublished": '
+        '"2021-05-01T10:00:00Z", "dateModified": "2021-05-02T11:00:00Z"}</script></head>'
+        f"<body><article>{_article()}</article></body></html>",
+        "https://x.example/b",
+    )
+    assert page.published == datetime(2021, 5, 1, 10, tzinfo=UTC)
+    assert page.updated == datetime(2021, 5, 2, 11, tzinfo=UTC)
+
+
+def test_no_modified_time_or_the_same_as_published_is_none() -> None:
+    page = extract_page(f"<html><body><article>{_article()}</article></body></html>", "https://x.example/a")
+    assert page.updated is None
+    page = extract_page(
+        '<html><head><meta property="article:published_time" content="2020-01-02T03:04:05Z">'
+        '<meta property="article:modified_time" content="2020-01-02T03:04:05Z"></head>'
+        f"<body><article>{_article()}</article></body></html>",
+        "https://x.example/a",
+    )
+    assert page.updated is None
+
+
+TEASER = ("The minister said on Wednesday that the talks had gone well and would resume next week, although "
+          "many questions remained open and neither side would say when an agreement could be signed. ")
+
+
+def test_paywall_stub_marked_in_json_ld_is_not_an_article() -> None:
+    html = ('<html><head><script type="application/ld+json">{"@type": "NewsArticle", '
+            '"isAccessibleForFree": false, "datePublished": "2021-05-01T10:00:00Z"}</script></head>'
+            f"<body><article><p>{TEASER}</p><p>{TEASER}</p></article></body></html>")
+    with pytest.raises(NotAnArticle, match=r"paywall stub.*isAccessibleForFree"):
+        extract_page(html, "https://x.example/paid")
+
+
+def test_paywall_stub_recognised_by_its_closing_line() -> None:
+    html = (f"<html><body><article><p>{TEASER}</p><p>{TEASER}</p>"
+            "<p>Subscribe to continue reading this article.</p></article></body></html>")
+    with pytest.raises(NotAnArticle, match="paywall stub"):
+        extract_page(html, "https://x.example/paid")
+
+
+def test_a_paywalled_page_that_carries_its_full_text_is_an_article() -> None:
+    html = ('<html><head><script type="application/ld+json">{"@type": "NewsArticle", '
+            '"isAccessibleForFree": "False"}</script></head>'
+            f"<body><article>{_article(300)}</article></body></html>")
+    assert len(extract_page(html, "https://x.example/full").text.split()) >= 150
+
+
+def test_a_home_page_is_not_an_article() -> None:
+    teasers = "".join(f"<p>{TEASER} Story {i}.</p>" for i in range(6))
+    html = ('<html><head><meta property="og:type" content="website"><title>News Example</title></head>'
+            f"<body><main>{teasers}</main></body></html>")
+    with pytest.raises(NotAnArticle, match="not an article page"):
+        extract_page(html, "https://x.example/")
+
+
+def test_og_type_website_with_an_article_date_is_still_an_article() -> None:
+    html = ('<html><head><meta property="og:type" content="website">'
+            '<meta property="article:published_time" content="2020-01-02T03:04:05Z"></head>'
+            f"<body><article>{_article()}</article></body></html>")
+    assert extract_page(html, "https://x.example/a").published is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.errors import InvalidUrl
-from services.common.urls import canonical_url, host_of, normalize_url
+from services.common.urls import canonical_url, host_of, normalize_url, same_site
 
 
 @pytest.mark.parametrize(
@@ -145,3 +145,15 @@ def test_host_of(url: str, host: str) -> None:
 def test_host_of_without_host() -> None:
     with pytest.raises(InvalidUrl):
         host_of("not a url")
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("https://www.bbc.co.uk/news/1", "https://bbc.co.uk/news/2", True),
+    ("https://edition.cnn.com/a", "https://cnn.com/a", True),
+    ("https://news.example/a", "https://news.example/b", True),
+    ("https://evil.example/a", "https://news.example/a", False),
+    ("https://notnews.example/a", "https://news.example/a", False),
+    ("https://news.example/a", "not a url", False),
+])
+def test_same_site(a: str, b: str, same: bool) -> None:
+    assert same_site(a, b) is same
