@@ -82,7 +82,10 @@ class Settings(BaseSettings):
     spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline used for named entities")
     extract_workers: int = Field(0, ge=0, description="extraction processes (0 = one per core)")
     ner_max_chars: int = Field(20_000, gt=0, description="text given to NER is capped at this length")
-    extract_concurrency: int = Field(8, ge=1, description="pages in flight in one extractor")
+    extract_concurrency: int = Field(
+        16, ge=1, description="pages in flight in one extractor (enough to fill a batch per worker)")
+    extract_batch: int = Field(
+        8, ge=1, description="pages a worker extracts and tags in one go when several are waiting (spaCy batches)")
 
     # --- store -------------------------------------------------------------------------------
     cluster_window_hours: float = Field(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +36,14 @@ from services.common.messages import Entity
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
+    from spacy.tokens import Doc
 
-__all__ = ["ENTITY_TYPES", "load", "normalise_name", "tag_entities"]
+__all__ = ["ENTITY_TYPES", "load", "normalise_name", "tag_entities", "tag_entities_many"]
 
 ENTITY_TYPES = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
 _TITLE_STRIPPED_TYPES = frozenset({"PERSON", "GPE", "LOC", "NORP"})  # not ORG: "General Motors"
 _CHUNK_CHARS = 5_000
+NER_BATCH = 32  # pieces per spaCy minibatch in tag_entities_many
 _NOT_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer")
 
 _PIPELINES: dict[str, Language] = {}
@@ -400,13 +402,18 @@ def _org_prefix_groups(mentions: list[_Mention]) -> None:
                 break
 
 
-def _mentions(text: str, title: str | None, nlp: Language) -> list[_Mention]:
+def _pieces(text: str, title: str | None) -> list[tuple[int, str]]:
+    """What spaCy reads of an article: the title unless the text starts with it (offset -1), then chunks."""
     pieces: list[tuple[int, str]] = []
     if title and title.strip() and not " ".join(text[: len(title) + 20].split()).startswith(" ".join(title.split())):
         pieces.append((-1, title.strip()))
     pieces.extend(_chunks(text, _CHUNK_CHARS))
+    return pieces
+
+
+def _mentions_in(pieces: list[tuple[int, str]], docs: Iterable[Doc]) -> list[_Mention]:
     out: list[_Mention] = []
-    for (offset, piece), doc in zip(pieces, nlp.pipe([p for _, p in pieces]), strict=True):
+    for (offset, piece), doc in zip(pieces, docs, strict=True):
         for ent in doc.ents:
             if ent.label_ not in ENTITY_TYPES:
                 continue
@@ -429,6 +436,11 @@ def _mentions(text: str, title: str | None, nlp: Language) -> list[_Mention]:
                 )
             )
     return out
+
+
+def _mentions(text: str, title: str | None, nlp: Language) -> list[_Mention]:
+    pieces = _pieces(text, title)
+    return _mentions_in(pieces, nlp.pipe([p for _, p in pieces]))
 
 
 def _resolve(mentions: list[_Mention]) -> list[Entity]:
@@ -500,6 +512,22 @@ def _tag(
     nlp = _pipeline(model)
     mentions = _mentions(_cap(text, max(1, ner_max_chars)), title, nlp)
     return _resolve(mentions), mentions
+
+
+def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *, model: str, ner_max_chars: int,
+                      batch_size: int = NER_BATCH) -> list[list[Entity]]:
+    """tag_entities for several (text, title, language) articles with one batched spaCy pass over all
+    their pieces: the same entities, for less time per article than one call each."""
+    nlp = _pipeline(model)
+    jobs: list[tuple[int, list[tuple[int, str]]]] = []
+    for i, (text, title, language) in enumerate(articles):
+        if _is_english(language) and text.strip():
+            jobs.append((i, _pieces(_cap(text, max(1, ner_max_chars)), title)))
+    docs = iter(nlp.pipe([p for _, pieces in jobs for _, p in pieces], batch_size=batch_size))
+    out: list[list[Entity]] = [[] for _ in articles]
+    for i, pieces in jobs:
+        out[i] = _resolve(_mentions_in(pieces, [next(docs) for _ in pieces]))
+    return out
 
 
 def tag_entities(text: str, *, title: str | None, language: str | None, model: str, ner_max_chars: int) -> list[Entity]:

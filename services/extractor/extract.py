@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
@@ -27,7 +28,7 @@ __all__ = [
     "MIN_WORDS",
     "ExtractedPage",
     "decode_html",
-    "extract_and_tag",
+    "extract_and_tag_many",
     "extract_page",
 ]
 
@@ -407,14 +408,25 @@ def extract_page(html: str, url: str) -> ExtractedPage:
     )
 
 
-def extract_and_tag(html: str, url: str, *, model: str, ner_max_chars: int,
-                    fallback_title: str = "") -> tuple[ExtractedPage, list[Entity], Fingerprint]:
-    """extract_page, entities.tag_entities and the text fingerprint: the one function the service submits
-    to its pool (the fingerprint is computed here, in parallel, so the store does not have to)."""
+def extract_and_tag_many(pages: Sequence[tuple[str, str, str]], *, model: str, ner_max_chars: int,
+                         ) -> list[tuple[ExtractedPage, list[Entity], Fingerprint] | ExtractionFailed]:
+    """extract_page, entities.tag_entities and the text fingerprint of several (html, url, fallback title)
+    pages: what the service's pool runs (services.extractor.pool). The pages are tagged in one batched
+    spaCy pass; the fingerprint is computed here, in parallel, so the store does not have to. A page
+    that holds no article gives its ExtractionFailed in its place; the others are unaffected.
+    """
     from services.extractor import entities
 
-    page = extract_page(html, url)
-    tagged = entities.tag_entities(
-        page.text, title=page.title, language=page.language, model=model, ner_max_chars=ner_max_chars
-    )
-    return page, tagged, fingerprint(page.title or fallback_title, page.text)
+    extracted: list[ExtractedPage | ExtractionFailed] = []
+    for html, url, _ in pages:
+        try:
+            extracted.append(extract_page(html, url))
+        except ExtractionFailed as exc:
+            extracted.append(exc)
+    good = [(i, p) for i, p in enumerate(extracted) if isinstance(p, ExtractedPage)]
+    tagged = entities.tag_entities_many([(p.text, p.title, p.language) for _, p in good], model=model,
+                                        ner_max_chars=ner_max_chars)
+    results: dict[int, tuple[ExtractedPage, list[Entity], Fingerprint]] = {
+        i: (page, ents, fingerprint(page.title or pages[i][2], page.text))
+        for (i, page), ents in zip(good, tagged, strict=True)}
+    return [e if isinstance(e, ExtractionFailed) else results[i] for i, e in enumerate(extracted)]

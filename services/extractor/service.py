@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from functools import partial
@@ -33,7 +33,8 @@ from services.common.settings import Settings
 from services.common.topics import ARTICLES, FEED_ITEMS
 from services.common.urls import canonical_url, same_site
 from services.extractor import entities
-from services.extractor.extract import decode_html, extract_and_tag
+from services.extractor.extract import decode_html
+from services.extractor.pool import ExtractionPool
 
 log = get_logger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
@@ -49,17 +50,14 @@ def check_page(response: HttpResponse) -> None:
         raise ExtractionFailed("empty page")
 
 
-async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bus: Bus, cpu: Executor,
+async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bus: Bus, extraction: ExtractionPool,
                  aliases: AliasTable, settings: Settings) -> None:
     """Download, extract and tag one feed item, and publish its Article."""
     response = await http.get(item.url, max_bytes=settings.max_page_bytes)
     check_page(response)
     html = decode_html(response.body, response.charset)
-    loop = asyncio.get_running_loop()
-    work = partial(extract_and_tag, html, item.url, model=settings.spacy_model,
-                   ner_max_chars=settings.ner_max_chars, fallback_title=item.title or "")
     async with asyncio.timeout(EXTRACT_DEADLINE_S):
-        page, tagged, fingerprint = await loop.run_in_executor(cpu, work)
+        page, tagged, fingerprint = await extraction.submit(html, response.url, fallback_title=item.title or "")
     tagged = await aliases.resolve(tagged)
     canonical = page_canonical(page.canonical_url, response.url)
     article = Article(
@@ -125,13 +123,19 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             if delivery.key:
                 await ledger.settle(delivery.key)
 
+        extraction = ExtractionPool(cpu, slots=worker_count(settings), model=settings.spacy_model,
+                                    ner_max_chars=settings.ner_max_chars, max_batch=settings.extract_batch)
         log.info("service.started", service="extractor", workers=worker_count(settings))
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
             tasks.create_task(heartbeat(redis, keys, "extractor", stop, ready))
-            tasks.create_task(bus.consume(
+            serving = tasks.create_task(extraction.run())
+            consuming = tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
-                handle=partial(handle, http=http, bus=bus, cpu=cpu, aliases=AliasTable(redis, keys), settings=settings),
+                handle=partial(handle, http=http, bus=bus, extraction=extraction, aliases=AliasTable(redis, keys),
+                               settings=settings),
                 stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead, ready=ready,
             ))
+            # The pool serves until the consumer has drained and committed its last pages.
+            consuming.add_done_callback(lambda _: serving.cancel())
     log.info("service.stopped", service="extractor")

@@ -1,0 +1,79 @@
+"""Batched extraction: the same results as one page at a time, bad pages isolated, batches formed under load."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from services.common.errors import ExtractionFailed
+from services.extractor import entities
+from services.extractor import pool as pool_module
+from services.extractor.extract import extract_and_tag_many, extract_page
+from services.extractor.pool import ExtractionPool
+
+MODEL = "en_core_web_sm"
+SENTENCES = [
+    "Russian President Vladimir Putin met Iranian officials in Moscow on Tuesday, the Kremlin said.",
+    "Putin told reporters that the talks with Tehran had been constructive and would continue.",
+    "The meeting came a week after Qassem Soleimani visited the Russian capital, Fars news agency reported.",
+    "Soleimani, who commands the Quds Force, has not commented on the visit.",
+]
+
+
+def page(n: int) -> str:
+    paragraphs = "".join(f"<p>{s} (Report {n}, part {i}.)</p>" for i, s in enumerate(SENTENCES * 2))
+    return f"<html><head><title>Report {n}</title></head><body><article>{paragraphs}</article></body></html>"
+
+
+BROKEN = "<html><body><nav><a href='/'>Home</a></nav></body></html>"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nlp_loaded() -> None:
+    entities.load(MODEL)
+
+
+def test_a_batch_gives_what_each_page_gives_alone_and_isolates_a_bad_page() -> None:
+    pages = [(page(1), "https://x.example/1", ""), (BROKEN, "https://x.example/2", ""),
+             (page(3), "https://x.example/3", "Fallback")]
+    out = extract_and_tag_many(pages, model=MODEL, ner_max_chars=20_000)
+    assert isinstance(out[1], ExtractionFailed)
+    for i in (0, 2):
+        result = out[i]
+        assert not isinstance(result, ExtractionFailed)
+        extracted, ents, fingerprint = result
+        html, url, _ = pages[i]
+        assert extracted == extract_page(html, url)
+        assert ents == entities.tag_entities(extracted.text, title=extracted.title, language=extracted.language,
+                                             model=MODEL, ner_max_chars=20_000)
+        assert "person:vladimir putin" in {e.key for e in ents}
+        assert fingerprint.body_hash
+
+
+async def test_the_pool_batches_waiting_pages_and_fails_only_the_bad_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+
+    def recording(pages: list[Any], **kw: Any) -> Any:
+        sizes.append(len(pages))
+        return extract_and_tag_many(pages, **kw)
+
+    monkeypatch.setattr(pool_module, "extract_and_tag_many", recording)
+    with ThreadPoolExecutor(1) as executor:
+        extraction = ExtractionPool(executor, slots=1, model=MODEL, ner_max_chars=20_000, max_batch=4)
+        serving = asyncio.create_task(extraction.run())
+        try:
+            htmls = [page(n) if n != 5 else BROKEN for n in range(10)]
+            results = await asyncio.gather(*(extraction.submit(h, f"https://x.example/{n}")
+                                             for n, h in enumerate(htmls)), return_exceptions=True)
+        finally:
+            serving.cancel()
+    assert isinstance(results[5], ExtractionFailed)
+    for n, result in enumerate(results):
+        if n != 5:
+            assert not isinstance(result, BaseException)
+            assert f"Report {n}" in result[0].text
+    # one slot, ten pages waiting: batches of at most 4, so at least three pool calls and far fewer than ten
+    assert sum(sizes) == 10 and max(sizes) == 4 and 3 <= len(sizes) <= 4, sizes
