@@ -28,7 +28,8 @@ from services.store.repository import Repository
 app = typer.Typer(help="wirewatch: streaming news ingestion.", no_args_is_help=True)
 feeds_app = typer.Typer(help="Register and inspect feeds.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
-eval_app = typer.Typer(help="Measure clustering and copy detection on labelled articles.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure clustering, copy detection, extraction and NER on labelled data.",
+                       no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 console = Console()
 T = TypeVar("T")
@@ -278,6 +279,32 @@ def eval_copies(
     console.print(f"copy precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
                   f"(tp {result['true_positives']}, fn {result['false_negatives']}, "
                   f"fp {result['false_positives']}, tn {result['true_negatives']})")
+
+
+@eval_app.command("extraction")
+def eval_extraction(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False,
+                                              help="benchmark directory: ground-truth.json, html/")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Main-text precision/recall/F1 of wirewatch and of plain trafilatura on a benchmark of real pages."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.evaluation.extraction import evaluate_extraction
+
+    configure_logging(json=False, level="WARNING")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+        result = evaluate_extraction(directory, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table("extractor", "precision", "recall", "F1")
+    for name in ("wirewatch", "trafilatura", "published_trafilatura"):
+        row = result[name]
+        table.add_row(name.replace("_", " "), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
+    console.print(table)
+    console.print(f"{result['pages']} pages; wirewatch refused {result['wirewatch_refused']} as no article")
 
 
 if __name__ == "__main__":
