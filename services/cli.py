@@ -307,5 +307,31 @@ def eval_extraction(
     console.print(f"{result['pages']} pages; wirewatch refused {result['wirewatch_refused']} as no article")
 
 
+@eval_app.command("ner")
+def eval_ner(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CoNLL-2003 format file (eng.testb)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Entity precision/recall/F1 (exact span and type, CoNLL's four types) of the extractor's NER."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.evaluation.ner import CONLL_TYPES, evaluate_ner
+
+    configure_logging(json=False, level="WARNING")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+        result = evaluate_ner(file, model=_settings(ctx).spacy_model, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table("type", "precision", "recall", "F1")
+    for kind in ("all", *CONLL_TYPES):
+        row = result[kind]
+        table.add_row(kind, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}")
+    console.print(table)
+    console.print(f"{result['documents']} documents, {result['gold_entities']} gold entities, model {result['model']}")
+
+
 if __name__ == "__main__":
     sys.exit(app())
