@@ -6,7 +6,8 @@ tokens are joined with spaces, tagged, and predicted entities are aligned back t
 token spans. spaCy's OntoNotes labels map to CoNLL's four types (PERSON -> PER,
 ORG -> ORG, GPE/LOC/FAC -> LOC, NORP/EVENT/PRODUCT/WORK_OF_ART/LAW -> MISC; dates,
 numbers and the like are not entities in CoNLL and are dropped). Scored as CoNLL
-does: an entity counts only if its span and type both match exactly.
+does: an entity counts only if its span and type both match exactly. Sentences are
+given to spaCy on lines of their own.
 """
 
 from __future__ import annotations
@@ -30,10 +31,23 @@ Span = tuple[int, int, str]  # first token, token after the last, type
 
 @dataclass
 class Document:
-    """One -DOCSTART- document: its tokens and gold entity spans (token offsets in the document)."""
+    """One -DOCSTART- document: its tokens, gold entity spans (token offsets) and where sentences start."""
 
     tokens: list[str]
     gold: set[Span]
+    sentence_starts: set[int]
+
+    def text(self) -> tuple[str, list[int]]:
+        """The document as text (tokens joined by spaces, sentences by newlines) and each token's offset."""
+        parts, starts, pos = [], [], 0
+        for i, token in enumerate(self.tokens):
+            if i:
+                parts.append("\n" if i in self.sentence_starts else " ")
+                pos += 1
+            starts.append(pos)
+            parts.append(token)
+            pos += len(token)
+        return "".join(parts), starts
 
 
 def read_conll(path: Path) -> list[Document]:
@@ -43,19 +57,23 @@ def read_conll(path: Path) -> list[Document]:
     docs: list[Document] = []
     tokens: list[str] = []
     gold: set[Span] = set()
+    starts: set[int] = set()
     sentence: list[str] = []
 
     def close_sentence() -> None:
         offset = len(tokens) - len(sentence)
+        if sentence:
+            starts.add(offset)
         gold.update((offset + a, offset + b, kind) for a, b, kind in iob_spans(sentence))
         sentence.clear()
 
     def close_document() -> None:
         close_sentence()
         if tokens:
-            docs.append(Document(list(tokens), set(gold)))
+            docs.append(Document(list(tokens), set(gold), set(starts)))
         tokens.clear()
         gold.clear()
+        starts.clear()
 
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
@@ -83,17 +101,22 @@ def iob_spans(tags: list[str]) -> Iterator[Span]:
             start, kind = i, label
 
 
-def predicted_spans(doc: Any, starts: list[int]) -> set[Span]:
-    """The spaCy doc's entities as CoNLL token spans (entities not starting and ending on a token edge
-    are widened to the tokens they touch)."""
+def predicted_spans(doc: Any, document: Document, starts: list[int]) -> set[Span]:
+    """The spaCy doc's entities as CoNLL token spans.
+
+    An entity not starting and ending on a token edge is widened to the tokens it touches; a leading
+    "the" is left out, as CoNLL never counts it and OntoNotes-trained models sometimes do.
+    """
     out: set[Span] = set()
-    ends = [s + len(t) for s, t in zip(starts, doc.text.split(" "), strict=False)]
+    ends = [s + len(t) for s, t in zip(starts, document.tokens, strict=True)]
     for ent in doc.ents:
         kind = SPACY_TO_CONLL.get(ent.label_)
         if kind is None:
             continue
         first = next((i for i, e in enumerate(ends) if e > ent.start_char), None)
         last = next((i for i in range(len(starts) - 1, -1, -1) if starts[i] < ent.end_char), None)
+        if first is not None and last is not None and first < last and document.tokens[first].lower() == "the":
+            first += 1
         if first is not None and last is not None and last >= first:
             out.add((first, last + 1, kind))
     return out
@@ -107,15 +130,9 @@ def evaluate_ner(path: Path, *, model: str, progress: Progress | None = None) ->
     gold_n: Counter[str] = Counter()
     correct: Counter[str] = Counter()
     task = progress.add_task("tagging", total=len(docs)) if progress else None
-    texts = []
-    for doc in docs:
-        starts, pos = [], 0
-        for token in doc.tokens:
-            starts.append(pos)
-            pos += len(token) + 1
-        texts.append((" ".join(doc.tokens), starts))
+    texts = [doc.text() for doc in docs]
     for doc, (_, starts), parsed in zip(docs, texts, nlp.pipe(t for t, _ in texts), strict=True):
-        predicted = predicted_spans(parsed, starts)
+        predicted = predicted_spans(parsed, doc, starts)
         for span in predicted:
             found[span[2]] += 1
         for span in doc.gold:

@@ -60,3 +60,20 @@ def test_evaluate_ner_scores_the_extractor_pipeline(tmp_path: Path) -> None:
     assert result["documents"] == 2 and result["gold_entities"] == 6
     assert result["PER"]["recall"] == pytest.approx(1.0)  # Peter Blackburn, Vladimir Putin
     assert 0.5 <= result["all"]["f1"] <= 1.0
+
+
+def test_predicted_entities_align_to_tokens_and_drop_a_leading_the() -> None:
+    from types import SimpleNamespace
+
+    from services.evaluation.ner import Document, predicted_spans
+
+    document = Document(["He", "won", "the", "World", "Cup", "in", "Paris"], set(), {0})
+    text, starts = document.text()
+    assert text == "He won the World Cup in Paris"
+
+    def ent(surface: str, label: str) -> SimpleNamespace:
+        start = text.index(surface)
+        return SimpleNamespace(start_char=start, end_char=start + len(surface), label_=label)
+
+    doc = SimpleNamespace(ents=[ent("the World Cup", "EVENT"), ent("Paris", "GPE"), ent("in", "DATE")])
+    assert predicted_spans(doc, document, starts) == {(3, 5, "MISC"), (6, 7, "LOC")}
