@@ -284,7 +284,7 @@ def eval_copies(
 @eval_app.command("extraction")
 def eval_extraction(
     directory: Annotated[Path, typer.Argument(exists=True, file_okay=False,
-                                              help="benchmark directory: ground-truth.json, html/")],
+                                              help="benchmark directory (Scrapinghub or Readability layout)")],
     as_json: JsonOpt = False,
 ) -> None:
     """Main-text precision/recall/F1 of wirewatch and of plain trafilatura on a benchmark of real pages."""
@@ -299,10 +299,12 @@ def eval_extraction(
     if as_json:
         typer.echo(json.dumps(result))
         return
-    table = Table("extractor", "precision", "recall", "F1")
-    for name in ("wirewatch", "trafilatura", "published_trafilatura"):
+    table = Table("extractor", "scored on", "precision", "recall", "F1")
+    for name, label in (("wirewatch", "words"), ("trafilatura", "words"), ("wirewatch_shingles", "4-word shingles"),
+                        ("trafilatura_shingles", "4-word shingles"),
+                        ("published_trafilatura_scrapinghub_shingles", "Scrapinghub benchmark, published")):
         row = result[name]
-        table.add_row(name.replace("_", " "), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
+        table.add_row(name.split("_")[0], label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
     console.print(table)
     console.print(f"{result['pages']} pages; wirewatch refused {result['wirewatch_refused']} as no article")
 

@@ -54,3 +54,23 @@ def test_the_runner_reads_the_benchmark_layout_and_scores_both_extractors(tmp_pa
 def test_a_directory_without_ground_truth_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"ground-truth\.json"):
         evaluate_extraction(tmp_path)
+
+
+def test_the_readability_layout_reads_real_pages_only_and_its_utf8_reference(tmp_path: Path) -> None:
+    body = "".join(f"<p>北京 Paragraph {i}: the minister said the talks went well and would resume.</p>"
+                   for i in range(300))  # over MIN_PAGE_BYTES
+    (tmp_path / "real-1").mkdir()
+    (tmp_path / "real-1" / "source.html").write_text(
+        f"<html><head><meta charset='utf-8'></head><body><nav>Home</nav><article>{body}</article></body></html>",
+        encoding="utf-8")
+    (tmp_path / "real-1" / "expected.html").write_text(f"<div>{body}</div>", encoding="utf-8")  # no charset
+    (tmp_path / "unit-fixture").mkdir()
+    (tmp_path / "unit-fixture" / "source.html").write_text("<p>tiny</p>")
+    (tmp_path / "unit-fixture" / "expected.html").write_text("<p>tiny</p>")
+    result = evaluate_extraction(tmp_path)
+    assert result["pages"] == 1
+    assert result["wirewatch"]["f1"] > 0.95
+
+
+def test_cjk_characters_are_words_of_their_own() -> None:
+    assert shingle_counts("中国人民", "中国人", 1).tp == pytest.approx(0.75)
