@@ -2,9 +2,9 @@
 
     .venv/bin/python -m benchmarks.extractor [--pages DIR] [--limit N] [--json]
 
-Pages: the real news pages of an article-extraction-benchmark directory
-(`scripts/fetch-extraction-benchmark` puts it in .cache/article-extraction-benchmark,
-the default). Everything runs in one worker process (one core), as one slot of the
+Pages: real news pages with their expected text, by default Mozilla Readability's
+test pages that `scripts/fetch-eval-data` puts in .cache/readability-test-pages (the
+91 real pages; an article-extraction-benchmark directory works too). Everything runs in one worker process (one core), as one slot of the
 extractor's pool does: extraction (decode + trafilatura + metadata), NER (spaCy +
 in-article resolution) on the extracted text, then both as the service runs them
 (one page at a time, and in batches of `extract_batch` pages). The worker's peak
@@ -29,7 +29,7 @@ from services.evaluation.extraction import load_benchmark
 from services.extractor import entities
 from services.extractor.extract import decode_html, extract_and_tag_many, extract_page
 
-DEFAULT_PAGES = Path(__file__).resolve().parents[1] / ".cache" / "article-extraction-benchmark"
+DEFAULT_PAGES = Path(__file__).resolve().parents[1] / ".cache" / "readability-test-pages"
 
 
 def _summary(ms: list[float], pages: int) -> dict[str, float]:
@@ -82,7 +82,7 @@ def measure(pages: list[tuple[str, bytes]], model: str, ner_max_chars: int, batc
 def main() -> None:
     """Run in a fresh worker process and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="article-extraction-benchmark directory")
+    parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="benchmark directory (Readability or Scrapinghub layout)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pages")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -90,7 +90,7 @@ def main() -> None:
     try:
         loaded = load_benchmark(args.pages)
     except FileNotFoundError as exc:
-        sys.exit(f"{exc}\nFetch the pages first: scripts/fetch-extraction-benchmark")
+        sys.exit(f"{exc}\nFetch the pages first: scripts/fetch-eval-data")
     pages = [(url, raw) for _, url, _, raw in loaded][: args.limit or None]
     # A fresh process: its peak memory is one worker's (spaCy model + trafilatura + the pages).
     with ProcessPoolExecutor(1) as worker:
