@@ -4,11 +4,13 @@
 
 Pages: real news pages with their expected text, by default Mozilla Readability's
 test pages that `scripts/fetch-eval-data` puts in .cache/readability-test-pages (the
-91 real pages; an article-extraction-benchmark directory works too). Everything runs in one worker process (one core), as one slot of the
-extractor's pool does: extraction (decode + trafilatura + metadata), NER (spaCy +
-in-article resolution) on the extracted text, then both as the service runs them
-(one page at a time, and in batches of `extract_batch` pages). The worker's peak
-resident memory is reported as the memory per worker.
+91 real pages; an article-extraction-benchmark directory works too).
+
+Everything runs in one worker process (one core), as one slot of the extractor's
+pool does: extraction (decode + trafilatura + metadata), NER (spaCy + in-article
+resolution) on the extracted text, then both as the service runs them (one page at
+a time, and in batches of `extract_batch` pages). The worker's peak resident memory
+is reported as the memory per worker.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def measure(pages: list[tuple[str, bytes]], model: str, ner_max_chars: int, batc
 def main() -> None:
     """Run in a fresh worker process and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="benchmark directory (Readability or Scrapinghub layout)")
+    parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES,
+                        help="benchmark directory (Readability or Scrapinghub layout)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pages")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
