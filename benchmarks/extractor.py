@@ -29,7 +29,7 @@ from services.common.errors import ExtractionFailed
 from services.common.settings import Settings
 from services.evaluation.extraction import load_benchmark
 from services.extractor import entities
-from services.extractor.extract import decode_html, extract_and_tag_many, extract_page
+from services.extractor.extract import RawPage, decode_html, extract_and_tag_many, extract_page
 
 DEFAULT_PAGES = Path(__file__).resolve().parents[1] / ".cache" / "readability-test-pages"
 
@@ -44,12 +44,11 @@ def _summary(ms: list[float], pages: int) -> dict[str, float]:
 def measure(pages: list[tuple[str, bytes]], model: str, ner_max_chars: int, batch: int) -> dict[str, Any]:
     """All timings, in this (worker) process."""
     entities.load(model)
-    htmls = [(url, decode_html(raw, None)) for url, raw in pages]
     extract_ms, texts = [], []
-    for url, html in htmls:
+    for url, raw in pages:
         started = time.perf_counter()
         try:
-            page = extract_page(html, url)
+            page = extract_page(decode_html(raw, None), url)
             texts.append((page.text, page.title, page.language))
         except ExtractionFailed:
             pass
@@ -60,23 +59,23 @@ def measure(pages: list[tuple[str, bytes]], model: str, ner_max_chars: int, batc
         entities.tag_entities(text, title=title, language=language, model=model, ner_max_chars=ner_max_chars)
         ner_ms.append((time.perf_counter() - started) * 1000)
     both_ms = []
-    for url, html in htmls:
+    for url, raw in pages:
         started = time.perf_counter()
-        extract_and_tag_many([(html, url, "")], model=model, ner_max_chars=ner_max_chars)
+        extract_and_tag_many([RawPage(raw, None, url)], model=model, ner_max_chars=ner_max_chars)
         both_ms.append((time.perf_counter() - started) * 1000)
     batched_ms = []
-    for i in range(0, len(htmls), batch):
-        chunk = [(html, url, "") for url, html in htmls[i:i + batch]]
+    for i in range(0, len(pages), batch):
+        chunk = [RawPage(raw, None, url) for url, raw in pages[i:i + batch]]
         started = time.perf_counter()
         extract_and_tag_many(chunk, model=model, ner_max_chars=ner_max_chars)
         batched_ms += [(time.perf_counter() - started) * 1000 / len(chunk)] * len(chunk)
     words = [len(t.split()) for t, _, _ in texts]
     return {
         "pages": len(pages), "articles": len(texts), "words_per_article_mean": round(statistics.mean(words)),
-        "extraction": _summary(extract_ms, len(htmls)),
+        "extraction": _summary(extract_ms, len(pages)),
         "ner": _summary(ner_ms, len(texts)),
-        "both": _summary(both_ms, len(htmls)),
-        f"both_batched_{batch}": _summary(batched_ms, len(htmls)),
+        "both": _summary(both_ms, len(pages)),
+        f"both_batched_{batch}": _summary(batched_ms, len(pages)),
         "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 

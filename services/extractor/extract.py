@@ -27,6 +27,7 @@ from services.common.messages import Entity, Fingerprint
 __all__ = [
     "MIN_WORDS",
     "ExtractedPage",
+    "RawPage",
     "decode_html",
     "extract_and_tag_many",
     "extract_page",
@@ -408,25 +409,35 @@ def extract_page(html: str, url: str) -> ExtractedPage:
     )
 
 
-def extract_and_tag_many(pages: Sequence[tuple[str, str, str]], *, model: str, ner_max_chars: int,
+@dataclass(frozen=True)
+class RawPage:
+    """A downloaded page as the pool receives it: bytes are decoded in the worker, never on the event loop."""
+
+    body: bytes
+    charset: str | None
+    url: str
+    fallback_title: str = ""
+
+
+def extract_and_tag_many(pages: Sequence[RawPage], *, model: str, ner_max_chars: int,
                          ) -> list[tuple[ExtractedPage, list[Entity], Fingerprint] | ExtractionFailed]:
-    """extract_page, entities.tag_entities and the text fingerprint of several (html, url, fallback title)
-    pages: what the service's pool runs (services.extractor.pool). The pages are tagged in one batched
-    spaCy pass; the fingerprint is computed here, in parallel, so the store does not have to. A page
-    that holds no article gives its ExtractionFailed in its place; the others are unaffected.
+    """decode_html, extract_page, entities.tag_entities and the text fingerprint of several pages: what
+    the service's pool runs (services.extractor.pool). The pages are tagged in one batched spaCy pass; the
+    fingerprint is computed here, in parallel, so the store does not have to. A page that holds no
+    article gives its ExtractionFailed in its place; the others are unaffected.
     """
     from services.extractor import entities
 
     extracted: list[ExtractedPage | ExtractionFailed] = []
-    for html, url, _ in pages:
+    for raw in pages:
         try:
-            extracted.append(extract_page(html, url))
+            extracted.append(extract_page(decode_html(raw.body, raw.charset), raw.url))
         except ExtractionFailed as exc:
             extracted.append(exc)
     good = [(i, p) for i, p in enumerate(extracted) if isinstance(p, ExtractedPage)]
     tagged = entities.tag_entities_many([(p.text, p.title, p.language) for _, p in good], model=model,
                                         ner_max_chars=ner_max_chars)
     results: dict[int, tuple[ExtractedPage, list[Entity], Fingerprint]] = {
-        i: (page, ents, fingerprint(page.title or pages[i][2], page.text))
+        i: (page, ents, fingerprint(page.title or pages[i].fallback_title, page.text))
         for (i, page), ents in zip(good, tagged, strict=True)}
     return [e if isinstance(e, ExtractionFailed) else results[i] for i, e in enumerate(extracted)]

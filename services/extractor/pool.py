@@ -18,16 +18,14 @@ from functools import partial
 
 from services.common.errors import ExtractionFailed
 from services.common.messages import Entity, Fingerprint
-from services.extractor.extract import ExtractedPage, extract_and_tag_many
+from services.extractor.extract import ExtractedPage, RawPage, extract_and_tag_many
 
 Extracted = tuple[ExtractedPage, list[Entity], Fingerprint]
 
 
 @dataclass
 class _Job:
-    html: str
-    url: str
-    fallback_title: str
+    page: RawPage
     done: asyncio.Future[Extracted] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -43,13 +41,13 @@ class ExtractionPool:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_size)
 
-    async def submit(self, html: str, url: str, *, fallback_title: str = "") -> Extracted:
-        """Extract and tag one page; raises ExtractionFailed for a page that holds no article.
+    async def submit(self, page: RawPage) -> Extracted:
+        """Decode, extract and tag one page; raises ExtractionFailed for a page that holds no article.
 
         Waits for queue space first (back-pressure). Cancelling the caller abandons
         the page (its batch still runs; the result is dropped).
         """
-        job = _Job(html, url, fallback_title)
+        job = _Job(page)
         await self._queue.put(job)
         return await job.done
 
@@ -68,7 +66,7 @@ class ExtractionPool:
                     batch.append(self._queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
-            work = partial(extract_and_tag_many, [(j.html, j.url, j.fallback_title) for j in batch],
+            work = partial(extract_and_tag_many, [j.page for j in batch],
                            model=self.model, ner_max_chars=self.ner_max_chars)
             try:
                 results = await loop.run_in_executor(self.executor, work)

@@ -33,7 +33,7 @@ from services.common.settings import Settings
 from services.common.topics import ARTICLES, FEED_ITEMS
 from services.common.urls import canonical_url, same_site
 from services.extractor import entities
-from services.extractor.extract import decode_html
+from services.extractor.extract import RawPage
 from services.extractor.pool import ExtractionPool
 
 log = get_logger(__name__)
@@ -55,9 +55,9 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
     """Download, extract and tag one feed item, and publish its Article."""
     response = await http.get(item.url, max_bytes=settings.max_page_bytes)
     check_page(response)
-    html = decode_html(response.body, response.charset)
     async with asyncio.timeout(EXTRACT_DEADLINE_S):
-        page, tagged, fingerprint = await extraction.submit(html, response.url, fallback_title=item.title or "")
+        page, tagged, fingerprint = await extraction.submit(
+            RawPage(response.body, response.charset, response.url, item.title or ""))
     tagged = await aliases.resolve(tagged)
     canonical = page_canonical(page.canonical_url, response.url)
     article = Article(

@@ -11,7 +11,7 @@ import pytest
 from services.common.errors import ExtractionFailed
 from services.extractor import entities
 from services.extractor import pool as pool_module
-from services.extractor.extract import extract_and_tag_many, extract_page
+from services.extractor.extract import RawPage, extract_and_tag_many, extract_page
 from services.extractor.pool import ExtractionPool
 
 MODEL = "en_core_web_sm"
@@ -37,16 +37,15 @@ def nlp_loaded() -> None:
 
 
 def test_a_batch_gives_what_each_page_gives_alone_and_isolates_a_bad_page() -> None:
-    pages = [(page(1), "https://x.example/1", ""), (BROKEN, "https://x.example/2", ""),
-             (page(3), "https://x.example/3", "Fallback")]
+    pages = [RawPage(page(1).encode(), None, "https://x.example/1"), RawPage(BROKEN.encode(), None, "https://x.example/2"),
+             RawPage(page(3).encode("cp1252"), "windows-1252", "https://x.example/3", "Fallback")]
     out = extract_and_tag_many(pages, model=MODEL, ner_max_chars=20_000)
     assert isinstance(out[1], ExtractionFailed)
     for i in (0, 2):
         result = out[i]
         assert not isinstance(result, ExtractionFailed)
         extracted, ents, fingerprint = result
-        html, url, _ = pages[i]
-        assert extracted == extract_page(html, url)
+        assert extracted == extract_page(page(i + 1), pages[i].url)
         assert ents == entities.tag_entities(extracted.text, title=extracted.title, language=extracted.language,
                                              model=MODEL, ner_max_chars=20_000)
         assert "person:vladimir putin" in {e.key for e in ents}
@@ -66,7 +65,7 @@ async def test_the_pool_batches_waiting_pages_and_fails_only_the_bad_one(monkeyp
         serving = asyncio.create_task(extraction.run())
         try:
             htmls = [page(n) if n != 5 else BROKEN for n in range(10)]
-            results = await asyncio.gather(*(extraction.submit(h, f"https://x.example/{n}")
+            results = await asyncio.gather(*(extraction.submit(RawPage(h.encode(), "utf-8", f"https://x.example/{n}"))
                                              for n, h in enumerate(htmls)), return_exceptions=True)
         finally:
             serving.cancel()
