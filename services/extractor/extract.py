@@ -350,6 +350,9 @@ def _trafilatura_options() -> dict[str, Any]:
         "include_links": False,
         "favor_precision": False,
         "deduplicate": False,
+        # Skips trafilatura's fallback extractors: on Readability's real test pages word F1 0.948 vs 0.946,
+        # and 14 % less time per page (benchmarks/extractor.py).
+        "fast": True,
     }
 
 
