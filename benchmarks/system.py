@@ -45,7 +45,8 @@ def one_run(seeds: Path) -> dict[str, float]:
     """One launch of the system; the figures of that run, in seconds."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "REDIS_URL")}
-    env.update(WIREWATCH_ALLOW_NETWORKS="127.0.0.0/8", WIREWATCH_POLL_INTERVAL_S="1", WIREWATCH_LOG_JSON="true")
+    env.update(WIREWATCH_ALLOW_NETWORKS="127.0.0.0/8", WIREWATCH_POLL_INTERVAL_S="1",
+               WIREWATCH_POLL_MAX_INTERVAL_S="2", WIREWATCH_LOG_JSON="true")
     with tempfile.TemporaryDirectory() as tmp, OutletServer() as outlets, \
             open(Path(tmp) / "up.log", "wb") as log:
         published = seed_outlets(outlets, seeds)

@@ -78,6 +78,7 @@ def settings(infra: Infra, namespace: str) -> Settings:
         key_prefix=f"{namespace}:",
         allow_networks="127.0.0.0/8",
         poll_interval_s=1.0,
+        poll_max_interval_s=2.0,  # tests watch feeds poll again within seconds, whatever their rate
         max_attempts=2,
         retry_backoff_s=0.1,
         extract_workers=1,

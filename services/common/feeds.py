@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.keys import Keys
 from services.common.redis import Redis
@@ -38,8 +38,15 @@ class FeedState(BaseModel):
     last_success: float | None = None
     last_status: int | None = None
     last_error: str | None = None
+    failure_class: str | None = Field(None, description="kind of the last failure (services.fetcher.schedule)")
+    failing_since: float | None = Field(None, description="first failure of the current run of failures")
+    disabled: bool = Field(False, description="failing for days: retried only slowly until it answers")
     consecutive_errors: int = 0
     items_total: int = 0
+    polls_total: int = 0
+    items_per_day: float | None = Field(None, description="publishing rate over the last week")
+    interval_s: float | None = Field(None, description="the adaptive interval between polls")
+    body_hash: str | None = Field(None, description="hash of the last body: an unchanged body counts as a 304")
     next_poll: float | None = None
 
 

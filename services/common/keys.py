@@ -36,6 +36,11 @@ class Keys:
         """ZSET feed id -> unix time of its next poll."""
         return f"{self.prefix}feeds:due"
 
+    def host_next_request(self, host: str) -> str:
+        """STRING (ms, with TTL): the earliest time the next request to `host` may start (politeness,
+        shared by every fetcher). Owner: services.fetcher.politeness."""
+        return f"{self.prefix}host:{host}:next"
+
     # --- seen URLs and the in-flight ledger (owner: services.common.ledger) ----------------
     def seen(self, canonical_url: str) -> str:
         """STRING with TTL (settings.seen_ttl_days): this URL was emitted once."""

@@ -74,7 +74,16 @@ class Settings(BaseSettings):
     max_page_bytes: int = Field(5_000_000, gt=0, description="article page cap, after decompression")
 
     # --- fetcher -----------------------------------------------------------------------------
-    poll_interval_s: float = Field(60.0, gt=0, description="how often each feed is polled")
+    poll_interval_s: float = Field(60.0, gt=0, description="interval of a feed whose publishing rate is not known yet")
+    poll_min_interval_s: float | None = Field(
+        None, gt=0, description="shortest interval the schedule adapts down to (default: poll_interval_s)")
+    poll_max_interval_s: float = Field(3600.0, gt=0, description="longest interval the schedule adapts up to")
+    feed_disable_after_hours: float = Field(72.0, gt=0, description="a feed failing this long is disabled")
+    feed_revive_interval_hours: float = Field(24.0, gt=0, description="a disabled feed is retried this often")
+    host_concurrency: int = Field(2, ge=1, description="requests in flight to one host, per fetcher")
+    host_min_delay_s: float = Field(
+        1.0, ge=0, description="seconds between two requests to one host, across fetchers (Crawl-delay raises it)")
+    respect_robots: bool = Field(True, description="honour robots.txt (a disallowed feed is not polled)")
     fetch_concurrency: int = Field(16, ge=1, description="feeds polled at once by one fetcher")
     seen_ttl_days: float = Field(30.0, gt=0, description="how long an emitted URL is remembered")
 

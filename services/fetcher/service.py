@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import hashlib
 import time
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 from services.common.bus import Bus
 from services.common.errors import WirewatchError
-from services.common.feeds import Feed, FeedRegistry, FeedState
+from services.common.feeds import Feed, FeedRegistry
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
@@ -29,9 +29,19 @@ from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import FEED_ITEMS
 from services.fetcher.parse import parse_feed
+from services.fetcher.politeness import HostGate, RobotsCache, RobotsDisallowed
+from services.fetcher.schedule import (
+    Policy,
+    adaptive_interval,
+    cache_hint_s,
+    failure_class,
+    items_per_day,
+    next_poll_after_failure,
+    next_poll_after_success,
+    should_disable,
+)
 
 log = get_logger(__name__)
-MAX_BACKOFF_FACTOR = 32
 MAX_REEMITS = 10
 
 
@@ -39,29 +49,46 @@ class Fetcher:
     """Polls feeds and emits new items; one instance per process, several processes may share Redis."""
 
     def __init__(self, settings: Settings, *, registry: FeedRegistry, ledger: Ledger, http: SafeHttpClient,
-                 bus: Bus) -> None:
+                 bus: Bus, gate: HostGate) -> None:
         self.settings = settings
         self.registry = registry
         self.ledger = ledger
         self.http = http
         self.bus = bus
+        self.gate = gate
+        self.policy = Policy.from_settings(settings)
+        self.robots = RobotsCache(http, settings.user_agent) if settings.respect_robots else None
 
     async def poll(self, feed: Feed) -> int:
-        """Poll one feed once, record the outcome; returns how many new items were emitted."""
+        """Poll one feed once (politely), record the outcome and schedule the next poll; returns how many
+        new items were emitted."""
         state = await self.registry.state(feed.id)
-        headers: dict[str, str] = {}
-        if state.etag:
-            headers["If-None-Match"] = state.etag
-        if state.last_modified:
-            headers["If-Modified-Since"] = state.last_modified
+        policy = self.policy
         started = time.time()
         emitted = 0
-        update: dict[str, object] = {"last_poll": started}
+        body: bytes | None = None
+        interval = state.interval_s or policy.initial_interval_s
+        update: dict[str, object] = {"last_poll": started, "polls_total": state.polls_total + 1}
         try:
-            response = await self.http.get(feed.url, max_bytes=self.settings.max_feed_bytes, headers=headers)
+            crawl_delay = None
+            if self.robots is not None:
+                allowed, crawl_delay = await self.robots.allows(feed.url)
+                if not allowed:
+                    raise RobotsDisallowed(f"{feed.url}: disallowed by {feed.url.split('/')[2]}/robots.txt")
+            headers: dict[str, str] = {}
+            if state.etag:
+                headers["If-None-Match"] = state.etag
+            if state.last_modified:
+                headers["If-Modified-Since"] = state.last_modified
+            async with self.gate.turn(feed.url, crawl_delay):
+                response = await self.http.get(feed.url, max_bytes=self.settings.max_feed_bytes, headers=headers)
             update["last_status"] = response.status
-            if response.status != 304:
-                parsed = parse_feed(response.body, response.url)
+            digest = hashlib.sha256(response.body).hexdigest()[:32] if response.status != 304 else state.body_hash
+            ttl_minutes: float | None = None
+            # An unchanged body is a 304 the server did not know how to send.
+            if response.status != 304 and digest != state.body_hash:
+                body = response.body
+                parsed = parse_feed(body, response.url)
                 for entry in parsed.entries:
                     item = FeedItem(
                         url=entry.url, feed_id=feed.id, feed_url=feed.url, outlet=feed.name,
@@ -71,19 +98,39 @@ class Fetcher:
                     if await self.ledger.claim(item):
                         await self._emit(item)
                         emitted += 1
-                update["etag"] = response.headers.get("etag")
-                update["last_modified"] = response.headers.get("last-modified")
-            update.update(last_success=started, last_error=None, consecutive_errors=0,
-                          items_total=state.items_total + emitted)
+                rate = items_per_day((e.published for e in parsed.entries), started)
+                if rate is not None:
+                    update["items_per_day"] = rate
+                update.update(etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
+                              body_hash=digest)
+            rate_now = update.get("items_per_day", state.items_per_day)
+            interval = adaptive_interval(rate_now if isinstance(rate_now, float) else None, policy)
+            update.update(last_success=started, last_error=None, failure_class=None, failing_since=None,
+                          disabled=False, consecutive_errors=0, items_total=state.items_total + emitted,
+                          interval_s=interval)
+            next_poll = next_poll_after_success(started, interval, cache_hint_s(response.headers, started, ttl_minutes),
+                                                policy)
+            if state.disabled:
+                log.info("feed.revived", feed_id=feed.id, url=feed.url)
         except WirewatchError as exc:
-            update.update(last_error=f"{type(exc).__name__}: {exc}", consecutive_errors=state.consecutive_errors + 1,
-                          last_status=getattr(exc, "status", None))
-            log.warning("feed.poll_failed", feed_id=feed.id, url=feed.url, error=str(exc),
-                        error_type=type(exc).__name__)
+            kind = failure_class(exc, body)
+            failing_since = state.failing_since or started
+            disabled = should_disable(failing_since, started, policy)
+            errors = state.consecutive_errors + 1
+            update.update(last_error=f"{type(exc).__name__}: {exc}", failure_class=kind, failing_since=failing_since,
+                          disabled=disabled, consecutive_errors=errors, last_status=getattr(exc, "status", None),
+                          interval_s=interval)
+            next_poll = next_poll_after_failure(started, interval, errors, getattr(exc, "retry_after_s", None),
+                                                disabled, policy)
+            log.warning("feed.poll_failed", feed_id=feed.id, url=feed.url, error=str(exc), failure=kind,
+                        consecutive_errors=errors)
+            if disabled and not state.disabled:
+                log.error("feed.disabled", feed_id=feed.id, url=feed.url, failing_hours=round(
+                    (started - failing_since) / 3600, 1), retry_every_hours=policy.revive_interval_s / 3600)
         new_state = state.model_copy(update=update)
-        await self.registry.record_poll(feed.id, new_state, self._next_poll(started, new_state))
+        await self.registry.record_poll(feed.id, new_state, next_poll)
         log.info("feed.polled", feed_id=feed.id, status=new_state.last_status, emitted=emitted,
-                 duration_ms=round((time.time() - started) * 1000, 1))
+                 duration_ms=round((time.time() - started) * 1000, 1), next_in_s=round(next_poll - started))
         return emitted
 
     async def _poll_guarded(self, feed: Feed) -> int:
@@ -99,13 +146,6 @@ class Fetcher:
             await self.bus.publish(FEED_ITEMS, item.url, item)
         except Exception as exc:  # noqa: BLE001 - the item stays pending and is emitted again later
             log.warning("item.emit_failed", url=item.url, error=repr(exc))
-
-    def _next_poll(self, started: float, state: FeedState) -> float:
-        interval = self.settings.poll_interval_s
-        if state.consecutive_errors:
-            interval *= min(2 ** state.consecutive_errors, MAX_BACKOFF_FACTOR)
-        # Jitter spreads feeds added together so they are not polled in lockstep.
-        return started + interval * random.uniform(0.9, 1.1)
 
     async def run_schedule(self, stop: asyncio.Event) -> None:
         """Claim due feeds and poll them, at most `fetch_concurrency` at once, until `stop`."""
@@ -153,9 +193,10 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         redis = await stack.enter_async_context(open_redis(settings))
         http = await stack.enter_async_context(SafeHttpClient.from_settings(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-fetcher"))
+        gate = HostGate(redis, keys, concurrency=settings.host_concurrency, min_delay_s=settings.host_min_delay_s)
         fetcher = Fetcher(settings, registry=FeedRegistry(redis, keys),
                           ledger=Ledger.from_settings(redis, keys, settings),
-                          http=http, bus=bus)
+                          http=http, bus=bus, gate=gate)
         log.info("service.started", service="fetcher")
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(heartbeat(redis, keys, "fetcher", stop))

@@ -56,6 +56,7 @@ def test_seed_articles_flow_through_the_whole_system(infra: Infra, seeds_dir: Pa
         **os.environ,
         "WIREWATCH_ALLOW_NETWORKS": "127.0.0.0/8",
         "WIREWATCH_POLL_INTERVAL_S": "2",
+        "WIREWATCH_POLL_MAX_INTERVAL_S": "4",
         "WIREWATCH_EXTRACT_WORKERS": "1",
         "WIREWATCH_TOPIC_PREFIX": f"{namespace}.",
         "WIREWATCH_KEY_PREFIX": f"{namespace}:",

@@ -1,0 +1,180 @@
+"""Fetcher scheduling and politeness against a local outlet server, a real broker and a real Redis:
+adaptive intervals, server hints, failure classes, auto-disable, robots.txt, per-host delay."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.bus import Bus
+from services.common.feeds import FeedRegistry
+from services.common.http import SafeHttpClient
+from services.common.keys import Keys
+from services.common.ledger import Ledger
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.fetcher import service as fetcher_service
+from services.fetcher.politeness import HostGate
+from services.fetcher.service import Fetcher
+from tests.support.outlets import OutletServer
+
+pytestmark = pytest.mark.integration
+
+TEXT = "The harbour authority said the breakwater was breached overnight. " * 8
+
+
+@asynccontextmanager
+async def fetcher_for(settings: Settings, *, min_delay_s: float = 0.0) -> AsyncIterator[tuple[Fetcher, FeedRegistry]]:
+    """A Fetcher wired to the test's Redis and broker, polled by hand."""
+    async with open_redis(settings) as redis, SafeHttpClient.from_settings(settings) as http, \
+            Bus(settings, client_id="test-fetcher") as bus:
+        keys = Keys(settings.key_prefix)
+        registry = FeedRegistry(redis, keys)
+        gate = HostGate(redis, keys, concurrency=2, min_delay_s=min_delay_s)
+        yield Fetcher(settings, registry=registry, ledger=Ledger(redis, keys, seen_ttl_s=3600), http=http, bus=bus,
+                      gate=gate), registry
+
+
+def wide(settings: Settings) -> Settings:
+    """Settings whose bounds let the adaptive interval show (tests' own settings keep it at seconds)."""
+    return settings.model_copy(update={"poll_interval_s": 60.0, "poll_min_interval_s": 60.0,
+                                       "poll_max_interval_s": 3600.0})
+
+
+async def test_the_interval_follows_the_publishing_rate_and_cache_headers(settings: Settings) -> None:
+    now = datetime.now(UTC)
+    with OutletServer() as server:
+        busy = server.add_outlet("busy", "Busy Wire", "rss")
+        for n in range(30):  # an item every two minutes: ~720 a day
+            busy.add_article(f"b{n}", f"Busy story {n}", TEXT, now - timedelta(minutes=2 * n))
+        sleepy = server.add_outlet("sleepy", "Sleepy Weekly", "atom")
+        for n in range(5):  # an item a week
+            sleepy.add_article(f"s{n}", f"Sleepy story {n}", TEXT, now - timedelta(days=7 * n + 1))
+        cached = server.add_outlet("cached", "Cached Daily", "rss")
+        cached.add_article("c0", "Cached story", TEXT, now - timedelta(minutes=5))
+        cached.add_article("c1", "Cached story two", TEXT, now - timedelta(minutes=1))
+        body = server.add_raw("/cached/cached.xml", cached.render_feed(), "application/rss+xml",
+                              headers={"Cache-Control": "public, max-age=1800"})
+        async with fetcher_for(wide(settings)) as (fetcher, registry):
+            feeds = [await registry.add(o.feed_url, o.name) for o in (busy, sleepy)]
+            feeds.append(await registry.add(body, "Cached Daily"))
+            for feed in feeds:
+                assert await fetcher.poll(feed) > 0
+            states = [await registry.state(f.id) for f in feeds]
+    busy_state, sleepy_state, cached_state = states
+    assert busy_state.items_per_day is not None and busy_state.items_per_day > 500
+    assert busy_state.interval_s == 60.0  # the floor
+    assert sleepy_state.interval_s == 3600.0  # nothing this week: the ceiling
+    assert cached_state.interval_s is not None and cached_state.interval_s < 1800
+    assert cached_state.next_poll is not None and cached_state.next_poll - time.time() > 1790  # max-age honoured
+
+
+async def test_failures_are_classified_backed_off_and_retry_after_is_honoured(settings: Settings) -> None:
+    with OutletServer() as server:
+        outlet = server.add_outlet("flaky", "Flaky", "rss")
+        gone = server.add_raw("/flaky/gone.xml", b"gone", "text/plain", status=404)
+        busy = server.add_raw("/flaky/busy.xml", b"busy", "text/plain", status=503, headers={"Retry-After": "900"})
+        wall = server.add_raw("/flaky/wall.xml", b"<html><head><title>Just a moment...</title></head><body>"
+                              b"<script src='/cdn-cgi/challenge-platform/h/b/orchestrate'></script></body></html>",
+                              "text/html")
+        broken = server.add_raw("/flaky/broken.xml", b"<html><body><p>hello</p></body></html>", "text/html")
+        async with fetcher_for(wide(settings)) as (fetcher, registry):
+            feeds = {name: await registry.add(url, name) for name, url in
+                     (("gone", gone), ("busy", busy), ("wall", wall), ("broken", broken))}
+            for feed in feeds.values():
+                assert await fetcher.poll(feed) == 0
+            states = {name: await registry.state(f.id) for name, f in feeds.items()}
+        assert outlet.feed_url  # the outlet itself is untouched
+    assert {n: s.failure_class for n, s in states.items()} == {
+        "gone": "http_4xx", "busy": "http_5xx", "wall": "bot_wall", "broken": "parse"}
+    assert all(s.consecutive_errors == 1 and s.failing_since and not s.disabled for s in states.values())
+    assert states["busy"].next_poll is not None and states["busy"].next_poll - time.time() >= 890
+    assert states["gone"].last_status == 404 and "404" in (states["gone"].last_error or "")
+
+
+async def test_a_feed_failing_for_days_is_disabled_then_revived(settings: Settings) -> None:
+    with OutletServer() as server:
+        outlet = server.add_outlet("dead", "Dead Feed", "rss")
+        outlet.add_article("a", "A story", TEXT, datetime.now(UTC) - timedelta(hours=1))
+        server.set_status(outlet.feed_url, 500)
+        async with fetcher_for(wide(settings)) as (fetcher, registry):
+            feed = await registry.add(outlet.feed_url, "Dead Feed")
+            await fetcher.poll(feed)
+            state = await registry.state(feed.id)
+            # As if it had been failing for four days.
+            await registry.record_poll(feed.id, state.model_copy(update={"failing_since": time.time() - 4 * 86400}),
+                                       time.time())
+            await fetcher.poll(feed)
+            disabled = await registry.state(feed.id)
+            server.set_status(outlet.feed_url, None)
+            await fetcher.poll(feed)
+            revived = await registry.state(feed.id)
+    assert disabled.disabled and disabled.failure_class == "http_5xx"
+    assert disabled.next_poll is not None and disabled.next_poll - time.time() > 0.8 * 86400  # slow retries only
+    assert not revived.disabled and revived.failing_since is None and revived.consecutive_errors == 0
+    assert revived.items_total == 1
+
+
+async def test_robots_txt_is_honoured(settings: Settings) -> None:
+    with OutletServer() as server:
+        outlet = server.add_outlet("private", "Private", "rss")
+        outlet.add_article("a", "A story", TEXT, datetime.now(UTC))
+        server.add_raw("/robots.txt", b"User-agent: wirewatch\nDisallow: /private/\n", "text/plain")
+        async with fetcher_for(settings) as (fetcher, registry):
+            feed = await registry.add(outlet.feed_url, "Private")
+            assert await fetcher.poll(feed) == 0
+            state = await registry.state(feed.id)
+            no_robots = settings.model_copy(update={"respect_robots": False})
+        async with fetcher_for(no_robots) as (unrestricted, _):
+            assert await unrestricted.poll(feed) == 1
+        assert server.hit_count("/robots.txt") == 1
+    assert state.failure_class == "robots" and "robots.txt" in (state.last_error or "")
+
+
+async def test_an_unchanged_body_is_not_parsed_again(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real_parse = fetcher_service.parse_feed
+
+    def counting(body: bytes, url: str) -> object:
+        calls.append(url)
+        return real_parse(body, url)
+
+    monkeypatch.setattr(fetcher_service, "parse_feed", counting)
+    with OutletServer() as server:
+        outlet = server.add_outlet("static", "Static", "rss")
+        outlet.add_article("a", "A story", TEXT, datetime.now(UTC))
+        # No ETag, no Last-Modified: the server can only answer 200 with the same bytes.
+        url = server.add_raw("/static/plain.xml", outlet.render_feed(), "application/rss+xml")
+        async with fetcher_for(settings) as (fetcher, registry):
+            feed = await registry.add(url, "Static")
+            for _ in range(3):
+                await fetcher.poll(feed)
+            state = await registry.state(feed.id)
+    assert len(calls) == 1
+    assert state.polls_total == 3 and state.items_total == 1 and state.last_status == 200
+
+
+async def test_the_minimum_delay_per_host_holds_across_fetchers(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        gates = [HostGate(redis, keys, concurrency=4, min_delay_s=0.2) for _ in range(2)]  # two fetchers
+        started: list[float] = []
+
+        async def request(gate: HostGate, url: str) -> None:
+            async with gate.turn(url):
+                started.append(time.monotonic())
+
+        await asyncio.gather(*(request(gates[i % 2], "http://news.example/feed.xml") for i in range(5)),
+                             request(gates[0], "http://other.example/feed.xml"))
+    starts = sorted(started)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(starts) == 6
+    # five requests to one host need at least four gaps of 0.2 s; the other host does not wait
+    assert starts[-1] - starts[0] >= 0.75
+    assert min(gaps) < 0.15
