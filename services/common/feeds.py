@@ -6,16 +6,21 @@ its canonical URL, so adding the same feed twice is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.errors import InvalidUrl
 from services.common.keys import Keys
+from services.common.opml import CATEGORY_SEPARATOR, split_category
 from services.common.redis import Redis
-from services.common.urls import canonical_url, host_of
+from services.common.urls import canonical_url, host_of, normalize_url
 
 
 class Feed(BaseModel):
@@ -27,6 +32,41 @@ class Feed(BaseModel):
     name: str
     added_at: datetime
     paused: bool = False
+    title: str | None = None
+    """The feed's own title (OPML `title`), where known."""
+    html_url: str | None = None
+    """The site the feed belongs to (OPML `htmlUrl`)."""
+    category: str | None = None
+    """Folder path, "/"-separated ("News/World"): the OPML folders the feed was imported from."""
+
+
+#: Longest name or title kept (longer ones are cut): they are labels, and OPML files are untrusted.
+MAX_LABEL_CHARS = 200
+MAX_CATEGORY_CHARS = 500
+
+
+class NewFeed(BaseModel):
+    """A feed to register, with what a person or an OPML outline says about it."""
+
+    model_config = ConfigDict(frozen=True)
+    url: str
+    name: str | None = None
+    title: str | None = None
+    html_url: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class AddedFeeds:
+    """What `FeedRegistry.add_many` did with each entry, in the order given.
+
+    `existing` holds feeds registered before (and entries repeating an earlier one of the same
+    list); `invalid` holds (URL as given, reason) for entries wirewatch cannot fetch.
+    """
+
+    added: list[Feed]
+    existing: list[Feed]
+    invalid: list[tuple[str, str]]
 
 
 class FeedState(BaseModel):
@@ -55,6 +95,12 @@ def feed_id(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
+def _label(value: str | None) -> str | None:
+    """A name or title with its whitespace collapsed and its length capped; None when empty."""
+    value = " ".join((value or "").split())[:MAX_LABEL_CHARS]
+    return value or None
+
+
 # Takes the feeds due now and pushes their next time out by a lease, in one step,
 # so two fetchers never poll the same feed at once.
 _CLAIM_DUE = """
@@ -65,6 +111,40 @@ end
 return ids
 """
 
+# Registers each (id, JSON) pair in ARGV[2..] not registered yet and schedules it at ARGV[1], in one
+# step; a feed already registered keeps its entry and its place in the schedule (or, when paused,
+# stays out of it). Returns the ids added.
+_ADD_FEEDS = """
+local added = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+    added[#added + 1] = ARGV[i]
+  end
+end
+return added
+"""
+
+# Compare-and-set of one feed's JSON together with its place in the schedule: writes ARGV[3] only
+# if the entry is still ARGV[2], so a concurrent remove is never undone. ARGV[4] = due time, or ''
+# to take the feed out of the schedule. Returns 1 if written.
+_SET_FEED = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+end
+return 1
+"""
+# Feeds written per script call on import, so one large OPML file never blocks Redis for long.
+_ADD_BATCH = 500
+# Compare-and-set rounds before giving up (only a feed changed that often at once exhausts them).
+_SET_ATTEMPTS = 10
+
 
 class FeedRegistry:
     """Feeds, their state and their schedule."""
@@ -73,25 +153,121 @@ class FeedRegistry:
         self.redis = redis
         self.keys = keys
         self._claim_due = redis.register_script(_CLAIM_DUE)
+        self._add_feeds = redis.register_script(_ADD_FEEDS)
+        self._set_feed = redis.register_script(_SET_FEED)
 
-    async def add(self, url: str, name: str | None = None) -> Feed:
-        """Register a feed (idempotent) and schedule its first poll now."""
-        canon = canonical_url(url)
-        fid = feed_id(canon)
-        existing = await self.get(fid)
-        if existing is not None:
-            return existing
-        feed = Feed(id=fid, url=canon, name=name or host_of(canon), added_at=datetime.now(UTC))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(self.keys.feeds, fid, feed.model_dump_json())
-            pipe.zadd(self.keys.feeds_due, {fid: time.time()}, nx=True)
-            await pipe.execute()
-        return feed
+    async def add(self, url: str, name: str | None = None, *, title: str | None = None,
+                  html_url: str | None = None, category: str | None = None) -> Feed:
+        """Register a feed and schedule its first poll now; InvalidUrl if wirewatch cannot fetch `url`.
+
+        Idempotent: a URL already registered (in any spelling with the same canonical form)
+        returns the registered feed unchanged, paused or not.
+        """
+        feed = self._new_feed(NewFeed(url=url, name=name, title=title, html_url=html_url, category=category),
+                              datetime.now(UTC))
+        added = await self._insert([feed])
+        return feed if feed.id in added else (await self.get(feed.id) or feed)
+
+    async def add_many(self, entries: Iterable[NewFeed]) -> AddedFeeds:
+        """Register many feeds (an OPML import): new ones are scheduled now, known ones left as they are.
+
+        Invalid URLs are reported, never raised, so one bad entry does not stop an import.
+        """
+        now = datetime.now(UTC)
+        order: list[str] = []
+        new: dict[str, Feed] = {}
+        invalid: list[tuple[str, str]] = []
+        for entry in entries:
+            try:
+                # One microsecond apart, so that listing (oldest first) keeps the order of the import.
+                feed = self._new_feed(entry, now + timedelta(microseconds=len(order)))
+            except InvalidUrl as exc:
+                invalid.append((entry.url, str(exc)))
+                continue
+            order.append(feed.id)
+            new.setdefault(feed.id, feed)
+        added_ids = await self._insert(list(new.values()))
+        known = dict(zip(new, await self.get_many(list(new)), strict=True))
+        added: list[Feed] = []
+        existing: list[Feed] = []
+        for fid in order:
+            feed = known[fid] or new[fid]
+            if fid in added_ids:
+                added.append(feed)
+                added_ids.discard(fid)  # a later repeat of it in the same list is "existing"
+            else:
+                existing.append(feed)
+        return AddedFeeds(added=added, existing=existing, invalid=invalid)
+
+    def _new_feed(self, entry: NewFeed, added_at: datetime) -> Feed:
+        """The Feed an entry describes, its labels tidied; InvalidUrl for a URL wirewatch cannot fetch."""
+        canon = canonical_url(entry.url)
+        html_url = None
+        if entry.html_url:
+            with contextlib.suppress(InvalidUrl):  # only shown, never fetched: a bad one is dropped
+                html_url = normalize_url(entry.html_url)
+        category = CATEGORY_SEPARATOR.join(split_category(entry.category))[:MAX_CATEGORY_CHARS]
+        return Feed(id=feed_id(canon), url=canon, name=_label(entry.name) or host_of(canon), added_at=added_at,
+                    title=_label(entry.title), html_url=html_url, category=category or None)
+
+    async def _insert(self, feeds: list[Feed]) -> set[str]:
+        """Store the feeds not registered yet and schedule them now; returns the ids stored."""
+        added: set[str] = set()
+        for start in range(0, len(feeds), _ADD_BATCH):
+            args: list[str | float] = [time.time()]
+            for feed in feeds[start:start + _ADD_BATCH]:
+                args += [feed.id, feed.model_dump_json()]
+            ids = await self._add_feeds(keys=[self.keys.feeds, self.keys.feeds_due], args=args)
+            added.update(str(i) for i in ids)
+        return added
 
     async def get(self, fid: str) -> Feed | None:
         """One feed, or None."""
         raw = await self.redis.hget(self.keys.feeds, fid)
         return Feed.model_validate_json(raw) if raw else None
+
+    async def get_many(self, fids: list[str]) -> list[Feed | None]:
+        """The feeds with these ids, in the same order (None where unknown)."""
+        if not fids:
+            return []
+        raws = await self.redis.hmget(self.keys.feeds, fids)
+        return [Feed.model_validate_json(raw) if raw else None for raw in raws]
+
+    async def find(self, ref: str) -> Feed | None:
+        """A feed by its id, or by its URL in any spelling with the same canonical form; None if unknown."""
+        feed = await self.get(ref)
+        if feed is not None or "://" not in ref:
+            return feed
+        try:
+            return await self.get(feed_id(canonical_url(ref)))
+        except InvalidUrl:
+            return None
+
+    async def pause(self, fid: str) -> Feed | None:
+        """Stop polling a feed: it leaves the schedule (its state and articles stay). None if unknown."""
+        return await self._set_paused(fid, paused=True)
+
+    async def resume(self, fid: str) -> Feed | None:
+        """Poll a paused feed again, the first time now. None if unknown; an active feed is left as it is."""
+        return await self._set_paused(fid, paused=False)
+
+    async def _set_paused(self, fid: str, *, paused: bool) -> Feed | None:
+        for _ in range(_SET_ATTEMPTS):
+            raw = await self.redis.hget(self.keys.feeds, fid)
+            if not raw:
+                return None
+            feed = Feed.model_validate_json(raw)
+            if not paused and not feed.paused:
+                return feed  # resuming an active feed must not move its next poll
+            # Pausing a paused feed writes again: it also takes the feed out of the schedule should
+            # anything have put it back.
+            changed = feed.model_copy(update={"paused": paused})
+            due = "" if paused else repr(time.time())
+            written = await self._set_feed(keys=[self.keys.feeds, self.keys.feeds_due],
+                                           args=[fid, raw, changed.model_dump_json(), due])
+            if written:
+                return changed
+        raise RuntimeError(f"feed {fid} kept changing while being {'paused' if paused else 'resumed'}")
 
     async def all(self) -> list[Feed]:
         """Every feed, oldest first."""
