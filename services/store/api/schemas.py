@@ -47,8 +47,27 @@ class FeedPublic(BaseModel):
     url: str
     name: str
     added_at: datetime
-    paused: bool
+    paused: bool = Field(description="a paused feed is not polled until resumed")
+    title: str | None = Field(None, description="the feed's own title, where known (OPML `title`)")
+    html_url: str | None = Field(None, description="the site the feed belongs to (OPML `htmlUrl`)")
+    category: str | None = Field(None, description='folder path from OPML nesting, "/"-separated ("News/World")')
     health: FeedHealth
+
+
+class FeedImportError(BaseModel):
+    """An OPML entry that was not imported."""
+
+    url: str = Field(description="the outline's xmlUrl as written")
+    error: str
+
+
+class FeedImportResult(BaseModel):
+    """What an OPML import did: every feed outline is counted once."""
+
+    added: int = Field(description="feeds new to the registry, scheduled for their first poll now")
+    existing: int = Field(description="feeds already registered (left as they were, paused or not)")
+    invalid: int = Field(description="outlines whose URL wirewatch cannot fetch")
+    errors: list[FeedImportError] = Field(default_factory=list, description="why each invalid outline was refused")
 
 
 class ArticleSummary(BaseModel):
