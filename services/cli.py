@@ -135,10 +135,19 @@ def config(ctx: typer.Context) -> None:
 
 
 @feeds_app.command("add")
-def feeds_add(ctx: typer.Context, url: str, name: Annotated[str | None, typer.Option("--name")] = None,
-              as_json: JsonOpt = False) -> None:
+def feeds_add(
+    ctx: typer.Context,
+    url: str,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    discover: Annotated[bool, typer.Option("--discover", help="URL is a site's page: register the first feed it "
+                                                             "advertises (<link rel=\"alternate\">)")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Register a feed; its items flow within one polling interval."""
     settings = _with_runtime(_settings(ctx))
+    others: list[str] = []
+    if discover:
+        url, *others = _discover(settings, url)
 
     async def go() -> dict[str, Any]:
         async with open_redis(settings) as redis:
@@ -154,7 +163,20 @@ def feeds_add(ctx: typer.Context, url: str, name: Annotated[str | None, typer.Op
     if as_json:
         typer.echo(json.dumps(feed))
     else:
-        console.print(f"added feed [bold]{feed['id']}[/bold] {feed['url']} ({feed['name']})")
+        console.print(f"added feed [bold]{feed['id']}[/bold] {_plain(feed['url'])} ({_plain(feed['name'])})")
+        for other in others:
+            console.print(f"  the page also advertises {_plain(other)}")
+
+
+@feeds_app.command("discover")
+def feeds_discover(ctx: typer.Context, url: str, as_json: JsonOpt = False) -> None:
+    """List the feeds a site's page advertises (or the URL itself, when it is a feed); registers nothing."""
+    found = _discover(_with_runtime(_settings(ctx)), url)
+    if as_json:
+        typer.echo(json.dumps(found))
+        return
+    for feed_url in found:
+        typer.echo(feed_url)
 
 
 @feeds_app.command("list")
@@ -171,12 +193,55 @@ def feeds_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    table = Table("id", "name", "url", "last status", "items", "error")
+    table = Table("id", "name", "category", "url", "state", "last status", "items", "error")
     for row in rows:
         h = row["health"]
-        table.add_row(row["id"], row["name"], row["url"], str(h["last_status"] or "-"), str(h["items_total"]),
-                      h["last_error"] or "")
+        table.add_row(row["id"], _plain(row["name"]), _plain(row["category"] or ""), _plain(row["url"]),
+                      "paused" if row["paused"] else "active", str(h["last_status"] or "-"), str(h["items_total"]),
+                      _plain(h["last_error"] or ""))
     console.print(table)
+
+
+@feeds_app.command("show")
+def feeds_show(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="feed id (or its URL)")],
+               as_json: JsonOpt = False) -> None:
+    """One feed in detail: what it is, where it came from, and its health."""
+    settings = _with_runtime(_settings(ctx))
+
+    async def go(registry: FeedRegistry) -> dict[str, Any] | None:
+        found = await registry.find(feed)
+        return None if found is None else (await feed_public(registry, found)).model_dump(mode="json")
+
+    row = _known_feed(feed, _with_registry(settings, go))
+    if as_json:
+        typer.echo(json.dumps(row))
+        return
+    h = row["health"]
+    table = Table(show_header=False, box=None)
+    for label, value in (
+        ("id", row["id"]), ("name", row["name"]), ("title", row["title"]), ("url", row["url"]),
+        ("site", row["html_url"]), ("category", row["category"]), ("added", row["added_at"][:19]),
+        ("state", "paused" if row["paused"] else "active"), ("last poll", h["last_poll"]),
+        ("last success", h["last_success"]), ("last status", h["last_status"]), ("last error", h["last_error"]),
+        ("consecutive errors", h["consecutive_errors"]), ("items", h["items_total"]),
+        ("items per day", h["items_per_day"]), ("next poll", h["next_poll"]),
+    ):
+        table.add_row(label, _plain("-" if value is None or value == "" else str(value)))
+    console.print(table)
+
+
+@feeds_app.command("pause")
+def feeds_pause(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="feed id (or its URL)")],
+                as_json: JsonOpt = False) -> None:
+    """Stop polling a feed until it is resumed (its health and articles stay)."""
+    _pause_or_resume(ctx, feed, pause=True, as_json=as_json)
+
+
+@feeds_app.command("resume")
+def feeds_resume(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="feed id (or its URL)")],
+                 as_json: JsonOpt = False) -> None:
+    """Poll a paused feed again, the first time at once."""
+    _pause_or_resume(ctx, feed, pause=False, as_json=as_json)
 
 
 @feeds_app.command("remove")
@@ -192,6 +257,132 @@ def feeds_remove(ctx: typer.Context, feed_id: str) -> None:
         typer.echo(f"error: no feed {feed_id!r}", err=True)
         raise typer.Exit(1)
     console.print(f"removed feed {feed_id}")
+
+
+@feeds_app.command("import")
+def feeds_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="an OPML file")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Register every feed of an OPML file, keeping names, titles, site URLs and folders (as categories)."""
+    from services.common.opml import MAX_OPML_BYTES, InvalidOpml
+    from services.store.api.routes.feeds import import_opml
+
+    settings = _with_runtime(_settings(ctx))
+    if file.stat().st_size > MAX_OPML_BYTES:
+        typer.echo(f"error: {file} is over the OPML limit of {MAX_OPML_BYTES} bytes", err=True)
+        raise typer.Exit(1)
+    data = file.read_bytes()
+
+    async def go(registry: FeedRegistry) -> dict[str, Any]:
+        return (await import_opml(registry, data)).model_dump(mode="json")
+
+    try:
+        result = _with_registry(settings, go)
+    except InvalidOpml as exc:
+        typer.echo(f"error: invalid OPML in {file}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console.print(f"imported {_plain(str(file))}: {result['added']} added, {result['existing']} already registered, "
+                  f"{result['invalid']} invalid")
+    for error in result["errors"]:
+        console.print(f"  skipped {_plain(error['url'] or '(empty URL)')}: {_plain(error['error'])}")
+
+
+@feeds_app.command("export")
+def feeds_export(
+    ctx: typer.Context,
+    output: Annotated[Path | None, typer.Option("--output", "-o", dir_okay=False,
+                                                help="write the OPML here (default: standard output)")] = None,
+) -> None:
+    """Print (or write) every feed as an OPML 2.0 document, nested in folders by category."""
+    from services.store.api.routes.feeds import feeds_opml
+
+    settings = _with_runtime(_settings(ctx))
+
+    async def go(registry: FeedRegistry) -> tuple[bytes, int]:
+        feeds = await registry.all()
+        return feeds_opml(feeds), len(feeds)
+
+    document, count = _with_registry(settings, go)
+    if output is None:
+        typer.echo(document.decode("utf-8"), nl=False)
+        return
+    try:
+        output.write_bytes(document)
+    except OSError as exc:
+        typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from exc
+    console.print(f"exported {count} feeds to {_plain(str(output))}")
+
+
+def _with_registry(settings: Settings, work: Callable[[FeedRegistry], Awaitable[T]]) -> T:
+    """Run `work` with a feed registry on the configured Redis."""
+
+    async def go() -> T:
+        async with open_redis(settings) as redis:
+            return await work(FeedRegistry(redis, Keys(settings.key_prefix)))
+
+    return _run(go)
+
+
+def _known_feed(ref: str, found: T | None) -> T:
+    """`found`, or exit 1 with a clear message naming the unknown feed."""
+    if found is None:
+        typer.echo(f"error: no feed {ref!r} (see `wirewatch feeds list`)", err=True)
+        raise typer.Exit(1)
+    return found
+
+
+def _pause_or_resume(ctx: typer.Context, ref: str, *, pause: bool, as_json: bool) -> None:
+    settings = _with_runtime(_settings(ctx))
+
+    async def go(registry: FeedRegistry) -> dict[str, Any] | None:
+        found = await registry.find(ref)
+        if found is None:
+            return None
+        changed = await (registry.pause(found.id) if pause else registry.resume(found.id))
+        return None if changed is None else (await feed_public(registry, changed)).model_dump(mode="json")
+
+    row = _known_feed(ref, _with_registry(settings, go))
+    if as_json:
+        typer.echo(json.dumps(row))
+    elif pause:
+        console.print(f"paused feed [bold]{row['id']}[/bold] {_plain(row['url'])}: not polled until resumed")
+    else:
+        console.print(f"resumed feed [bold]{row['id']}[/bold] {_plain(row['url'])}: polled again from now")
+
+
+def _discover(settings: Settings, url: str) -> list[str]:
+    """The feeds behind `url` (services.common.discovery), or exit 1 with the reason there are none."""
+    from services.common.discovery import discover_feeds
+    from services.common.errors import WirewatchError
+    from services.common.http import SafeHttpClient
+
+    async def go() -> list[str]:
+        async with SafeHttpClient.from_settings(settings) as http:
+            return await discover_feeds(http, url, max_bytes=settings.max_page_bytes)
+
+    try:
+        found = _run(go)
+    except WirewatchError as exc:
+        typer.echo(f"error: cannot discover feeds at {url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not found:
+        typer.echo(f"error: {url} advertises no feed (no <link rel=\"alternate\"> to RSS, Atom or JSON Feed)",
+                   err=True)
+        raise typer.Exit(1)
+    return found
+
+
+def _plain(text: str) -> str:
+    """`text` with rich markup escaped: names and URLs come from feeds and OPML files, not from us."""
+    from rich.markup import escape
+
+    return escape(text)
 
 
 @app.command()
