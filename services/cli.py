@@ -245,18 +245,15 @@ def feeds_resume(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="f
 
 
 @feeds_app.command("remove")
-def feeds_remove(ctx: typer.Context, feed_id: str) -> None:
+def feeds_remove(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="feed id (or its URL)")]) -> None:
     """Unregister a feed."""
     settings = _with_runtime(_settings(ctx))
 
-    async def go() -> bool:
-        async with open_redis(settings) as redis:
-            return await FeedRegistry(redis, Keys(settings.key_prefix)).remove(feed_id)
+    async def go(registry: FeedRegistry) -> str | None:
+        found = await registry.find(feed)
+        return found.id if found is not None and await registry.remove(found.id) else None
 
-    if not _run(go):
-        typer.echo(f"error: no feed {feed_id!r}", err=True)
-        raise typer.Exit(1)
-    console.print(f"removed feed {feed_id}")
+    console.print(f"removed feed {_known_feed(feed, _with_registry(settings, go))}")
 
 
 @feeds_app.command("import")

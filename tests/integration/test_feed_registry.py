@@ -222,7 +222,11 @@ def test_cli_import_show_pause_resume_export(settings: Settings, tmp_path: Path)
     assert {(f.url, f.name, f.title, f.html_url, f.category) for f in feeds} == IMPORTED
     assert parse_opml(cli(settings, "feeds", "export").stdout.encode()).feeds == feeds
 
-    for command in ("show", "pause", "resume"):
+    removed = cli(settings, "feeds", "remove", "https://science.example/atom.xml")
+    assert removed.returncode == 0 and "removed feed" in removed.stdout
+    assert len(json.loads(cli(settings, "feeds", "list", "--json").stdout)) == 2
+
+    for command in ("show", "pause", "resume", "remove"):
         unknown = cli(settings, "feeds", command, "nope")
         assert unknown.returncode == 1 and "no feed 'nope'" in unknown.stderr
     broken = tmp_path / "broken.opml"
