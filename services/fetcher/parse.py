@@ -49,7 +49,8 @@ MAX_JSON_CONTAINERS = 200_000
 _XML_CHUNK = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
 _HTML_START = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
-# Used only when lxml cannot read a document up to its root element; UTF-16 spells it differently.
+_FEED_ROOTS = frozenset({"rss", "RDF", "feed", "urlset", "sitemapindex"})
+# Looked for only when lxml finds no feed root; UTF-16 spells it differently.
 _ENTITY_DECLARATION_MARKERS = tuple("<!ENTITY".encode(codec) for codec in ("ascii", "utf-16-le", "utf-16-be"))
 _NEWS_NS_PREFIX = "http://www.google.com/schemas/sitemap-news/"
 _JSON_FEED_VERSION = "jsonfeed.org/version/"
@@ -109,14 +110,14 @@ def _parse(body: bytes, feed_url: str) -> ParsedFeed:
     if _HTML_START.match(head):
         raise FeedParseError("not a feed: an HTML page")
     root = _xml_root(head)
-    if root is None:
-        # lxml could not read even the prolog; feedparser's forgiving parser may still find
-        # items, but never in a document that tries to declare entities.
-        if any(marker in body for marker in _ENTITY_DECLARATION_MARKERS):
-            raise FeedParseError("refused: the document declares XML entities (entity expansion or XXE)")
-        return _parse_with_feedparser(body, feed_url, root_name=None)
-    if root.declares_entities:
+    if root is not None and root.declares_entities:
         raise FeedParseError("refused: the DTD declares XML entities (entity expansion or XXE)")
+    if (root is None or root.name not in _FEED_ROOTS) and any(m in body for m in _ENTITY_DECLARATION_MARKERS):
+        # lxml did not find a feed where the document starts (junk before it, a broken prolog); the
+        # forgiving feedparser may still find items, but never in a document declaring entities.
+        raise FeedParseError("refused: the document declares XML entities (entity expansion or XXE)")
+    if root is None:
+        return _parse_with_feedparser(body, feed_url, root_name=None)
     if root.name == "urlset":
         return _parse_sitemap(head, feed_url)
     if root.name == "sitemapindex":
