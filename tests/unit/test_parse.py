@@ -18,8 +18,8 @@ import services.fetcher.parse as parse_module
 from services.fetcher.parse import MAX_ENTRIES, FeedParseError, ParsedFeed, parse_feed
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------
