@@ -3,8 +3,11 @@
 There is no internet in tests, so every outlet wirewatch polls is served from 127.0.0.1 by
 :class:`OutletServer` (stdlib ``ThreadingHTTPServer`` in a daemon thread).  Each outlet has
 
-* an RSS 2.0 or Atom 1.0 feed at ``/<outlet>/feed.xml`` (newest first, absolute links, item links
-  optionally carrying ``utm_*`` tracking parameters, ETag/Last-Modified with 304 answers);
+* a feed (newest first, absolute links, ETag/Last-Modified with 304 answers) in one of five
+  formats: RSS 2.0 or Atom 1.0 at ``/<outlet>/feed.xml``, JSON Feed 1.1 at ``/<outlet>/feed.json``
+  (item links of these three optionally carrying ``utm_*`` tracking parameters), a sitemaps.org
+  sitemap at ``/<outlet>/sitemap.xml`` or a Google News sitemap at ``/<outlet>/news-sitemap.xml``
+  (canonical links, as real sitemaps list them);
 * realistic article pages at ``/<outlet>/articles/<slug>.html`` (navigation, cookie banner,
   related stories, newsletter box, comments, footer), rendered with one of three different
   templates so extraction is not fitted to one layout;
@@ -14,7 +17,7 @@ There is no internet in tests, so every outlet wirewatch polls is served from 12
 Demo::
 
     python -m tests.support.outlets --port 8900
-    WIREWATCH_ALLOW_NETWORKS=127.0.0.0/8 wirewatch feeds add http://127.0.0.1:8900/<outlet>/feed.xml
+    WIREWATCH_ALLOW_NETWORKS=127.0.0.0/8 wirewatch feeds add <a feed URL it printed>
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Literal, Self, get_args
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
@@ -59,7 +62,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FeedFormat = Literal["rss", "atom"]
+FeedFormat = Literal["rss", "atom", "jsonfeed", "sitemap", "newssitemap"]
 TemplateName = Literal["classic", "modern", "blog"]
 TEMPLATES: tuple[TemplateName, ...] = ("classic", "modern", "blog")
 DEFAULT_TRACKING = "utm_source=rss&utm_medium=feed"
@@ -148,8 +151,8 @@ class Outlet:
 
     @property
     def feed_url(self) -> str:
-        """Absolute URL of the outlet's RSS or Atom feed."""
-        return f"{self._server.base_url}/{self.slug}/feed.xml"
+        """Absolute URL of the outlet's feed: feed.xml, feed.json, sitemap.xml or news-sitemap.xml."""
+        return f"{self._server.base_url}/{self.slug}/{_FEED_FILES[self.feed_format]}"
 
     def article_url(self, slug: str, *, tracking: bool = False) -> str:
         """Absolute URL of an article page; with ``tracking`` the feed's utm parameters are appended."""
@@ -240,12 +243,16 @@ class Outlet:
         return first if len(first) <= 280 else first[:277].rsplit(" ", 1)[0] + "…"
 
     def render_feed(self) -> bytes:
-        """The outlet's feed document (RSS 2.0 or Atom 1.0), UTF-8 encoded."""
+        """The outlet's feed document in its format (RSS, Atom, JSON Feed, sitemap, news sitemap), UTF-8."""
         with self._server._lock:
             articles = self.articles
             modified = self._modified
         if self.feed_format == "atom":
             return self._render_atom(articles, modified)
+        if self.feed_format == "jsonfeed":
+            return self._render_json_feed(articles)
+        if self.feed_format in ("sitemap", "newssitemap"):
+            return self._render_sitemap(articles, news=self.feed_format == "newssitemap")
         return self._render_rss(articles, modified)
 
     def _render_rss(self, articles: list[Article], modified: datetime) -> bytes:
@@ -313,6 +320,66 @@ class Outlet:
 """
         return doc.encode("utf-8")
 
+    def _render_json_feed(self, articles: list[Article]) -> bytes:
+        items: list[dict[str, object]] = []
+        for a in articles:
+            item: dict[str, object] = {
+                "id": self.article_url(a.slug),
+                "url": self.article_url(a.slug, tracking=True),
+                "title": a.title,
+                "summary": self._description(a),
+                # JSON Feed requires content_text or content_html in every item.
+                "content_text": "\n\n".join(a.paragraphs),
+                "date_published": _iso(a.published),
+            }
+            if a.author:
+                item["authors"] = [{"name": a.author}]
+            if a.section:
+                item["tags"] = [a.section]
+            items.append(item)
+        doc = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": self.name,
+            "home_page_url": self.base_url,
+            "feed_url": self.feed_url,
+            "description": f"Latest news from {self.name}",
+            "language": "en",
+            "items": items,
+        }
+        return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+    def _render_sitemap(self, articles: list[Article], *, news: bool) -> bytes:
+        urls = []
+        for a in articles:
+            news_part = (
+                f"""
+    <news:news>
+      <news:publication>
+        <news:name>{xml_escape(self.name)}</news:name>
+        <news:language>en</news:language>
+      </news:publication>
+      <news:publication_date>{_iso(a.published)}</news:publication_date>
+      <news:title>{xml_escape(a.title)}</news:title>
+    </news:news>"""
+                if news
+                else ""
+            )
+            # Articles have no update time here, so <lastmod> is when they were published.
+            urls.append(
+                f"""  <url>
+    <loc>{xml_escape(self.article_url(a.slug))}</loc>
+    <lastmod>{_iso(a.published)}</lastmod>{news_part}
+  </url>"""
+            )
+        news_ns = ' xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"' if news else ""
+        body = "\n".join(urls)
+        doc = f"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"{news_ns}>
+{body}
+</urlset>
+"""
+        return doc.encode("utf-8")
+
     def render_article(self, slug: str) -> bytes | None:
         """The article page's HTML (UTF-8), or None when the outlet has no such article."""
         with self._server._lock:
@@ -329,7 +396,7 @@ class Outlet:
         )
         doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(self.name)}</title>
-<link rel="alternate" type="{_FEED_TYPES[self.feed_format]}" href="{html.escape(self.feed_url)}"></head>
+{_alternate_link(self)}</head>
 <body><h1>{html.escape(self.name)}</h1><ul>
 {links}
 </ul></body></html>
@@ -337,7 +404,30 @@ class Outlet:
         return doc.encode("utf-8")
 
 
-_FEED_TYPES: dict[FeedFormat, str] = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+_FEED_FILES: dict[FeedFormat, str] = {
+    "rss": "feed.xml",
+    "atom": "feed.xml",
+    "jsonfeed": "feed.json",
+    "sitemap": "sitemap.xml",
+    "newssitemap": "news-sitemap.xml",
+}
+_FEED_TYPES: dict[FeedFormat, str] = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "jsonfeed": "application/feed+json",
+    "sitemap": "application/xml",
+    "newssitemap": "application/xml",
+}
+
+
+def _alternate_link(outlet: Outlet) -> str:
+    """The page's <link rel="alternate"> to the outlet's feed; none for sitemaps, which pages never announce."""
+    if outlet.feed_format in ("sitemap", "newssitemap"):
+        return ""
+    return (
+        f'<link rel="alternate" type="{_FEED_TYPES[outlet.feed_format]}" title="{html.escape(outlet.name)}" '
+        f'href="{html.escape(outlet.feed_url)}">'
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,7 +490,7 @@ def _head(outlet: Outlet, article: Article, extra: str = "") -> str:
 <meta property="article:published_time" content="{_iso(article.published)}">{author_meta}{section_meta}
 <meta name="twitter:card" content="summary_large_image">
 <link rel="canonical" href="{e(canonical)}">
-<link rel="alternate" type="{_FEED_TYPES[outlet.feed_format]}" title="{e(outlet.name)}" href="{e(outlet.feed_url)}">
+{_alternate_link(outlet)}
 <link rel="stylesheet" href="{e(outlet.url("static/site.css"))}">{extra}
 </head>"""
 
@@ -823,12 +913,14 @@ class OutletServer:
     ) -> Outlet:
         """Create an outlet served under ``/<slug>/``.
 
+        ``feed_format`` picks the feed (see :attr:`Outlet.feed_url` for where it is served).
         ``template`` picks the page layout (default: cycles through :data:`TEMPLATES` in the order
-        outlets are added). ``tracking_query`` is appended to item links in the feed (``""``: none).
+        outlets are added). ``tracking_query`` is appended to item links in RSS, Atom and JSON
+        feeds (``""``: none); sitemaps list canonical links.
         """
         _check_slug(slug, "outlet")
-        if feed_format not in ("rss", "atom"):
-            raise ValueError(f"feed_format must be 'rss' or 'atom', not {feed_format!r}")
+        if feed_format not in get_args(FeedFormat):
+            raise ValueError(f"feed_format must be one of {get_args(FeedFormat)}, not {feed_format!r}")
         with self._lock:
             if slug in self._outlets:
                 raise ValueError(f"outlet {slug!r} already exists")
@@ -951,7 +1043,7 @@ class OutletServer:
         if len(parts) == 1 or (len(parts) == 2 and parts[1] in ("", "index.html")):
             body = outlet.render_home()
             return 200, self._headers("text/html; charset=utf-8", body), body
-        if len(parts) == 2 and parts[1] == "feed.xml":
+        if len(parts) == 2 and parts[1] == _FEED_FILES[outlet.feed_format]:
             return self._feed(outlet, req_headers)
         if len(parts) == 3 and parts[1] == "articles" and parts[2].endswith(".html"):
             page = outlet.render_article(parts[2].removesuffix(".html"))
@@ -979,11 +1071,7 @@ class OutletServer:
                 not_modified = modified <= since
         if not_modified:
             return 304, validators, b""
-        ctype = (
-            "application/atom+xml; charset=utf-8"
-            if outlet.feed_format == "atom"
-            else ("application/rss+xml; charset=utf-8")
-        )
+        ctype = f"{_FEED_TYPES[outlet.feed_format]}; charset=utf-8"
         return 200, {**self._headers(ctype, body), **validators}, body
 
     def _index(self) -> tuple[int, dict[str, str], bytes]:
@@ -1164,8 +1252,8 @@ def seed_outlets(
 def _iter_lines(srv: OutletServer, pairs: list[tuple[Outlet, str]]) -> Iterator[str]:
     yield f"Outlet server on {srv.base_url}/ (Ctrl-C to stop)"
     for outlet, url in pairs:
-        yield f"  {outlet.name:<22} {outlet.feed_format:<4} feed: {outlet.feed_url}"
-        yield f"  {'':<22}      page: {url}"
+        yield f"  {outlet.name:<22} {outlet.feed_format:<11} feed: {outlet.feed_url}"
+        yield f"  {'':<22} {'':<11} page: {url}"
     yield ""
     yield "Add them with (SSRF guard must allow loopback):"
     for outlet, _ in pairs:

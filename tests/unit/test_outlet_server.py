@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import Message
+from typing import get_args
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
 
-from tests.support.outlets import OutletServer, load_seed, seed_outlets, seeds_dir
+from services.fetcher.parse import parse_feed
+from tests.support.outlets import FeedFormat, Outlet, OutletServer, load_seed, seed_outlets, seeds_dir
 
 SEEDS = seeds_dir()
 needs_seeds = pytest.mark.skipif(SEEDS is None, reason="../shared/seeds (the seed articles) is not present")
@@ -248,3 +252,135 @@ def test_seed_outlets_historical_dates(srv: OutletServer) -> None:
     dates = [o.articles[0].published for o, _ in pairs]
     assert dates[0] == T0 and all(d.tzinfo is not None for d in dates)
     assert dates[1] - dates[0] == timedelta(minutes=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every feed format, read back with the fetcher's parser
+# ---------------------------------------------------------------------------------------------
+
+FORMATS: tuple[FeedFormat, ...] = get_args(FeedFormat)
+FEED_FILES = {
+    "rss": "feed.xml",
+    "atom": "feed.xml",
+    "jsonfeed": "feed.json",
+    "sitemap": "sitemap.xml",
+    "newssitemap": "news-sitemap.xml",
+}
+CONTENT_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "jsonfeed": "application/feed+json",
+    "sitemap": "application/xml",
+    "newssitemap": "application/xml",
+}
+
+
+def publish_three(srv: OutletServer, fmt: FeedFormat) -> Outlet:
+    outlet = srv.add_outlet("daily", "The Daily", fmt)
+    outlet.add_article("older", "Older & wiser", TEXT, T0, author="A. Writer", summary="The older one.")
+    # Another time zone: every format must carry the instant, whatever the offset it is written in.
+    eastern = timezone(timedelta(hours=-5))
+    outlet.add_article("newer", "Newer <story>", TEXT, T0.astimezone(eastern) + timedelta(hours=2))
+    outlet.add_article("newest", "Newest", TEXT, T0 + timedelta(hours=3), author="B. Reporter", section="World")
+    return outlet
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_parses_back_to_the_outlets_articles(srv: OutletServer, fmt: FeedFormat) -> None:
+    outlet = publish_three(srv, fmt)
+    assert outlet.feed_url == f"{srv.base_url}/daily/{FEED_FILES[fmt]}"
+    status, headers, body = get(outlet.feed_url)
+    assert status == 200
+    assert headers["Content-Type"] == f"{CONTENT_TYPES[fmt]}; charset=utf-8"
+
+    feed = parse_feed(body, outlet.feed_url)
+    articles = outlet.articles
+    assert [a.slug for a in articles] == ["newest", "newer", "older"]
+    assert feed.sitemaps == []
+    # Tracking parameters (RSS, Atom, JSON Feed) are gone once canonicalised: every link is the page's.
+    assert [e.url for e in feed.entries] == [outlet.article_url(a.slug) for a in articles]
+    assert [e.published for e in feed.entries] == [a.published for a in articles]
+    assert all(e.published is not None and e.published.tzinfo == UTC for e in feed.entries)
+    if fmt == "sitemap":
+        # A plain sitemap names pages and dates only.
+        assert feed.title is None
+        assert all(e.title is None and e.summary is None and e.author is None for e in feed.entries)
+        return
+    assert feed.title == "The Daily"
+    assert [e.title for e in feed.entries] == [a.title for a in articles]
+    if fmt == "newssitemap":
+        return
+    assert [e.summary for e in feed.entries] == [outlet._description(a) for a in articles]
+    # Atom names the outlet when an article has no author.
+    no_author = "The Daily" if fmt == "atom" else None
+    assert [e.author for e in feed.entries] == ["B. Reporter", no_author, "A. Writer"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonfeed", "sitemap", "newssitemap"])
+def test_new_formats_are_what_they_claim(srv: OutletServer, fmt: FeedFormat) -> None:
+    outlet = publish_three(srv, fmt)
+    body = get(outlet.feed_url)[2]
+    if fmt == "jsonfeed":
+        doc = json.loads(body)
+        assert doc["version"] == "https://jsonfeed.org/version/1.1"
+        assert (doc["home_page_url"], doc["feed_url"]) == (outlet.base_url, outlet.feed_url)
+        first = doc["items"][0]
+        assert first["id"] == outlet.article_url("newest")
+        assert first["url"] == outlet.article_url("newest", tracking=True)
+        assert first["authors"] == [{"name": "B. Reporter"}] and first["tags"] == ["World"]
+        assert first["content_text"].startswith("First paragraph of the story.")
+        assert all(item.get("content_text") for item in doc["items"])
+        return
+    root = ElementTree.fromstring(body)
+    sm = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    news = "{http://www.google.com/schemas/sitemap-news/0.9}"
+    assert root.tag == f"{sm}urlset"
+    urls = root.findall(f"{sm}url")
+    # Sitemaps list canonical links, without the feed's tracking parameters.
+    assert [u.findtext(f"{sm}loc") for u in urls] == [outlet.article_url(s) for s in ("newest", "newer", "older")]
+    assert urls[0].findtext(f"{sm}lastmod") == "2015-12-16T12:00:00Z"
+    if fmt == "sitemap":
+        assert root.find(f".//{news}news") is None
+        return
+    assert urls[0].findtext(f"{news}news/{news}publication/{news}name") == "The Daily"
+    assert urls[0].findtext(f"{news}news/{news}publication/{news}language") == "en"
+    assert urls[0].findtext(f"{news}news/{news}publication_date") == "2015-12-16T12:00:00Z"
+    assert urls[1].findtext(f"{news}news/{news}title") == "Newer <story>"
+
+
+@pytest.mark.parametrize("fmt", ["jsonfeed", "sitemap", "newssitemap"])
+def test_new_formats_answer_conditional_gets(srv: OutletServer, fmt: FeedFormat) -> None:
+    outlet = srv.add_outlet("daily", "The Daily", fmt)
+    outlet.add_article("one", "One", TEXT, T0)
+    status, headers, _ = get(outlet.feed_url)
+    assert status == 200
+    etag, last_modified = headers["ETag"], headers["Last-Modified"]
+    assert get(outlet.feed_url, {"If-None-Match": etag})[0] == 304
+    assert get(outlet.feed_url, {"If-Modified-Since": last_modified})[0] == 304
+
+    outlet.add_article("two", "Two", TEXT, T0 + timedelta(minutes=1))
+    status, headers2, body = get(outlet.feed_url, {"If-None-Match": etag})
+    assert status == 200 and headers2["ETag"] != etag
+    assert get(outlet.feed_url, {"If-Modified-Since": last_modified})[0] == 200
+    urls = [e.url for e in parse_feed(body, outlet.feed_url).entries]
+    assert urls == [outlet.article_url("two"), outlet.article_url("one")]
+    assert srv.hit_count(outlet.feed_url) == 5
+    # The feed lives at its own file name only.
+    assert get(outlet.url("feed.xml"))[0] == 404
+
+
+def test_pages_announce_feeds_but_not_sitemaps(srv: OutletServer) -> None:
+    json_outlet = srv.add_outlet("jf", "JSON Daily", "jsonfeed")
+    map_outlet = srv.add_outlet("sm", "Map Daily", "sitemap")
+    json_page = get(json_outlet.add_article("a", "A", TEXT, T0))[2].decode()
+    map_page = get(map_outlet.add_article("a", "A", TEXT, T0))[2].decode()
+    announce = f'<link rel="alternate" type="application/feed+json" title="JSON Daily" href="{json_outlet.feed_url}">'
+    assert announce in json_page
+    assert announce in get(json_outlet.base_url)[2].decode()
+    assert 'rel="alternate"' not in map_page
+    assert 'rel="alternate"' not in get(map_outlet.base_url)[2].decode()
+
+
+def test_unknown_feed_format_is_refused(srv: OutletServer) -> None:
+    with pytest.raises(ValueError, match="feed_format"):
+        srv.add_outlet("daily", "The Daily", "opml")  # type: ignore[arg-type]
