@@ -43,6 +43,7 @@ from services.fetcher.schedule import (
 
 log = get_logger(__name__)
 MAX_REEMITS = 10
+CLAIM_IDLE_S = 0.5
 
 
 class Fetcher:
@@ -148,21 +149,41 @@ class Fetcher:
             log.warning("item.emit_failed", url=item.url, error=repr(exc))
 
     async def run_schedule(self, stop: asyncio.Event) -> None:
-        """Claim due feeds and poll them, at most `fetch_concurrency` at once, until `stop`."""
+        """Claim due feeds and poll them, at most `fetch_concurrency` at once, until `stop`.
+
+        A finished poll frees its slot at once (the loop wakes and claims again); with free slots and
+        nothing due, the schedule is looked at again every CLAIM_IDLE_S.
+        """
         in_flight: set[asyncio.Task[int]] = set()
+        slot_freed = asyncio.Event()
         lease = self.settings.http_timeout_s * 2 + 30
+        limit = self.settings.fetch_concurrency
+
+        def finished(task: asyncio.Task[int]) -> None:
+            in_flight.discard(task)
+            slot_freed.set()
+
         while not stop.is_set():
-            free = self.settings.fetch_concurrency - len(in_flight)
+            slot_freed.clear()
+            free = limit - len(in_flight)
+            claimed: list[str] = []
             if free > 0:
-                for fid in await self.registry.claim_due(lease_s=lease, limit=free):
+                claimed = await self.registry.claim_due(lease_s=lease, limit=free)
+                for fid in claimed:
                     feed = await self.registry.get(fid)
                     if feed is None or feed.paused:
                         continue
                     task = asyncio.create_task(self._poll_guarded(feed))
                     in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+                    task.add_done_callback(finished)
+            if len(claimed) == free and free > 0 and len(in_flight) < limit:
+                continue  # claimed a full batch and slots are free again: more may be due right now
+            # All slots busy: wait for one to free. Free slots but nothing (more) due: look again shortly.
+            wake = slot_freed.wait() if len(in_flight) >= limit else asyncio.sleep(CLAIM_IDLE_S)
+            waiters = {asyncio.ensure_future(wake), asyncio.ensure_future(stop.wait())}
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
         if in_flight:
             await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace_s)
             for task in in_flight:
