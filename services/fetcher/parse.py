@@ -77,12 +77,14 @@ class ParsedFeed:
 
     ``sitemaps`` is filled for a sitemap index only: the URLs of its child sitemaps, for the
     caller to poll (newest ``<lastmod>`` first, undated ones after them in document order);
-    ``entries`` is then empty.
+    ``entries`` is then empty. ``ttl_minutes`` is an RSS feed's own ``<ttl>`` (how long it may
+    be cached), when it gives one.
     """
 
     title: str | None
     entries: list[ParsedEntry]
     sitemaps: list[str] = field(default_factory=list)
+    ttl_minutes: float | None = None
 
 
 def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
@@ -322,7 +324,7 @@ def _parse_with_feedparser(body: bytes, feed_url: str, root_name: str | None) ->
                 published=_struct_date(entry.get("published_parsed") or _own(entry, "updated_parsed")),
             )
         )
-    return ParsedFeed(title=_clean(parsed.feed.get("title")), entries=entries)
+    return ParsedFeed(title=_clean(parsed.feed.get("title")), entries=entries, ttl_minutes=_ttl(parsed.feed.get("ttl")))
 
 
 def _first_alternate(entry: Mapping[str, object]) -> str | None:
@@ -464,3 +466,12 @@ def _iso_date(value: object) -> datetime | None:
         return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
+
+
+def _ttl(value: object) -> float | None:
+    """An RSS <ttl> in minutes, if it is a sane positive number (a week at most)."""
+    try:
+        minutes = float(str(value).strip())
+    except ValueError:
+        return None
+    return minutes if 0 < minutes <= 7 * 24 * 60 else None

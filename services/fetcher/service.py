@@ -28,7 +28,7 @@ from services.common.messages import FeedItem
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import FEED_ITEMS
-from services.fetcher.parse import parse_feed
+from services.fetcher.parse import ParsedEntry, parse_feed
 from services.fetcher.politeness import HostGate, RobotsCache, RobotsDisallowed
 from services.fetcher.schedule import (
     Policy,
@@ -44,6 +44,9 @@ from services.fetcher.schedule import (
 log = get_logger(__name__)
 MAX_REEMITS = 10
 CLAIM_IDLE_S = 0.5
+#: Child sitemaps of a sitemap index read per poll, newest first: news lives in the newest ones, the
+#: rest of an index is the archive.
+SITEMAP_CHILDREN = 2
 
 
 class Fetcher:
@@ -90,7 +93,11 @@ class Fetcher:
             if response.status != 304 and digest != state.body_hash:
                 body = response.body
                 parsed = parse_feed(body, response.url)
-                for entry in parsed.entries:
+                ttl_minutes = parsed.ttl_minutes
+                entries = list(parsed.entries)
+                if parsed.sitemaps:
+                    entries += await self._sitemap_children(feed, parsed.sitemaps[:SITEMAP_CHILDREN], crawl_delay)
+                for entry in entries:
                     item = FeedItem(
                         url=entry.url, feed_id=feed.id, feed_url=feed.url, outlet=feed.name,
                         title=entry.title, summary=entry.summary, author=entry.author,
@@ -99,7 +106,7 @@ class Fetcher:
                     if await self.ledger.claim(item):
                         await self._emit(item)
                         emitted += 1
-                rate = items_per_day((e.published for e in parsed.entries), started)
+                rate = items_per_day((e.published for e in entries), started)
                 if rate is not None:
                     update["items_per_day"] = rate
                 update.update(etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
@@ -133,6 +140,24 @@ class Fetcher:
         log.info("feed.polled", feed_id=feed.id, status=new_state.last_status, emitted=emitted,
                  duration_ms=round((time.time() - started) * 1000, 1), next_in_s=round(next_poll - started))
         return emitted
+
+    async def _sitemap_children(self, feed: Feed, urls: list[str], crawl_delay: float | None) -> list[ParsedEntry]:
+        """The entries of a sitemap index's newest child sitemaps (each fetched as politely as a feed).
+
+        A child that fails is logged and skipped: the index itself answered, and the other children count.
+        """
+        entries: list[ParsedEntry] = []
+        for url in urls:
+            try:
+                if self.robots is not None and not (await self.robots.allows(url))[0]:
+                    raise RobotsDisallowed(f"{url}: disallowed by robots.txt")
+                async with self.gate.turn(url, crawl_delay):
+                    response = await self.http.get(url, max_bytes=self.settings.max_feed_bytes)
+                entries += parse_feed(response.body, response.url).entries
+            except WirewatchError as exc:
+                log.warning("feed.sitemap_failed", feed_id=feed.id, url=url, error=str(exc),
+                            failure=failure_class(exc))
+        return entries
 
     async def _poll_guarded(self, feed: Feed) -> int:
         """poll(), with any unexpected failure logged: one feed must never disturb the others."""

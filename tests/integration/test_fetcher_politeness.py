@@ -178,3 +178,41 @@ async def test_the_minimum_delay_per_host_holds_across_fetchers(settings: Settin
     # five requests to one host need at least four gaps of 0.2 s; the other host does not wait
     assert starts[-1] - starts[0] >= 0.75
     assert min(gaps) < 0.15
+
+
+async def test_a_sitemap_index_is_read_through_its_newest_children(settings: Settings) -> None:
+    now = datetime.now(UTC)
+    with OutletServer() as server:
+        base = server.base_url
+
+        def urlset(*slugs: str) -> bytes:
+            urls = "".join(f"<url><loc>{base}/news/{s}.html</loc><lastmod>{now.isoformat()}</lastmod></url>"
+                           for s in slugs)
+            return (f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}'
+                    "</urlset>").encode()
+
+        server.add_raw("/sitemaps/today.xml", urlset("a", "b"), "application/xml")
+        server.add_raw("/sitemaps/yesterday.xml", urlset("c"), "application/xml")
+        server.add_raw("/sitemaps/archive.xml", urlset("old1", "old2", "old3"), "application/xml")
+        children = [("today", now), ("archive", now - timedelta(days=400)), ("yesterday", now - timedelta(days=1))]
+        index = ('<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                 + "".join(f"<sitemap><loc>{base}/sitemaps/{name}.xml</loc><lastmod>{when.isoformat()}</lastmod>"
+                           "</sitemap>" for name, when in children) + "</sitemapindex>")
+        url = server.add_raw("/sitemap-index.xml", index.encode(), "application/xml")
+        async with fetcher_for(settings) as (fetcher, registry):
+            feed = await registry.add(url, "Sitemap outlet")
+            assert await fetcher.poll(feed) == 3  # a, b from today, c from yesterday; not the archive
+        assert server.hit_count("/sitemaps/archive.xml") == 0
+
+
+async def test_an_rss_ttl_is_honoured(settings: Settings) -> None:
+    with OutletServer() as server:
+        outlet = server.add_outlet("ttl", "TTL", "rss")
+        outlet.add_article("a", "A story", TEXT, datetime.now(UTC))
+        rss = outlet.render_feed().replace(b"<channel>", b"<channel><ttl>45</ttl>", 1)
+        url = server.add_raw("/ttl/ttl.xml", rss, "application/rss+xml")
+        async with fetcher_for(wide(settings)) as (fetcher, registry):
+            feed = await registry.add(url, "TTL")
+            await fetcher.poll(feed)
+            state = await registry.state(feed.id)
+    assert state.next_poll is not None and state.next_poll - time.time() >= 45 * 60 - 5

@@ -652,3 +652,11 @@ def test_truncated_and_corrupted_bodies_give_a_feed_or_feed_parse_error(sample: 
             continue
         assert isinstance(result, ParsedFeed)
         assert all(e.url.startswith(("http://", "https://")) for e in result.entries)
+
+
+@pytest.mark.parametrize(("ttl", "minutes"), [("<ttl>45</ttl>", 45.0), ("<ttl> 60 </ttl>", 60.0),
+                                               ("<ttl>soon</ttl>", None), ("<ttl>-5</ttl>", None), ("", None)])
+def test_rss_ttl_is_read_when_sane(ttl: str, minutes: float | None) -> None:
+    body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{ttl}'
+            "<item><title>a</title><link>https://x.example/a</link></item></channel></rss>").encode()
+    assert parse_feed(body, "https://x.example/feed.xml").ttl_minutes == minutes
