@@ -216,3 +216,22 @@ async def test_an_rss_ttl_is_honoured(settings: Settings) -> None:
             await fetcher.poll(feed)
             state = await registry.state(feed.id)
     assert state.next_poll is not None and state.next_poll - time.time() >= 45 * 60 - 5
+
+
+async def test_feed_health_shows_the_failure_class_rate_and_interval(settings: Settings) -> None:
+    from services.store.api.routes.feeds import feed_public
+
+    with OutletServer() as server:
+        outlet = server.add_outlet("health", "Health", "rss")
+        outlet.add_article("a", "A story", TEXT, datetime.now(UTC) - timedelta(hours=2))
+        gone = server.add_raw("/health/gone.xml", b"gone", "text/plain", status=410)
+        async with fetcher_for(wide(settings)) as (fetcher, registry):
+            good, bad = await registry.add(outlet.feed_url, "Health"), await registry.add(gone, "Gone")
+            await fetcher.poll(good)
+            await fetcher.poll(bad)
+            good_health = (await feed_public(registry, good)).health
+            bad_health = (await feed_public(registry, bad)).health
+    assert good_health.failure_class is None and good_health.polls_total == 1 and good_health.items_total == 1
+    assert good_health.items_per_day > 0 and good_health.poll_interval_s is not None
+    assert bad_health.failure_class == "http_4xx" and bad_health.failing_since is not None
+    assert bad_health.last_status == 410 and not bad_health.disabled

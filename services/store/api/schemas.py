@@ -34,9 +34,16 @@ class FeedHealth(BaseModel):
     last_success: datetime | None = None
     last_status: int | None = None
     last_error: str | None = None
+    failure_class: str | None = Field(
+        None, description="kind of the last failure: dns, tls, timeout, network, http_4xx, http_5xx, rate_limited, "
+                          "parse, bot_wall, robots, blocked, too_large, invalid_url")
+    failing_since: datetime | None = Field(None, description="start of the current run of failures")
+    disabled: bool = Field(False, description="failing for days: retried only every revive interval until it answers")
     consecutive_errors: int = 0
     items_total: int = 0
-    items_per_day: float = 0.0
+    polls_total: int = 0
+    items_per_day: float = Field(0.0, description="publishing rate over the last week (from the entries' dates)")
+    poll_interval_s: float | None = Field(None, description="the interval the schedule adapted to")
     next_poll: datetime | None = None
 
 

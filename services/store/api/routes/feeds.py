@@ -25,10 +25,13 @@ async def feed_public(registry: FeedRegistry, feed: Feed) -> FeedPublic:
     """A feed with its health, for the API and the CLI."""
     state = await registry.state(feed.id)
     days = max((time.time() - feed.added_at.timestamp()) / 86400, 1.0)
+    # The fetcher's rate from the feed's own dates; before its first poll, what was emitted so far.
+    rate = state.items_per_day if state.items_per_day is not None else state.items_total / days
     health = FeedHealth(
         last_poll=_ts(state.last_poll), last_success=_ts(state.last_success), last_status=state.last_status,
-        last_error=state.last_error, consecutive_errors=state.consecutive_errors,
-        items_total=state.items_total, items_per_day=round(state.items_total / days, 2),
+        last_error=state.last_error, failure_class=state.failure_class, failing_since=_ts(state.failing_since),
+        disabled=state.disabled, consecutive_errors=state.consecutive_errors, items_total=state.items_total,
+        polls_total=state.polls_total, items_per_day=round(rate, 2), poll_interval_s=state.interval_s,
         next_poll=_ts(state.next_poll),
     )
     return FeedPublic(**feed.model_dump(), health=health)
