@@ -324,7 +324,12 @@ def _parse_with_feedparser(body: bytes, feed_url: str, root_name: str | None) ->
                 published=_struct_date(entry.get("published_parsed") or _own(entry, "updated_parsed")),
             )
         )
-    return ParsedFeed(title=_clean(parsed.feed.get("title")), entries=entries, ttl_minutes=_ttl(parsed.feed.get("ttl")))
+    bozo = parsed.get("bozo_exception")
+    if not entries and parsed.entries and bozo is not None and not isinstance(bozo, feedparser.NonXMLContentType):
+        # Broken XML that left only entries without links: an error on the feed, not a quiet empty poll.
+        raise FeedParseError(f"malformed feed, no usable entry: {type(bozo).__name__}: {bozo}")
+    return ParsedFeed(title=_clean(parsed.feed.get("title")), entries=entries,
+                      ttl_minutes=_ttl(parsed.feed.get("ttl")))
 
 
 def _first_alternate(entry: Mapping[str, object]) -> str | None:

@@ -35,7 +35,7 @@ RATE_WINDOW_S = 7 * 86400.0
 MAX_BACKOFF_FACTOR = 32
 
 #: What went wrong with a poll, as recorded per feed (feed health).
-FAILURE_CLASSES = ("dns", "tls", "timeout", "network", "http_4xx", "http_5xx", "rate_limited", "parse",
+FAILURE_CLASSES = ("dns", "tls", "timeout", "network", "redirect", "http_4xx", "http_5xx", "rate_limited", "parse",
                    "bot_wall", "robots", "blocked", "too_large", "invalid_url")
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
@@ -157,6 +157,8 @@ def failure_class(error: BaseException, body: bytes | None = None) -> str:
         return "invalid_url"
     if isinstance(error, UpstreamRejected):
         rejected = error.status or 0
+        if 300 <= rejected < 400:
+            return "redirect"  # a loop, too many hops, a downgrade or a redirect without Location
         return "http_4xx" if 400 <= rejected < 500 else "network"
     if isinstance(error, UpstreamUnavailable):
         status: int | None = getattr(error, "status", None)

@@ -4,6 +4,7 @@ adaptive intervals, server hints, failure classes, auto-disable, robots.txt, per
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -235,3 +236,59 @@ async def test_feed_health_shows_the_failure_class_rate_and_interval(settings: S
     assert good_health.items_per_day > 0 and good_health.poll_interval_s is not None
     assert bad_health.failure_class == "http_4xx" and bad_health.failing_since is not None
     assert bad_health.last_status == 410 and not bad_health.disabled
+
+
+LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+          + b"".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'.encode()
+                     for i in range(1, 10))
+          + b']><rss version="2.0"><channel><title>&lol9;</title></channel></rss>')
+
+
+async def test_hostile_and_broken_feeds_each_fail_alone_with_a_clear_class(settings: Settings) -> None:
+    """Every hostile or broken feed of the catalogue gets its own failure class; the good feed beside them
+    is polled as if nothing happened."""
+    settings = settings.model_copy(update={"http_timeout_s": 2.0, "max_feed_bytes": 2_000_000})
+    with OutletServer() as server:
+        good = server.add_outlet("good", "Good", "rss")
+        good.add_article("a", "A story", TEXT, datetime.now(UTC))
+        mirror = server.add_outlet("mirror", "Mirror", "rss")  # its feed is served below under odd routes
+        mirror.add_article("m", "A story", TEXT, datetime.now(UTC))
+        feed_bytes = mirror.render_feed()
+        base = "/bad"
+        routes: dict[str, tuple[bytes, str, int, dict[str, str]]] = {
+            "malformed": (b"<rss><channel><title>x</title><item><title>y</ti", "application/rss+xml", 200, {}),
+            "html": (b"<!DOCTYPE html><html><body><p>Welcome to our site</p></body></html>", "text/html", 200, {}),
+            "laughs": (LAUGHS, "application/rss+xml", 200, {}),
+            "bomb": (gzip.compress(b"\0" * 60_000_000), "application/rss+xml", 200, {"Content-Encoding": "gzip"}),
+            "loop": (b"", "text/plain", 302, {"Location": f"{server.base_url}{base}/loop.xml"}),
+            "metadata": (b"", "text/plain", 302, {"Location": "http://169.254.169.254/latest/meta-data/"}),
+            "gone": (b"gone", "text/plain", 410, {}),
+            "missing": (b"missing", "text/plain", 404, {}),
+            "throttled": (b"slow down", "text/plain", 429, {"Retry-After": "120"}),
+            "broken": (b"oops", "text/plain", 500, {}),
+            "slow": (feed_bytes, "application/rss+xml", 200, {}),
+            # Survivable: a feed served with the wrong type, and one with invalid bytes in it.
+            "wrong_type": (feed_bytes, "image/png", 200, {}),
+            "bad_bytes": (feed_bytes.replace(b"A story", b"A st\xff\xfeory"), "application/rss+xml", 200, {}),
+        }
+        urls = {name: server.add_raw(f"{base}/{name}.xml", body, ctype, status=status, headers=headers)
+                for name, (body, ctype, status, headers) in routes.items()}
+        server.set_delay(urls["slow"], 5.0)
+        async with fetcher_for(settings) as (fetcher, registry):
+            feeds = {name: await registry.add(url, name) for name, url in urls.items()}
+            good_feed = await registry.add(good.feed_url, "Good")
+            started = time.monotonic()
+            await asyncio.gather(*(fetcher.poll(f) for f in feeds.values()))
+            assert time.monotonic() - started < 10  # the slow one ended at the deadline, the bomb early
+            assert await fetcher.poll(good_feed) == 1
+            states = {name: await registry.state(f.id) for name, f in feeds.items()}
+    classes = {name: s.failure_class for name, s in states.items()}
+    assert classes == {
+        "malformed": "parse", "html": "parse", "laughs": "parse", "bomb": "too_large", "loop": "redirect",
+        "metadata": "blocked", "gone": "http_4xx", "missing": "http_4xx", "throttled": "rate_limited",
+        "broken": "http_5xx", "slow": "timeout", "wrong_type": None, "bad_bytes": None,
+    }
+    for name, state in states.items():
+        if classes[name] is not None:
+            assert state.last_error and state.consecutive_errors == 1, name
+    assert states["throttled"].next_poll is not None and states["throttled"].next_poll - time.time() >= 110

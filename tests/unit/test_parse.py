@@ -660,3 +660,9 @@ def test_rss_ttl_is_read_when_sane(ttl: str, minutes: float | None) -> None:
     body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{ttl}'
             "<item><title>a</title><link>https://x.example/a</link></item></channel></rss>").encode()
     assert parse_feed(body, "https://x.example/feed.xml").ttl_minutes == minutes
+
+
+def test_broken_xml_that_leaves_no_usable_entry_is_an_error() -> None:
+    body = b"<rss><channel><title>x</title><item><title>y</ti"
+    with pytest.raises(FeedParseError, match="malformed feed"):
+        parse_feed(body, "https://x.example/feed.xml")

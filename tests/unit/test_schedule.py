@@ -88,7 +88,7 @@ def test_a_feed_is_disabled_after_failing_for_days() -> None:
     (UpstreamBusy("x: HTTP 503", status=503), None, "http_5xx"),
     (UpstreamBusy("x: HTTP 429", status=429, retry_after_s=60), None, "rate_limited"),
     (UpstreamRejected("x: HTTP 404", status=404), None, "http_4xx"),
-    (UpstreamRejected("x: redirect loop", status=302), None, "network"),
+    (UpstreamRejected("x: redirect loop", status=302), None, "redirect"),
     (FeedParseError("not a feed"), b"<html><title>Just a moment...</title>cf-chl</html>", "bot_wall"),
     (FeedParseError("not a feed"), b"<html><p>hello</p></html>", "parse"),
     (RobotsDisallowed("no"), None, "robots"),

@@ -35,8 +35,8 @@ class FeedHealth(BaseModel):
     last_status: int | None = None
     last_error: str | None = None
     failure_class: str | None = Field(
-        None, description="kind of the last failure: dns, tls, timeout, network, http_4xx, http_5xx, rate_limited, "
-                          "parse, bot_wall, robots, blocked, too_large, invalid_url")
+        None, description="kind of the last failure: dns, tls, timeout, network, redirect, http_4xx, http_5xx, "
+                          "rate_limited, parse, bot_wall, robots, blocked, too_large, invalid_url")
     failing_since: datetime | None = Field(None, description="start of the current run of failures")
     disabled: bool = Field(False, description="failing for days: retried only every revive interval until it answers")
     consecutive_errors: int = 0
