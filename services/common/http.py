@@ -468,6 +468,25 @@ class SafeHttpClient:
         except TimeoutError:
             raise UpstreamTimeout(f"{current}: no complete answer within {self.timeout_s:g} s") from None
 
+    async def post_form(self, url: str, data: Mapping[str, str], *, max_bytes: int) -> HttpResponse:
+        """POST an application/x-www-form-urlencoded body (WebSub subscription requests) through the same
+        guard, caps and deadline as `get`. Redirects are not followed: a POST is not repeated elsewhere."""
+        current = normalize_url(url)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                with _mapped_errors(current):
+                    request = self._client.build_request("POST", current, data=dict(data))
+                    response = await self._client.send(request, stream=True)
+                try:
+                    if response.status_code in _REDIRECT_STATUSES:
+                        raise UpstreamRejected(f"{current}: HTTP {response.status_code} to a POST is not followed",
+                                               status=response.status_code)
+                    return await self._finish(current, response, max_bytes)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise UpstreamTimeout(f"{current}: no complete answer within {self.timeout_s:g} s") from None
+
     async def _follow(self, url: str, headers: dict[str, str], max_bytes: int) -> HttpResponse:
         visited = {url}
         for hop in range(self.max_redirects + 1):

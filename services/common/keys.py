@@ -41,6 +41,11 @@ class Keys:
         shared by every fetcher). Owner: services.fetcher.politeness."""
         return f"{self.prefix}host:{host}:next"
 
+    def websub(self, feed_id: str) -> str:
+        """STRING: the feed's WebSub subscription as JSON (hub, topic, secret, state, lease, last push).
+        Owner: services.common.websub."""
+        return f"{self.prefix}websub:{feed_id}"
+
     # --- seen URLs and the in-flight ledger (owner: services.common.ledger) ----------------
     def seen(self, canonical_url: str) -> str:
         """STRING with TTL (settings.seen_ttl_days): this URL was emitted once."""

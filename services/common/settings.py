@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     host_min_delay_s: float = Field(
         1.0, ge=0, description="seconds between two requests to one host, across fetchers (Crawl-delay raises it)")
     respect_robots: bool = Field(True, description="honour robots.txt (a disallowed feed is not polled)")
+    websub_callback_url: str | None = Field(
+        None, description="public base URL of the API for WebSub hubs to push to (unset: no WebSub, polling only)")
+    websub_lease_days: float = Field(10.0, gt=0, description="lease asked of WebSub hubs")
     fetch_concurrency: int = Field(16, ge=1, description="feeds polled at once by one fetcher")
     seen_ttl_days: float = Field(30.0, gt=0, description="how long an emitted URL is remembered")
 

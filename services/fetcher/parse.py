@@ -78,13 +78,16 @@ class ParsedFeed:
     ``sitemaps`` is filled for a sitemap index only: the URLs of its child sitemaps, for the
     caller to poll (newest ``<lastmod>`` first, undated ones after them in document order);
     ``entries`` is then empty. ``ttl_minutes`` is an RSS feed's own ``<ttl>`` (how long it may
-    be cached), when it gives one.
+    be cached), when it gives one. ``hub`` and ``self_url`` are the WebSub hub the feed advertises
+    (``<link rel="hub">``, JSON Feed ``hubs``) and the topic URL it names itself by.
     """
 
     title: str | None
     entries: list[ParsedEntry]
     sitemaps: list[str] = field(default_factory=list)
     ttl_minutes: float | None = None
+    hub: str | None = None
+    self_url: str | None = None
 
 
 def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
@@ -328,8 +331,12 @@ def _parse_with_feedparser(body: bytes, feed_url: str, root_name: str | None) ->
     if not entries and parsed.entries and bozo is not None and not isinstance(bozo, feedparser.NonXMLContentType):
         # Broken XML that left only entries without links: an error on the feed, not a quiet empty poll.
         raise FeedParseError(f"malformed feed, no usable entry: {type(bozo).__name__}: {bozo}")
+    links = [link for link in parsed.feed.get("links") or [] if isinstance(link, dict) and link.get("href")]
+    hub = next((str(link["href"]) for link in links if link.get("rel") == "hub"), None)
+    self_url = next((str(link["href"]) for link in links if link.get("rel") == "self"), None)
     return ParsedFeed(title=_clean(parsed.feed.get("title")), entries=entries,
-                      ttl_minutes=_ttl(parsed.feed.get("ttl")))
+                      ttl_minutes=_ttl(parsed.feed.get("ttl")), hub=_http_url(hub, feed_url),
+                      self_url=_http_url(self_url, feed_url))
 
 
 def _first_alternate(entry: Mapping[str, object]) -> str | None:
@@ -396,7 +403,10 @@ def _parse_json_feed(body: bytes, feed_url: str) -> ParsedFeed:
                 published=_iso_date(item.get("date_published")) or _iso_date(item.get("date_modified")),
             )
         )
-    return ParsedFeed(title=_clean(doc.get("title")), entries=entries)
+    hubs = [h for h in doc.get("hubs") or [] if isinstance(h, dict) and str(h.get("type", "")).lower() == "websub"]
+    hub = _http_url(str(hubs[0].get("url") or ""), feed_url) if hubs else None
+    self_url = _http_url(doc.get("feed_url") if isinstance(doc.get("feed_url"), str) else None, feed_url)
+    return ParsedFeed(title=_clean(doc.get("title")), entries=entries, hub=hub, self_url=self_url)
 
 
 def _json_base(doc: Mapping[str, object], feed_url: str) -> str:
@@ -480,3 +490,13 @@ def _ttl(value: object) -> float | None:
     except ValueError:
         return None
     return minutes if 0 < minutes <= 7 * 24 * 60 else None
+
+
+def _http_url(value: str | None, base: str) -> str | None:
+    """An http(s) URL resolved against `base`, normalised; None for anything else."""
+    if not value:
+        return None
+    try:
+        return normalize_url(value, base=base)
+    except InvalidUrl:
+        return None

@@ -28,6 +28,7 @@ from services.common.messages import FeedItem
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import FEED_ITEMS
+from services.common.websub import Subscription, WebSubStore, needs_request
 from services.fetcher.parse import ParsedEntry, parse_feed
 from services.fetcher.politeness import HostGate, RobotsCache, RobotsDisallowed
 from services.fetcher.schedule import (
@@ -62,6 +63,7 @@ class Fetcher:
         self.gate = gate
         self.policy = Policy.from_settings(settings)
         self.robots = RobotsCache(http, settings.user_agent) if settings.respect_robots else None
+        self.websub = WebSubStore(registry.redis, registry.keys) if settings.websub_callback_url else None
 
     async def poll(self, feed: Feed) -> int:
         """Poll one feed once (politely), record the outcome and schedule the next poll; returns how many
@@ -89,11 +91,14 @@ class Fetcher:
             update["last_status"] = response.status
             digest = hashlib.sha256(response.body).hexdigest()[:32] if response.status != 304 else state.body_hash
             ttl_minutes: float | None = None
+            hub: str | None = None
+            topic: str | None = None
             # An unchanged body is a 304 the server did not know how to send.
             if response.status != 304 and digest != state.body_hash:
                 body = response.body
                 parsed = parse_feed(body, response.url)
                 ttl_minutes = parsed.ttl_minutes
+                hub, topic = parsed.hub, parsed.self_url
                 entries = list(parsed.entries)
                 if parsed.sitemaps:
                     entries += await self._sitemap_children(feed, parsed.sitemaps[:SITEMAP_CHILDREN], crawl_delay)
@@ -113,6 +118,15 @@ class Fetcher:
                               body_hash=digest)
             rate_now = update.get("items_per_day", state.items_per_day)
             interval = adaptive_interval(rate_now if isinstance(rate_now, float) else None, policy)
+            if self.websub is not None:
+                subscription = await self.websub.get(feed.id)
+                if hub is None and subscription is not None:  # body unchanged (not parsed): the hub we know
+                    hub, topic = subscription.hub, subscription.topic
+                if hub is not None and needs_request(subscription, hub, topic or feed.url, started):
+                    subscription = await self._subscribe(feed, hub, topic or feed.url, subscription) or subscription
+                if subscription is not None and subscription.pushing(started):
+                    # The hub pushes every update (each makes the feed due now): polling is only a safety net.
+                    interval = policy.max_interval_s
             update.update(last_success=started, last_error=None, failure_class=None, failing_since=None,
                           disabled=False, consecutive_errors=0, items_total=state.items_total + emitted,
                           interval_s=interval)
@@ -140,6 +154,21 @@ class Fetcher:
         log.info("feed.polled", feed_id=feed.id, status=new_state.last_status, emitted=emitted,
                  duration_ms=round((time.time() - started) * 1000, 1), next_in_s=round(next_poll - started))
         return emitted
+
+    async def _subscribe(self, feed: Feed, hub: str, topic: str, current: Subscription | None,
+                         ) -> Subscription | None:
+        """Ask the feed's hub to push to us (first time or renewal); a hub that fails is logged, polling goes on."""
+        assert self.websub is not None and self.settings.websub_callback_url
+        callback = f"{self.settings.websub_callback_url.rstrip('/')}/v1/websub/{feed.id}"
+        try:
+            subscription = await self.websub.subscribe(self.http, feed_id=feed.id, hub=hub, topic=topic,
+                                                       callback=callback, current=current,
+                                                       lease_s=self.settings.websub_lease_days * 86400)
+        except WirewatchError as exc:
+            log.warning("websub.request_failed", feed_id=feed.id, hub=hub, error=str(exc))
+            return None
+        log.info("websub.requested", feed_id=feed.id, hub=hub, topic=topic)
+        return subscription
 
     async def _sitemap_children(self, feed: Feed, urls: list[str], crawl_delay: float | None) -> list[ParsedEntry]:
         """The entries of a sitemap index's newest child sitemaps (each fetched as politely as a feed).

@@ -666,3 +666,21 @@ def test_broken_xml_that_leaves_no_usable_entry_is_an_error() -> None:
     body = b"<rss><channel><title>x</title><item><title>y</ti"
     with pytest.raises(FeedParseError, match="malformed feed"):
         parse_feed(body, "https://x.example/feed.xml")
+
+
+def test_websub_hub_and_self_links_are_read_from_rss_atom_and_json_feed() -> None:
+    rss = (b'<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>T'
+           b'</title><atom:link rel="hub" href="https://hub.example/"/><atom:link rel="self" href="/feed.xml"/>'
+           b"<item><title>a</title><link>https://x.example/a</link></item></channel></rss>")
+    parsed = parse_feed(rss, "https://x.example/rss")
+    assert (parsed.hub, parsed.self_url) == ("https://hub.example/", "https://x.example/feed.xml")
+    atom = (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+            b'<link rel="hub" href="https://hub.example/"/><entry><title>a</title><id>1</id>'
+            b'<link href="https://x.example/a"/><updated>2026-01-01T00:00:00Z</updated></entry></feed>')
+    assert parse_feed(atom, "https://x.example/atom").hub == "https://hub.example/"
+    json_feed = (b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "feed_url": "https://x.example/f.json",'
+                 b' "hubs": [{"type": "WebSub", "url": "https://hub.example/"}], "items": [{"id": "1", "url": "/a"}]}')
+    parsed = parse_feed(json_feed, "https://x.example/f.json")
+    assert (parsed.hub, parsed.self_url) == ("https://hub.example/", "https://x.example/f.json")
+    plain = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><link>https://x.example/a</link></item></channel></rss>'
+    assert parse_feed(plain, "https://x.example/rss").hub is None

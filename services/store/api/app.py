@@ -12,7 +12,8 @@ from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.routes import articles, clusters, feeds, health
+from services.common.websub import WebSubStore
+from services.store.api.routes import articles, clusters, feeds, health, websub
 from services.store.repository import Repository
 
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.keys = keys
             app.state.repo = Repository(redis, keys)
             app.state.feeds = FeedRegistry(redis, keys)
+            app.state.websub = WebSubStore(redis, keys)
             yield
 
     app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,
@@ -36,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(feeds.router, prefix="/v1")
     app.include_router(articles.router, prefix="/v1")
     app.include_router(clusters.router, prefix="/v1")
+    app.include_router(websub.router, prefix="/v1")
     # Counters of the services running in this process (all of them under `wirewatch up`).
     app.mount("/metrics", make_asgi_app())
     return app

@@ -10,6 +10,7 @@ from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.redis import Redis
 from services.common.settings import Settings
+from services.common.websub import WebSubStore
 from services.store.repository import Repository
 
 
@@ -33,8 +34,13 @@ def _feeds(request: Request) -> FeedRegistry:
     return request.app.state.feeds  # type: ignore[no-any-return]
 
 
+def _websub(request: Request) -> WebSubStore:
+    return request.app.state.websub  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 KeysDep = Annotated[Keys, Depends(_keys)]
 RepoDep = Annotated[Repository, Depends(_repo)]
 FeedsDep = Annotated[FeedRegistry, Depends(_feeds)]
+WebSubDep = Annotated[WebSubStore, Depends(_websub)]
