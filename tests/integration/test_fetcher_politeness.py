@@ -292,3 +292,20 @@ async def test_hostile_and_broken_feeds_each_fail_alone_with_a_clear_class(setti
         if classes[name] is not None:
             assert state.last_error and state.consecutive_errors == 1, name
     assert states["throttled"].next_poll is not None and states["throttled"].next_poll - time.time() >= 110
+
+
+@pytest.mark.parametrize("feed_format", ["rss", "atom", "jsonfeed", "sitemap", "newssitemap"])
+async def test_every_feed_format_is_polled_and_emitted_once(settings: Settings, feed_format: str) -> None:
+    now = datetime.now(UTC)
+    with OutletServer() as server:
+        outlet = server.add_outlet("fmt", f"Outlet {feed_format}", feed_format)  # type: ignore[arg-type]
+        for n in range(3):
+            outlet.add_article(f"s{n}", f"Story {n}", TEXT, now - timedelta(hours=n + 1))
+        async with fetcher_for(settings) as (fetcher, registry):
+            feed = await registry.add(outlet.feed_url, outlet.name)
+            assert await fetcher.poll(feed) == 3
+            outlet.add_article("s3", "Story 3", TEXT, now)
+            assert await fetcher.poll(feed) == 1  # only the new one
+            assert await fetcher.poll(feed) == 0
+            state = await registry.state(feed.id)
+    assert state.failure_class is None and state.items_total == 4 and state.items_per_day is not None
