@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.errors import InvalidUrl
 from services.common.keys import Keys
-from services.common.opml import CATEGORY_SEPARATOR, split_category
+from services.common.opml import CATEGORY_SEPARATOR, OpmlFeed, split_category
 from services.common.redis import Redis
 from services.common.urls import canonical_url, host_of, normalize_url
 
@@ -45,15 +45,9 @@ MAX_LABEL_CHARS = 200
 MAX_CATEGORY_CHARS = 500
 
 
-class NewFeed(BaseModel):
-    """A feed to register, with what a person or an OPML outline says about it."""
-
-    model_config = ConfigDict(frozen=True)
-    url: str
-    name: str | None = None
-    title: str | None = None
-    html_url: str | None = None
-    category: str | None = None
+#: A feed to register, with what a person or an OPML outline says about it (url, name, title,
+#: html_url, category): the very shape of an OPML outline, defined once there.
+NewFeed = OpmlFeed
 
 
 @dataclass(frozen=True)

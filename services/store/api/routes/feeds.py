@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from services.common.errors import InvalidUrl
-from services.common.feeds import Feed, FeedRegistry, NewFeed
+from services.common.feeds import Feed, FeedRegistry
 from services.common.opml import MAX_OPML_BYTES, InvalidOpml, OpmlFeed, parse_opml, render_opml
 from services.store.api.deps import FeedsDep
 from services.store.api.schemas import FeedCreate, FeedHealth, FeedImportError, FeedImportResult, FeedPublic
@@ -44,10 +44,7 @@ async def import_opml(registry: FeedRegistry, data: bytes) -> FeedImportResult:
     unusable URL are counted and explained in the result instead.
     """
     document = parse_opml(data)
-    result = await registry.add_many(
-        NewFeed(url=f.url, name=f.name, title=f.title, html_url=f.html_url, category=f.category)
-        for f in document.feeds
-    )
+    result = await registry.add_many(document.feeds)
     return FeedImportResult(
         added=len(result.added), existing=len(result.existing), invalid=len(result.invalid),
         errors=[FeedImportError(url=url, error=error) for url, error in result.invalid],
