@@ -469,13 +469,21 @@ class SafeHttpClient:
             raise UpstreamTimeout(f"{current}: no complete answer within {self.timeout_s:g} s") from None
 
     async def post_form(self, url: str, data: Mapping[str, str], *, max_bytes: int) -> HttpResponse:
-        """POST an application/x-www-form-urlencoded body (WebSub subscription requests) through the same
-        guard, caps and deadline as `get`. Redirects are not followed: a POST is not repeated elsewhere."""
+        """POST an application/x-www-form-urlencoded body (WebSub subscription requests); see `post`."""
+        return await self.post(url, max_bytes=max_bytes, data=data)
+
+    async def post(self, url: str, *, max_bytes: int, data: Mapping[str, str] | None = None,
+                   content: bytes | None = None, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        """POST a form (`data`) or raw bytes (`content`, e.g. a signed JSON webhook body) through the same
+        guard, caps and deadline as `get`; returns a 2xx response or raises like `get`. Redirects are not
+        followed: a POST is not repeated elsewhere."""
         current = normalize_url(url)
+        extra = {k: v for k, v in (headers or {}).items() if k.lower() not in _CONTROLLED_HEADERS}
         try:
             async with asyncio.timeout(self.timeout_s):
                 with _mapped_errors(current):
-                    request = self._client.build_request("POST", current, data=dict(data))
+                    request = self._client.build_request("POST", current, data=dict(data) if data else None,
+                                                         content=content, headers=extra)
                     response = await self._client.send(request, stream=True)
                 try:
                     if response.status_code in _REDIRECT_STATUSES:
