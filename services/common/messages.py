@@ -95,6 +95,9 @@ class StoryEvent(Message):
     size: int
     outlets: list[str]
     entities: list[str] = Field(default_factory=list, description="top entity keys")
+    independent_outlets: int = Field(0, description="outlets with a report of their own (not only copies)")
+    copies: int = Field(0, description="members that re-post another member's text")
+    article_copy_of: str | None = Field(None, description="the triggering article is a copy of this one")
     at: AwareDatetime
 
 

@@ -565,6 +565,9 @@ def story_event(kind: str, cluster: StoredCluster, article: StoredArticle,
         size=cluster.size,
         outlets=cluster.outlets,
         entities=list(cluster.entities)[:EVENT_TOP_ENTITIES],
+        independent_outlets=len({m.outlet for m in cluster.members if not m.copy_of}),
+        copies=cluster.copies,
+        article_copy_of=article.copy_of,
         at=datetime.now(UTC),
     )
 

@@ -13,7 +13,7 @@ from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor import entities
 from services.store.repository import Repository
-from services.store.service import Store
+from services.store.service import Store, story_event
 
 pytestmark = pytest.mark.integration
 START = datetime(2015, 12, 16, 9, tzinfo=UTC)
@@ -109,6 +109,10 @@ async def test_two_store_instances_at_once_give_one_result(settings: Settings, s
     assert stats == {"articles": 7, "clusters": 1}, "every re-post met the original and its story"
     assert {s.copy_of for s, _, _ in results} == {seeds[0].id}
     assert cluster is not None and cluster.size == 7 and cluster.copies == 6
+    # What the notifier is told: seven outlets, one with a report of its own, six copies; the trigger is a copy.
+    event = story_event("updated", cluster, results[-1][0])
+    assert (len(event.outlets), event.independent_outlets, event.copies) == (7, 1, 6)
+    assert event.article_copy_of == seeds[0].id
     assert sorted(m.id for m in cluster.members) == sorted([seeds[0].id, *(a.id for a in reposts)])
 
 
@@ -135,7 +139,6 @@ async def test_a_changed_text_at_the_same_url_is_a_revision_not_a_new_article(se
 
 async def test_an_article_linking_two_stories_merges_them_explicitly(settings: Settings) -> None:
     from services.common.messages import Entity
-    from services.store.service import story_event
 
     strict = settings.model_copy(update={"cluster_threshold": 0.5, "cluster_merge_threshold": 0.55})
     harbour = [Entity(key="gpe:port alba", name="Port Alba", type="GPE", count=2, first_position=0)]
