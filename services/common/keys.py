@@ -164,3 +164,43 @@ class Keys:
     def lsh_sketch(self, article_id: str) -> str:
         """STRING with TTL: an article's MinHash sketch, `size:base64(signature)`. Owner: services.store.lsh."""
         return f"{self.prefix}{{lsh}}:sig:{article_id}"
+
+    # --- webhook deliveries (owner: services.common.webhooks) --------------------------------
+    # All carry the hash tag {wh}: one delivery's result touches its record, the due schedule, the
+    # endpoint's counters and log in a single Lua script, so they must live in one slot.
+    def webhook_delivery(self, delivery_id: str) -> str:
+        """STRING: one Delivery as JSON (expires some days after it was delivered)."""
+        return f"{self.webhook_delivery_prefix}{delivery_id}"
+
+    @property
+    def webhook_delivery_prefix(self) -> str:
+        """What every webhook_delivery key starts with (the claim script builds them from it)."""
+        return f"{self.prefix}{{wh}}:delivery:"
+
+    @property
+    def webhook_due(self) -> str:
+        """ZSET delivery id -> unix time of its next attempt (or the end of the lease of one in flight)."""
+        return f"{self.prefix}{{wh}}:due"
+
+    @property
+    def webhook_leases(self) -> str:
+        """HASH delivery id -> token of the sender that claimed it (a stale sender's result is ignored)."""
+        return f"{self.prefix}{{wh}}:leases"
+
+    def webhook_undelivered(self, subscription_id: str) -> str:
+        """SET of a subscription's delivery ids not delivered yet (pending or failed; what a replay resends)."""
+        return f"{self.prefix}{{wh}}:undelivered:{subscription_id}"
+
+    def webhook_log(self, subscription_id: str) -> str:
+        """LIST (capped, newest first) of a subscription's delivery attempts as JSON."""
+        return f"{self.prefix}{{wh}}:log:{subscription_id}"
+
+    @property
+    def webhook_failures(self) -> str:
+        """HASH subscription id -> failed attempts in a row (reset by a success)."""
+        return f"{self.prefix}{{wh}}:failures"
+
+    @property
+    def webhook_paused(self) -> str:
+        """HASH subscription id -> why its endpoint is paused, as JSON (reason, since)."""
+        return f"{self.prefix}{{wh}}:paused"
