@@ -1,0 +1,103 @@
+"""What a subscriber is told about a story, and when (pure).
+
+Alerts are about the story, not the article: analysts drown in per-article alerts.
+For each (subscription, story) the notifier keeps the snapshot it last alerted on:
+
+* the first event of a story that matches a subscription is `story.created` for it
+  (even when the story existed before: it is new to this subscriber);
+* later events are `story.updated` only on a real change: more outlets reporting on
+  their own, the first pickup of the story by another outlet (a copy), a new
+  headline, or a merge with another story. A copy adds no outlet of its own, so a
+  copy never fires by itself beyond the first pickup;
+* anything else is silence.
+
+The webhook id is stable per (subscription, story, triggering event), so a receiver
+can deduplicate and a replay of the story-events topic enqueues nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from services.common.messages import Article, StoryEvent
+
+
+@dataclass(frozen=True)
+class StorySnapshot:
+    """What the subscriber was last told about a story."""
+
+    independent_outlets: int
+    copies: int
+    title: str
+    size: int
+
+    @classmethod
+    def of(cls, event: StoryEvent) -> StorySnapshot:
+        """The story as an event shows it."""
+        return cls(event.independent_outlets, event.copies, event.title, event.size)
+
+    def dumps(self) -> str:
+        """JSON for Redis."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, raw: str) -> StorySnapshot:
+        """From the JSON `dumps` wrote."""
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert to deliver: `story.created` or `story.updated`, with why."""
+
+    kind: str
+    reasons: tuple[str, ...]
+
+
+def decide(previous: StorySnapshot | None, event: StoryEvent) -> Alert | None:
+    """The alert an event earns for a subscriber last told `previous` (None: never told), if any."""
+    if previous is None:
+        return Alert("story.created", ("first_match",))
+    reasons: list[str] = []
+    if event.kind == "merged":
+        reasons.append("merged")
+    if event.independent_outlets > previous.independent_outlets:
+        reasons.append("more_outlets")
+    if previous.copies == 0 and event.copies > 0:
+        reasons.append("first_pickup")
+    if event.title != previous.title:
+        reasons.append("headline")
+    return Alert("story.updated", tuple(reasons)) if reasons else None
+
+
+def webhook_id(subscription_id: str, event: StoryEvent) -> str:
+    """Stable id of the delivery of `event` to a subscription (Standard Webhooks `webhook-id`)."""
+    source = "|".join((subscription_id, event.cluster_id, event.kind, event.article_id, event.merged_into or ""))
+    return "msg_" + hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+def alert_body(alert: Alert, subscription_id: str, event: StoryEvent, article: Article | None,
+               msg_id: str) -> dict[str, Any]:
+    """The JSON body of an alert: the story's summary and the article that triggered it."""
+    story_id = event.merged_into or event.cluster_id
+    return {
+        "id": msg_id,
+        "type": alert.kind,
+        "reasons": list(alert.reasons),
+        "subscription_id": subscription_id,
+        "story": {
+            "id": story_id, "title": event.title, "size": event.size, "outlets": event.outlets,
+            "independent_outlets": event.independent_outlets, "copies": event.copies,
+            "entities": event.entities, "merged_from": event.cluster_id if event.kind == "merged" else None,
+            "href": f"/v1/clusters/{story_id}",
+        },
+        "article": None if article is None else {
+            "id": article.id, "title": article.title, "url": article.url, "outlet": article.outlet,
+            "published_at": article.published_at.isoformat() if article.published_at else None,
+            "copy_of": event.article_copy_of,
+        },
+        "at": event.at.isoformat(),
+    }

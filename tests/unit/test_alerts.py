@@ -1,0 +1,60 @@
+"""When a subscriber hears about a story (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.common.messages import StoryEvent
+from services.store.alerts import Alert, StorySnapshot, alert_body, decide, webhook_id
+
+AT = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def event(kind: str = "updated", *, independent: int = 1, copies: int = 0, title: str = "Harbour fire",
+          article: str = "a1", copy_of: str | None = None, merged_into: str | None = None) -> StoryEvent:
+    return StoryEvent.model_validate(dict(kind=kind, cluster_id="c1", article_id=article, merged_into=merged_into,
+                                          title=title,
+                                          size=independent + copies,
+                                          outlets=[f"o{i}" for i in range(independent + copies)],
+                                          entities=["gpe:port alba"], independent_outlets=independent,
+                                          copies=copies, article_copy_of=copy_of, at=AT))
+
+
+def alert(previous: StorySnapshot | None, e: StoryEvent) -> Alert:
+    found = decide(previous, e)
+    assert found is not None
+    return found
+
+
+def test_the_first_match_is_created_whatever_the_event() -> None:
+    assert alert(None, event("created")).kind == "story.created"
+    assert alert(None, event("updated", independent=3)).kind == "story.created"
+
+
+def test_updates_fire_only_on_real_changes() -> None:
+    told = StorySnapshot.of(event(independent=2))
+    assert decide(told, event(independent=2, article="a3")) is None, "another article, nothing new"
+    assert alert(told, event(independent=3)).reasons == ("more_outlets",)
+    assert alert(told, event(independent=2, copies=1, copy_of="a1")).reasons == ("first_pickup",)
+    assert alert(told, event(independent=2, title="Harbour fire spreads")).reasons == ("headline",)
+    assert "merged" in alert(told, event("merged", independent=2, merged_into="c0")).reasons
+
+
+def test_copies_never_fire_on_their_own_beyond_the_first_pickup() -> None:
+    told = StorySnapshot.of(event(independent=1, copies=1))
+    for n in range(2, 20):  # the wire story re-posted by eighteen more outlets
+        assert decide(told, event(independent=1, copies=n, article=f"copy{n}", copy_of="a1")) is None
+
+
+def test_webhook_ids_are_stable_per_subscription_story_and_event() -> None:
+    e = event()
+    assert webhook_id("s1", e) == webhook_id("s1", e)
+    assert webhook_id("s1", e) != webhook_id("s2", e)
+    assert webhook_id("s1", e) != webhook_id("s1", event(article="a2"))
+
+
+def test_snapshots_round_trip_and_bodies_name_the_story() -> None:
+    snap = StorySnapshot.of(event(independent=2, copies=1))
+    assert StorySnapshot.loads(snap.dumps()) == snap
+    body = alert_body(alert(None, event()), "s1", event("merged", merged_into="c0"), None, "msg_1")
+    assert body["type"] == "story.created" and body["story"]["id"] == "c0" and body["story"]["merged_from"] == "c1"
