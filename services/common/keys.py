@@ -165,6 +165,24 @@ class Keys:
         """STRING with TTL: an article's MinHash sketch, `size:base64(signature)`. Owner: services.store.lsh."""
         return f"{self.prefix}{{lsh}}:sig:{article_id}"
 
+    # --- subscriptions (owner: services.common.subscriptions) -------------------------------
+    # All carry the Redis Cluster hash tag {subs}: creating or deleting a subscription updates its
+    # record and its index sets in one MULTI, and a story's candidates are one SUNION over index sets.
+    @property
+    def subscriptions(self) -> str:
+        """HASH subscription id -> Subscription JSON."""
+        return f"{self.prefix}{{subs}}:all"
+
+    def subscription_index(self, kind: str, value: str) -> str:
+        """SET of the subscription ids indexed under one criterion value: kind is `ent` (entity key),
+        `name` (entity name), `kw` (first word of a keyword) or `outlet` (lower-cased outlet name)."""
+        return f"{self.prefix}{{subs}}:idx:{kind}:{value}"
+
+    @property
+    def subscriptions_broad(self) -> str:
+        """SET of the subscription ids with no entity, keyword or outlet criterion (candidates for every story)."""
+        return f"{self.prefix}{{subs}}:idx:broad"
+
     # --- webhook deliveries (owner: services.common.webhooks) --------------------------------
     # All carry the hash tag {wh}: one delivery's result touches its record, the due schedule, the
     # endpoint's counters and log in a single Lua script, so they must live in one slot.
