@@ -12,8 +12,9 @@ from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.common.subscriptions import SubscriptionStore
 from services.common.websub import WebSubStore
-from services.store.api.routes import articles, clusters, feeds, health, websub
+from services.store.api.routes import articles, clusters, feeds, health, subscriptions, websub
 from services.store.repository import Repository
 
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.repo = Repository(redis, keys)
             app.state.feeds = FeedRegistry(redis, keys)
             app.state.websub = WebSubStore(redis, keys)
+            app.state.subscriptions = SubscriptionStore(redis, keys)
             yield
 
     app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,
@@ -39,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(articles.router, prefix="/v1")
     app.include_router(clusters.router, prefix="/v1")
     app.include_router(websub.router, prefix="/v1")
+    app.include_router(subscriptions.router, prefix="/v1")
     # Counters of the services running in this process (all of them under `wirewatch up`).
     app.mount("/metrics", make_asgi_app())
     return app

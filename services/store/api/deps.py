@@ -10,6 +10,7 @@ from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.redis import Redis
 from services.common.settings import Settings
+from services.common.subscriptions import SubscriptionStore
 from services.common.websub import WebSubStore
 from services.store.repository import Repository
 
@@ -38,9 +39,14 @@ def _websub(request: Request) -> WebSubStore:
     return request.app.state.websub  # type: ignore[no-any-return]
 
 
+def _subscriptions(request: Request) -> SubscriptionStore:
+    return request.app.state.subscriptions  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 KeysDep = Annotated[Keys, Depends(_keys)]
 RepoDep = Annotated[Repository, Depends(_repo)]
 FeedsDep = Annotated[FeedRegistry, Depends(_feeds)]
 WebSubDep = Annotated[WebSubStore, Depends(_websub)]
+SubscriptionsDep = Annotated[SubscriptionStore, Depends(_subscriptions)]
