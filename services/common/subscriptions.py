@@ -31,6 +31,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.common.entity_aliases import AliasTable
 from services.common.errors import InvalidUrl
 from services.common.keys import Keys
 from services.common.logging import get_logger
@@ -209,8 +210,8 @@ class StoryFacts:
         outlets = {_normal(o) for o in event.outlets if o.strip()}
         if outlet and outlet.strip():
             outlets.add(_normal(outlet))
-        # Older events carry no independent-outlet count: fall back to the distinct outlets.
-        independent = int(getattr(event, "independent_outlets", 0) or 0) or len(outlets) or 1
+        # Events written before the count existed say 0: fall back to the distinct outlets.
+        independent = event.independent_outlets or len(outlets) or 1
         text = " ".join(t for t in (article_title, article_text) if t)
         return cls(
             kind=event.kind, cluster_id=event.cluster_id, title=event.title,
@@ -298,13 +299,17 @@ class SubscriptionStore:
         self.redis = redis
         self.keys = keys
         self._replace = redis.register_script(_REPLACE_IF_EXISTS)
+        self._aliases = AliasTable(redis, keys)
 
     async def create(self, target_url: str, query: Query, *, secret: str | None = None,
                      description: str | None = None) -> Subscription:
         """Register a subscription (a secret is generated when none is given).
 
+        Entity keys the alias table already knows as aliases are stored as the keys they stand for
+        ("person:putin" -> "person:vladimir putin"): story events carry resolved keys.
         Raises pydantic.ValidationError when the target URL or the secret is unusable.
         """
+        query = await self.canonical_query(query)
         sub = Subscription(id=new_subscription_id(), target_url=target_url, secret=secret or generate_secret(),
                            query=query, created_at=datetime.now(UTC), description=description)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -313,6 +318,13 @@ class SubscriptionStore:
                 pipe.sadd(index, sub.id)
             await pipe.execute()
         return sub
+
+    async def canonical_query(self, query: Query) -> Query:
+        """The query with its entity keys resolved through the alias table (bare names are kept)."""
+        resolved = [await self._aliases.canonical(e) if is_entity_key(e) else e for e in query.entities]
+        if resolved == query.entities:
+            return query
+        return query.model_copy(update={"entities": list(dict.fromkeys(resolved))})
 
     async def get(self, sub_id: str) -> Subscription | None:
         """One subscription, or None."""

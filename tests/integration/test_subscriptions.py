@@ -12,7 +12,9 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from services.cli import app as cli_app
+from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
+from services.common.messages import Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.subscriptions import Query, StoryFacts, SubscriptionStore, candidate_sets
@@ -62,6 +64,18 @@ async def test_create_get_list_pause_resume_delete(settings: Settings) -> None:
             await store.create("ftp://hooks.example/", Query())
         with pytest.raises(ValidationError):
             await store.create(HOOK, Query(), secret="whsec_short")
+
+
+async def test_entity_keys_known_as_aliases_are_stored_as_the_key_they_stand_for(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        putin = Entity(key="person:vladimir putin", name="Vladimir Putin", type="PERSON", count=2, first_position=0,
+                       aliases=["person:putin"])
+        await AliasTable(redis, keys).resolve([putin])
+        store = SubscriptionStore(redis, keys)
+        sub = await store.create(HOOK, Query(entities=["person:putin", "Putin", "person:vladimir putin"]))
+        assert sub.query.entities == ["person:vladimir putin", "putin"], "keys resolved, names kept, once each"
+        assert [s.id for s in await store.candidates(soleimani_story())] == [sub.id]
 
 
 async def test_candidates_come_from_the_index_and_pass_the_predicate(settings: Settings) -> None:

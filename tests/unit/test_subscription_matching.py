@@ -134,7 +134,10 @@ def test_facts_from_a_story_event() -> None:
                                   language="en", outlet="Al Jazeera")
     assert facts.kind == "updated" and facts.cluster_id == "c9" and facts.size == 3
     assert facts.outlets == {"reuters", "tass", "al jazeera"}
-    assert facts.independent_outlets >= 2
+    assert facts.independent_outlets == 3, "an event without the count: its distinct outlets"
+    counted = event.model_copy(update={"independent_outlets": 1})
+    assert StoryFacts.from_event(counted).independent_outlets == 1, "copies do not count as outlets"
+    assert not matches(Query(min_outlets=2), StoryFacts.from_event(counted))
     assert facts.entities == {PUTIN} and facts.entity_names == {"vladimir putin"}
     assert matches(Query(keywords=["quds force"], languages=["en"]), facts)
     assert matches(Query(keywords=["kremlin talks"]), facts)
