@@ -251,7 +251,7 @@ async def test_failures_in_a_row_and_410_pause_the_endpoint(
         await queue.enqueue(_delivery(f"msg_f{i}", receiver.url("/flaky"), sub="flaky"))
     await queue.enqueue(_delivery("msg_g", receiver.url("/gone"), sub="gone"))
     async with running(queue, settings):
-        await wait_for(lambda: len(receiver.requests()) == 4)
+        await wait_for(lambda: len(receiver.requests()) >= 4)
         await asyncio.sleep(0.2)
     flaky, gone = await queue.paused("flaky"), await queue.paused("gone")
     assert flaky is not None and "3 failed attempts in a row" in flaky.reason
@@ -280,6 +280,8 @@ async def test_claims_are_exclusive_a_success_resets_the_count_and_stale_results
     await queue.record_result(d, token, status=500, error="HTTP 500", latency_ms=1)
     assert await queue.paused("mixed") is not None
     # A claim whose lease ran out: the delivery goes to the next claimant, the old result is dropped.
+    # (A queue of its own: the failures above may be due again at once, full jitter starts at 0 s.)
+    queue = DeliveryQueue(redis, Keys(settings.key_prefix + "lease:"))
     await queue.enqueue(_delivery("msg_lease", "http://127.0.0.1:9/", sub="lease"))
     [(d, old)] = await queue.claim_due(1, lease_s=0.05)
     await asyncio.sleep(0.1)
