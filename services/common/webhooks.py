@@ -344,8 +344,8 @@ class DeliveryQueue:
     def __init__(self, redis: Redis, keys: Keys, *, schedule: Sequence[float] = RETRY_SCHEDULE,
                  pause_after: int = PAUSE_AFTER_FAILURES, log_length: int = LOG_LENGTH,
                  delivered_ttl_s: int = DELIVERED_TTL_S, rng: random.Random | None = None) -> None:
-        if pause_after < 1 or log_length < 1:
-            raise ValueError("pause_after and log_length must be positive")
+        if pause_after < 1 or log_length < 1 or delivered_ttl_s < 1:
+            raise ValueError("pause_after, log_length and delivered_ttl_s must be positive")
         self.redis = redis
         self.keys = keys
         self.schedule = tuple(schedule)
@@ -464,6 +464,23 @@ class DeliveryQueue:
         raws = await self.redis.mget([self.keys.webhook_delivery(i) for i in ids]) if ids else []
         found = [Delivery.model_validate_json(raw) for raw in raws if raw]
         return [d for d in found if d.state != "delivered"]
+
+    async def forget(self, subscription_id: str) -> int:
+        """Drop everything kept for a deleted subscription: its undelivered deliveries, log, failure count
+        and pause. Delivered records are left to expire (they still stop a repeated id). Returns how many
+        undelivered deliveries were dropped."""
+        k = self.keys
+        ids = [str(i) for i in await self.redis.smembers(k.webhook_undelivered(subscription_id))]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if ids:
+                pipe.zrem(k.webhook_due, *ids)
+                pipe.hdel(k.webhook_leases, *ids)
+                pipe.delete(*(k.webhook_delivery(i) for i in ids))
+            pipe.delete(k.webhook_undelivered(subscription_id), k.webhook_log(subscription_id))
+            pipe.hdel(k.webhook_failures, subscription_id)
+            pipe.hdel(k.webhook_paused, subscription_id)
+            await pipe.execute()
+        return len(ids)
 
     async def replay(self, subscription_id: str) -> int:
         """Unpause the endpoint and make all its undelivered (pending or failed) deliveries due now, each

@@ -119,7 +119,9 @@ def _queue(redis: Redis, settings: Settings, **options: object) -> DeliveryQueue
 
 
 def _delivery(msg_id: str, url: str, sub: str = "sub1") -> Delivery:
-    body = json.dumps({"type": "story.created", "id": msg_id, "note": "Tête-à-tête in Moscow"})
+    # Raw UTF-8 and a "/" on purpose: Lua's cjson (replay) re-encodes records, the body must survive byte-exact.
+    body = json.dumps({"type": "story.created", "id": msg_id, "note": "Tête-à-tête in Moscow / Тегеран"},
+                      ensure_ascii=False)
     return Delivery(id=msg_id, subscription_id=sub, target_url=url, secret=SECRET, body=body.encode())
 
 
@@ -240,7 +242,14 @@ async def test_always_500_retried_on_schedule_then_failed_paused_and_replayed(
         await wait_for_state(queue, "msg_a", "delivered")
         await wait_for_state(queue, "msg_b", "delivered")
     assert receiver.delivered() == Counter({"msg_a": 1, "msg_b": 1})
+    assert all(r.valid and r.body == _delivery(r.msg_id, "").body.encode() for r in receiver.requests())
     assert await queue.undelivered("sub1") == []
+    # A deleted subscription leaves nothing undelivered behind.
+    await queue.enqueue(_delivery("msg_c", receiver.url("/hook")))
+    await queue.pause("sub1", "by hand")
+    assert await queue.forget("sub1") == 1
+    assert await queue.get("msg_c") is None and await queue.log("sub1") == []
+    assert await queue.paused("sub1") is None
 
 
 async def test_failures_in_a_row_and_410_pause_the_endpoint(
