@@ -21,7 +21,7 @@ from services.common.lifecycle import run_service
 from services.common.logging import configure_logging
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import Query, SubscriptionStore
+from services.common.subscriptions import Query, Subscription, SubscriptionStore
 from services.store.api.routes.clusters import cluster_matches, cluster_summary
 from services.store.api.routes.feeds import feed_public
 from services.store.api.routes.subscriptions import subscription_public
@@ -118,6 +118,14 @@ def extractor(ctx: typer.Context) -> None:
 def store(ctx: typer.Context) -> None:
     """Run the store alone."""
     from services.store.service import main as service_main
+
+    run_service(service_main, _settings(ctx))
+
+
+@app.command()
+def notifier(ctx: typer.Context) -> None:
+    """Run the notifier alone: story events -> signed webhooks to matching subscriptions."""
+    from services.store.notifier import main as service_main
 
     run_service(service_main, _settings(ctx))
 
@@ -542,6 +550,17 @@ def _with_subscriptions(settings: Settings, work: Callable[[SubscriptionStore], 
     return _run(go)
 
 
+async def _create_and_ping(store: SubscriptionStore, target_url: str, query: Query, secret: str | None,
+                           description: str | None) -> Subscription:
+    """Register a subscription and queue its signed test ping (the notifier sends it)."""
+    from services.common.webhooks import DeliveryQueue
+    from services.store.notifier import send_ping
+
+    sub = await store.create(target_url, query, secret=secret, description=description)
+    await send_ping(DeliveryQueue(store.redis, store.keys), sub)
+    return sub
+
+
 def _known_subscription(ref: str, found: T | None) -> T:
     """`found`, or exit 1 with a clear message naming the unknown subscription."""
     if found is None:
@@ -600,8 +619,8 @@ def subscriptions_add(
         fields["events"] = event
     try:
         query = Query.model_validate(fields)
-        sub = _with_subscriptions(settings, lambda store: store.create(target_url, query, secret=secret,
-                                                                       description=description))
+        sub = _with_subscriptions(settings, lambda store: _create_and_ping(store, target_url, query, secret,
+                                                                           description))
     except ValidationError as exc:
         raise _invalid_subscription(exc) from exc
     if as_json:

@@ -26,6 +26,7 @@ from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS
 from services.extractor import service as extractor
 from services.fetcher import service as fetcher
+from services.store import notifier
 from services.store import service as store
 from services.store.api.app import create_app
 
@@ -112,6 +113,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         tasks.create_task(guarded("store", store.main))
         tasks.create_task(guarded("extractor", extractor.main))
         tasks.create_task(guarded("fetcher", fetcher.main))
+        tasks.create_task(guarded("notifier", notifier.main))
         tasks.create_task(guarded("api", serve_api))
 
 

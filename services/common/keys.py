@@ -165,6 +165,11 @@ class Keys:
         """STRING with TTL: an article's MinHash sketch, `size:base64(signature)`. Owner: services.store.lsh."""
         return f"{self.prefix}{{lsh}}:sig:{article_id}"
 
+    # --- alerts (owner: services.store.notifier) ------------------------------------------------
+    def alert_snapshots(self, story_id: str) -> str:
+        """HASH subscription id -> what it was last told about the story (services.store.alerts.StorySnapshot)."""
+        return f"{self.prefix}alerts:{story_id}"
+
     # --- subscriptions (owner: services.common.subscriptions) -------------------------------
     # All carry the Redis Cluster hash tag {subs}: creating or deleting a subscription updates its
     # record and its index sets in one MULTI, and a story's candidates are one SUNION over index sets.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,17 +28,18 @@ from services.common.messages import Article, StoryEvent
 
 @dataclass(frozen=True)
 class StorySnapshot:
-    """What the subscriber was last told about a story."""
+    """What the subscriber was last told about a story, and as of which event time."""
 
     independent_outlets: int
     copies: int
     title: str
     size: int
+    at: float = 0.0
 
     @classmethod
     def of(cls, event: StoryEvent) -> StorySnapshot:
         """The story as an event shows it."""
-        return cls(event.independent_outlets, event.copies, event.title, event.size)
+        return cls(event.independent_outlets, event.copies, event.title, event.size, event.at.timestamp())
 
     def dumps(self) -> str:
         """JSON for Redis."""
@@ -58,9 +60,14 @@ class Alert:
 
 
 def decide(previous: StorySnapshot | None, event: StoryEvent) -> Alert | None:
-    """The alert an event earns for a subscriber last told `previous` (None: never told), if any."""
+    """The alert an event earns for a subscriber last told `previous` (None: never told), if any.
+
+    An event no newer than what the subscriber was told (a replay of the topic) earns nothing.
+    """
     if previous is None:
         return Alert("story.created", ("first_match",))
+    if event.at.timestamp() <= previous.at:
+        return None
     reasons: list[str] = []
     if event.kind == "merged":
         reasons.append("merged")
@@ -71,6 +78,15 @@ def decide(previous: StorySnapshot | None, event: StoryEvent) -> Alert | None:
     if event.title != previous.title:
         reasons.append("headline")
     return Alert("story.updated", tuple(reasons)) if reasons else None
+
+
+def wanted(alert: Alert, events: Iterable[str]) -> bool:
+    """Whether a subscription asking for these story events (created, updated, merged) wants the alert."""
+    kinds = set(events)
+    if alert.kind == "story.created":
+        return "created" in kinds
+    return ("merged" in kinds and "merged" in alert.reasons) or (
+        "updated" in kinds and bool(set(alert.reasons) - {"merged"}))
 
 
 def webhook_id(subscription_id: str, event: StoryEvent) -> str:
@@ -101,3 +117,8 @@ def alert_body(alert: Alert, subscription_id: str, event: StoryEvent, article: A
         },
         "at": event.at.isoformat(),
     }
+
+
+def ping_body(subscription_id: str, at: str) -> dict[str, Any]:
+    """The test ping sent when a subscription is created: the receiver can check its signature end to end."""
+    return {"id": f"msg_ping_{subscription_id}", "type": "ping", "subscription_id": subscription_id, "at": at}

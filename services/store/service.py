@@ -65,7 +65,8 @@ from services.store.repository import (
 )
 
 log = get_logger(__name__)
-EVENT_TOP_ENTITIES = 10
+# Entity types in the order a story's summary keeps them when equally shared (others in between).
+_ENTITY_TYPE_RANK = {"person": 0, "org": 1, "gpe": 3, "loc": 3, "norp": 4}
 # Articles placed and committed together. A consumer poll brings several chunks: the copy lookup
 # of the next chunk runs in Redis while the current one is placed.
 PLACE_CHUNK = 50
@@ -546,11 +547,14 @@ def centroid_from(candidate: Candidate) -> Centroid:
 
 
 def count_entities(counts: dict[str, int], article: Article) -> dict[str, int]:
-    """Members mentioning each entity, most shared first, bounded."""
+    """Members mentioning each entity, most shared first, bounded. Among equally shared ones people and
+    organisations come before places and nationalities: they are what subscribers follow, and a small
+    story names more places than the bound would otherwise leave room for."""
     merged = dict(counts)
     for key in {e.key for e in article.entities}:
         merged[key] = merged.get(key, 0) + 1
-    return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:CLUSTER_ENTITIES])
+    ranked = sorted(merged.items(), key=lambda kv: (-kv[1], _ENTITY_TYPE_RANK.get(kv[0].partition(":")[0], 2), kv[0]))
+    return dict(ranked[:CLUSTER_ENTITIES])
 
 
 def story_event(kind: str, cluster: StoredCluster, article: StoredArticle,
@@ -564,7 +568,7 @@ def story_event(kind: str, cluster: StoredCluster, article: StoredArticle,
         title=cluster.title,
         size=cluster.size,
         outlets=cluster.outlets,
-        entities=list(cluster.entities)[:EVENT_TOP_ENTITIES],
+        entities=list(cluster.entities),  # every entity the summary keeps: subscriptions match on them
         independent_outlets=len({m.outlet for m in cluster.members if not m.copy_of}),
         copies=cluster.copies,
         article_copy_of=article.copy_of,

@@ -112,7 +112,7 @@ def test_healthz_reports_each_part(api: TestClient) -> None:
     body = response.json()
     assert body["redis"] is True and body["broker"] is True
     assert response.status_code == 503 and body["services"] == {"fetcher": False, "extractor": False,
-                                                                 "store": False}
+                                                                 "store": False, "notifier": False}
 
 
 async def test_cli_feeds_and_clusters_speak_json(settings: Settings) -> None:

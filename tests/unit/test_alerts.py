@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.common.messages import StoryEvent
 from services.store.alerts import Alert, StorySnapshot, alert_body, decide, webhook_id
@@ -11,13 +11,15 @@ AT = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def event(kind: str = "updated", *, independent: int = 1, copies: int = 0, title: str = "Harbour fire",
-          article: str = "a1", copy_of: str | None = None, merged_into: str | None = None) -> StoryEvent:
+          article: str = "a1", copy_of: str | None = None, merged_into: str | None = None,
+          minutes: int = 1) -> StoryEvent:
     return StoryEvent.model_validate(dict(kind=kind, cluster_id="c1", article_id=article, merged_into=merged_into,
                                           title=title,
                                           size=independent + copies,
                                           outlets=[f"o{i}" for i in range(independent + copies)],
                                           entities=["gpe:port alba"], independent_outlets=independent,
-                                          copies=copies, article_copy_of=copy_of, at=AT))
+                                          copies=copies, article_copy_of=copy_of,
+                                          at=AT + timedelta(minutes=minutes)))
 
 
 def alert(previous: StorySnapshot | None, e: StoryEvent) -> Alert:
@@ -32,7 +34,7 @@ def test_the_first_match_is_created_whatever_the_event() -> None:
 
 
 def test_updates_fire_only_on_real_changes() -> None:
-    told = StorySnapshot.of(event(independent=2))
+    told = StorySnapshot.of(event(independent=2, minutes=0))
     assert decide(told, event(independent=2, article="a3")) is None, "another article, nothing new"
     assert alert(told, event(independent=3)).reasons == ("more_outlets",)
     assert alert(told, event(independent=2, copies=1, copy_of="a1")).reasons == ("first_pickup",)
@@ -41,7 +43,7 @@ def test_updates_fire_only_on_real_changes() -> None:
 
 
 def test_copies_never_fire_on_their_own_beyond_the_first_pickup() -> None:
-    told = StorySnapshot.of(event(independent=1, copies=1))
+    told = StorySnapshot.of(event(independent=1, copies=1, minutes=0))
     for n in range(2, 20):  # the wire story re-posted by eighteen more outlets
         assert decide(told, event(independent=1, copies=n, article=f"copy{n}", copy_of="a1")) is None
 
@@ -58,3 +60,19 @@ def test_snapshots_round_trip_and_bodies_name_the_story() -> None:
     assert StorySnapshot.loads(snap.dumps()) == snap
     body = alert_body(alert(None, event()), "s1", event("merged", merged_into="c0"), None, "msg_1")
     assert body["type"] == "story.created" and body["story"]["id"] == "c0" and body["story"]["merged_from"] == "c1"
+
+
+def test_an_event_no_newer_than_what_was_told_earns_nothing() -> None:
+    told = StorySnapshot.of(event(independent=3, minutes=5))
+    assert decide(told, event(independent=1, title="Older headline", minutes=2)) is None, "a replayed older event"
+    assert decide(told, event(independent=4, minutes=5)) is None
+
+
+def test_subscribers_get_only_the_kinds_of_event_they_asked_for() -> None:
+    from services.store.alerts import wanted
+
+    created, more, merged_only = Alert("story.created", ("first_match",)), Alert("story.updated", ("more_outlets",)), \
+        Alert("story.updated", ("merged",))
+    assert wanted(created, ["created"]) and not wanted(created, ["updated", "merged"])
+    assert wanted(more, ["updated"]) and not wanted(more, ["created", "merged"])
+    assert wanted(merged_only, ["merged"]) and not wanted(merged_only, ["updated"])

@@ -13,6 +13,7 @@ from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.subscriptions import SubscriptionStore
+from services.common.webhooks import DeliveryQueue
 from services.common.websub import WebSubStore
 from services.store.api.routes import articles, clusters, feeds, health, subscriptions, websub
 from services.store.repository import Repository
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.feeds = FeedRegistry(redis, keys)
             app.state.websub = WebSubStore(redis, keys)
             app.state.subscriptions = SubscriptionStore(redis, keys)
+            app.state.webhooks = DeliveryQueue(redis, keys)
             yield
 
     app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,

@@ -11,6 +11,7 @@ from services.common.keys import Keys
 from services.common.redis import Redis
 from services.common.settings import Settings
 from services.common.subscriptions import SubscriptionStore
+from services.common.webhooks import DeliveryQueue
 from services.common.websub import WebSubStore
 from services.store.repository import Repository
 
@@ -43,6 +44,10 @@ def _subscriptions(request: Request) -> SubscriptionStore:
     return request.app.state.subscriptions  # type: ignore[no-any-return]
 
 
+def _webhooks(request: Request) -> DeliveryQueue:
+    return request.app.state.webhooks  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 KeysDep = Annotated[Keys, Depends(_keys)]
@@ -50,3 +55,4 @@ RepoDep = Annotated[Repository, Depends(_repo)]
 FeedsDep = Annotated[FeedRegistry, Depends(_feeds)]
 WebSubDep = Annotated[WebSubStore, Depends(_websub)]
 SubscriptionsDep = Annotated[SubscriptionStore, Depends(_subscriptions)]
+WebhooksDep = Annotated[DeliveryQueue, Depends(_webhooks)]

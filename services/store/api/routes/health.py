@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.store.api.deps import KeysDep, RedisDep, SettingsDep
 
 router = APIRouter(tags=["health"])
-SERVICES = ("fetcher", "extractor", "store")
+SERVICES = ("fetcher", "extractor", "store", "notifier")
 
 
 async def _broker_reachable(bootstrap: str | None) -> bool:

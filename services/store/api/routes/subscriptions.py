@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, status
+from fastapi import Query as Query_
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription
-from services.store.api.deps import SubscriptionsDep
+from services.common.webhooks import DeliveryLogEntry
+from services.store.api.deps import SubscriptionsDep, WebhooksDep
+from services.store.notifier import send_ping
 
 router = APIRouter(tags=["subscriptions"])
 
@@ -57,8 +61,10 @@ _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "no such 
 
 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
-async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep) -> SubscriptionCreated:
-    """Register a subscription; the response holds its secret, which is never shown again."""
+async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep,
+                              webhooks: WebhooksDep) -> SubscriptionCreated:
+    """Register a subscription; the response holds its secret, which is never shown again. A signed test ping
+    is queued to the target at once."""
     try:
         sub = await store.create(body.target_url, body.query, secret=body.secret, description=body.description)
     except ValidationError as exc:
@@ -66,6 +72,7 @@ async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep)
         # (without the input: it may be the secret).
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from exc
+    await send_ping(webhooks, sub)
     return SubscriptionCreated(**sub.model_dump())
 
 
@@ -94,7 +101,37 @@ async def resume_subscription(sub_id: str, store: SubscriptionsDep) -> Subscript
 
 
 @router.delete("/subscriptions/{sub_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-async def delete_subscription(sub_id: str, store: SubscriptionsDep) -> None:
-    """Remove a subscription."""
+async def delete_subscription(sub_id: str, store: SubscriptionsDep, webhooks: WebhooksDep) -> None:
+    """Remove a subscription and its undelivered webhooks."""
     if not await store.delete(sub_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id!r}")
+    await webhooks.forget(sub_id)
+
+
+class DeliveryLog(BaseModel):
+    """A subscription's recent deliveries (newest first) and whether its endpoint is paused."""
+
+    subscription_id: str
+    paused: bool
+    paused_reason: str | None = None
+    undelivered: int = Field(description="deliveries pending or failed (kept for replay)")
+    entries: list[DeliveryLogEntry]
+
+
+@router.get("/subscriptions/{sub_id}/deliveries", responses=_NOT_FOUND)
+async def delivery_log(sub_id: str, store: SubscriptionsDep, webhooks: WebhooksDep,
+                       limit: Annotated[int, Query_(ge=1, le=200)] = 50) -> DeliveryLog:
+    """Attempts, status codes, latency and next retry of the subscription's deliveries."""
+    _known(await store.get(sub_id), sub_id)
+    paused = await webhooks.paused(sub_id)
+    return DeliveryLog(subscription_id=sub_id, paused=paused is not None,
+                       paused_reason=paused.reason if paused else None,
+                       undelivered=len(await webhooks.undelivered(sub_id)),
+                       entries=await webhooks.log(sub_id, limit))
+
+
+@router.post("/subscriptions/{sub_id}/replay", responses=_NOT_FOUND)
+async def replay_deliveries(sub_id: str, store: SubscriptionsDep, webhooks: WebhooksDep) -> dict[str, int]:
+    """Once an endpoint is fixed: unpause it and make its undelivered deliveries due now."""
+    _known(await store.get(sub_id), sub_id)
+    return {"replayed": await webhooks.replay(sub_id)}

@@ -1,0 +1,121 @@
+"""Notifier: story events -> signed webhooks to the subscriptions they match.
+
+Consumes `story-events` (key: story id, so one story's events arrive in order),
+finds the candidate subscriptions through the subscription index (never a scan
+of all of them), decides per subscription whether the event is news to it
+(services.store.alerts), and enqueues one delivery per alert with a stable
+webhook id. Deliveries are sent by the delivery engine running in the same
+process (services.common.webhooks): signed per Standard Webhooks, retried with
+backoff over hours from a schedule kept in Redis, paused when an endpoint keeps
+failing. Replaying the topic enqueues nothing new: an event no newer than what a
+subscriber was told earns nothing, and a delivery id already known is not queued
+again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from functools import partial
+
+from services.common.bus import Bus, Delivery
+from services.common.http import SafeHttpClient
+from services.common.keys import Keys
+from services.common.lifecycle import heartbeat
+from services.common.logging import get_logger
+from services.common.messages import StoryEvent
+from services.common.redis import Redis, open_redis
+from services.common.settings import Settings
+from services.common.subscriptions import StoryFacts, Subscription, SubscriptionStore
+from services.common.topics import STORY_EVENTS
+from services.common.webhooks import Deliverer, DeliveryQueue
+from services.common.webhooks import Delivery as WebhookDelivery
+from services.store.alerts import StorySnapshot, alert_body, decide, ping_body, wanted, webhook_id
+from services.store.repository import Repository
+
+log = get_logger(__name__)
+
+
+class Notifier:
+    """Turns story events into queued webhook deliveries."""
+
+    def __init__(self, settings: Settings, *, redis: Redis, keys: Keys, repo: Repository,
+                 subscriptions: SubscriptionStore, queue: DeliveryQueue) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = keys
+        self.repo = repo
+        self.subscriptions = subscriptions
+        self.queue = queue
+
+    async def handle(self, event: StoryEvent, delivery: Delivery | None = None) -> int:
+        """Alert the subscriptions an event is news to; returns how many deliveries were queued."""
+        article = await self.repo.article(event.article_id)
+        facts = StoryFacts.from_event(
+            event, article_title=article.title if article else None, article_text=article.text if article else None,
+            language=article.language if article else None, outlet=article.outlet if article else None)
+        story_id = event.merged_into or event.cluster_id
+        snapshots_key = self.keys.alert_snapshots(story_id)
+        queued = 0
+        for sub in await self.subscriptions.candidates(facts):
+            raw = await self.redis.hget(snapshots_key, sub.id)
+            previous = StorySnapshot.loads(str(raw)) if raw else None
+            alert = decide(previous, event)
+            if alert is None:
+                continue
+            if wanted(alert, sub.query.events):
+                msg_id = webhook_id(sub.id, event)
+                body = json.dumps(alert_body(alert, sub.id, event, article, msg_id), separators=(",", ":"))
+                if await self.queue.enqueue(self._delivery(sub, msg_id, body)):
+                    queued += 1
+                    log.info("alert.queued", subscription=sub.id, story=story_id, kind=alert.kind,
+                             reasons=list(alert.reasons), webhook_id=msg_id)
+            # Told or not (an event kind it did not ask for), the subscriber is now measured from here.
+            await self.redis.hset(snapshots_key, sub.id, StorySnapshot.of(event).dumps())
+            await self.redis.expire(snapshots_key, int(self.settings.retention_days * 86400))
+        return queued
+
+    @staticmethod
+    def _delivery(sub: Subscription, msg_id: str, body: str) -> WebhookDelivery:
+        now = time.time()
+        return WebhookDelivery(id=msg_id, subscription_id=sub.id, target_url=sub.target_url, secret=sub.secret,
+                               body=body, next_attempt_at=now, created_at=now)
+
+
+async def send_ping(queue: DeliveryQueue, sub: Subscription) -> bool:
+    """Queue the test ping of a new subscription (sent by the notifier's delivery engine)."""
+    now = time.time()
+    body = ping_body(sub.id, datetime.now(UTC).isoformat())
+    return await queue.enqueue(WebhookDelivery(
+        id=str(body["id"]), subscription_id=sub.id, target_url=sub.target_url, secret=sub.secret,
+        body=json.dumps(body, separators=(",", ":")), next_attempt_at=now, created_at=now))
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the notifier (matching and delivery) until `stop` is set."""
+    keys = Keys(settings.key_prefix)
+    async with AsyncExitStack() as stack:
+        redis = await stack.enter_async_context(open_redis(settings))
+        http = await stack.enter_async_context(SafeHttpClient.from_settings(settings))
+        bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-notifier"))
+        queue = DeliveryQueue(redis, keys)
+        notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+                            subscriptions=SubscriptionStore(redis, keys), queue=queue)
+        deliverer = Deliverer(queue, http, timeout_s=settings.http_timeout_s)
+        log.info("service.started", service="notifier")
+        async with asyncio.TaskGroup() as tasks:
+            ready = asyncio.Event()
+            tasks.create_task(heartbeat(redis, keys, "notifier", stop, ready))
+            tasks.create_task(deliverer.run(stop))
+            tasks.create_task(bus.consume(
+                STORY_EVENTS, group="notifier", stage="notifier", handle=partial(_handle, notifier),
+                stop=stop, ready=ready,
+            ))
+    log.info("service.stopped", service="notifier")
+
+
+async def _handle(notifier: Notifier, event: StoryEvent, delivery: Delivery) -> None:
+    await notifier.handle(event, delivery)
