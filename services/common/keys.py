@@ -170,6 +170,16 @@ class Keys:
         """HASH subscription id -> what it was last told about the story (services.store.alerts.StorySnapshot)."""
         return f"{self.prefix}alerts:{story_id}"
 
+    def subscription_stories(self, subscription_id: str) -> str:
+        """ZSET story id -> unix time of the latest alert about it to this subscription (its feed, newest first)."""
+        return f"{self.prefix}alerted:{subscription_id}"
+
+    @property
+    def story_stream(self) -> str:
+        """STREAM of story events (field `event`: StoryEvent JSON), capped to STORY_STREAM_MAX entries: the
+        replay window of the live SSE stream (entry ids are the SSE event ids)."""
+        return f"{self.prefix}stream:story-events"
+
     # --- subscriptions (owner: services.common.subscriptions) -------------------------------
     # All carry the Redis Cluster hash tag {subs}: creating or deleting a subscription updates its
     # record and its index sets in one MULTI, and a story's candidates are one SUNION over index sets.

@@ -15,6 +15,7 @@ again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from contextlib import AsyncExitStack
@@ -37,6 +38,12 @@ from services.store.alerts import StorySnapshot, alert_body, decide, ping_body, 
 from services.store.repository import Repository
 
 log = get_logger(__name__)
+#: Story events kept for the live stream's replay (Last-Event-ID), and how long an event is remembered as
+#: already streamed (a replay of the topic does not stream it twice).
+STORY_STREAM_MAX = 100_000
+STORY_STREAM_SEEN_TTL_S = 7 * 86400
+#: Stories kept per subscription for its feed.
+SUBSCRIPTION_FEED_MAX = 500
 
 
 class Notifier:
@@ -59,6 +66,7 @@ class Notifier:
             language=article.language if article else None, outlet=article.outlet if article else None)
         story_id = event.merged_into or event.cluster_id
         snapshots_key = self.keys.alert_snapshots(story_id)
+        await self._publish_live(event)
         queued = 0
         for sub in await self.subscriptions.candidates(facts):
             raw = await self.redis.hget(snapshots_key, sub.id)
@@ -71,12 +79,23 @@ class Notifier:
                 body = json.dumps(alert_body(alert, sub.id, event, article, msg_id), separators=(",", ":"))
                 if await self.queue.enqueue(self._delivery(sub, msg_id, body)):
                     queued += 1
+                    stories = self.keys.subscription_stories(sub.id)
+                    await self.redis.zadd(stories, {story_id: event.at.timestamp()})
+                    await self.redis.zremrangebyrank(stories, 0, -SUBSCRIPTION_FEED_MAX - 1)
                     log.info("alert.queued", subscription=sub.id, story=story_id, kind=alert.kind,
                              reasons=list(alert.reasons), webhook_id=msg_id)
             # Told or not (an event kind it did not ask for), the subscriber is now measured from here.
             await self.redis.hset(snapshots_key, sub.id, StorySnapshot.of(event).dumps())
             await self.redis.expire(snapshots_key, int(self.settings.retention_days * 86400))
         return queued
+
+    async def _publish_live(self, event: StoryEvent) -> None:
+        """Add the event to the capped stream the API's SSE endpoint serves (once per event, even replayed)."""
+        seen = f"{event.cluster_id}|{event.article_id}|{event.kind}|{event.at.timestamp()}"
+        if await self.redis.set(self.keys.story_stream + ":seen:" + hashlib.sha256(seen.encode()).hexdigest()[:24],
+                                "1", nx=True, ex=STORY_STREAM_SEEN_TTL_S):
+            await self.redis.xadd(self.keys.story_stream, {"event": event.model_dump_json()},
+                                  maxlen=STORY_STREAM_MAX, approximate=True)
 
     @staticmethod
     def _delivery(sub: Subscription, msg_id: str, body: str) -> WebhookDelivery:

@@ -101,6 +101,8 @@ async def test_a_story_alerts_once_then_per_new_outlet_signed_and_replay_sends_n
                             subscriptions=subscriptions, queue=queue)
         replayed = [await notifier.handle(StoryEvent.model_validate_json(r.value)) for r in events]
         log = await queue.log(following.id, limit=20)
+        streamed = await redis.xlen(keys.story_stream)
+        feed = await redis.zrange(keys.subscription_stories(following.id), 0, -1)
 
     bodies = receiver.bodies()  # in any order: deliveries run concurrently
     assert sorted(str(b["type"]) for b in bodies) == ["ping", "story.created", "story.updated", "story.updated",
@@ -116,3 +118,5 @@ async def test_a_story_alerts_once_then_per_new_outlet_signed_and_replay_sends_n
     assert len({h["webhook-id"] for h, _ in receiver.received}) == 5, "one webhook id per alert"
     assert replayed == [0] * len(events) and received == 5
     assert all(entry.status == 200 for entry in log) and len(log) == 5
+    assert streamed == len(events), "each event streamed live once, the replay did not stream it again"
+    assert [str(s) for s in feed] == list(story_ids), "the subscription's feed lists the story once"
