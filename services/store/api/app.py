@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
@@ -44,6 +47,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(clusters.router, prefix="/v1")
     app.include_router(websub.router, prefix="/v1")
     app.include_router(subscriptions.router, prefix="/v1")
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     # Counters of the services running in this process (all of them under `wirewatch up`).
     app.mount("/metrics", make_asgi_app())
     return app
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Errors as documented: a 422 raised with a message has the shape of FastAPI's own validation errors
+    (`detail`: a list of {loc, msg, type}), so every 422 of the API matches one schema."""
+    if exc.status_code == 422 and isinstance(exc.detail, str):
+        return JSONResponse({"detail": [{"loc": ["request"], "msg": exc.detail, "type": "value_error"}]},
+                            status_code=422, headers=exc.headers)
+    return await http_exception_handler(request, exc)

@@ -35,7 +35,7 @@ async def list_articles(
     return Page(items=[ArticleSummary.model_validate(a.model_dump()) for a in found], next_cursor=next_cursor)
 
 
-@router.get("/articles/{article_id}")
+@router.get("/articles/{article_id}", responses={404: {"description": "unknown id"}})
 async def get_article(article_id: str, repo: RepoDep) -> ArticlePublic:
     """One article: text, metadata, entities, copy_of, cluster_id."""
     article = await repo.article(article_id)

@@ -66,7 +66,7 @@ async def list_clusters(
     return Page(items=[cluster_summary(c) for c in found], next_cursor=next_cursor)
 
 
-@router.get("/clusters/{cluster_id}")
+@router.get("/clusters/{cluster_id}", responses={404: {"description": "unknown id"}})
 async def get_cluster(cluster_id: str, repo: RepoDep) -> ClusterPublic:
     """One cluster: members (each original followed by its copies), outlets, entities, timeline."""
     cluster = await repo.cluster(cluster_id)

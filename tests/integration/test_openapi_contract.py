@@ -1,0 +1,70 @@
+"""The API against its own OpenAPI schema, with schemathesis: generated requests (valid and invalid) to
+every operation get no 5xx and answers that match the schema. Real Redis, the real app over HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from services.common.embedded import free_port
+from services.common.settings import Settings
+from services.store.api.app import create_app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def api_schema(settings: Settings) -> Iterator[schemathesis.BaseSchema]:
+    """The app served on a free local port for the test; its schema."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{port}/openapi.json")
+        # The live stream never ends; /healthz answers 503 by design while services are down (tested on its own).
+        yield schema.exclude(path_regex=r"^(/v1/stream|/healthz)")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_every_operation_keeps_its_contract(api_schema: schemathesis.BaseSchema) -> None:
+    # Driven by hand (schemathesis' pytest plugin does not run under pytest 9): each operation gets its own
+    # hypothesis run; every failure is collected so one report names them all.
+    failures: list[str] = []
+    operations = 0
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck),
+                             database=None)
+        def check(case: schemathesis.Case) -> None:
+            # Requests the schema allows but wirewatch refuses on meaning (a feed URL with no host, an
+            # empty OPML document) get a documented 422: not a contract breach.
+            case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+        try:
+            check()
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected and reported below
+            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:600]}")
+    assert operations >= 20
+    assert not failures, "\n\n".join(failures)
