@@ -107,7 +107,8 @@ def test_api_refuses_invalid_opml_with_a_clear_422(api: TestClient, body: bytes,
     response = api.post("/v1/feeds/import", content=body)
 
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("invalid OPML") and detail in response.json()["detail"]
+    (error,) = response.json()["detail"]  # the shape of every 422: [{loc, msg, type}]
+    assert error["msg"].startswith("invalid OPML") and detail in error["msg"]
     assert api.get("/v1/feeds").json() == []
 
 
