@@ -18,7 +18,7 @@ from services.common.settings import Settings
 from services.common.subscriptions import SubscriptionStore
 from services.common.webhooks import DeliveryQueue
 from services.common.websub import WebSubStore
-from services.store.api.routes import articles, clusters, feeds, health, subscriptions, websub
+from services.store.api.routes import articles, clusters, feeds, health, queries, subscriptions, websub
 from services.store.api.routes import stream as stream_routes
 from services.store.repository import Repository
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(clusters.router, prefix="/v1")
     app.include_router(websub.router, prefix="/v1")
     app.include_router(subscriptions.router, prefix="/v1")
+    app.include_router(queries.router, prefix="/v1")
     app.include_router(stream_routes.router, prefix="/v1")
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     # Counters of the services running in this process (all of them under `wirewatch up`).

@@ -1,0 +1,213 @@
+"""Read views built on the store's indexes: an entity with its latest stories, a subscription as a feed.
+
+`GET /v1/entities/{key}` resolves the key through the alias table (services.common.entity_aliases)
+and lists the story clusters found under its entity postings, latest updated first. The postings
+are keyed by the store's match form of a key (`services.store.cluster.match_key`: people by surname),
+so the clusters read there are kept only when they mention the entity itself or one of its aliases.
+The postings are the store's candidate index: stories older than its posting window
+(`Repository.window_s`, when the store sets one) have left it and are not listed.
+
+`GET /v1/subscriptions/{id}/feed.xml|feed.json` turn the subscription's alerted stories (the ZSET the
+notifier keeps, story id -> time of the latest alert) into RSS 2.0 and JSON Feed 1.1: one entry per
+story cluster, newest alert first, its id the cluster id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+from xml.sax.saxutils import escape, quoteattr
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from services.common.entity_aliases import AliasTable
+from services.common.keys import Keys
+from services.common.redis import Redis
+from services.common.subscriptions import Subscription, SubscriptionStore
+from services.store.api.deps import KeysDep, RedisDep, RepoDep, SubscriptionsDep
+from services.store.cluster import match_key
+from services.store.repository import Repository, StoredCluster
+
+router = APIRouter(tags=["queries"])
+
+#: Postings read per entity key: the newest this many stories are looked at (a filter never scans more).
+ENTITY_SCAN = 1000
+ENTITY_BATCH = 100
+#: Entries a subscription feed lists at most (the notifier keeps 500 per subscription).
+FEED_MAX = 500
+RSS_TYPE = "application/rss+xml"
+JSON_FEED_TYPE = "application/feed+json"
+# Characters XML 1.0 cannot carry at all, escaped or not.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class EntityCluster(BaseModel):
+    """A story cluster mentioning the entity, as listed."""
+
+    id: str
+    title: str
+    size: int = Field(description="articles in the story")
+    outlets: list[str]
+    last_updated: datetime
+
+
+class EntityPublic(BaseModel):
+    """An entity: the key it resolves to, its display name, its aliases and its latest stories."""
+
+    key: str = Field(description="the canonical entity key the requested key resolves to")
+    requested: str = Field(description="the key as asked for")
+    name: str | None = Field(description="display name, the fullest form seen (None when never recorded)")
+    aliases: list[str] = Field(description="alias keys that resolve to this entity")
+    clusters: list[EntityCluster] = Field(description="latest updated story clusters first")
+
+
+async def _newest(redis: Redis, key: str, count: int) -> list[tuple[str, float]]:
+    """The newest `count` members of a ZSET scored by Unix time, with their times, newest first."""
+    rows: Any = await redis.zrevrange(key, 0, count - 1, withscores=True)
+    return [(str(member), float(score)) for member, score in rows]
+
+
+def _normalise_key(key: str) -> str:
+    kind, sep, name = key.strip().partition(":")
+    if not sep or not kind.strip() or not name.strip():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "an entity key is '<type>:<name>', e.g. 'person:qassem soleimani'")
+    return f"{kind.strip().casefold()}:{' '.join(name.casefold().split())}"
+
+
+@router.get("/entities/{key}", responses={404: {"description": "no such entity"}})
+async def get_entity(
+    redis: RedisDep,
+    keys: KeysDep,
+    repo: RepoDep,
+    key: Annotated[str, Path(max_length=300, description="entity key, e.g. 'person:qassem soleimani'")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> EntityPublic:
+    """An entity with its aliases and latest story clusters (an alias key answers as its entity)."""
+    wanted = _normalise_key(key)
+    table = AliasTable(redis, keys)
+    canonical = await table.canonical(wanted)
+    aliases = await table.aliases_of(canonical)
+    raw_name = await redis.hget(keys.entity_names, canonical)
+    name = str(raw_name) if raw_name else None
+    known = {canonical, *aliases}
+
+    newest: dict[str, float] = {}
+    for posting_key in dict.fromkeys(keys.entity_postings(match_key(k)) for k in sorted(known)):
+        for cid, score in await _newest(redis, posting_key, ENTITY_SCAN):
+            newest[cid] = max(newest.get(cid, score), score)
+    ids = sorted(newest, key=lambda c: newest[c], reverse=True)
+    # Newest postings first, a batch at a time, until `limit` stories of this very entity are found.
+    found: dict[str, StoredCluster] = {}
+    for start in range(0, len(ids), ENTITY_BATCH):
+        for cluster in await repo.clusters(ids[start:start + ENTITY_BATCH]):
+            if known.intersection(cluster.entities):
+                found.setdefault(cluster.id, cluster)
+        if len(found) >= limit:
+            break
+    if not found and name is None and not aliases:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {wanted!r}: no name, alias or story known")
+    clusters = sorted(found.values(), key=lambda c: c.last_updated, reverse=True)[:limit]
+    return EntityPublic(
+        key=canonical, requested=key, name=name, aliases=aliases,
+        clusters=[EntityCluster(id=c.id, title=c.title, size=c.size, outlets=c.outlets,
+                                last_updated=c.last_updated) for c in clusters])
+
+
+async def _alerted(sub_id: str, redis: Redis, keys: Keys, repo: Repository, subscriptions: SubscriptionStore,
+                   limit: int) -> tuple[Subscription, list[tuple[StoredCluster, datetime]]]:
+    """The subscription and its alerted story clusters with their latest alert time, newest first."""
+    sub = await subscriptions.get(sub_id)
+    if sub is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id!r}")
+    alerted = await _newest(redis, keys.subscription_stories(sub_id), limit)
+    found, _ = await repo.load_clusters([story_id for story_id, _ in alerted])
+    out: list[tuple[StoredCluster, datetime]] = []
+    seen: set[str] = set()
+    for story_id, score in alerted:
+        cluster = found.get(story_id)  # a story merged away answers as the story it joined
+        if cluster is None or cluster.id in seen:
+            continue
+        seen.add(cluster.id)
+        out.append((cluster, datetime.fromtimestamp(score, UTC)))
+    return sub, out
+
+
+def _cluster_url(request: Request, cluster_id: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/v1/clusters/{quote(cluster_id, safe='')}"
+
+
+def _summary(cluster: StoredCluster) -> str:
+    articles = "article" if cluster.size == 1 else "articles"
+    outlets = "outlet" if len(cluster.outlets) == 1 else "outlets"
+    return f"{cluster.size} {articles} from {len(cluster.outlets)} {outlets}: {', '.join(cluster.outlets)}"
+
+
+def _feed_title(sub: Subscription) -> str:
+    return f"wirewatch: {sub.description or 'subscription ' + sub.id}"
+
+
+def _x(text: str) -> str:
+    return escape(_XML_INVALID.sub("", text))
+
+
+_FEED_LIMIT = Annotated[int, Query(ge=1, le=FEED_MAX, description="entries at most")]
+_FEED_RESPONSES: dict[int | str, dict[str, object]] = {404: {"description": "no such subscription"}}
+
+
+@router.get("/subscriptions/{sub_id}/feed.xml", response_class=Response,
+            responses={200: {"content": {RSS_TYPE: {}}, "description": "RSS 2.0"}, **_FEED_RESPONSES})
+async def subscription_rss(sub_id: str, request: Request, redis: RedisDep, keys: KeysDep, repo: RepoDep,
+                           subscriptions: SubscriptionsDep, limit: _FEED_LIMIT = 100) -> Response:
+    """The subscription's alerted stories as RSS 2.0: one item per story cluster, latest alert first."""
+    sub, entries = await _alerted(sub_id, redis, keys, repo, subscriptions, limit)
+    self_url = str(request.url.remove_query_params("limit"))
+    built = entries[0][1] if entries else sub.created_at
+    items = "".join(
+        "<item>"
+        f"<title>{_x(cluster.title)}</title>"
+        f"<link>{_x(_cluster_url(request, cluster.id))}</link>"
+        f"<guid isPermaLink=\"false\">{_x(cluster.id)}</guid>"
+        f"<pubDate>{format_datetime(at, usegmt=True)}</pubDate>"
+        f"<description>{_x(_summary(cluster))}</description>"
+        "</item>"
+        for cluster, at in entries)
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
+        f"<title>{_x(_feed_title(sub))}</title>"
+        f"<link>{_x(str(request.base_url).rstrip('/') + '/v1/subscriptions/' + quote(sub.id, safe=''))}</link>"
+        f"<atom:link href={quoteattr(_XML_INVALID.sub('', self_url))} rel=\"self\" type=\"{RSS_TYPE}\"/>"
+        "<description>Story clusters this subscription was alerted about, latest alert first</description>"
+        f"<lastBuildDate>{format_datetime(built.astimezone(UTC), usegmt=True)}</lastBuildDate>"
+        f"{items}</channel></rss>\n")
+    return Response(body.encode(), media_type=f"{RSS_TYPE}; charset=utf-8")
+
+
+@router.get("/subscriptions/{sub_id}/feed.json", response_class=Response,
+            responses={200: {"content": {JSON_FEED_TYPE: {}}, "description": "JSON Feed 1.1"}, **_FEED_RESPONSES})
+async def subscription_json_feed(sub_id: str, request: Request, redis: RedisDep, keys: KeysDep, repo: RepoDep,
+                                 subscriptions: SubscriptionsDep, limit: _FEED_LIMIT = 100) -> Response:
+    """The subscription's alerted stories as JSON Feed 1.1: one item per story cluster, latest alert first."""
+    sub, entries = await _alerted(sub_id, redis, keys, repo, subscriptions, limit)
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": _feed_title(sub),
+        "home_page_url": str(request.base_url).rstrip("/") + "/v1/subscriptions/" + quote(sub.id, safe=""),
+        "feed_url": str(request.url.remove_query_params("limit")),
+        "description": "Story clusters this subscription was alerted about, latest alert first",
+        "items": [{
+            "id": cluster.id,
+            "url": _cluster_url(request, cluster.id),
+            "title": cluster.title,
+            "content_text": _summary(cluster),
+            "date_published": at.isoformat(),
+            "date_modified": at.isoformat(),
+        } for cluster, at in entries],
+    }
+    return Response(json.dumps(feed, ensure_ascii=False).encode(), media_type=f"{JSON_FEED_TYPE}; charset=utf-8")
