@@ -237,3 +237,15 @@ class Keys:
     def webhook_paused(self) -> str:
         """HASH subscription id -> why its endpoint is paused, as JSON (reason, since)."""
         return f"{self.prefix}{{wh}}:paused"
+
+    # --- API keys (owner: services.common.apikeys) ---------------------------------------------
+    # Both carry the hash tag {apikeys}: creating or revoking a key writes both in one MULTI.
+    @property
+    def api_keys(self) -> str:
+        """HASH sha256(token) hex -> ApiKey JSON (id, name, scope, created_at); tokens are never stored."""
+        return f"{self.prefix}{{apikeys}}:by-hash"
+
+    @property
+    def api_key_ids(self) -> str:
+        """HASH key id -> sha256(token) hex (revoking a key by its id)."""
+        return f"{self.prefix}{{apikeys}}:ids"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     data_dir: str = Field(".wirewatch", description="where `wirewatch up` keeps broker/Redis data and logs")
     api_host: str = Field("127.0.0.1", description="API bind address")
     api_port: int = Field(8080, ge=0, le=65535, description="API port (0 = any free port)")
+    api_auth: Literal["auto", "on", "off"] = Field(
+        "auto", description="API keys required: auto = when api_host is not a loopback address"
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_json: bool | None = Field(None, description="JSON logs; default: JSON when stdout is not a TTY")
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common.apikeys import ApiKeyStore
 from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.redis import open_redis
@@ -18,6 +19,7 @@ from services.common.settings import Settings
 from services.common.subscriptions import SubscriptionStore
 from services.common.webhooks import DeliveryQueue
 from services.common.websub import WebSubStore
+from services.store.api.auth import key_dependencies
 from services.store.api.routes import articles, clusters, feeds, health, queries, subscriptions, websub
 from services.store.api.routes import stream as stream_routes
 from services.store.repository import Repository
@@ -38,18 +40,21 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.websub = WebSubStore(redis, keys)
             app.state.subscriptions = SubscriptionStore(redis, keys)
             app.state.webhooks = DeliveryQueue(redis, keys)
+            app.state.apikeys = ApiKeyStore(redis, keys)
             yield
 
     app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,
                   description="Streaming news ingestion: feeds, articles and story clusters.")
+    # API keys on everything but health and the WebSub callbacks (hubs sign their pushes; services.store.api.auth).
+    keyed = key_dependencies(settings)
     app.include_router(health.router)
-    app.include_router(feeds.router, prefix="/v1")
-    app.include_router(articles.router, prefix="/v1")
-    app.include_router(clusters.router, prefix="/v1")
+    app.include_router(feeds.router, prefix="/v1", **keyed)
+    app.include_router(articles.router, prefix="/v1", **keyed)
+    app.include_router(clusters.router, prefix="/v1", **keyed)
     app.include_router(websub.router, prefix="/v1")
-    app.include_router(subscriptions.router, prefix="/v1")
-    app.include_router(queries.router, prefix="/v1")
-    app.include_router(stream_routes.router, prefix="/v1")
+    app.include_router(subscriptions.router, prefix="/v1", **keyed)
+    app.include_router(queries.router, prefix="/v1", **keyed)
+    app.include_router(stream_routes.router, prefix="/v1", **keyed)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     # Counters of the services running in this process (all of them under `wirewatch up`).
     app.mount("/metrics", make_asgi_app())
