@@ -520,6 +520,7 @@ class Deliverer:
         self.lease_s = lease_s if lease_s is not None else max(timeout_s, http.timeout_s) + 30.0
         self._busy: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._woken = asyncio.Event()
         self.sent = 0
         """Requests made by this instance (all outcomes)."""
 
@@ -542,13 +543,19 @@ class Deliverer:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def wake(self) -> None:
+        """Look for due deliveries now rather than at the next poll (called when something was queued)."""
+        self._woken.set()
+
     async def _pause(self, stop: asyncio.Event) -> None:
-        waiter = asyncio.ensure_future(stop.wait())
+        waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._woken.wait())}
         try:
-            await asyncio.wait({waiter, *self._tasks}, timeout=self.poll_interval_s,
+            await asyncio.wait({*waiters, *self._tasks}, timeout=self.poll_interval_s,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
+            for waiter in waiters:
+                waiter.cancel()
+            self._woken.clear()
 
     async def _start(self, delivery: Delivery, token: str) -> None:
         sub = delivery.subscription_id

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from functools import partial
@@ -50,13 +51,16 @@ class Notifier:
     """Turns story events into queued webhook deliveries."""
 
     def __init__(self, settings: Settings, *, redis: Redis, keys: Keys, repo: Repository,
-                 subscriptions: SubscriptionStore, queue: DeliveryQueue) -> None:
+                 subscriptions: SubscriptionStore, queue: DeliveryQueue,
+                 on_queued: Callable[[], None] = lambda: None) -> None:
+        """`on_queued` is called after an event queued deliveries (the delivery engine's `wake`)."""
         self.settings = settings
         self.redis = redis
         self.keys = keys
         self.repo = repo
         self.subscriptions = subscriptions
         self.queue = queue
+        self.on_queued = on_queued
 
     async def handle(self, event: StoryEvent, delivery: Delivery | None = None) -> int:
         """Alert the subscriptions an event is news to; returns how many deliveries were queued."""
@@ -87,6 +91,8 @@ class Notifier:
             # Told or not (an event kind it did not ask for), the subscriber is now measured from here.
             await self.redis.hset(snapshots_key, sub.id, StorySnapshot.of(event).dumps())
             await self.redis.expire(snapshots_key, int(self.settings.retention_days * 86400))
+        if queued:
+            self.on_queued()  # seconds from publication to alert: send now, not at the next poll
         return queued
 
     async def _publish_live(self, event: StoryEvent) -> None:
@@ -121,9 +127,9 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         http = await stack.enter_async_context(SafeHttpClient.from_settings(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-notifier"))
         queue = DeliveryQueue(redis, keys)
-        notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
-                            subscriptions=SubscriptionStore(redis, keys), queue=queue)
         deliverer = Deliverer(queue, http, timeout_s=settings.http_timeout_s)
+        notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+                            subscriptions=SubscriptionStore(redis, keys), queue=queue, on_queued=deliverer.wake)
         log.info("service.started", service="notifier")
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()

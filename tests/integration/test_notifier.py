@@ -31,6 +31,13 @@ from tests.support.seed_articles import repost, seed_articles
 pytestmark = pytest.mark.integration
 
 
+class _Server(ThreadingHTTPServer):
+    """The receiver's server: a backlog for bursts of concurrent webhooks (the default of 5 resets them)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Receiver:
     """A webhook receiver that records what it is sent."""
 
@@ -49,7 +56,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/wirewatch"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

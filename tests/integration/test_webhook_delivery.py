@@ -40,6 +40,13 @@ class Received:
     body: bytes
 
 
+class _Server(ThreadingHTTPServer):
+    """The receiver's server: a backlog for bursts of concurrent webhooks (the default of 5 resets them)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class Receiver:
     """A local webhook endpoint. `modes[path]`: "ok" (200), "fail" (500), "gone" (410) or "slow:<s>"
@@ -74,8 +81,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -310,7 +316,9 @@ async def test_two_deliverers_never_send_one_delivery_twice(
     # Spread over several subscriptions so both instances have work in parallel.
     for i, msg_id in enumerate(ids):
         await queue.enqueue(_delivery(msg_id, receiver.url("/hook"), sub=f"sub{i % 6}"))
-    async with running(queue, settings) as one, running(_queue(redis, settings), settings) as two:
+    # Few claims per instance, so neither can take the whole queue before the other starts.
+    async with running(queue, settings, max_in_flight=6) as one, \
+            running(_queue(redis, settings), settings, max_in_flight=6) as two:
         for msg_id in ids:
             await wait_for_state(queue, msg_id, "delivered", timeout=20)
         await asyncio.sleep(0.3)
