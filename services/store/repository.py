@@ -196,6 +196,7 @@ class ClusterMember(BaseModel):
     published_at: datetime | None = None
     copy_of: str | None = None
     copy_similarity: float | None = Field(None, description="similarity to the original, for copies")
+    language: str | None = None
 
 
 class Centroid(BaseModel):

@@ -388,7 +388,7 @@ class Store:
             centroid = grow(target.candidate, feats)
         member = ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
                                published_at=article.published_at, copy_of=copy_of,
-                               copy_similarity=reason.score if copy_of else None)
+                               copy_similarity=reason.score if copy_of else None, language=article.language)
         updated = cluster.model_copy(update={
             "title": cluster.title or article.title,
             "first_seen": min(cluster.first_seen, event_time),

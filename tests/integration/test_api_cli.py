@@ -48,7 +48,8 @@ async def put_story(settings: Settings, n_clusters: int) -> None:
             cluster = StoredCluster(
                 id=f"c{i}", title=article.title, first_seen=at, last_updated=at, size=1, outlets=[article.outlet],
                 entities={"person:vladimir putin" if i % 2 else "gpe:moscow": 1},
-                members=[ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url)],
+                members=[ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
+                                       published_at=at, language="en" if i < 3 else "de")],
             )
             write = BatchWrite(expected_versions={cluster.id: 0}, clusters={cluster.id: cluster},
                                new_articles={article.id: article})
@@ -89,8 +90,11 @@ async def test_clusters_page_latest_first_and_filter(api: TestClient, settings: 
     assert [c["id"] for c in by_entity["items"]] == ["c3", "c1"]
     assert [c["id"] for c in api.get("/v1/clusters", params={"q": "story 2"}).json()["items"]] == ["c2"]
     assert api.get("/v1/clusters", params={"min_outlets": 2}).json()["items"] == []
+    assert [c["id"] for c in api.get("/v1/clusters", params={"outlet": "O1"}).json()["items"]] == ["c3", "c1"]
+    assert [c["id"] for c in api.get("/v1/clusters", params={"language": "de"}).json()["items"]] == ["c4", "c3"]
     detail = api.get("/v1/clusters/c2").json()
     assert detail["originals"] == ["a2"] and detail["members"][0]["id"] == "a2"
+    assert [(t["outlet"], t["article_id"], t["kind"]) for t in detail["timeline"]] == [("o0", "a2", "report")]
     assert api.get("/v1/clusters/nope").status_code == 404
     for bad in ({"limit": 0}, {"limit": 10_000}, {"cursor": "abc"}, {"since": "yesterday"}):
         assert api.get("/v1/clusters", params=bad).status_code == 422, bad

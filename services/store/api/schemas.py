@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -139,6 +139,15 @@ class Report(BaseModel):
     copies: list[Pickup]
 
 
+class OutletJoined(BaseModel):
+    """An outlet's first article in a story."""
+
+    outlet: str
+    article_id: str
+    at: datetime | None = Field(description="its publication time, when known")
+    kind: Literal["report", "copy"] = Field(description="a report of its own, or a copy of another's")
+
+
 class ClusterPublic(ClusterSummary):
     """One story cluster with its members: originals, each followed by its copies."""
 
@@ -146,3 +155,5 @@ class ClusterPublic(ClusterSummary):
     originals: list[str] = Field(description="ids of members that are not copies of another member")
     reports: list[Report] = Field(description="independent reports, earliest first, each with its pickup chain")
     earliest_publisher: str | None = Field(description="outlet of the earliest independent report")
+    timeline: list[OutletJoined] = Field(
+        default_factory=list, description="when each outlet joined the story (its first member), earliest first")

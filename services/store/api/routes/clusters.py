@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from services.store.api.deps import RepoDep
 from services.store.api.paging import BATCH, latest_page
-from services.store.api.schemas import ClusterPublic, ClusterSummary, Page, Pickup, Report
+from services.store.api.schemas import ClusterPublic, ClusterSummary, OutletJoined, Page, Pickup, Report
 from services.store.repository import StoredCluster
 
 router = APIRouter(tags=["clusters"])
@@ -23,10 +23,19 @@ def cluster_summary(cluster: StoredCluster) -> ClusterSummary:
     )
 
 
-def cluster_matches(cluster: StoredCluster, entity: str | None, q: str | None, min_outlets: int) -> bool:
-    """Whether a cluster passes the listing filters (entity key or name, title words, outlet count)."""
+def cluster_matches(cluster: StoredCluster, entity: str | None, q: str | None, min_outlets: int,
+                    outlet: str | None = None, language: str | None = None) -> bool:
+    """Whether a cluster passes the listing filters (entity key or name, title words, outlet count, an outlet
+    among its members, a member in a language)."""
     if len(cluster.outlets) < min_outlets:
         return False
+    if outlet and outlet.casefold() not in {o.casefold() for o in cluster.outlets}:
+        return False
+    if language:
+        wanted_language = language.casefold()
+        if not any((m.language or "").casefold().split("-")[0] == wanted_language.split("-")[0]
+                   for m in cluster.members):
+            return False
     if entity:
         wanted = entity.casefold()
         if not any(k == wanted or k.split(":", 1)[-1] == wanted for k in cluster.entities):
@@ -47,9 +56,11 @@ async def list_clusters(
     entity: Annotated[str | None, Query(max_length=200, description="entity key or name")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words in a member's title")] = None,
     min_outlets: Annotated[int, Query(ge=1, le=1000)] = 1,
+    outlet: Annotated[str | None, Query(max_length=200, description="an outlet among the members")] = None,
+    language: Annotated[str | None, Query(max_length=20, description="a member in this language ('en')")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ClusterSummary]:
-    """Latest updated story clusters first, filtered by entity, title words and outlet count."""
+    """Latest updated story clusters first, filtered by entity, title words, outlet count, outlet and language."""
     after = since.timestamp() if since else None
 
     async def fetch_ids(before: float | None) -> list[str]:
@@ -59,7 +70,7 @@ async def list_clusters(
         fetch_ids=fetch_ids,
         load=repo.clusters,
         stamp=lambda c: c.last_updated.timestamp(),
-        keep=lambda c: cluster_matches(c, entity, q, min_outlets),
+        keep=lambda c: cluster_matches(c, entity, q, min_outlets, outlet, language),
         limit=limit,
         cursor=cursor,
     )
@@ -78,7 +89,17 @@ async def get_cluster(cluster_id: str, repo: RepoDep) -> ClusterPublic:
     ordered.extend(m for m in cluster.members if m not in ordered)
     return ClusterPublic(**cluster_summary(cluster).model_dump(), members=ordered,
                          originals=[r.id for r in reports], reports=reports,
-                         earliest_publisher=reports[0].outlet if reports else None)
+                         earliest_publisher=reports[0].outlet if reports else None, timeline=timeline(cluster))
+
+
+def timeline(cluster: StoredCluster) -> list[OutletJoined]:
+    """When each outlet joined the story: its first member by publication time (undated ones last)."""
+    far_future = datetime.max.replace(tzinfo=UTC)
+    first: dict[str, OutletJoined] = {}
+    for m in sorted(cluster.members, key=lambda m: m.published_at or far_future):
+        first.setdefault(m.outlet, OutletJoined(outlet=m.outlet, article_id=m.id, at=m.published_at,
+                                                kind="copy" if m.copy_of else "report"))
+    return list(first.values())
 
 
 def copy_graph(cluster: StoredCluster) -> list[Report]:
