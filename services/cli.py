@@ -605,6 +605,8 @@ def subscriptions_add(
     outlet: Annotated[list[str] | None, typer.Option("--outlet", help="outlet name; repeatable (any)")] = None,
     language: Annotated[list[str] | None, typer.Option("--language", help="language code; repeatable (any)")] = None,
     min_outlets: Annotated[int, typer.Option("--min-outlets", min=1, help="independent outlets in the story")] = 1,
+    digest_minutes: Annotated[int, typer.Option("--digest-minutes", min=0, max=1440,
+                                                help="one webhook per story per this many minutes of updates")] = 0,
     event: Annotated[list[str] | None, typer.Option("--event", help="created, updated or merged; repeatable "
                                                     "(default: created and updated)")] = None,
     secret: Annotated[str | None, typer.Option("--secret", help="whsec_... (generated when omitted)")] = None,
@@ -615,7 +617,7 @@ def subscriptions_add(
     settings = _with_runtime(_settings(ctx))
     fields: dict[str, Any] = {"entities": entity or [], "entities_mode": "all" if all_entities else "any",
                               "keywords": keyword or [], "outlets": outlet or [], "languages": language or [],
-                              "min_outlets": min_outlets}
+                              "min_outlets": min_outlets, "digest_minutes": digest_minutes}
     if event:
         fields["events"] = event
     try:

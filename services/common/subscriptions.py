@@ -112,6 +112,8 @@ class Query(BaseModel):
     min_outlets: int = Field(1, ge=1, le=10_000, description="independent outlets the story has at least")
     events: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_EVENTS), min_length=1,
                                     description="story events to deliver")
+    digest_minutes: int = Field(0, ge=0, le=1440, description="gather a story's updates into one webhook per this "
+                                                              "many minutes (0: each update at once)")
 
     @field_validator("entities", "outlets", "languages")
     @classmethod

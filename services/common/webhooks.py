@@ -228,6 +228,20 @@ end
 return 1
 """
 
+# KEYS: the delivery's record, leases. ARGV: the new body. A delivery not sent yet (pending, never tried,
+# not claimed) takes the new body; anything else is left alone.
+_REFRESH = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local d = cjson.decode(raw)
+if d['state'] ~= 'pending' or tonumber(d['attempts']) > 0 or redis.call('HEXISTS', KEYS[2], d['id']) == 1 then
+  return 0
+end
+d['body'] = ARGV[1]
+redis.call('SET', KEYS[1], cjson.encode(d), 'KEEPTTL')
+return 1
+"""
+
 # KEYS: due, leases, paused. ARGV: now, limit, lease end, token, delivery key prefix.
 # Takes the due deliveries, pushes each one's due time to the end of a lease and records the claim
 # token; a delivery of a paused endpoint leaves the schedule (parked until a replay), a vanished one too.
@@ -354,6 +368,7 @@ class DeliveryQueue:
         self.delivered_ttl_s = delivered_ttl_s
         self._rng = rng or random.Random()
         self._enqueue = redis.register_script(_ENQUEUE)
+        self._refresh = redis.register_script(_REFRESH)
         self._claim = redis.register_script(_CLAIM_DUE)
         self._record = redis.register_script(_RECORD)
         self._release = redis.register_script(_RELEASE)
@@ -369,6 +384,12 @@ class DeliveryQueue:
             args=[delivery.model_dump_json(), delivery.next_attempt_at, delivery.subscription_id, delivery.id],
         )
         return bool(added)
+
+    async def refresh(self, delivery_id: str, body: str) -> bool:
+        """Replace the body of a delivery not sent yet (a digest gathering updates until its window ends);
+        False when it is unknown, being sent, tried or done."""
+        k = self.keys
+        return bool(await self._refresh(keys=[k.webhook_delivery(delivery_id), k.webhook_leases], args=[body]))
 
     async def claim_due(self, limit: int, lease_s: float = DEFAULT_LEASE_S, *,
                         now: float | None = None) -> list[tuple[Delivery, str]]:

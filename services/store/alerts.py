@@ -122,3 +122,9 @@ def alert_body(alert: Alert, subscription_id: str, event: StoryEvent, article: A
 def ping_body(subscription_id: str, at: str) -> dict[str, Any]:
     """The test ping sent when a subscription is created: the receiver can check its signature end to end."""
     return {"id": f"msg_ping_{subscription_id}", "type": "ping", "subscription_id": subscription_id, "at": at}
+
+
+def digest_id(subscription_id: str, story_id: str, window: int) -> str:
+    """Stable id of a subscription's digest of a story's updates in one digest window."""
+    source = f"{subscription_id}|{story_id}|digest|{window}"
+    return "msg_" + hashlib.sha256(source.encode()).hexdigest()[:32]

@@ -28,14 +28,23 @@ from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.lifecycle import heartbeat
 from services.common.logging import get_logger
-from services.common.messages import StoryEvent
+from services.common.messages import Article, StoryEvent
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.common.subscriptions import StoryFacts, Subscription, SubscriptionStore
 from services.common.topics import STORY_EVENTS
 from services.common.webhooks import Deliverer, DeliveryQueue
 from services.common.webhooks import Delivery as WebhookDelivery
-from services.store.alerts import StorySnapshot, alert_body, decide, ping_body, wanted, webhook_id
+from services.store.alerts import (
+    Alert,
+    StorySnapshot,
+    alert_body,
+    decide,
+    digest_id,
+    ping_body,
+    wanted,
+    webhook_id,
+)
 from services.store.repository import Repository
 
 log = get_logger(__name__)
@@ -78,7 +87,9 @@ class Notifier:
             alert = decide(previous, event)
             if alert is None:
                 continue
-            if wanted(alert, sub.query.events):
+            if wanted(alert, sub.query.events) and alert.kind == "story.updated" and sub.query.digest_minutes:
+                queued += await self._digest(sub, alert, event, article, story_id)
+            elif wanted(alert, sub.query.events):
                 msg_id = webhook_id(sub.id, event)
                 body = json.dumps(alert_body(alert, sub.id, event, article, msg_id), separators=(",", ":"))
                 if await self.queue.enqueue(self._delivery(sub, msg_id, body)):
@@ -94,6 +105,29 @@ class Notifier:
         if queued:
             self.on_queued()  # seconds from publication to alert: send now, not at the next poll
         return queued
+
+    async def _digest(self, sub: Subscription, alert: Alert, event: StoryEvent, article: Article | None,
+                      story_id: str) -> int:
+        """Gather a story's updates into one webhook per digest window: the first update of a window queues
+        it, due at the window's end; later ones give it the story's newest state and all the reasons."""
+        window_s = sub.query.digest_minutes * 60
+        window = int(event.at.timestamp() // window_s)
+        msg_id = digest_id(sub.id, story_id, window)
+        earlier = await self.queue.get(msg_id)
+        reasons = list(alert.reasons)
+        updates = 1
+        if earlier is not None:
+            told = json.loads(earlier.body)
+            reasons = sorted(set(told.get("reasons", [])) | set(reasons))
+            updates = int(told.get("digest", {}).get("updates", 1)) + 1
+        body = alert_body(Alert(alert.kind, tuple(reasons)), sub.id, event, article, msg_id)
+        body["digest"] = {"window_minutes": sub.query.digest_minutes, "updates": updates}
+        raw = json.dumps(body, separators=(",", ":"))
+        if earlier is None:
+            delivery = self._delivery(sub, msg_id, raw).model_copy(update={"next_attempt_at": (window + 1) * window_s})
+            return int(await self.queue.enqueue(delivery))
+        await self.queue.refresh(msg_id, raw)
+        return 0
 
     async def _publish_live(self, event: StoryEvent) -> None:
         """Add the event to the capped stream the API's SSE endpoint serves (once per event, even replayed)."""

@@ -127,3 +127,39 @@ async def test_a_story_alerts_once_then_per_new_outlet_signed_and_replay_sends_n
     assert all(entry.status == 200 for entry in log) and len(log) == 5
     assert streamed == len(events), "each event streamed live once, the replay did not stream it again"
     assert [str(s) for s in feed] == list(story_ids), "the subscription's feed lists the story once"
+
+
+async def test_a_digest_gathers_a_storys_updates_into_one_webhook_per_window(settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.store.alerts import digest_id
+
+    keys = Keys(settings.key_prefix)
+    window_start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+    def event(minutes: int, independent: int, title: str) -> StoryEvent:
+        return StoryEvent(kind="updated", cluster_id="c-digest", article_id=f"a{minutes}", title=title,
+                          size=independent, outlets=[f"o{i}" for i in range(independent)],
+                          entities=["person:qassem soleimani"], independent_outlets=independent,
+                          at=window_start + timedelta(minutes=minutes))
+
+    async with open_redis(settings) as redis:
+        subscriptions = SubscriptionStore(redis, keys)
+        queue = DeliveryQueue(redis, keys)
+        sub = await subscriptions.create("http://127.0.0.1:9/hook", Query(entities=["Qassem Soleimani"],
+                                                                          digest_minutes=60))
+        notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+                            subscriptions=subscriptions, queue=queue)
+        assert await notifier.handle(event(1, 1, "Harbour fire")) == 1  # created: at once, never digested
+        assert await notifier.handle(event(5, 2, "Harbour fire")) == 1  # the window's digest is queued
+        assert await notifier.handle(event(9, 3, "Harbour fire spreads")) == 0  # ... and gathers this one
+        digest = await queue.get(digest_id(sub.id, "c-digest", int((window_start + timedelta(minutes=5))
+                                                                        .timestamp() // 3600)))
+        later = await notifier.handle(event(65, 4, "Harbour fire spreads"))  # the next window: a new digest
+    assert digest is not None and digest.state == "pending"
+    assert digest.next_attempt_at == (window_start + timedelta(hours=1)).timestamp(), "sent when the window ends"
+    body = json.loads(digest.body)
+    assert body["type"] == "story.updated" and body["reasons"] == ["headline", "more_outlets"]
+    assert body["digest"] == {"window_minutes": 60, "updates": 2}
+    assert body["story"]["independent_outlets"] == 3 and body["story"]["title"] == "Harbour fire spreads"
+    assert later == 1

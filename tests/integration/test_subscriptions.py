@@ -177,7 +177,7 @@ def test_cli(settings: Settings) -> None:
     assert added["secret"].startswith("whsec_")
     assert added["query"] == {"entities": ["qassem soleimani", "gpe:moscow"], "entities_mode": "all",
                               "keywords": ["quds force"], "outlets": ["reuters"], "languages": ["en"],
-                              "min_outlets": 2, "events": ["created"]}
+                              "min_outlets": 2, "events": ["created"], "digest_minutes": 0}
     sid = added["id"]
     assert "secret (shown only now): whsec_" in run("add", HOOK, "--keyword", "moscow")
     listed = json.loads(run("list", "--json"))
