@@ -174,6 +174,10 @@ class Keys:
         """ZSET story id -> unix time of the latest alert about it to this subscription (its feed, newest first)."""
         return f"{self.prefix}alerted:{subscription_id}"
 
+    def story_streamed(self, event_digest: str) -> str:
+        """STRING with TTL: this story event was added to the live stream already (a replay adds it once)."""
+        return f"{self.prefix}stream:streamed:{event_digest}"
+
     @property
     def story_stream(self) -> str:
         """STREAM of story events (field `event`: StoryEvent JSON), capped to STORY_STREAM_MAX entries: the

@@ -132,8 +132,8 @@ class Notifier:
     async def _publish_live(self, event: StoryEvent) -> None:
         """Add the event to the capped stream the API's SSE endpoint serves (once per event, even replayed)."""
         seen = f"{event.cluster_id}|{event.article_id}|{event.kind}|{event.at.timestamp()}"
-        if await self.redis.set(self.keys.story_stream + ":seen:" + hashlib.sha256(seen.encode()).hexdigest()[:24],
-                                "1", nx=True, ex=STORY_STREAM_SEEN_TTL_S):
+        digest = hashlib.sha256(seen.encode()).hexdigest()[:24]
+        if await self.redis.set(self.keys.story_streamed(digest), "1", nx=True, ex=STORY_STREAM_SEEN_TTL_S):
             await self.redis.xadd(self.keys.story_stream, {"event": event.model_dump_json()},
                                   maxlen=STORY_STREAM_MAX, approximate=True)
 
