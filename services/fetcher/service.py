@@ -15,11 +15,12 @@ import hashlib
 import time
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from services.common.bus import Bus
 from services.common.errors import WirewatchError
 from services.common.feeds import Feed, FeedRegistry
-from services.common.http import SafeHttpClient
+from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.lifecycle import heartbeat
@@ -76,18 +77,12 @@ class Fetcher:
         interval = state.interval_s or policy.initial_interval_s
         update: dict[str, object] = {"last_poll": started, "polls_total": state.polls_total + 1}
         try:
-            crawl_delay = None
-            if self.robots is not None:
-                allowed, crawl_delay = await self.robots.allows(feed.url)
-                if not allowed:
-                    raise RobotsDisallowed(f"{feed.url}: disallowed by {feed.url.split('/')[2]}/robots.txt")
             headers: dict[str, str] = {}
             if state.etag:
                 headers["If-None-Match"] = state.etag
             if state.last_modified:
                 headers["If-Modified-Since"] = state.last_modified
-            async with self.gate.turn(feed.url, crawl_delay):
-                response = await self.http.get(feed.url, max_bytes=self.settings.max_feed_bytes, headers=headers)
+            response = await self._fetch(feed.url, headers)
             update["last_status"] = response.status
             digest = hashlib.sha256(response.body).hexdigest()[:32] if response.status != 304 else state.body_hash
             ttl_minutes: float | None = None
@@ -101,7 +96,7 @@ class Fetcher:
                 hub, topic = parsed.hub, parsed.self_url
                 entries = list(parsed.entries)
                 if parsed.sitemaps:
-                    entries += await self._sitemap_children(feed, parsed.sitemaps[:SITEMAP_CHILDREN], crawl_delay)
+                    entries += await self._sitemap_children(feed, parsed.sitemaps[:SITEMAP_CHILDREN])
                 for entry in entries:
                     item = FeedItem(
                         url=entry.url, feed_id=feed.id, feed_url=feed.url, outlet=feed.name,
@@ -170,7 +165,18 @@ class Fetcher:
         log.info("websub.requested", feed_id=feed.id, hub=hub, topic=topic)
         return subscription
 
-    async def _sitemap_children(self, feed: Feed, urls: list[str], crawl_delay: float | None) -> list[ParsedEntry]:
+    async def _fetch(self, url: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        """GET a feed politely: robots.txt first (RobotsDisallowed), then the host's turn (its Crawl-delay
+        counted), within the feed size cap."""
+        crawl_delay = None
+        if self.robots is not None:
+            allowed, crawl_delay = await self.robots.allows(url)
+            if not allowed:
+                raise RobotsDisallowed(f"{url}: disallowed by {urlsplit(url).netloc}/robots.txt")
+        async with self.gate.turn(url, crawl_delay):
+            return await self.http.get(url, max_bytes=self.settings.max_feed_bytes, headers=headers)
+
+    async def _sitemap_children(self, feed: Feed, urls: list[str]) -> list[ParsedEntry]:
         """The entries of a sitemap index's newest child sitemaps (each fetched as politely as a feed).
 
         A child that fails is logged and skipped: the index itself answered, and the other children count.
@@ -178,10 +184,7 @@ class Fetcher:
         entries: list[ParsedEntry] = []
         for url in urls:
             try:
-                if self.robots is not None and not (await self.robots.allows(url))[0]:
-                    raise RobotsDisallowed(f"{url}: disallowed by robots.txt")
-                async with self.gate.turn(url, crawl_delay):
-                    response = await self.http.get(url, max_bytes=self.settings.max_feed_bytes)
+                response = await self._fetch(url)
                 entries += parse_feed(response.body, response.url).entries
             except WirewatchError as exc:
                 log.warning("feed.sitemap_failed", feed_id=feed.id, url=url, error=str(exc),
