@@ -92,7 +92,7 @@ class Notifier:
             elif wanted(alert, sub.query.events):
                 msg_id = webhook_id(sub.id, event)
                 body = json.dumps(alert_body(alert, sub.id, event, article, msg_id), separators=(",", ":"))
-                if await self.queue.enqueue(self._delivery(sub, msg_id, body)):
+                if await self.queue.enqueue(new_delivery(sub, msg_id, body)):
                     queued += 1
                     stories = self.keys.subscription_stories(sub.id)
                     await self.redis.zadd(stories, {story_id: event.at.timestamp()})
@@ -124,8 +124,7 @@ class Notifier:
         body["digest"] = {"window_minutes": sub.query.digest_minutes, "updates": updates}
         raw = json.dumps(body, separators=(",", ":"))
         if earlier is None:
-            delivery = self._delivery(sub, msg_id, raw).model_copy(update={"next_attempt_at": (window + 1) * window_s})
-            return int(await self.queue.enqueue(delivery))
+            return int(await self.queue.enqueue(new_delivery(sub, msg_id, raw, due=(window + 1) * window_s)))
         await self.queue.refresh(msg_id, raw)
         return 0
 
@@ -137,20 +136,19 @@ class Notifier:
             await self.redis.xadd(self.keys.story_stream, {"event": event.model_dump_json()},
                                   maxlen=STORY_STREAM_MAX, approximate=True)
 
-    @staticmethod
-    def _delivery(sub: Subscription, msg_id: str, body: str) -> WebhookDelivery:
-        now = time.time()
-        return WebhookDelivery(id=msg_id, subscription_id=sub.id, target_url=sub.target_url, secret=sub.secret,
-                               body=body, next_attempt_at=now, created_at=now)
+
+
+def new_delivery(sub: Subscription, msg_id: str, body: str, *, due: float | None = None) -> WebhookDelivery:
+    """A webhook to `sub` with a JSON body, due at `due` (unix time; default: now)."""
+    now = time.time()
+    return WebhookDelivery(id=msg_id, subscription_id=sub.id, target_url=sub.target_url, secret=sub.secret,
+                           body=body, next_attempt_at=now if due is None else due, created_at=now)
 
 
 async def send_ping(queue: DeliveryQueue, sub: Subscription) -> bool:
     """Queue the test ping of a new subscription (sent by the notifier's delivery engine)."""
-    now = time.time()
     body = ping_body(sub.id, datetime.now(UTC).isoformat())
-    return await queue.enqueue(WebhookDelivery(
-        id=str(body["id"]), subscription_id=sub.id, target_url=sub.target_url, secret=sub.secret,
-        body=json.dumps(body, separators=(",", ":")), next_attempt_at=now, created_at=now))
+    return await queue.enqueue(new_delivery(sub, str(body["id"]), json.dumps(body, separators=(",", ":"))))
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
