@@ -171,8 +171,3 @@ class HostGate:
                 del self._hosts[host]
             else:
                 self._hosts[host] = (semaphore, users - 1)
-
-    @property
-    def hosts_in_use(self) -> int:
-        """Hosts with a request in flight or waiting (for tests and health)."""
-        return len(self._hosts)

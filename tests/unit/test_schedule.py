@@ -18,6 +18,7 @@ from services.common.http import UpstreamBusy
 from services.fetcher.parse import FeedParseError
 from services.fetcher.politeness import RobotsDisallowed
 from services.fetcher.schedule import (
+    FAILURE_CLASSES,
     Policy,
     adaptive_interval,
     cache_hint_s,
@@ -98,3 +99,4 @@ def test_a_feed_is_disabled_after_failing_for_days() -> None:
 ])
 def test_failure_classes(error: Exception, body: bytes | None, kind: str) -> None:
     assert failure_class(error, body) == kind
+    assert kind in FAILURE_CLASSES, "every class is one the feed health documents"
