@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 from pydantic import SecretStr
 
+from services.api.app import create_app
 from services.common.embedded import ChildProcess, ensure_topics, free_port, start_tansu, start_valkey
 from services.common.lifecycle import install_signal_handlers
 from services.common.logging import get_logger
@@ -26,9 +27,8 @@ from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS
 from services.extractor import service as extractor
 from services.fetcher import service as fetcher
-from services.store import notifier
+from services.notifier import service as notifier
 from services.store import service as store
-from services.store.api.app import create_app
 
 log = get_logger(__name__)
 RUNTIME_FILE = "runtime.json"

@@ -27,12 +27,12 @@ from pydantic import SecretStr
 from rich.progress import Progress
 
 from services.common.embedded import start_valkey
-from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
 from services.common.messages import Article, Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor import entities as tagging
+from services.extractor.aliases import AliasTable
 from services.store.repository import Repository
 from services.store.service import Store
 

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from services.common.bus import Bus
 from services.common.errors import WirewatchError
-from services.common.feeds import Feed, FeedRegistry
 from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
@@ -29,9 +28,9 @@ from services.common.messages import FeedItem
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import FEED_ITEMS
-from services.common.websub import Subscription, WebSubStore, needs_request
 from services.fetcher.parse import ParsedEntry, parse_feed
 from services.fetcher.politeness import HostGate, RobotsCache, RobotsDisallowed
+from services.fetcher.registry import Feed, FeedRegistry
 from services.fetcher.schedule import (
     Policy,
     adaptive_interval,
@@ -42,6 +41,7 @@ from services.fetcher.schedule import (
     next_poll_after_success,
     should_disable,
 )
+from services.fetcher.websub import Subscription, WebSubStore, needs_request
 
 log = get_logger(__name__)
 MAX_REEMITS = 10

@@ -32,7 +32,7 @@ from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.lifecycle import heartbeat
 from services.common.logging import get_logger
-from services.common.messages import Article, StoryEvent
+from services.common.messages import Article, StoryArticle, StoryEvent
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, STORY_EVENTS
@@ -572,6 +572,8 @@ def story_event(kind: str, cluster: StoredCluster, article: StoredArticle,
         independent_outlets=len({m.outlet for m in cluster.members if not m.copy_of}),
         copies=cluster.copies,
         article_copy_of=article.copy_of,
+        article=StoryArticle(id=article.id, title=article.title, url=article.url, outlet=article.outlet,
+                             language=article.language, published_at=article.published_at, text=article.text),
         at=datetime.now(UTC),
     )
 

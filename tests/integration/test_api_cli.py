@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from services.api.app import create_app
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.app import create_app
 from services.store.repository import BatchWrite, ClusterMember, JoinReason, Repository, StoredArticle, StoredCluster
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.apikeys import ApiKeyStore, hash_token
+from services.api.apikeys import ApiKeyStore, hash_token
+from services.api.app import create_app
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.app import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from services.common.embedded import free_port, start_tansu
-from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor import service as extractor
 from services.fetcher import service as fetcher
+from services.fetcher.registry import FeedRegistry
 from services.store import service as store
 from services.store.repository import Repository
 from tests.conftest import Infra

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
 from services.common.messages import Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor import entities as tagging
+from services.extractor.aliases import AliasTable
 
 pytestmark = pytest.mark.integration
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.discovery import discover_feeds
-from services.common.feeds import FeedRegistry, NewFeed
+from services.api.app import create_app
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
-from services.common.opml import parse_opml
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.app import create_app
+from services.fetcher.discovery import discover_feeds
+from services.fetcher.opml import parse_opml
+from services.fetcher.registry import FeedRegistry, NewFeed
 from tests.support.outlets import OutletServer
 
 pytestmark = pytest.mark.integration
@@ -113,7 +113,7 @@ def test_api_refuses_invalid_opml_with_a_clear_422(api: TestClient, body: bytes,
 
 
 def test_api_refuses_an_oversized_opml_body(api: TestClient) -> None:
-    from services.common.opml import MAX_OPML_BYTES
+    from services.fetcher.opml import MAX_OPML_BYTES
 
     response = api.post("/v1/feeds/import", content=b" " * (MAX_OPML_BYTES + 1))
 

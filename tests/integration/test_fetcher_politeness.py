@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.bus import Bus
-from services.common.feeds import FeedRegistry
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
@@ -22,6 +21,7 @@ from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.fetcher import service as fetcher_service
 from services.fetcher.politeness import HostGate
+from services.fetcher.registry import FeedRegistry
 from services.fetcher.service import Fetcher
 from tests.support.outlets import OutletServer
 
@@ -220,7 +220,7 @@ async def test_an_rss_ttl_is_honoured(settings: Settings) -> None:
 
 
 async def test_feed_health_shows_the_failure_class_rate_and_interval(settings: Settings) -> None:
-    from services.store.api.routes.feeds import feed_public
+    from services.api.routes.feeds import feed_public
 
     with OutletServer() as server:
         outlet = server.add_outlet("health", "Health", "rss")

@@ -11,14 +11,14 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.entity_aliases import AliasTable
+from services.api.app import create_app
 from services.common.keys import Keys
 from services.common.messages import Article, Entity, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import Query, SubscriptionStore
+from services.extractor.aliases import AliasTable
 from services.fetcher.parse import parse_feed
-from services.store.api.app import create_app
+from services.notifier.subscriptions import Query, SubscriptionStore
 from services.store.repository import Repository
 from services.store.service import Store
 

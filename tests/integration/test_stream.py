@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from services.api.app import create_app
+from services.api.routes.stream import story_sse
 from services.common.keys import Keys
 from services.common.messages import StoryEvent
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import Query, SubscriptionStore
-from services.store.api.app import create_app
-from services.store.api.routes.stream import story_sse
+from services.notifier.subscriptions import Query, SubscriptionStore
 
 pytestmark = pytest.mark.integration
 

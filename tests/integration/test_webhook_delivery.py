@@ -21,7 +21,7 @@ from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
-from services.common.webhooks import Deliverer, Delivery, DeliveryQueue, new_secret, verify
+from services.notifier.webhooks import Deliverer, Delivery, DeliveryQueue, new_secret, verify
 
 pytestmark = pytest.mark.integration
 

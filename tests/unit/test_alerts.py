@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.common.messages import StoryEvent
-from services.store.alerts import Alert, StorySnapshot, alert_body, decide, webhook_id
+from services.notifier.alerts import Alert, StorySnapshot, alert_body, decide, webhook_id
 
 AT = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ def test_an_event_no_newer_than_what_was_told_earns_nothing() -> None:
 
 
 def test_subscribers_get_only_the_kinds_of_event_they_asked_for() -> None:
-    from services.store.alerts import wanted
+    from services.notifier.alerts import wanted
 
     created, more, merged_only = Alert("story.created", ("first_match",)), Alert("story.updated", ("more_outlets",)), \
         Alert("story.updated", ("merged",))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.common.entity_aliases import learnable_aliases
 from services.common.messages import Entity
+from services.extractor.aliases import learnable_aliases
 
 
 def entity(key: str, *aliases: str) -> Entity:

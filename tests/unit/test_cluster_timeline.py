@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.store.api.routes.clusters import timeline
+from services.api.routes.clusters import timeline
 from services.store.repository import ClusterMember, StoredCluster
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from services.common.keys import Keys
 from services.common.messages import StoryEvent
-from services.common.subscriptions import (
+from services.notifier.subscriptions import (
     Query,
     StoryFacts,
     Subscription,

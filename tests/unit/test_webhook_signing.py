@@ -1,4 +1,4 @@
-"""Standard Webhooks signing and verification (services.common.webhooks), plus the retry schedule's jitter."""
+"""Standard Webhooks signing and verification (services.notifier.webhooks), plus the retry schedule's jitter."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from services.common.webhooks import (
+from services.notifier.webhooks import (
     RETRY_SCHEDULE,
     Delivery,
     backoff_delay,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from services.common.websub import QUIET_AFTER_S, Subscription, needs_request, signature_valid
+from services.fetcher.websub import QUIET_AFTER_S, Subscription, needs_request, signature_valid
 
 NOW = 1_800_000_000.0
 HUB, TOPIC = "https://hub.example/", "https://news.example/feed.xml"

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.store.api.deps import RepoDep
-from services.store.api.paging import BATCH, latest_page
-from services.store.api.schemas import ArticlePublic, ArticleSummary, Page
+from services.api.deps import RepoDep
+from services.api.paging import BATCH, latest_page
+from services.api.schemas import ArticlePublic, ArticleSummary, Page
 
 router = APIRouter(tags=["articles"])
 

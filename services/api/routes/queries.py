@@ -1,6 +1,6 @@
 """Read views built on the store's indexes: an entity with its latest stories, a subscription as a feed.
 
-`GET /v1/entities/{key}` resolves the key through the alias table (services.common.entity_aliases)
+`GET /v1/entities/{key}` resolves the key through the alias table (services.extractor.aliases)
 and lists the story clusters found under its entity postings, latest updated first. The postings
 are keyed by the store's match form of a key (`services.store.cluster.match_key`: people by surname),
 so the clusters read there are kept only when they mention the entity itself or one of its aliases.
@@ -25,11 +25,11 @@ from xml.sax.saxutils import escape, quoteattr
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.common.entity_aliases import AliasTable
+from services.api.deps import KeysDep, RedisDep, RepoDep, SubscriptionsDep
 from services.common.keys import Keys
 from services.common.redis import Redis
-from services.common.subscriptions import Subscription, SubscriptionStore
-from services.store.api.deps import KeysDep, RedisDep, RepoDep, SubscriptionsDep
+from services.extractor.aliases import AliasTable
+from services.notifier.subscriptions import Subscription, SubscriptionStore
 from services.store.cluster import match_key
 from services.store.repository import Repository, StoredCluster
 

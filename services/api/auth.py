@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from services.common.apikeys import ApiKey, ApiKeyStore, auth_required
+from services.api.apikeys import ApiKey, ApiKeyStore, auth_required
 from services.common.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer",

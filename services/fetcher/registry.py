@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.errors import InvalidUrl
 from services.common.keys import Keys
-from services.common.opml import CATEGORY_SEPARATOR, OpmlFeed, split_category
 from services.common.redis import Redis
 from services.common.urls import canonical_url, host_of, normalize_url
+from services.fetcher.opml import CATEGORY_SEPARATOR, OpmlFeed, split_category
 
 
 class Feed(BaseModel):

@@ -24,14 +24,13 @@ import base64
 import binascii
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.common.entity_aliases import AliasTable
 from services.common.errors import InvalidUrl
 from services.common.keys import Keys
 from services.common.logging import get_logger
@@ -297,11 +296,13 @@ return 1
 class SubscriptionStore:
     """Subscriptions and their matching index in Redis (sole writer of the `{subs}` keys)."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, canonical: Callable[[str], Awaitable[str]] | None = None) -> None:
+        """`canonical` resolves an entity key to the key it stands for (the extractor's alias table, wired in
+        by the composition root); without it keys are stored as given."""
         self.redis = redis
         self.keys = keys
         self._replace = redis.register_script(_REPLACE_IF_EXISTS)
-        self._aliases = AliasTable(redis, keys)
+        self._canonical = canonical
 
     async def create(self, target_url: str, query: Query, *, secret: str | None = None,
                      description: str | None = None) -> Subscription:
@@ -323,7 +324,9 @@ class SubscriptionStore:
 
     async def canonical_query(self, query: Query) -> Query:
         """The query with its entity keys resolved through the alias table (bare names are kept)."""
-        resolved = [await self._aliases.canonical(e) if is_entity_key(e) else e for e in query.entities]
+        if self._canonical is None:
+            return query
+        resolved = [await self._canonical(e) if is_entity_key(e) else e for e in query.entities]
         if resolved == query.entities:
             return query
         return query.model_copy(update={"entities": list(dict.fromkeys(resolved))})

@@ -1,4 +1,4 @@
-"""Subscriptions: register what a user follows and where its webhooks go (services.common.subscriptions)."""
+"""Subscriptions: register what a user follows and where its webhooks go (services.notifier.subscriptions)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from fastapi import Query as Query_
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription
-from services.common.webhooks import DeliveryLogEntry
-from services.store.api.deps import SubscriptionsDep, WebhooksDep
-from services.store.notifier import send_ping
+from services.api.deps import SubscriptionsDep, WebhooksDep
+from services.notifier.service import send_ping
+from services.notifier.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription
+from services.notifier.webhooks import DeliveryLogEntry
 
 router = APIRouter(tags=["subscriptions"])
 

@@ -1,4 +1,4 @@
-"""WebSub callback: hubs verify our subscriptions here and push feed updates (services.common.websub)."""
+"""WebSub callback: hubs verify our subscriptions here and push feed updates (services.fetcher.websub)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response
 
-from services.common.websub import signature_valid
-from services.store.api.deps import FeedsDep, SettingsDep, WebSubDep
+from services.api.deps import FeedsDep, SettingsDep, WebSubDep
+from services.fetcher.websub import signature_valid
 
 router = APIRouter(tags=["websub"])
 

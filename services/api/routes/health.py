@@ -8,7 +8,7 @@ import contextlib
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from services.store.api.deps import KeysDep, RedisDep, SettingsDep
+from services.api.deps import KeysDep, RedisDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 SERVICES = ("fetcher", "extractor", "store", "notifier")

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from services.api.deps import FeedsDep
+from services.api.schemas import FeedCreate, FeedHealth, FeedImportError, FeedImportResult, FeedPublic
 from services.common.errors import InvalidUrl
-from services.common.feeds import Feed, FeedRegistry
-from services.common.opml import MAX_OPML_BYTES, InvalidOpml, OpmlFeed, parse_opml, render_opml
-from services.store.api.deps import FeedsDep
-from services.store.api.schemas import FeedCreate, FeedHealth, FeedImportError, FeedImportResult, FeedPublic
+from services.fetcher.opml import MAX_OPML_BYTES, InvalidOpml, OpmlFeed, parse_opml, render_opml
+from services.fetcher.registry import Feed, FeedRegistry
 
 router = APIRouter(tags=["feeds"])
 
@@ -40,7 +40,7 @@ async def feed_public(registry: FeedRegistry, feed: Feed) -> FeedPublic:
 async def import_opml(registry: FeedRegistry, data: bytes) -> FeedImportResult:
     """Register every feed of an OPML document, keeping names, titles, site URLs and folders.
 
-    Raises `services.common.opml.InvalidOpml` when the document cannot be read; entries with an
+    Raises `services.fetcher.opml.InvalidOpml` when the document cannot be read; entries with an
     unusable URL are counted and explained in the result instead.
     """
     document = parse_opml(data)

@@ -3,9 +3,9 @@
 Consumes `story-events` (key: story id, so one story's events arrive in order),
 finds the candidate subscriptions through the subscription index (never a scan
 of all of them), decides per subscription whether the event is news to it
-(services.store.alerts), and enqueues one delivery per alert with a stable
+(services.notifier.alerts), and enqueues one delivery per alert with a stable
 webhook id. Deliveries are sent by the delivery engine running in the same
-process (services.common.webhooks): signed per Standard Webhooks, retried with
+process (services.notifier.webhooks): signed per Standard Webhooks, retried with
 backoff over hours from a schedule kept in Redis, paused when an endpoint keeps
 failing. Replaying the topic enqueues nothing new: an event no newer than what a
 subscriber was told earns nothing, and a delivery id already known is not queued
@@ -28,14 +28,11 @@ from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.lifecycle import heartbeat
 from services.common.logging import get_logger
-from services.common.messages import Article, StoryEvent
+from services.common.messages import StoryArticle, StoryEvent
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import StoryFacts, Subscription, SubscriptionStore
 from services.common.topics import STORY_EVENTS
-from services.common.webhooks import Deliverer, DeliveryQueue
-from services.common.webhooks import Delivery as WebhookDelivery
-from services.store.alerts import (
+from services.notifier.alerts import (
     Alert,
     StorySnapshot,
     alert_body,
@@ -45,7 +42,9 @@ from services.store.alerts import (
     wanted,
     webhook_id,
 )
-from services.store.repository import Repository
+from services.notifier.subscriptions import StoryFacts, Subscription, SubscriptionStore
+from services.notifier.webhooks import Deliverer, DeliveryQueue
+from services.notifier.webhooks import Delivery as WebhookDelivery
 
 log = get_logger(__name__)
 #: Story events kept for the live stream's replay (Last-Event-ID), and how long an event is remembered as
@@ -59,21 +58,20 @@ SUBSCRIPTION_FEED_MAX = 500
 class Notifier:
     """Turns story events into queued webhook deliveries."""
 
-    def __init__(self, settings: Settings, *, redis: Redis, keys: Keys, repo: Repository,
+    def __init__(self, settings: Settings, *, redis: Redis, keys: Keys,
                  subscriptions: SubscriptionStore, queue: DeliveryQueue,
                  on_queued: Callable[[], None] = lambda: None) -> None:
         """`on_queued` is called after an event queued deliveries (the delivery engine's `wake`)."""
         self.settings = settings
         self.redis = redis
         self.keys = keys
-        self.repo = repo
         self.subscriptions = subscriptions
         self.queue = queue
         self.on_queued = on_queued
 
     async def handle(self, event: StoryEvent, delivery: Delivery | None = None) -> int:
         """Alert the subscriptions an event is news to; returns how many deliveries were queued."""
-        article = await self.repo.article(event.article_id)
+        article = event.article
         facts = StoryFacts.from_event(
             event, article_title=article.title if article else None, article_text=article.text if article else None,
             language=article.language if article else None, outlet=article.outlet if article else None)
@@ -106,7 +104,7 @@ class Notifier:
             self.on_queued()  # seconds from publication to alert: send now, not at the next poll
         return queued
 
-    async def _digest(self, sub: Subscription, alert: Alert, event: StoryEvent, article: Article | None,
+    async def _digest(self, sub: Subscription, alert: Alert, event: StoryEvent, article: StoryArticle | None,
                       story_id: str) -> int:
         """Gather a story's updates into one webhook per digest window: the first update of a window queues
         it, due at the window's end; later ones give it the story's newest state and all the reasons."""
@@ -160,7 +158,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-notifier"))
         queue = DeliveryQueue(redis, keys)
         deliverer = Deliverer(queue, http, timeout_s=settings.http_timeout_s)
-        notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+        notifier = Notifier(settings, redis=redis, keys=keys,
                             subscriptions=SubscriptionStore(redis, keys), queue=queue, on_queued=deliverer.wake)
         log.info("service.started", service="notifier")
         async with asyncio.TaskGroup() as tasks:

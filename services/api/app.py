@@ -11,17 +11,18 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.apikeys import ApiKeyStore
-from services.common.feeds import FeedRegistry
+from services.api.apikeys import ApiKeyStore
+from services.api.auth import key_dependencies
+from services.api.routes import articles, clusters, feeds, health, queries, subscriptions, websub
+from services.api.routes import stream as stream_routes
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import SubscriptionStore
-from services.common.webhooks import DeliveryQueue
-from services.common.websub import WebSubStore
-from services.store.api.auth import key_dependencies
-from services.store.api.routes import articles, clusters, feeds, health, queries, subscriptions, websub
-from services.store.api.routes import stream as stream_routes
+from services.extractor.aliases import AliasTable
+from services.fetcher.registry import FeedRegistry
+from services.fetcher.websub import WebSubStore
+from services.notifier.subscriptions import SubscriptionStore
+from services.notifier.webhooks import DeliveryQueue
 from services.store.repository import Repository
 
 
@@ -38,14 +39,14 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.repo = Repository(redis, keys)
             app.state.feeds = FeedRegistry(redis, keys)
             app.state.websub = WebSubStore(redis, keys)
-            app.state.subscriptions = SubscriptionStore(redis, keys)
+            app.state.subscriptions = SubscriptionStore(redis, keys, canonical=AliasTable(redis, keys).canonical)
             app.state.webhooks = DeliveryQueue(redis, keys)
             app.state.apikeys = ApiKeyStore(redis, keys)
             yield
 
     app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,
                   description="Streaming news ingestion: feeds, articles and story clusters.")
-    # API keys on everything but health and the WebSub callbacks (hubs sign their pushes; services.store.api.auth).
+    # API keys on everything but health and the WebSub callbacks (hubs sign their pushes; services.api.auth).
     keyed = key_dependencies(settings)
     app.include_router(health.router)
     app.include_router(feeds.router, prefix="/v1", **keyed)

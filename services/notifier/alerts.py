@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from services.common.messages import Article, StoryEvent
+from services.common.messages import StoryArticle, StoryEvent
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def webhook_id(subscription_id: str, event: StoryEvent) -> str:
     return "msg_" + hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
-def alert_body(alert: Alert, subscription_id: str, event: StoryEvent, article: Article | None,
+def alert_body(alert: Alert, subscription_id: str, event: StoryEvent, article: StoryArticle | None,
                msg_id: str) -> dict[str, Any]:
     """The JSON body of an alert: the story's summary and the article that triggered it."""
     story_id = event.merged_into or event.cluster_id

@@ -21,13 +21,13 @@ from fastapi import Query as Query_
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from services.api.deps import KeysDep, RedisDep, SubscriptionsDep
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.messages import StoryEvent
 from services.common.redis import Redis
-from services.common.subscriptions import EventKind, Query, StoryFacts, matches
-from services.store.api.deps import KeysDep, RedisDep, SubscriptionsDep
-from services.store.notifier import STORY_STREAM_MAX
+from services.notifier.service import STORY_STREAM_MAX
+from services.notifier.subscriptions import EventKind, Query, StoryFacts, matches
 
 log = get_logger(__name__)
 

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.redis import Redis
 from services.common.settings import Settings
-from services.common.subscriptions import SubscriptionStore
-from services.common.webhooks import DeliveryQueue
-from services.common.websub import WebSubStore
+from services.fetcher.registry import FeedRegistry
+from services.fetcher.websub import WebSubStore
+from services.notifier.subscriptions import SubscriptionStore
+from services.notifier.webhooks import DeliveryQueue
 from services.store.repository import Repository
 
 

@@ -1,0 +1,43 @@
+"""`wirewatch clusters`: the latest stories."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from services.api.routes.clusters import cluster_matches, cluster_summary
+from services.cli.base import JsonOpt, console, run, settings_of, with_runtime
+from services.common.keys import Keys
+from services.common.redis import open_redis
+from services.store.repository import Repository
+
+
+def clusters(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+             entity: Annotated[str | None, typer.Option(help="entity key or name")] = None,
+             as_json: JsonOpt = False) -> None:
+    """The latest story clusters."""
+    settings = with_runtime(settings_of(ctx))
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_redis(settings) as redis:
+            repo = Repository(redis, Keys(settings.key_prefix))
+            out: list[dict[str, Any]] = []
+            for cluster in await repo.clusters([cid for cid, _ in await repo.recent_clusters(limit=5000)]):
+                if not cluster_matches(cluster, entity, None, 1):
+                    continue
+                out.append(cluster_summary(cluster).model_dump(mode="json"))
+                if len(out) == limit:
+                    break
+            return out
+
+    rows = run(go)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("updated", "size", "outlets", "title")
+    for row in rows:
+        table.add_row(row["last_updated"][:19], str(row["size"]), str(len(row["outlets"])), row["title"][:90])
+    console.print(table)
