@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.api.apikeys import ApiKeyStore
 from services.api.auth import key_dependencies
-from services.api.routes import articles, clusters, feeds, health, queries, subscriptions, websub
+from services.api.routes import articles, feeds, health, queries, stories, subscriptions, websub
 from services.api.routes import stream as stream_routes
 from services.common.keys import Keys
 from services.common.redis import open_redis
@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(feeds.router, prefix="/v1", **keyed)
     app.include_router(articles.router, prefix="/v1", **keyed)
-    app.include_router(clusters.router, prefix="/v1", **keyed)
+    app.include_router(stories.router, prefix="/v1", **keyed)
     app.include_router(websub.router, prefix="/v1")
     app.include_router(subscriptions.router, prefix="/v1", **keyed)
     app.include_router(queries.router, prefix="/v1", **keyed)

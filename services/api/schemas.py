@@ -8,7 +8,7 @@ from typing import Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from services.common.messages import Entity
-from services.store.repository import ClusterMember, JoinReason, RevisionNote
+from services.store.repository import JoinReason, RevisionNote, StoryMember
 
 T = TypeVar("T")
 
@@ -104,7 +104,7 @@ class ArticlePublic(ArticleSummary):
     joined: JoinReason
 
 
-class ClusterSummary(BaseModel):
+class StorySummary(BaseModel):
     """A story cluster in a listing."""
 
     id: str
@@ -148,10 +148,10 @@ class OutletJoined(BaseModel):
     kind: Literal["report", "copy"] = Field(description="a report of its own, or a copy of another's")
 
 
-class ClusterPublic(ClusterSummary):
+class StoryPublic(StorySummary):
     """One story cluster with its members: originals, each followed by its copies."""
 
-    members: list[ClusterMember]
+    members: list[StoryMember]
     originals: list[str] = Field(description="ids of members that are not copies of another member")
     reports: list[Report] = Field(description="independent reports, earliest first, each with its pickup chain")
     earliest_publisher: str | None = Field(description="outlet of the earliest independent report")

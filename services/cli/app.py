@@ -13,7 +13,7 @@ from services.cli.apikeys import apikeys_app
 from services.cli.base import settings_of
 from services.cli.evaluate import eval_app
 from services.cli.feeds import feeds_app
-from services.cli.stories import clusters
+from services.cli.stories import stories
 from services.cli.subscriptions import subscriptions_app
 from services.common.lifecycle import run_service
 from services.common.logging import configure_logging
@@ -24,7 +24,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(eval_app, name="eval")
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(apikeys_app, name="apikeys")
-app.command()(clusters)
+app.command("clusters")(stories)
 
 
 @app.callback()

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from services.api.routes.clusters import cluster_matches, cluster_summary
+from services.api.routes.stories import story_matches, story_summary
 from services.cli.base import JsonOpt, console, run, settings_of, with_runtime
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.store.repository import Repository
 
 
-def clusters(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+def stories(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
              entity: Annotated[str | None, typer.Option(help="entity key or name")] = None,
              as_json: JsonOpt = False) -> None:
     """The latest story clusters."""
@@ -25,10 +25,10 @@ def clusters(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=5
         async with open_redis(settings) as redis:
             repo = Repository(redis, Keys(settings.key_prefix))
             out: list[dict[str, Any]] = []
-            for cluster in await repo.clusters([cid for cid, _ in await repo.recent_clusters(limit=5000)]):
-                if not cluster_matches(cluster, entity, None, 1):
+            for story in await repo.stories([cid for cid, _ in await repo.recent_stories(limit=5000)]):
+                if not story_matches(story, entity, None, 1):
                     continue
-                out.append(cluster_summary(cluster).model_dump(mode="json"))
+                out.append(story_summary(story).model_dump(mode="json"))
                 if len(out) == limit:
                     break
             return out

@@ -80,16 +80,16 @@ class Keys:
         """STRING: id of the first article with this normalised-body hash."""
         return f"{self.prefix}body:{body_hash}"
 
-    def cluster(self, cluster_id: str) -> str:
+    def story(self, cluster_id: str) -> str:
         """HASH: `json` = the cluster summary (StoredCluster), `v` = times written (optimistic concurrency)."""
         return f"{self.prefix}cluster:{cluster_id}"
 
-    def cluster_alias(self, cluster_id: str) -> str:
+    def story_alias(self, cluster_id: str) -> str:
         """STRING: the cluster a merged-away cluster id now lives on as."""
         return f"{self.prefix}cluster-alias:{cluster_id}"
 
     @property
-    def clusters_recent(self) -> str:
+    def stories_recent(self) -> str:
         """ZSET cluster id -> unix time last updated (latest-first listing)."""
         return f"{self.prefix}clusters:recent"
 

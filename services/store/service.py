@@ -36,7 +36,7 @@ from services.common.messages import Article, StoryArticle, StoryEvent
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, STORY_EVENTS
-from services.store.batch import BatchView, ClusterCache, Entry, count_hits
+from services.store.batch import BatchView, Entry, StoryCache, count_hits
 from services.store.cluster import (
     ENTITY_PREFIX,
     ArticleTerms,
@@ -56,12 +56,12 @@ from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
     WRITE_RETRIES,
     Centroid,
-    ClusterMember,
     JoinReason,
     Repository,
     RevisionNote,
     StoredArticle,
-    StoredCluster,
+    StoredStory,
+    StoryMember,
 )
 
 log = get_logger(__name__)
@@ -93,7 +93,7 @@ class Placed:
     """Where an article went: the stored article, its cluster right after it, and the event kind."""
 
     stored: StoredArticle
-    cluster: StoredCluster
+    story: StoredStory
     kind: str
 
 
@@ -108,7 +108,7 @@ class Store:
         self.bus = bus
         self.ledger = ledger
         self.lsh = LshIndex(repo.redis, repo.keys, window_hours=settings.copy_window_hours)
-        self.cache = ClusterCache(settings.store_cache_clusters)
+        self.cache = StoryCache(settings.store_cache_clusters)
         self.idf = DocumentFrequencies(repo)
         self.full_collections = FullCollections()
         self.weights = Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
@@ -136,19 +136,19 @@ class Store:
         # dedup on (cluster id, article id, kind).
         events: list[tuple[str, StoryEvent]] = []
         for p in placed:
-            events.append((p.cluster.id, story_event(p.kind, p.cluster, p.stored)))
+            events.append((p.story.id, story_event(p.kind, p.story, p.stored)))
             for absorbed in p.stored.joined.merged_clusters:
                 # Keyed by the merged-away id, so its followers see where the story went.
-                events.append((absorbed, story_event("merged", p.cluster, p.stored, absorbed)))
+                events.append((absorbed, story_event("merged", p.story, p.stored, absorbed)))
         await self.bus.publish_many(STORY_EVENTS, events)
         await self.ledger.settle_many([a.url for a, _ in todo])
         last_article, last = todo[-1]
         await self.repo.raise_high_water(last.topic, last.partition, last.offset, last_article.id)
 
-    async def ingest(self, article: Article) -> tuple[StoredArticle, StoredCluster, str]:
+    async def ingest(self, article: Article) -> tuple[StoredArticle, StoredStory, str]:
         """Store an article in its story (idempotent): (stored article, its cluster, event kind)."""
         (placed,) = await self.ingest_many([article])
-        return placed.stored, placed.cluster, placed.kind
+        return placed.stored, placed.story, placed.kind
 
     async def ingest_many(self, articles: Sequence[Article]) -> list[Placed]:
         """Store articles in arrival order (idempotent), new ones placed as one batch: where each went."""
@@ -178,10 +178,10 @@ class Store:
         digest = body_hash(article.text)
         if not stored.has_seen(digest, article.title):
             stored = await self._revise(stored, article, digest)
-        cluster = await self.repo.cluster(stored.cluster_id)
-        if cluster is None:
+        story = await self.repo.story(stored.cluster_id)
+        if story is None:
             raise RuntimeError(f"article {stored.id} points to missing cluster {stored.cluster_id}")
-        return Placed(stored, cluster, "created" if stored.joined.rule == "new_cluster" else "updated")
+        return Placed(stored, story, "created" if stored.joined.rule == "new_cluster" else "updated")
 
     async def _revise(self, stored: StoredArticle, article: Article, digest: str) -> StoredArticle:
         """A new version of a stored URL: same article, same story; the old version is noted."""
@@ -262,7 +262,7 @@ class Store:
                     joined = done.stored.joined
                     outcomes[joined.rule] += 1
                     # Per article at debug level: at a thousand articles a second an info line each is noise.
-                    log.debug("article.stored", article_id=done.stored.id, cluster_id=done.cluster.id,
+                    log.debug("article.stored", article_id=done.stored.id, cluster_id=done.story.id,
                               outcome=joined.rule, score=joined.score, copy_of=done.stored.copy_of,
                               merged=joined.merged_clusters or None)
                 log.info("articles.stored", articles=len(placed), **outcomes)
@@ -310,7 +310,7 @@ class Store:
         await view.read_articles(c for v in verified for c, _ in v if c not in in_batch)
         wanted = [c for keys in index_keys for c, _ in ranked_hits(view, keys, *self._candidate_limits)]
         wanted += [a.cluster_id for a in view.articles_read.values()]
-        await view.read_clusters(wanted)
+        await view.read_stories(wanted)
         return verified, index_keys
 
     @property
@@ -366,7 +366,7 @@ class Store:
             for cid, _ in ranked_hits(view, posting_keys, *self._candidate_limits):
                 entry = await view.entry(cid)
                 if entry is not None:
-                    found.setdefault(entry.cluster.id, entry)
+                    found.setdefault(entry.story.id, entry)
             ranked = ranked_matches(feats, [e.candidate for e in found.values()], self.weights,
                                     settings.cluster_threshold, window_s)
             if ranked:
@@ -380,24 +380,24 @@ class Store:
 
         event_time = article.published_at or article.fetched_at
         if target is None:
-            cluster = StoredCluster(id=cluster_id_for(article.id), title=article.title, first_seen=event_time,
+            story = StoredStory(id=story_id_for(article.id), title=article.title, first_seen=event_time,
                                     last_updated=now, size=0, outlets=[])
-            centroid = seed(cluster.id, feats)
+            centroid = seed(story.id, feats)
         else:
-            cluster = target.cluster
+            story = target.story
             centroid = grow(target.candidate, feats)
-        member = ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
+        member = StoryMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
                                published_at=article.published_at, copy_of=copy_of,
                                copy_similarity=reason.score if copy_of else None, language=article.language)
-        updated = cluster.model_copy(update={
-            "title": cluster.title or article.title,
-            "first_seen": min(cluster.first_seen, event_time),
+        updated = story.model_copy(update={
+            "title": story.title or article.title,
+            "first_seen": min(story.first_seen, event_time),
             "last_updated": now,
-            "size": cluster.size + 1,
-            "outlets": sorted({*cluster.outlets, article.outlet}),
-            "entities": count_entities(cluster.entities, article),
+            "size": story.size + 1,
+            "outlets": sorted({*story.outlets, article.outlet}),
+            "entities": count_entities(story.entities, article),
             "centroid": centroid_from(centroid),
-            "members": [*cluster.members, member],
+            "members": [*story.members, member],
         })
         # Constructed from the already validated article: validating its text again cost more than placing it.
         stored = StoredArticle.model_construct(
@@ -426,16 +426,16 @@ class Store:
         view.move_article(current)
         if final is None:
             raise RuntimeError(f"cluster {survivor_id} vanished during a merge")
-        return Placed(current, final.cluster, kind)
+        return Placed(current, final.story, kind)
 
     async def _merge(self, view: BatchView, one: str, other: str) -> tuple[str, str] | None:
         """Merge two clusters in the batch, the larger (then older) surviving: (absorbed id, surviving id)."""
         a, b = await view.entry(one), await view.entry(other)
-        if a is None or b is None or a.cluster.id == b.cluster.id:
+        if a is None or b is None or a.story.id == b.story.id:
             return None  # already merged (ids follow aliases) or gone
-        if (b.cluster.size, -b.cluster.first_seen.timestamp()) > (a.cluster.size, -a.cluster.first_seen.timestamp()):
+        if (b.story.size, -b.story.first_seen.timestamp()) > (a.story.size, -a.story.first_seen.timestamp()):
             a, b = b, a
-        ac, bc = a.cluster, b.cluster
+        ac, bc = a.story, b.story
         combined = combine(a.candidate, b.candidate)
         entities = dict(ac.entities)
         for key, count in bc.entities.items():
@@ -516,7 +516,7 @@ async def trim_periodically(repo: Repository, stop: asyncio.Event, every_s: floa
             await asyncio.wait_for(stop.wait(), every_s)
 
 
-def cluster_id_for(first_article_id: str) -> str:
+def story_id_for(first_article_id: str) -> str:
     """A new cluster's id, derived from its first article so a replay opens the same one."""
     return "c" + hashlib.sha256(first_article_id.encode()).hexdigest()[:16]
 
@@ -557,20 +557,20 @@ def count_entities(counts: dict[str, int], article: Article) -> dict[str, int]:
     return dict(ranked[:CLUSTER_ENTITIES])
 
 
-def story_event(kind: str, cluster: StoredCluster, article: StoredArticle,
+def story_event(kind: str, story: StoredStory, article: StoredArticle,
                 merged_away: str | None = None) -> StoryEvent:
     """The event announcing that `article` created or joined `cluster` (or merged `merged_away` into it)."""
     return StoryEvent(
         kind="merged" if merged_away else ("created" if kind == "created" else "updated"),
-        cluster_id=merged_away or cluster.id,
-        merged_into=cluster.id if merged_away else None,
+        cluster_id=merged_away or story.id,
+        merged_into=story.id if merged_away else None,
         article_id=article.id,
-        title=cluster.title,
-        size=cluster.size,
-        outlets=cluster.outlets,
-        entities=list(cluster.entities),  # every entity the summary keeps: subscriptions match on them
-        independent_outlets=len({m.outlet for m in cluster.members if not m.copy_of}),
-        copies=cluster.copies,
+        title=story.title,
+        size=story.size,
+        outlets=story.outlets,
+        entities=list(story.entities),  # every entity the summary keeps: subscriptions match on them
+        independent_outlets=len({m.outlet for m in story.members if not m.copy_of}),
+        copies=story.copies,
         article_copy_of=article.copy_of,
         article=StoryArticle(id=article.id, title=article.title, url=article.url, outlet=article.outlet,
                              language=article.language, published_at=article.published_at, text=article.text),

@@ -59,7 +59,7 @@ STORIES = [
 
 @dataclass
 class World:
-    clusters: list[str]  # cluster id of each story, in STORIES order (oldest first)
+    stories: list[str]  # cluster id of each story, in STORIES order (oldest first)
     subscription: str
 
 
@@ -77,15 +77,15 @@ async def world(settings: Settings) -> World:
             at = START + timedelta(days=3 * n)
             article = Article(id=article_id(url), url=url, outlet=f"outlet{n}.example", title=title, text=text,
                               language="en", published_at=at, fetched_at=at, entities=await table.resolve(ents))
-            _, cluster, _ = await store.ingest(article)
-            ids.append(cluster.id)
+            _, story, _ = await store.ingest(article)
+            ids.append(story.id)
         sub = await SubscriptionStore(redis, keys).create("http://127.0.0.1:9/hook", Query(entities=[QASSEM]),
                                                           description="Soleimani & <friends>")
         alerted = keys.subscription_stories(sub.id)
         # Alert times deliberately not in story order: the feed follows the alerts.
         await redis.zadd(alerted, {ids[0]: 3000.0, ids[2]: 1000.0, ids[3]: 2000.0})
     assert len(set(ids)) == len(STORIES), "the stories are separate clusters"
-    return World(clusters=ids, subscription=sub.id)
+    return World(stories=ids, subscription=sub.id)
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ async def test_an_entity_answers_by_its_key_and_by_its_alias(world: World, api: 
     assert body["key"] == QASSEM and body["name"] == "Qassem Soleimani"
     assert body["aliases"] == ["person:soleimani"]
     # Both stories about him, newest first; the chef who shares his surname is someone else.
-    assert [c["id"] for c in body["clusters"]] == [world.clusters[2], world.clusters[0]]
+    assert [c["id"] for c in body["clusters"]] == [world.stories[2], world.stories[0]]
     first = body["clusters"][1]
     assert first["title"] == STORIES[0][0] and first["size"] == 1 and first["outlets"] == ["outlet0.example"]
     assert first["last_updated"]
@@ -118,10 +118,10 @@ async def test_an_entity_answers_by_its_key_and_by_its_alias(world: World, api: 
     assert api.get("/v1/entities/Person:Qassem%20%20Soleimani").json()["key"] == QASSEM, "case and spaces"
 
     limited = api.get(entity_url(QASSEM, limit=1)).json()
-    assert [c["id"] for c in limited["clusters"]] == [world.clusters[2]]
+    assert [c["id"] for c in limited["clusters"]] == [world.stories[2]]
 
     other = api.get(entity_url("person:ali soleimani")).json()
-    assert [c["id"] for c in other["clusters"]] == [world.clusters[1]]
+    assert [c["id"] for c in other["clusters"]] == [world.stories[1]]
     assert api.get(entity_url("org:tom & jerry ltd")).json()["clusters"][0]["title"] == TRICKY_TITLE
 
 
@@ -142,7 +142,7 @@ async def test_the_rss_feed_lists_alerted_stories_latest_alert_first(world: Worl
     assert response.headers["content-type"].startswith("application/rss+xml")
     feed = parse_feed(response.content, f"http://testserver{url}")
     assert feed.title == "wirewatch: Soleimani & <friends>"
-    expected = [world.clusters[0], world.clusters[3], world.clusters[2]]
+    expected = [world.stories[0], world.stories[3], world.stories[2]]
     assert [e.url for e in feed.entries] == [f"http://testserver/v1/clusters/{c}" for c in expected]
     assert [e.title for e in feed.entries] == [STORIES[0][0], TRICKY_TITLE, STORIES[2][0]]
     assert [e.published for e in feed.entries] == [datetime.fromtimestamp(t, UTC) for t in (3000, 2000, 1000)]
@@ -152,7 +152,7 @@ async def test_the_rss_feed_lists_alerted_stories_latest_alert_first(world: Worl
     # The entry links work.
     assert api.get(feed.entries[1].url.removeprefix("http://testserver")).json()["title"] == TRICKY_TITLE
     assert [e.url for e in parse_feed(api.get(url + "?limit=1").content, "http://testserver/").entries] == [
-        f"http://testserver/v1/clusters/{world.clusters[0]}"]
+        f"http://testserver/v1/clusters/{world.stories[0]}"]
 
 
 async def test_the_json_feed_lists_the_same_stories(world: World, api: TestClient) -> None:
@@ -162,10 +162,10 @@ async def test_the_json_feed_lists_the_same_stories(world: World, api: TestClien
     assert response.headers["content-type"].startswith("application/feed+json")
     body = response.json()
     assert body["version"] == "https://jsonfeed.org/version/1.1"
-    assert [i["id"] for i in body["items"]] == [world.clusters[0], world.clusters[3], world.clusters[2]]
+    assert [i["id"] for i in body["items"]] == [world.stories[0], world.stories[3], world.stories[2]]
     feed = parse_feed(response.content, f"http://testserver{url}")
     assert [e.url for e in feed.entries] == [f"http://testserver/v1/clusters/{c}" for c in
-                                             (world.clusters[0], world.clusters[3], world.clusters[2])]
+                                             (world.stories[0], world.stories[3], world.stories[2])]
     assert [e.title for e in feed.entries] == [STORIES[0][0], TRICKY_TITLE, STORIES[2][0]]
     assert [e.published for e in feed.entries] == [datetime.fromtimestamp(t, UTC) for t in (3000, 2000, 1000)]
 
@@ -189,11 +189,11 @@ async def test_a_merged_away_story_appears_once_as_the_story_it_joined(world: Wo
                                                                        settings: Settings) -> None:
     keys = Keys(settings.key_prefix)
     async with open_redis(settings) as redis:
-        await redis.set(keys.cluster_alias("c-merged-away"), world.clusters[2])
+        await redis.set(keys.story_alias("c-merged-away"), world.stories[2])
         await redis.zadd(keys.subscription_stories(world.subscription), {"c-merged-away": 2500.0})
     items = api.get(f"/v1/subscriptions/{world.subscription}/feed.json").json()["items"]
     assert [(i["id"], i["date_published"]) for i in items] == [
-        (world.clusters[0], datetime.fromtimestamp(3000, UTC).isoformat()),
-        (world.clusters[2], datetime.fromtimestamp(2500, UTC).isoformat()),
-        (world.clusters[3], datetime.fromtimestamp(2000, UTC).isoformat()),
+        (world.stories[0], datetime.fromtimestamp(3000, UTC).isoformat()),
+        (world.stories[2], datetime.fromtimestamp(2500, UTC).isoformat()),
+        (world.stories[3], datetime.fromtimestamp(2000, UTC).isoformat()),
     ]

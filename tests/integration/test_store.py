@@ -51,8 +51,8 @@ async def stored_state(settings: Settings) -> tuple[int, list[str]]:
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
         stats = await repo.stats()
-        clusters = await repo.clusters([c for c, _ in await repo.recent_clusters(limit=10_000)])
-        return stats["articles"], [m.id for c in clusters for m in c.members]
+        stories = await repo.stories([c for c, _ in await repo.recent_stories(limit=10_000)])
+        return stats["articles"], [m.id for c in stories for m in c.members]
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -101,11 +101,11 @@ async def test_store_killed_mid_stream_loses_nothing_and_stores_nothing_twice(se
     assert sorted(members) == sorted(a.id for a in articles), "each article in exactly one cluster, once"
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
-        clusters = await repo.clusters([c for c, _ in await repo.recent_clusters(limit=10_000)])
+        stories = await repo.stories([c for c, _ in await repo.recent_stories(limit=10_000)])
     by_story = {a.id: a.url.split("/")[3] for a in articles}
-    for cluster in clusters:
-        assert len({by_story[m.id] for m in cluster.members}) == 1, "a cluster mixes two stories"
-    assert sum(c.size for c in clusters) == len(articles)
+    for story in stories:
+        assert len({by_story[m.id] for m in story.members}) == 1, "a cluster mixes two stories"
+    assert sum(c.size for c in stories) == len(articles)
 
 
 async def _at_least(settings: Settings, n: int) -> bool:

@@ -63,7 +63,7 @@ async def test_a_batch_decides_what_one_by_one_placement_decides(settings: Setti
         return stored_id, cluster_id, copy_of, rule
 
     expected = [outcome(s.id, c.id, s.copy_of, s.joined.rule) for s, c, _ in single]
-    got = [outcome(p.stored.id, p.cluster.id, p.stored.copy_of, p.stored.joined.rule) for p in placed]
+    got = [outcome(p.stored.id, p.story.id, p.stored.copy_of, p.stored.joined.rule) for p in placed]
     assert got == expected
     rules = {rule for *_, rule in got}
     assert {"new_cluster", "similar", "copy"} <= rules, "the stream exercises every kind of decision"
@@ -83,7 +83,7 @@ async def test_a_replayed_batch_changes_nothing(settings: Settings) -> None:
         assert articles[1].fingerprint is not None
         stored = await repo.article(articles[1].id)
         assert stored is not None and stored.fingerprint is None, "the fingerprint is for placing, not for keeping"
-    assert [(p.stored.id, p.cluster.id) for p in again] == [(p.stored.id, p.stored.cluster_id) for p in first]
+    assert [(p.stored.id, p.story.id) for p in again] == [(p.stored.id, p.stored.cluster_id) for p in first]
 
 
 async def test_document_frequencies_survive_a_restart(settings: Settings) -> None:
@@ -125,7 +125,7 @@ async def test_a_chunk_redone_after_a_conflict_decides_and_counts_as_if_it_never
         disturbed = Store(settings, repo)
         placed = await disturbed.ingest_many(articles)
     assert commits == 4, "three chunks, the second written twice"
-    assert [(p.stored.id, p.cluster.id, p.stored.copy_of) for p in placed] == [
-        (p.stored.id, p.cluster.id, p.stored.copy_of) for p in expected]
+    assert [(p.stored.id, p.story.id, p.stored.copy_of) for p in placed] == [
+        (p.stored.id, p.story.id, p.stored.copy_of) for p in expected]
     assert disturbed.idf.documents == clean.idf.documents == len(articles)
     assert np.array_equal(disturbed.idf.counts, clean.idf.counts)

@@ -48,11 +48,11 @@ def test_same_event_joins_and_other_event_opens_a_new_cluster() -> None:
                     a_ents[:2], 3600.0, df, 10)
     other = features("Floods hit Jakarta", "Heavy rain flooded Jakarta streets and thousands fled homes",
                      [ent("gpe:jakarta")], 7200.0, df, 10)
-    cluster = seed("c1", a)
-    match = best_match(same, [cluster], WEIGHTS, 0.2, window_s=3 * DAY)
+    story = seed("c1", a)
+    match = best_match(same, [story], WEIGHTS, 0.2, window_s=3 * DAY)
     assert match is not None and match.cluster_id == "c1"
     assert set(match.shared_entities) == {"person:vladimir putin", "person:qassem soleimani"}
-    assert best_match(other, [cluster], WEIGHTS, 0.2, window_s=3 * DAY) is None
+    assert best_match(other, [story], WEIGHTS, 0.2, window_s=3 * DAY) is None
 
 
 def test_time_window_keeps_old_clusters_out() -> None:

@@ -31,7 +31,7 @@ from services.common.redis import Redis
 from services.extractor.aliases import AliasTable
 from services.notifier.subscriptions import Subscription, SubscriptionStore
 from services.store.cluster import match_key
-from services.store.repository import Repository, StoredCluster
+from services.store.repository import Repository, StoredStory
 
 router = APIRouter(tags=["queries"])
 
@@ -46,7 +46,7 @@ JSON_FEED_TYPE = "application/feed+json"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-class EntityCluster(BaseModel):
+class EntityStory(BaseModel):
     """A story cluster mentioning the entity, as listed."""
 
     id: str
@@ -63,7 +63,7 @@ class EntityPublic(BaseModel):
     requested: str = Field(description="the key as asked for")
     name: str | None = Field(description="display name, the fullest form seen (None when never recorded)")
     aliases: list[str] = Field(description="alias keys that resolve to this entity")
-    clusters: list[EntityCluster] = Field(description="latest updated story clusters first")
+    clusters: list[EntityStory] = Field(description="latest updated story clusters first")
 
 
 async def _newest(redis: Redis, key: str, count: int) -> list[tuple[str, float]]:
@@ -103,49 +103,49 @@ async def get_entity(
             newest[cid] = max(newest.get(cid, score), score)
     ids = sorted(newest, key=lambda c: newest[c], reverse=True)
     # Newest postings first, a batch at a time, until `limit` stories of this very entity are found.
-    found: dict[str, StoredCluster] = {}
+    found: dict[str, StoredStory] = {}
     for start in range(0, len(ids), ENTITY_BATCH):
-        for cluster in await repo.clusters(ids[start:start + ENTITY_BATCH]):
-            if known.intersection(cluster.entities):
-                found.setdefault(cluster.id, cluster)
+        for story in await repo.stories(ids[start:start + ENTITY_BATCH]):
+            if known.intersection(story.entities):
+                found.setdefault(story.id, story)
         if len(found) >= limit:
             break
     if not found and name is None and not aliases:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {wanted!r}: no name, alias or story known")
-    clusters = sorted(found.values(), key=lambda c: c.last_updated, reverse=True)[:limit]
+    stories = sorted(found.values(), key=lambda c: c.last_updated, reverse=True)[:limit]
     return EntityPublic(
         key=canonical, requested=key, name=name, aliases=aliases,
-        clusters=[EntityCluster(id=c.id, title=c.title, size=c.size, outlets=c.outlets,
-                                last_updated=c.last_updated) for c in clusters])
+        clusters=[EntityStory(id=c.id, title=c.title, size=c.size, outlets=c.outlets,
+                                last_updated=c.last_updated) for c in stories])
 
 
 async def _alerted(sub_id: str, redis: Redis, keys: Keys, repo: Repository, subscriptions: SubscriptionStore,
-                   limit: int) -> tuple[Subscription, list[tuple[StoredCluster, datetime]]]:
+                   limit: int) -> tuple[Subscription, list[tuple[StoredStory, datetime]]]:
     """The subscription and its alerted story clusters with their latest alert time, newest first."""
     sub = await subscriptions.get(sub_id)
     if sub is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id!r}")
     alerted = await _newest(redis, keys.subscription_stories(sub_id), limit)
-    found, _ = await repo.load_clusters([story_id for story_id, _ in alerted])
-    out: list[tuple[StoredCluster, datetime]] = []
+    found, _ = await repo.load_stories([story_id for story_id, _ in alerted])
+    out: list[tuple[StoredStory, datetime]] = []
     seen: set[str] = set()
     for story_id, score in alerted:
-        cluster = found.get(story_id)  # a story merged away answers as the story it joined
-        if cluster is None or cluster.id in seen:
+        story = found.get(story_id)  # a story merged away answers as the story it joined
+        if story is None or story.id in seen:
             continue
-        seen.add(cluster.id)
-        out.append((cluster, datetime.fromtimestamp(score, UTC)))
+        seen.add(story.id)
+        out.append((story, datetime.fromtimestamp(score, UTC)))
     return sub, out
 
 
-def _cluster_url(request: Request, cluster_id: str) -> str:
+def _story_url(request: Request, cluster_id: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/v1/clusters/{quote(cluster_id, safe='')}"
 
 
-def _summary(cluster: StoredCluster) -> str:
-    articles = "article" if cluster.size == 1 else "articles"
-    outlets = "outlet" if len(cluster.outlets) == 1 else "outlets"
-    return f"{cluster.size} {articles} from {len(cluster.outlets)} {outlets}: {', '.join(cluster.outlets)}"
+def _summary(story: StoredStory) -> str:
+    articles = "article" if story.size == 1 else "articles"
+    outlets = "outlet" if len(story.outlets) == 1 else "outlets"
+    return f"{story.size} {articles} from {len(story.outlets)} {outlets}: {', '.join(story.outlets)}"
 
 
 def _feed_title(sub: Subscription) -> str:
@@ -171,7 +171,7 @@ async def subscription_rss(sub_id: str, request: Request, redis: RedisDep, keys:
     items = "".join(
         "<item>"
         f"<title>{_x(cluster.title)}</title>"
-        f"<link>{_x(_cluster_url(request, cluster.id))}</link>"
+        f"<link>{_x(_story_url(request, cluster.id))}</link>"
         f"<guid isPermaLink=\"false\">{_x(cluster.id)}</guid>"
         f"<pubDate>{format_datetime(at, usegmt=True)}</pubDate>"
         f"<description>{_x(_summary(cluster))}</description>"
@@ -202,12 +202,12 @@ async def subscription_json_feed(sub_id: str, request: Request, redis: RedisDep,
         "feed_url": str(request.url.remove_query_params("limit")),
         "description": "Story clusters this subscription was alerted about, latest alert first",
         "items": [{
-            "id": cluster.id,
-            "url": _cluster_url(request, cluster.id),
-            "title": cluster.title,
-            "content_text": _summary(cluster),
+            "id": story.id,
+            "url": _story_url(request, story.id),
+            "title": story.title,
+            "content_text": _summary(story),
             "date_published": at.isoformat(),
             "date_modified": at.isoformat(),
-        } for cluster, at in entries],
+        } for story, at in entries],
     }
     return Response(json.dumps(feed, ensure_ascii=False).encode(), media_type=f"{JSON_FEED_TYPE}; charset=utf-8")

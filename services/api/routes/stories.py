@@ -9,41 +9,41 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from services.api.deps import RepoDep
 from services.api.paging import BATCH, latest_page
-from services.api.schemas import ClusterPublic, ClusterSummary, OutletJoined, Page, Pickup, Report
-from services.store.repository import StoredCluster
+from services.api.schemas import OutletJoined, Page, Pickup, Report, StoryPublic, StorySummary
+from services.store.repository import StoredStory
 
 router = APIRouter(tags=["clusters"])
 
 
-def cluster_summary(cluster: StoredCluster) -> ClusterSummary:
+def story_summary(story: StoredStory) -> StorySummary:
     """The listing view of a cluster."""
-    return ClusterSummary(
-        id=cluster.id, title=cluster.title, first_seen=cluster.first_seen, last_updated=cluster.last_updated,
-        size=cluster.size, copies=cluster.copies, outlets=cluster.outlets, entities=list(cluster.entities)[:15],
+    return StorySummary(
+        id=story.id, title=story.title, first_seen=story.first_seen, last_updated=story.last_updated,
+        size=story.size, copies=story.copies, outlets=story.outlets, entities=list(story.entities)[:15],
     )
 
 
-def cluster_matches(cluster: StoredCluster, entity: str | None, q: str | None, min_outlets: int,
+def story_matches(story: StoredStory, entity: str | None, q: str | None, min_outlets: int,
                     outlet: str | None = None, language: str | None = None) -> bool:
     """Whether a cluster passes the listing filters (entity key or name, title words, outlet count, an outlet
     among its members, a member in a language)."""
-    if len(cluster.outlets) < min_outlets:
+    if len(story.outlets) < min_outlets:
         return False
-    if outlet and outlet.casefold() not in {o.casefold() for o in cluster.outlets}:
+    if outlet and outlet.casefold() not in {o.casefold() for o in story.outlets}:
         return False
     if language:
         wanted_language = language.casefold()
         if not any((m.language or "").casefold().split("-")[0] == wanted_language.split("-")[0]
-                   for m in cluster.members):
+                   for m in story.members):
             return False
     if entity:
         wanted = entity.casefold()
-        if not any(k == wanted or k.split(":", 1)[-1] == wanted for k in cluster.entities):
+        if not any(k == wanted or k.split(":", 1)[-1] == wanted for k in story.entities):
             return False
     if q:
         needle = q.casefold()
-        if needle not in cluster.title.casefold() and not any(needle in m.title.casefold()
-                                                                for m in cluster.members):
+        if needle not in story.title.casefold() and not any(needle in m.title.casefold()
+                                                                for m in story.members):
             return False
     return True
 
@@ -59,56 +59,56 @@ async def list_clusters(
     outlet: Annotated[str | None, Query(max_length=200, description="an outlet among the members")] = None,
     language: Annotated[str | None, Query(max_length=20, description="a member in this language ('en')")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
-) -> Page[ClusterSummary]:
+) -> Page[StorySummary]:
     """Latest updated story clusters first, filtered by entity, title words, outlet count, outlet and language."""
     after = since.timestamp() if since else None
 
     async def fetch_ids(before: float | None) -> list[str]:
-        return [cid for cid, _ in await repo.recent_clusters(limit=BATCH, since=after, before=before)]
+        return [cid for cid, _ in await repo.recent_stories(limit=BATCH, since=after, before=before)]
 
     found, next_cursor = await latest_page(
         fetch_ids=fetch_ids,
-        load=repo.clusters,
+        load=repo.stories,
         stamp=lambda c: c.last_updated.timestamp(),
-        keep=lambda c: cluster_matches(c, entity, q, min_outlets, outlet, language),
+        keep=lambda c: story_matches(c, entity, q, min_outlets, outlet, language),
         limit=limit,
         cursor=cursor,
     )
-    return Page(items=[cluster_summary(c) for c in found], next_cursor=next_cursor)
+    return Page(items=[story_summary(c) for c in found], next_cursor=next_cursor)
 
 
 @router.get("/clusters/{cluster_id}", responses={404: {"description": "unknown id"}})
-async def get_cluster(cluster_id: str, repo: RepoDep) -> ClusterPublic:
+async def get_cluster(cluster_id: str, repo: RepoDep) -> StoryPublic:
     """One cluster: members (each original followed by its copies), outlets, entities, timeline."""
-    cluster = await repo.cluster(cluster_id)
-    if cluster is None:
+    story = await repo.story(cluster_id)
+    if story is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cluster {cluster_id!r}")
-    reports = copy_graph(cluster)
-    by_id = {m.id: m for m in cluster.members}
+    reports = copy_graph(story)
+    by_id = {m.id: m for m in story.members}
     ordered = [by_id[i] for r in reports for i in (r.id, *(c.id for c in r.copies))]
-    ordered.extend(m for m in cluster.members if m not in ordered)
-    return ClusterPublic(**cluster_summary(cluster).model_dump(), members=ordered,
+    ordered.extend(m for m in story.members if m not in ordered)
+    return StoryPublic(**story_summary(story).model_dump(), members=ordered,
                          originals=[r.id for r in reports], reports=reports,
-                         earliest_publisher=reports[0].outlet if reports else None, timeline=timeline(cluster))
+                         earliest_publisher=reports[0].outlet if reports else None, timeline=timeline(story))
 
 
-def timeline(cluster: StoredCluster) -> list[OutletJoined]:
+def timeline(story: StoredStory) -> list[OutletJoined]:
     """When each outlet joined the story: its first member by publication time (undated ones last)."""
     far_future = datetime.max.replace(tzinfo=UTC)
     first: dict[str, OutletJoined] = {}
-    for m in sorted(cluster.members, key=lambda m: m.published_at or far_future):
+    for m in sorted(story.members, key=lambda m: m.published_at or far_future):
         first.setdefault(m.outlet, OutletJoined(outlet=m.outlet, article_id=m.id, at=m.published_at,
                                                 kind="copy" if m.copy_of else "report"))
     return list(first.values())
 
 
-def copy_graph(cluster: StoredCluster) -> list[Report]:
+def copy_graph(story: StoredStory) -> list[Report]:
     """Independent reports, earliest first, each with its copies in pickup order."""
     far_future = datetime.max.replace(tzinfo=UTC)
-    originals = sorted((m for m in cluster.members if not m.copy_of), key=lambda m: m.published_at or far_future)
+    originals = sorted((m for m in story.members if not m.copy_of), key=lambda m: m.published_at or far_future)
     reports = []
     for original in originals:
-        copies = sorted((m for m in cluster.members if m.copy_of == original.id),
+        copies = sorted((m for m in story.members if m.copy_of == original.id),
                         key=lambda m: m.published_at or far_future)
         reports.append(Report(
             id=original.id, outlet=original.outlet, title=original.title, url=original.url,
