@@ -11,19 +11,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.api.apikeys import ApiKeyStore
 from services.api.auth import key_dependencies
+from services.api.deps import ApiState
 from services.api.routes import articles, feeds, health, queries, stories, subscriptions, websub
 from services.api.routes import stream as stream_routes
-from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.extractor.aliases import AliasTable
-from services.fetcher.registry import FeedRegistry
-from services.fetcher.websub import WebSubStore
-from services.notifier.subscriptions import SubscriptionStore
-from services.notifier.webhooks import DeliveryQueue
-from services.store.repository import Repository
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -32,16 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_redis(settings) as redis:
-            keys = Keys(settings.key_prefix)
-            app.state.settings = settings
-            app.state.redis = redis
-            app.state.keys = keys
-            app.state.repo = Repository(redis, keys)
-            app.state.feeds = FeedRegistry(redis, keys)
-            app.state.websub = WebSubStore(redis, keys)
-            app.state.subscriptions = SubscriptionStore(redis, keys, canonical=AliasTable(redis, keys).canonical)
-            app.state.webhooks = DeliveryQueue(redis, keys)
-            app.state.apikeys = ApiKeyStore(redis, keys)
+            app.state.api = ApiState.open(settings, redis)
             yield
 
     app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from services.api.apikeys import ApiKey, ApiKeyStore, auth_required
+from services.api.apikeys import ApiKey, auth_required
+from services.api.deps import api_state
 from services.common.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
@@ -46,13 +47,14 @@ async def require_key(
     api_key: Annotated[str | None, Security(_header)],
 ) -> ApiKey | None:
     """The caller's key when keys are required (else None); 401 / 403 when it may not make this request."""
-    settings: Settings = request.app.state.settings
+    state = api_state(request)
+    settings = state.settings
     if not auth_required(settings):
         return None
     token = bearer.credentials if bearer is not None else api_key
     if not token:
         raise _unauthorized("an API key is required (Authorization: Bearer <key> or X-API-Key)")
-    store: ApiKeyStore = request.app.state.apikeys
+    store = state.apikeys
     key = await store.verify(token.strip())
     if key is None:
         raise _unauthorized("invalid API key")

@@ -1,14 +1,17 @@
-"""Typed dependencies of the API routes."""
+"""The API's state, built once by the app's lifespan, and the typed dependencies routes take from it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api.apikeys import ApiKeyStore
 from services.common.keys import Keys
 from services.common.redis import Redis
 from services.common.settings import Settings
+from services.extractor.aliases import AliasTable
 from services.fetcher.registry import FeedRegistry
 from services.fetcher.websub import WebSubStore
 from services.notifier.subscriptions import SubscriptionStore
@@ -16,36 +19,75 @@ from services.notifier.webhooks import DeliveryQueue
 from services.store.repository import Repository
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+@dataclass(frozen=True)
+class ApiState:
+    """Everything a request may use, opened by the lifespan and closed after the last request."""
+
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    repo: Repository
+    feeds: FeedRegistry
+    websub: WebSubStore
+    subscriptions: SubscriptionStore
+    webhooks: DeliveryQueue
+    apikeys: ApiKeyStore
+    aliases: AliasTable
+
+    @classmethod
+    def open(cls, settings: Settings, redis: Redis) -> ApiState:
+        """The state over one Redis connection pool; each owner's store reads and writes its own keys."""
+        keys = Keys(settings.key_prefix)
+        aliases = AliasTable(redis, keys)
+        return cls(settings=settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+                   feeds=FeedRegistry(redis, keys), websub=WebSubStore(redis, keys),
+                   subscriptions=SubscriptionStore(redis, keys, canonical=aliases.canonical),
+                   webhooks=DeliveryQueue(redis, keys), apikeys=ApiKeyStore(redis, keys), aliases=aliases)
 
 
-def _redis(request: Request) -> Redis:
-    return request.app.state.redis  # type: ignore[no-any-return]
+def api_state(request: Request) -> ApiState:
+    """The state the lifespan stored on the app (the one untyped step: Starlette's `State` holds anything)."""
+    state: ApiState = request.app.state.api
+    return state
 
 
-def _keys(request: Request) -> Keys:
-    return request.app.state.keys  # type: ignore[no-any-return]
+StateDep = Annotated[ApiState, Depends(api_state)]
 
 
-def _repo(request: Request) -> Repository:
-    return request.app.state.repo  # type: ignore[no-any-return]
+def _settings(state: StateDep) -> Settings:
+    return state.settings
 
 
-def _feeds(request: Request) -> FeedRegistry:
-    return request.app.state.feeds  # type: ignore[no-any-return]
+def _redis(state: StateDep) -> Redis:
+    return state.redis
 
 
-def _websub(request: Request) -> WebSubStore:
-    return request.app.state.websub  # type: ignore[no-any-return]
+def _keys(state: StateDep) -> Keys:
+    return state.keys
 
 
-def _subscriptions(request: Request) -> SubscriptionStore:
-    return request.app.state.subscriptions  # type: ignore[no-any-return]
+def _repo(state: StateDep) -> Repository:
+    return state.repo
 
 
-def _webhooks(request: Request) -> DeliveryQueue:
-    return request.app.state.webhooks  # type: ignore[no-any-return]
+def _feeds(state: StateDep) -> FeedRegistry:
+    return state.feeds
+
+
+def _websub(state: StateDep) -> WebSubStore:
+    return state.websub
+
+
+def _subscriptions(state: StateDep) -> SubscriptionStore:
+    return state.subscriptions
+
+
+def _webhooks(state: StateDep) -> DeliveryQueue:
+    return state.webhooks
+
+
+def _aliases(state: StateDep) -> AliasTable:
+    return state.aliases
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -56,3 +98,4 @@ FeedsDep = Annotated[FeedRegistry, Depends(_feeds)]
 WebSubDep = Annotated[WebSubStore, Depends(_websub)]
 SubscriptionsDep = Annotated[SubscriptionStore, Depends(_subscriptions)]
 WebhooksDep = Annotated[DeliveryQueue, Depends(_webhooks)]
+AliasesDep = Annotated[AliasTable, Depends(_aliases)]

@@ -1,14 +1,16 @@
-"""HTTP request and response models (the public API, separate from the wire messages)."""
+"""HTTP request and response models (the public API, separate from the wire messages), and the mappers from
+each owner's records to them: the routes and the CLI show the same views."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
 from services.common.messages import Entity
-from services.store.repository import JoinReason, RevisionNote, StoryMember
+from services.store.repository import JoinReason, RevisionNote, StoredArticle, StoredStory, StoryMember
+from services.store.summaries import OutletJoined, Report, copy_graph, timeline
 
 T = TypeVar("T")
 
@@ -117,37 +119,6 @@ class StorySummary(BaseModel):
     entities: list[str] = Field(description="top entity keys, most shared first")
 
 
-class Pickup(BaseModel):
-    """One re-post of an independent report."""
-
-    id: str
-    outlet: str
-    url: str
-    published_at: datetime | None
-    delay_s: float | None = Field(description="seconds after the original was published")
-    similarity: float | None
-
-
-class Report(BaseModel):
-    """An independent report (an original) and who re-posted it."""
-
-    id: str
-    outlet: str
-    title: str
-    url: str
-    published_at: datetime | None
-    copies: list[Pickup]
-
-
-class OutletJoined(BaseModel):
-    """An outlet's first article in a story."""
-
-    outlet: str
-    article_id: str
-    at: datetime | None = Field(description="its publication time, when known")
-    kind: Literal["report", "copy"] = Field(description="a report of its own, or a copy of another's")
-
-
 class StoryPublic(StorySummary):
     """One story cluster with its members: originals, each followed by its copies."""
 
@@ -157,3 +128,32 @@ class StoryPublic(StorySummary):
     earliest_publisher: str | None = Field(description="outlet of the earliest independent report")
     timeline: list[OutletJoined] = Field(
         default_factory=list, description="when each outlet joined the story (its first member), earliest first")
+
+
+def story_summary(story: StoredStory) -> StorySummary:
+    """The listing view of a story."""
+    return StorySummary(
+        id=story.id, title=story.title, first_seen=story.first_seen, last_updated=story.last_updated,
+        size=story.size, copies=story.copies, outlets=story.outlets, entities=list(story.entities)[:15],
+    )
+
+
+def story_public(story: StoredStory) -> StoryPublic:
+    """One story in full: members ordered as originals each followed by its copies, reports, timeline."""
+    reports = copy_graph(story)
+    by_id = {m.id: m for m in story.members}
+    ordered = [by_id[i] for r in reports for i in (r.id, *(c.id for c in r.copies))]
+    ordered.extend(m for m in story.members if m not in ordered)
+    return StoryPublic(**story_summary(story).model_dump(), members=ordered, originals=[r.id for r in reports],
+                       reports=reports, earliest_publisher=reports[0].outlet if reports else None,
+                       timeline=timeline(story))
+
+
+def article_summary(article: StoredArticle) -> ArticleSummary:
+    """The listing view of an article."""
+    return ArticleSummary.model_validate(article.model_dump())
+
+
+def article_public(article: StoredArticle) -> ArticlePublic:
+    """One article in full."""
+    return ArticlePublic.model_validate(article.model_dump())

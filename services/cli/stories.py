@@ -8,11 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from services.api.routes.stories import story_matches, story_summary
+from services.api.schemas import story_summary
 from services.cli.base import JsonOpt, console, run, settings_of, with_runtime
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.store.repository import Repository
+from services.store.summaries import StoryFilter, latest_stories
 
 
 def stories(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
@@ -24,14 +25,8 @@ def stories(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=50
     async def go() -> list[dict[str, Any]]:
         async with open_redis(settings) as redis:
             repo = Repository(redis, Keys(settings.key_prefix))
-            out: list[dict[str, Any]] = []
-            for story in await repo.stories([cid for cid, _ in await repo.recent_stories(limit=5000)]):
-                if not story_matches(story, entity, None, 1):
-                    continue
-                out.append(story_summary(story).model_dump(mode="json"))
-                if len(out) == limit:
-                    break
-            return out
+            found = await latest_stories(repo, StoryFilter(entity=entity), limit=limit)
+            return [story_summary(story).model_dump(mode="json") for story in found]
 
     rows = run(go)
     if as_json:

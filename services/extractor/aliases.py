@@ -144,3 +144,8 @@ class AliasTable:
                 break
             key = str(target)
         return key
+
+    async def display_name(self, key: str) -> str | None:
+        """The fullest name an article gave the entity under `key`, or None when it was never recorded."""
+        raw = await self.redis.hget(self.keys.entity_names, key)
+        return str(raw) if raw else None

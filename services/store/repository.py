@@ -389,6 +389,11 @@ class Repository:
             self.keys.stories_recent, hi, lo, start=0, num=limit, withscores=True)
         return [(str(cid), float(ts)) for cid, ts in rows]
 
+    async def entity_postings(self, match_form: str, limit: int) -> list[tuple[str, float]]:
+        """(story id, time posted) of the newest `limit` stories under an entity's match form, latest first."""
+        rows: Any = await self.redis.zrevrange(self.keys.entity_postings(match_form), 0, limit - 1, withscores=True)
+        return [(str(sid), float(ts)) for sid, ts in rows]
+
     async def load_document_frequencies(self) -> tuple[npt.NDArray[np.uint32], int]:
         """The persisted document count of every hash bucket, and how many articles were counted."""
         k = self.keys

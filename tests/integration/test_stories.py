@@ -44,7 +44,7 @@ async def test_seed_accounts_are_one_story_and_only_the_repost_is_a_copy(setting
 
 async def test_the_copy_graph_names_reports_pickups_and_the_earliest_publisher(settings: Settings,
                                                                                 seeds_dir: Path) -> None:
-    from services.api.routes.stories import copy_graph
+    from services.store.summaries import copy_graph
 
     seeds = seed_articles(seeds_dir)
     async with open_redis(settings) as redis:

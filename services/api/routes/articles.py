@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from services.api.deps import RepoDep
 from services.api.paging import BATCH, latest_page
-from services.api.schemas import ArticlePublic, ArticleSummary, Page
+from services.api.schemas import ArticlePublic, ArticleSummary, Page, article_public, article_summary
 
 router = APIRouter(tags=["articles"])
 
@@ -32,7 +32,7 @@ async def list_articles(
         limit=limit,
         cursor=cursor,
     )
-    return Page(items=[ArticleSummary.model_validate(a.model_dump()) for a in found], next_cursor=next_cursor)
+    return Page(items=[article_summary(a) for a in found], next_cursor=next_cursor)
 
 
 @router.get("/articles/{article_id}", responses={404: {"description": "unknown id"}})
@@ -41,4 +41,4 @@ async def get_article(article_id: str, repo: RepoDep) -> ArticlePublic:
     article = await repo.article(article_id)
     if article is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no article {article_id!r}")
-    return ArticlePublic.model_validate(article.model_dump())
+    return article_public(article)

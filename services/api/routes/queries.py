@@ -1,11 +1,8 @@
 """Read views built on the store's indexes: an entity with its latest stories, a subscription as a feed.
 
-`GET /v1/entities/{key}` resolves the key through the alias table (services.extractor.aliases)
-and lists the story clusters found under its entity postings, latest updated first. The postings
-are keyed by the store's match form of a key (`services.store.cluster.match_key`: people by surname),
-so the clusters read there are kept only when they mention the entity itself or one of its aliases.
-The postings are the store's candidate index: stories older than its posting window
-(`Repository.window_s`, when the store sets one) have left it and are not listed.
+`GET /v1/entities/{key}` resolves the key through the extractor's alias table and lists the latest
+stories naming the entity or one of its aliases, read through the store's entity postings
+(`services.store.summaries.stories_naming`: stories that have left the store's window are not listed).
 
 `GET /v1/subscriptions/{id}/feed.xml|feed.json` turn the subscription's alerted stories (the ZSET the
 notifier keeps, story id -> time of the latest alert) into RSS 2.0 and JSON Feed 1.1: one entry per
@@ -25,13 +22,12 @@ from xml.sax.saxutils import escape, quoteattr
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import KeysDep, RedisDep, RepoDep, SubscriptionsDep
+from services.api.deps import AliasesDep, KeysDep, RedisDep, RepoDep, SubscriptionsDep
 from services.common.keys import Keys
 from services.common.redis import Redis
-from services.extractor.aliases import AliasTable
 from services.notifier.subscriptions import Subscription, SubscriptionStore
-from services.store.cluster import match_key
 from services.store.repository import Repository, StoredStory
+from services.store.summaries import stories_naming
 
 router = APIRouter(tags=["queries"])
 
@@ -82,37 +78,19 @@ def _normalise_key(key: str) -> str:
 
 @router.get("/entities/{key}", responses={404: {"description": "no such entity"}})
 async def get_entity(
-    redis: RedisDep,
-    keys: KeysDep,
+    table: AliasesDep,
     repo: RepoDep,
     key: Annotated[str, Path(max_length=300, description="entity key, e.g. 'person:qassem soleimani'")],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> EntityPublic:
     """An entity with its aliases and latest story clusters (an alias key answers as its entity)."""
     wanted = _normalise_key(key)
-    table = AliasTable(redis, keys)
     canonical = await table.canonical(wanted)
     aliases = await table.aliases_of(canonical)
-    raw_name = await redis.hget(keys.entity_names, canonical)
-    name = str(raw_name) if raw_name else None
-    known = {canonical, *aliases}
-
-    newest: dict[str, float] = {}
-    for posting_key in dict.fromkeys(keys.entity_postings(match_key(k)) for k in sorted(known)):
-        for cid, score in await _newest(redis, posting_key, ENTITY_SCAN):
-            newest[cid] = max(newest.get(cid, score), score)
-    ids = sorted(newest, key=lambda c: newest[c], reverse=True)
-    # Newest postings first, a batch at a time, until `limit` stories of this very entity are found.
-    found: dict[str, StoredStory] = {}
-    for start in range(0, len(ids), ENTITY_BATCH):
-        for story in await repo.stories(ids[start:start + ENTITY_BATCH]):
-            if known.intersection(story.entities):
-                found.setdefault(story.id, story)
-        if len(found) >= limit:
-            break
-    if not found and name is None and not aliases:
+    name = await table.display_name(canonical)
+    stories = await stories_naming(repo, {canonical, *aliases}, limit=limit, scan=ENTITY_SCAN, batch=ENTITY_BATCH)
+    if not stories and name is None and not aliases:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {wanted!r}: no name, alias or story known")
-    stories = sorted(found.values(), key=lambda c: c.last_updated, reverse=True)[:limit]
     return EntityPublic(
         key=canonical, requested=key, name=name, aliases=aliases,
         clusters=[EntityStory(id=c.id, title=c.title, size=c.size, outlets=c.outlets,
