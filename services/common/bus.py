@@ -30,12 +30,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
 from structlog.contextvars import bound_contextvars
 
-from services.common.embedded import ensure_topics
 from services.common.errors import InvalidMessage, Permanent, Retryable
 from services.common.logging import get_logger
 from services.common.messages import DeadLetter, Message
 from services.common.settings import Settings
-from services.common.topics import ALL_TOPICS, DEAD_LETTERS, Topic
+from services.common.topics import DEAD_LETTERS, Topic, ensure_all
 
 M = TypeVar("M", bound=Message)
 log = get_logger(__name__)
@@ -71,11 +70,7 @@ class Bus:
     async def start(self, *, ensure: bool = True) -> None:
         """Connect the producer; create wirewatch's topics if they are missing."""
         if ensure:
-            await ensure_topics(
-                self.settings.bootstrap,
-                [t.full_name(self.settings.topic_prefix) for t in ALL_TOPICS],
-                self.settings.topic_partitions,
-            )
+            await ensure_all(self.settings)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap,
             client_id=self.client_id,
