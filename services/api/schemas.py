@@ -3,12 +3,14 @@ each owner's records to them: the routes and the CLI show the same views."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
 from services.common.messages import Entity
+from services.fetcher.registry import AddedFeeds, Feed, FeedState
 from services.store.repository import JoinReason, RevisionNote, StoredArticle, StoredStory, StoryMember
 from services.store.summaries import OutletJoined, Report, copy_graph, timeline
 
@@ -157,3 +159,30 @@ def article_summary(article: StoredArticle) -> ArticleSummary:
 def article_public(article: StoredArticle) -> ArticlePublic:
     """One article in full."""
     return ArticlePublic.model_validate(article.model_dump())
+
+
+def _ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def feed_public(feed: Feed, state: FeedState) -> FeedPublic:
+    """A feed with its health (`state`: FeedRegistry.state)."""
+    days = max((time.time() - feed.added_at.timestamp()) / 86400, 1.0)
+    # The fetcher's rate from the feed's own dates; before its first poll, what was emitted so far.
+    rate = state.items_per_day if state.items_per_day is not None else state.items_total / days
+    health = FeedHealth(
+        last_poll=_ts(state.last_poll), last_success=_ts(state.last_success), last_status=state.last_status,
+        last_error=state.last_error, failure_class=state.failure_class, failing_since=_ts(state.failing_since),
+        disabled=state.disabled, consecutive_errors=state.consecutive_errors, items_total=state.items_total,
+        polls_total=state.polls_total, items_per_day=round(rate, 2), poll_interval_s=state.interval_s,
+        next_poll=_ts(state.next_poll),
+    )
+    return FeedPublic(**feed.model_dump(), health=health)
+
+
+def feed_import_result(result: AddedFeeds) -> FeedImportResult:
+    """What an OPML import (FeedRegistry.import_opml) did, every outline counted once."""
+    return FeedImportResult(
+        added=len(result.added), existing=len(result.existing), invalid=len(result.invalid),
+        errors=[FeedImportError(url=url, error=error) for url, error in result.invalid],
+    )

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from services.api.routes.feeds import feed_public
+from services.api.schemas import feed_import_result, feed_public
 from services.cli.base import JsonOpt, T, console, plain, run, settings_of, with_runtime
 from services.common.errors import InvalidUrl
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.fetcher.registry import FeedRegistry
+from services.fetcher.registry import FeedRegistry, feeds_opml
 
 feeds_app = typer.Typer(help="Register and inspect feeds.", no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def feeds_add(
         async with open_redis(settings) as redis:
             registry = FeedRegistry(redis, Keys(settings.key_prefix))
             feed = await registry.add(url, name)
-            return (await feed_public(registry, feed)).model_dump(mode="json")
+            return feed_public(feed, await registry.state(feed.id)).model_dump(mode="json")
 
     try:
         feed = run(go)
@@ -74,7 +74,7 @@ def feeds_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     async def go() -> list[dict[str, Any]]:
         async with open_redis(settings) as redis:
             registry = FeedRegistry(redis, Keys(settings.key_prefix))
-            return [(await feed_public(registry, f)).model_dump(mode="json") for f in await registry.all()]
+            return [feed_public(f, await registry.state(f.id)).model_dump(mode="json") for f in await registry.all()]
 
     rows = run(go)
     if as_json:
@@ -97,7 +97,7 @@ def feeds_show(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="fee
 
     async def go(registry: FeedRegistry) -> dict[str, Any] | None:
         found = await registry.find(feed)
-        return None if found is None else (await feed_public(registry, found)).model_dump(mode="json")
+        return None if found is None else feed_public(found, await registry.state(found.id)).model_dump(mode="json")
 
     row = _known_feed(feed, _with_registry(settings, go))
     if as_json:
@@ -150,7 +150,6 @@ def feeds_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Register every feed of an OPML file, keeping names, titles, site URLs and folders (as categories)."""
-    from services.api.routes.feeds import import_opml
     from services.fetcher.opml import MAX_OPML_BYTES, InvalidOpml
 
     settings = with_runtime(settings_of(ctx))
@@ -160,7 +159,7 @@ def feeds_import(
     data = file.read_bytes()
 
     async def go(registry: FeedRegistry) -> dict[str, Any]:
-        return (await import_opml(registry, data)).model_dump(mode="json")
+        return feed_import_result(await registry.import_opml(data)).model_dump(mode="json")
 
     try:
         result = _with_registry(settings, go)
@@ -183,8 +182,6 @@ def feeds_export(
                                                 help="write the OPML here (default: standard output)")] = None,
 ) -> None:
     """Print (or write) every feed as an OPML 2.0 document, nested in folders by category."""
-    from services.api.routes.feeds import feeds_opml
-
     settings = with_runtime(settings_of(ctx))
 
     async def go(registry: FeedRegistry) -> tuple[bytes, int]:
@@ -229,7 +226,9 @@ def _pause_or_resume(ctx: typer.Context, ref: str, *, pause: bool, as_json: bool
         if found is None:
             return None
         changed = await (registry.pause(found.id) if pause else registry.resume(found.id))
-        return None if changed is None else (await feed_public(registry, changed)).model_dump(mode="json")
+        if changed is None:
+            return None
+        return feed_public(changed, await registry.state(changed.id)).model_dump(mode="json")
 
     row = _known_feed(ref, _with_registry(settings, go))
     if as_json:

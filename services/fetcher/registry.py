@@ -1,4 +1,5 @@
-"""The feed registry and poll schedule in Redis (used by the API, the CLI and the fetcher).
+"""The feed registry and poll schedule in Redis (used by the API, the CLI and the fetcher), and OPML
+import and export of the registered feeds.
 
 This module is the only writer of the feed keys. A feed's id is derived from
 its canonical URL, so adding the same feed twice is harmless.
@@ -20,7 +21,7 @@ from services.common.errors import InvalidUrl
 from services.common.keys import Keys
 from services.common.redis import Redis
 from services.common.urls import canonical_url, host_of, normalize_url
-from services.fetcher.opml import CATEGORY_SEPARATOR, OpmlFeed, split_category
+from services.fetcher.opml import CATEGORY_SEPARATOR, OpmlFeed, parse_opml, render_opml, split_category
 
 
 class Feed(BaseModel):
@@ -72,7 +73,7 @@ class FeedState(BaseModel):
     last_success: float | None = None
     last_status: int | None = None
     last_error: str | None = None
-    failure_class: str | None = Field(None, description="kind of the last failure (services.fetcher.schedule)")
+    failure_class: str | None = Field(None, description="kind of the last failure (poll.FAILURE_CLASSES)")
     failing_since: float | None = Field(None, description="first failure of the current run of failures")
     disabled: bool = Field(False, description="failing for days: retried only slowly until it answers")
     consecutive_errors: int = 0
@@ -87,6 +88,14 @@ class FeedState(BaseModel):
 def feed_id(url: str) -> str:
     """Stable id of a feed URL."""
     return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+def feeds_opml(feeds: Iterable[Feed]) -> bytes:
+    """Feeds (paused ones too) as an OPML 2.0 document, nested by category: what an export writes."""
+    return render_opml(
+        (OpmlFeed(url=f.url, name=f.name, title=f.title, html_url=f.html_url, category=f.category) for f in feeds),
+        title="wirewatch feeds", created=datetime.now(UTC),
+    )
 
 
 def _label(value: str | None) -> str | None:
@@ -192,6 +201,14 @@ class FeedRegistry:
             else:
                 existing.append(feed)
         return AddedFeeds(added=added, existing=existing, invalid=invalid)
+
+    async def import_opml(self, data: bytes) -> AddedFeeds:
+        """Register every feed of an OPML document, keeping names, titles, site URLs and folders.
+
+        Raises `services.fetcher.opml.InvalidOpml` when the document cannot be read; entries with an
+        unusable URL are reported in `AddedFeeds.invalid` instead.
+        """
+        return await self.add_many(parse_opml(data).feeds)
 
     def _new_feed(self, entry: NewFeed, added_at: datetime) -> Feed:
         """The Feed an entry describes, its labels tidied; InvalidUrl for a URL wirewatch cannot fetch."""

@@ -26,9 +26,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from services.common.errors import WirewatchError
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
+from services.common.logging import get_logger
 from services.common.redis import Redis
+
+log = get_logger(__name__)
 
 RENEW_BEFORE_S = 86400.0
 #: A subscription request the hub never verified is asked again after this long.
@@ -38,7 +42,7 @@ QUIET_AFTER_S = 6 * 3600.0
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 
 
-class Subscription(BaseModel):
+class HubSubscription(BaseModel):
     """One feed's subscription at its hub."""
 
     feed_id: str
@@ -56,7 +60,7 @@ class Subscription(BaseModel):
                 and self.last_push is not None and now - self.last_push < QUIET_AFTER_S)
 
 
-def needs_request(current: Subscription | None, hub: str, topic: str, now: float) -> bool:
+def needs_request(current: HubSubscription | None, hub: str, topic: str, now: float) -> bool:
     """Whether to (re)send a subscription request: none yet, another hub or topic, a lease about to end,
     or a request the hub never verified (or denied) an hour ago."""
     if current is None or current.hub != hub or current.topic != topic:
@@ -85,12 +89,12 @@ class WebSubStore:
         self.redis = redis
         self.keys = keys
 
-    async def get(self, feed_id: str) -> Subscription | None:
+    async def get(self, feed_id: str) -> HubSubscription | None:
         """The feed's subscription, if any."""
         raw = await self.redis.get(self.keys.websub(feed_id))
-        return Subscription.model_validate_json(raw) if raw else None
+        return HubSubscription.model_validate_json(raw) if raw else None
 
-    async def save(self, sub: Subscription) -> None:
+    async def save(self, sub: HubSubscription) -> None:
         """Store a subscription."""
         await self.redis.set(self.keys.websub(sub.feed_id), sub.model_dump_json())
 
@@ -109,12 +113,32 @@ class WebSubStore:
             return True
         return False  # we never ask to unsubscribe: a hub asking is not us
 
-    async def record_push(self, sub: Subscription) -> None:
+    async def record_push(self, sub: HubSubscription) -> None:
         """Note that the hub delivered an update (it is not quiet)."""
         await self.save(sub.model_copy(update={"last_push": time.time()}))
 
+    async def follow(self, http: SafeHttpClient, *, feed_id: str, feed_url: str, hub: str | None, topic: str | None,
+                     callback: str, lease_s: float, now: float) -> HubSubscription | None:
+        """The feed's subscription after a poll that found `hub` and `topic` (None when the body was not read
+        again: the hub we know stands). Requested the first time, renewed before its lease ends (see
+        `needs_request`); a hub that fails is logged and the subscription left as it was: polling goes on."""
+        current = await self.get(feed_id)
+        if hub is None and current is not None:
+            hub, topic = current.hub, current.topic
+        if hub is None or not needs_request(current, hub, topic or feed_url, now):
+            return current
+        topic = topic or feed_url
+        try:
+            subscription = await self.subscribe(http, feed_id=feed_id, hub=hub, topic=topic, callback=callback,
+                                                current=current, lease_s=lease_s)
+        except WirewatchError as exc:
+            log.warning("websub.request_failed", feed_id=feed_id, hub=hub, error=str(exc))
+            return current
+        log.info("websub.requested", feed_id=feed_id, hub=hub, topic=topic)
+        return subscription
+
     async def subscribe(self, http: SafeHttpClient, *, feed_id: str, hub: str, topic: str, callback: str,
-                        lease_s: float, current: Subscription | None = None) -> Subscription:
+                        lease_s: float, current: HubSubscription | None = None) -> HubSubscription:
         """Ask `hub` to push `topic` to `callback`; the hub then verifies the intent.
 
         A renewal of an active subscription keeps its secret and stays active meanwhile, so pushes signed
@@ -124,7 +148,7 @@ class WebSubStore:
         if current is not None and current.state == "active" and (current.hub, current.topic) == (hub, topic):
             sub = current.model_copy(update={"requested_at": now})
         else:
-            sub = Subscription(feed_id=feed_id, hub=hub, topic=topic, secret=secrets.token_hex(32), requested_at=now)
+            sub = HubSubscription(feed_id=feed_id, hub=hub, topic=topic, secret=secrets.token_hex(32), requested_at=now)
         await self.save(sub)  # before asking: the hub may verify before it even answers our POST
         await http.post_form(hub, {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": callback,
                                    "hub.secret": sub.secret, "hub.lease_seconds": str(int(lease_s))},

@@ -19,7 +19,7 @@ from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.fetcher import service as fetcher_service
+from services.fetcher import poll as fetcher_poll
 from services.fetcher.politeness import HostGate
 from services.fetcher.registry import FeedRegistry
 from services.fetcher.service import Fetcher
@@ -140,13 +140,13 @@ async def test_robots_txt_is_honoured(settings: Settings) -> None:
 
 async def test_an_unchanged_body_is_not_parsed_again(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real_parse = fetcher_service.parse_feed
+    real_parse = fetcher_poll.parse_feed
 
     def counting(body: bytes, url: str) -> object:
         calls.append(url)
         return real_parse(body, url)
 
-    monkeypatch.setattr(fetcher_service, "parse_feed", counting)
+    monkeypatch.setattr(fetcher_poll, "parse_feed", counting)
     with OutletServer() as server:
         outlet = server.add_outlet("static", "Static", "rss")
         outlet.add_article("a", "A story", TEXT, datetime.now(UTC))
@@ -220,7 +220,7 @@ async def test_an_rss_ttl_is_honoured(settings: Settings) -> None:
 
 
 async def test_feed_health_shows_the_failure_class_rate_and_interval(settings: Settings) -> None:
-    from services.api.routes.feeds import feed_public
+    from services.api.schemas import feed_public
 
     with OutletServer() as server:
         outlet = server.add_outlet("health", "Health", "rss")
@@ -230,8 +230,8 @@ async def test_feed_health_shows_the_failure_class_rate_and_interval(settings: S
             good, bad = await registry.add(outlet.feed_url, "Health"), await registry.add(gone, "Gone")
             await fetcher.poll(good)
             await fetcher.poll(bad)
-            good_health = (await feed_public(registry, good)).health
-            bad_health = (await feed_public(registry, bad)).health
+            good_health = feed_public(good, await registry.state(good.id)).health
+            bad_health = feed_public(bad, await registry.state(bad.id)).health
     assert good_health.failure_class is None and good_health.polls_total == 1 and good_health.items_total == 1
     assert good_health.items_per_day > 0 and good_health.poll_interval_s is not None
     assert bad_health.failure_class == "http_4xx" and bad_health.failing_since is not None

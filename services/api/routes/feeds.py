@@ -2,61 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from services.api.deps import FeedsDep
-from services.api.schemas import FeedCreate, FeedHealth, FeedImportError, FeedImportResult, FeedPublic
+from services.api.schemas import FeedCreate, FeedImportResult, FeedPublic, feed_import_result, feed_public
 from services.common.errors import InvalidUrl
-from services.fetcher.opml import MAX_OPML_BYTES, InvalidOpml, OpmlFeed, parse_opml, render_opml
-from services.fetcher.registry import Feed, FeedRegistry
+from services.fetcher.opml import MAX_OPML_BYTES, InvalidOpml
+from services.fetcher.registry import Feed, FeedRegistry, feeds_opml
 
 router = APIRouter(tags=["feeds"])
-
-
-def _ts(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value else None
-
-
-async def feed_public(registry: FeedRegistry, feed: Feed) -> FeedPublic:
-    """A feed with its health, for the API and the CLI."""
-    state = await registry.state(feed.id)
-    days = max((time.time() - feed.added_at.timestamp()) / 86400, 1.0)
-    # The fetcher's rate from the feed's own dates; before its first poll, what was emitted so far.
-    rate = state.items_per_day if state.items_per_day is not None else state.items_total / days
-    health = FeedHealth(
-        last_poll=_ts(state.last_poll), last_success=_ts(state.last_success), last_status=state.last_status,
-        last_error=state.last_error, failure_class=state.failure_class, failing_since=_ts(state.failing_since),
-        disabled=state.disabled, consecutive_errors=state.consecutive_errors, items_total=state.items_total,
-        polls_total=state.polls_total, items_per_day=round(rate, 2), poll_interval_s=state.interval_s,
-        next_poll=_ts(state.next_poll),
-    )
-    return FeedPublic(**feed.model_dump(), health=health)
-
-
-async def import_opml(registry: FeedRegistry, data: bytes) -> FeedImportResult:
-    """Register every feed of an OPML document, keeping names, titles, site URLs and folders.
-
-    Raises `services.fetcher.opml.InvalidOpml` when the document cannot be read; entries with an
-    unusable URL are counted and explained in the result instead.
-    """
-    document = parse_opml(data)
-    result = await registry.add_many(document.feeds)
-    return FeedImportResult(
-        added=len(result.added), existing=len(result.existing), invalid=len(result.invalid),
-        errors=[FeedImportError(url=url, error=error) for url, error in result.invalid],
-    )
-
-
-def feeds_opml(feeds: Iterable[Feed]) -> bytes:
-    """Feeds (paused ones too) as an OPML 2.0 document, nested by category, for the API and the CLI."""
-    return render_opml(
-        (OpmlFeed(url=f.url, name=f.name, title=f.title, html_url=f.html_url, category=f.category) for f in feeds),
-        title="wirewatch feeds", created=datetime.now(UTC),
-    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -75,7 +29,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def _known(registry: FeedRegistry, feed: Feed | None, feed_id: str) -> FeedPublic:
     if feed is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no feed {feed_id!r}")
-    return await feed_public(registry, feed)
+    return feed_public(feed, await registry.state(feed.id))
 
 
 class OpmlResponse(Response):
@@ -96,13 +50,13 @@ async def add_feed(body: FeedCreate, registry: FeedsDep) -> FeedPublic:
         feed = await registry.add(body.url, body.name)
     except InvalidUrl as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid feed URL: {exc}") from exc
-    return await feed_public(registry, feed)
+    return feed_public(feed, await registry.state(feed.id))
 
 
 @router.get("/feeds")
 async def list_feeds(registry: FeedsDep) -> list[FeedPublic]:
     """Every registered feed with its health."""
-    return [await feed_public(registry, f) for f in await registry.all()]
+    return [feed_public(f, await registry.state(f.id)) for f in await registry.all()]
 
 
 @router.post(
@@ -120,7 +74,7 @@ async def import_feeds(request: Request, registry: FeedsDep) -> FeedImportResult
     """
     data = await _read_body(request, MAX_OPML_BYTES)
     try:
-        return await import_opml(registry, data)
+        return feed_import_result(await registry.import_opml(data))
     except InvalidOpml as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid OPML: {exc}") from exc
 
