@@ -39,8 +39,7 @@ from services.common.settings import Settings
 from services.notifier.alerts import webhook_id
 from services.notifier.service import Notifier
 from services.notifier.subscriptions import Query, StoryFacts, SubscriptionStore
-from services.notifier.webhooks import Deliverer, DeliveryQueue
-from services.notifier.webhooks import Delivery as WebhookDelivery
+from services.notifier.webhooks import Deliverer, DeliveryQueue, WebhookDelivery
 
 ENTITIES = [f"person:person{i}" for i in range(50_000)]
 WORDS = [f"word{i}" for i in range(20_000)]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from services.common.messages import Entity
 from services.fetcher.registry import AddedFeeds, Feed, FeedState
+from services.notifier.subscriptions import Query, Subscription
 from services.store.repository import JoinReason, RevisionNote, StoredArticle, StoredStory, StoryMember
 from services.store.summaries import OutletJoined, Report, copy_graph, timeline
 
@@ -186,3 +187,25 @@ def feed_import_result(result: AddedFeeds) -> FeedImportResult:
         added=len(result.added), existing=len(result.existing), invalid=len(result.invalid),
         errors=[FeedImportError(url=url, error=error) for url, error in result.invalid],
     )
+
+
+class SubscriptionPublic(BaseModel):
+    """A subscription as listed: everything but its secret."""
+
+    id: str
+    target_url: str
+    query: Query
+    created_at: datetime
+    paused: bool
+    description: str | None
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    """A subscription just registered, with its secret: the only time the secret is shown."""
+
+    secret: str
+
+
+def subscription_public(sub: Subscription) -> SubscriptionPublic:
+    """A subscription without its secret, for the API and the CLI."""
+    return SubscriptionPublic(**sub.model_dump(exclude={"secret"}))

@@ -10,13 +10,14 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from services.api.routes.subscriptions import subscription_public
+from services.api.schemas import subscription_public
 from services.cli.base import JsonOpt, T, console, plain, run, settings_of, with_runtime
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor.aliases import AliasTable
-from services.notifier.subscriptions import Query, Subscription, SubscriptionStore
+from services.notifier.subscriptions import Query, SubscriptionStore, subscribe, unsubscribe
+from services.notifier.webhooks import DeliveryQueue
 
 subscriptions_app = typer.Typer(help="Follow stories: subscriptions whose matches are sent as webhooks.",
                                 no_args_is_help=True)
@@ -34,15 +35,9 @@ def _with_subscriptions(settings: Settings, work: Callable[[SubscriptionStore], 
     return run(go)
 
 
-async def _create_and_ping(store: SubscriptionStore, target_url: str, query: Query, secret: str | None,
-                           description: str | None) -> Subscription:
-    """Register a subscription and queue its signed test ping (the notifier sends it)."""
-    from services.notifier.service import send_ping
-    from services.notifier.webhooks import DeliveryQueue
-
-    sub = await store.create(target_url, query, secret=secret, description=description)
-    await send_ping(DeliveryQueue(store.redis, store.keys), sub)
-    return sub
+def _webhooks(store: SubscriptionStore) -> DeliveryQueue:
+    """The webhook queue on the store's Redis (the notifier sends what is queued there)."""
+    return DeliveryQueue(store.redis, store.keys)
 
 
 def _known_subscription(ref: str, found: T | None) -> T:
@@ -105,8 +100,8 @@ def subscriptions_add(
         fields["events"] = event
     try:
         query = Query.model_validate(fields)
-        sub = _with_subscriptions(settings, lambda store: _create_and_ping(store, target_url, query, secret,
-                                                                           description))
+        sub = _with_subscriptions(settings, lambda store: subscribe(store, _webhooks(store), target_url, query,
+                                                                    secret=secret, description=description))
     except ValidationError as exc:
         raise _invalid_subscription(exc) from exc
     if as_json:
@@ -188,7 +183,7 @@ def subscriptions_resume(ctx: typer.Context, subscription: SubscriptionArg, as_j
 def subscriptions_remove(ctx: typer.Context, subscription: SubscriptionArg) -> None:
     """Remove a subscription."""
     settings = with_runtime(settings_of(ctx))
-    removed = _with_subscriptions(settings, lambda store: store.delete(subscription))
+    removed = _with_subscriptions(settings, lambda store: unsubscribe(store, _webhooks(store), subscription))
     _known_subscription(subscription, subscription if removed else None)
     console.print(f"removed subscription {subscription}")
 

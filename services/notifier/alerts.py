@@ -21,9 +21,12 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Literal
 
-from services.common.messages import StoryArticle, StoryEvent
+from services.common.messages import StoryEvent
+
+#: What an alert tells: a story new to the subscriber, or a real change to one it was told about.
+AlertKind = Literal["story.created", "story.updated"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class StorySnapshot:
 class Alert:
     """One alert to deliver: `story.created` or `story.updated`, with why."""
 
-    kind: str
+    kind: AlertKind
     reasons: tuple[str, ...]
 
 
@@ -93,35 +96,6 @@ def webhook_id(subscription_id: str, event: StoryEvent) -> str:
     """Stable id of the delivery of `event` to a subscription (Standard Webhooks `webhook-id`)."""
     source = "|".join((subscription_id, event.cluster_id, event.kind, event.article_id, event.merged_into or ""))
     return "msg_" + hashlib.sha256(source.encode()).hexdigest()[:32]
-
-
-def alert_body(alert: Alert, subscription_id: str, event: StoryEvent, article: StoryArticle | None,
-               msg_id: str) -> dict[str, Any]:
-    """The JSON body of an alert: the story's summary and the article that triggered it."""
-    story_id = event.merged_into or event.cluster_id
-    return {
-        "id": msg_id,
-        "type": alert.kind,
-        "reasons": list(alert.reasons),
-        "subscription_id": subscription_id,
-        "story": {
-            "id": story_id, "title": event.title, "size": event.size, "outlets": event.outlets,
-            "independent_outlets": event.independent_outlets, "copies": event.copies,
-            "entities": event.entities, "merged_from": event.cluster_id if event.kind == "merged" else None,
-            "href": f"/v1/clusters/{story_id}",
-        },
-        "article": None if article is None else {
-            "id": article.id, "title": article.title, "url": article.url, "outlet": article.outlet,
-            "published_at": article.published_at.isoformat() if article.published_at else None,
-            "copy_of": event.article_copy_of,
-        },
-        "at": event.at.isoformat(),
-    }
-
-
-def ping_body(subscription_id: str, at: str) -> dict[str, Any]:
-    """The test ping sent when a subscription is created: the receiver can check its signature end to end."""
-    return {"id": f"msg_ping_{subscription_id}", "type": "ping", "subscription_id": subscription_id, "at": at}
 
 
 def digest_id(subscription_id: str, story_id: str, window: int) -> str:

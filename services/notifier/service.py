@@ -1,26 +1,21 @@
 """Notifier: story events -> signed webhooks to the subscriptions they match.
 
-Consumes `story-events` (key: story id, so one story's events arrive in order),
-finds the candidate subscriptions through the subscription index (never a scan
-of all of them), decides per subscription whether the event is news to it
-(services.notifier.alerts), and enqueues one delivery per alert with a stable
-webhook id. Deliveries are sent by the delivery engine running in the same
-process (services.notifier.webhooks): signed per Standard Webhooks, retried with
-backoff over hours from a schedule kept in Redis, paused when an endpoint keeps
-failing. Replaying the topic enqueues nothing new: an event no newer than what a
-subscriber was told earns nothing, and a delivery id already known is not queued
-again.
+Consumes `story-events` (key: story id, so one story's events arrive in order), adds each event to the
+live stream (services.notifier.live), finds the candidate subscriptions through the subscription index
+(never a scan of all of them), decides per subscription whether the event is news to it
+(services.notifier.alerts), and enqueues one delivery per alert with a stable webhook id and a typed body
+(services.notifier.payloads). Deliveries are sent by the delivery engine running in the same process
+(services.notifier.webhooks): signed per Standard Webhooks, retried with backoff over hours from a
+schedule kept in Redis, paused when an endpoint keeps failing. Replaying the topic enqueues nothing new:
+an event no newer than what a subscriber was told earns nothing, and a delivery id already known is not
+queued again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
 from functools import partial
 
 from services.common.bus import Bus, Delivery
@@ -32,27 +27,13 @@ from services.common.messages import StoryArticle, StoryEvent
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.common.topics import STORY_EVENTS
-from services.notifier.alerts import (
-    Alert,
-    StorySnapshot,
-    alert_body,
-    decide,
-    digest_id,
-    ping_body,
-    wanted,
-    webhook_id,
-)
-from services.notifier.subscriptions import StoryFacts, Subscription, SubscriptionStore
+from services.notifier import live
+from services.notifier.alerts import Alert, StorySnapshot, decide, digest_id, wanted, webhook_id
+from services.notifier.payloads import DigestBody, alert_body, digest_body
+from services.notifier.subscriptions import StoryFacts, Subscription, SubscriptionStore, delivery_to
 from services.notifier.webhooks import Deliverer, DeliveryQueue
-from services.notifier.webhooks import Delivery as WebhookDelivery
 
 log = get_logger(__name__)
-#: Story events kept for the live stream's replay (Last-Event-ID), and how long an event is remembered as
-#: already streamed (a replay of the topic does not stream it twice).
-STORY_STREAM_MAX = 100_000
-STORY_STREAM_SEEN_TTL_S = 7 * 86400
-#: Stories kept per subscription for its feed.
-SUBSCRIPTION_FEED_MAX = 500
 
 
 class Notifier:
@@ -77,7 +58,7 @@ class Notifier:
             language=article.language if article else None, outlet=article.outlet if article else None)
         story_id = event.merged_into or event.cluster_id
         snapshots_key = self.keys.alert_snapshots(story_id)
-        await self._publish_live(event)
+        await live.publish(self.redis, self.keys, event)
         queued = 0
         for sub in await self.subscriptions.candidates(facts):
             raw = await self.redis.hget(snapshots_key, sub.id)
@@ -89,12 +70,10 @@ class Notifier:
                 queued += await self._digest(sub, alert, event, article, story_id)
             elif wanted(alert, sub.query.events):
                 msg_id = webhook_id(sub.id, event)
-                body = json.dumps(alert_body(alert, sub.id, event, article, msg_id), separators=(",", ":"))
-                if await self.queue.enqueue(new_delivery(sub, msg_id, body)):
+                body = alert_body(alert, sub.id, event, article, msg_id)
+                if await self.queue.enqueue(delivery_to(sub, body)):
                     queued += 1
-                    stories = self.keys.subscription_stories(sub.id)
-                    await self.redis.zadd(stories, {story_id: event.at.timestamp()})
-                    await self.redis.zremrangebyrank(stories, 0, -SUBSCRIPTION_FEED_MAX - 1)
+                    await self.subscriptions.record_alert(sub.id, story_id, event.at.timestamp())
                     log.info("alert.queued", subscription=sub.id, story=story_id, kind=alert.kind,
                              reasons=list(alert.reasons), webhook_id=msg_id)
             # Told or not (an event kind it did not ask for), the subscriber is now measured from here.
@@ -112,47 +91,20 @@ class Notifier:
         window = int(event.at.timestamp() // window_s)
         msg_id = digest_id(sub.id, story_id, window)
         earlier = await self.queue.get(msg_id)
-        reasons = list(alert.reasons)
-        updates = 1
-        if earlier is not None:
-            told = json.loads(earlier.body)
-            reasons = sorted(set(told.get("reasons", [])) | set(reasons))
-            updates = int(told.get("digest", {}).get("updates", 1)) + 1
-        body = alert_body(Alert(alert.kind, tuple(reasons)), sub.id, event, article, msg_id)
-        body["digest"] = {"window_minutes": sub.query.digest_minutes, "updates": updates}
-        raw = json.dumps(body, separators=(",", ":"))
+        body = digest_body(alert, sub.id, event, article, msg_id, window_minutes=sub.query.digest_minutes,
+                           earlier=None if earlier is None else DigestBody.model_validate_json(earlier.body))
         if earlier is None:
-            return int(await self.queue.enqueue(new_delivery(sub, msg_id, raw, due=(window + 1) * window_s)))
-        await self.queue.refresh(msg_id, raw)
+            return int(await self.queue.enqueue(delivery_to(sub, body, due=(window + 1) * window_s)))
+        await self.queue.refresh(msg_id, body.wire())
         return 0
-
-    async def _publish_live(self, event: StoryEvent) -> None:
-        """Add the event to the capped stream the API's SSE endpoint serves (once per event, even replayed)."""
-        seen = f"{event.cluster_id}|{event.article_id}|{event.kind}|{event.at.timestamp()}"
-        digest = hashlib.sha256(seen.encode()).hexdigest()[:24]
-        if await self.redis.set(self.keys.story_streamed(digest), "1", nx=True, ex=STORY_STREAM_SEEN_TTL_S):
-            await self.redis.xadd(self.keys.story_stream, {"event": event.model_dump_json()},
-                                  maxlen=STORY_STREAM_MAX, approximate=True)
-
-
-
-def new_delivery(sub: Subscription, msg_id: str, body: str, *, due: float | None = None) -> WebhookDelivery:
-    """A webhook to `sub` with a JSON body, due at `due` (unix time; default: now)."""
-    now = time.time()
-    return WebhookDelivery(id=msg_id, subscription_id=sub.id, target_url=sub.target_url, secret=sub.secret,
-                           body=body, next_attempt_at=now if due is None else due, created_at=now)
-
-
-async def send_ping(queue: DeliveryQueue, sub: Subscription) -> bool:
-    """Queue the test ping of a new subscription (sent by the notifier's delivery engine)."""
-    body = ping_body(sub.id, datetime.now(UTC).isoformat())
-    return await queue.enqueue(new_delivery(sub, str(body["id"]), json.dumps(body, separators=(",", ":"))))
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
     """Run the notifier (matching and delivery) until `stop` is set."""
     keys = Keys(settings.key_prefix)
     async with AsyncExitStack() as stack:
+        # Registered first so it runs last: after the clients are closed, whether the tasks ended or failed.
+        stack.callback(log.info, "service.stopped", service="notifier")
         redis = await stack.enter_async_context(open_redis(settings))
         http = await stack.enter_async_context(SafeHttpClient.from_settings(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-notifier"))
@@ -169,7 +121,6 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                 STORY_EVENTS, group="notifier", stage="notifier", handle=partial(_handle, notifier),
                 stop=stop, ready=ready,
             ))
-    log.info("service.stopped", service="notifier")
 
 
 async def _handle(notifier: Notifier, event: StoryEvent, delivery: Delivery) -> None:

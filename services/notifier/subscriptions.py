@@ -15,19 +15,20 @@ outlets, and the broad set: one SUNION, so 100,000 subscriptions on other things
 The candidates are then loaded (HMGET) and checked with `matches`, so the index may over-select
 but never miss.
 
-Owner of the `{subs}` keys: this module (the API and the CLI write through it, the notifier reads).
+Owner of the `{subs}` keys and of each subscription's feed (the stories it was alerted about): this
+module. The API and the CLI register, remove and replay through the functions at the end of it
+(`subscribe`, `unsubscribe`, `replay`), which keep a subscription and its webhooks in step.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -37,6 +38,9 @@ from services.common.logging import get_logger
 from services.common.messages import StoryEvent
 from services.common.redis import Redis
 from services.common.urls import normalize_url
+from services.notifier.payloads import WebhookBody, ping_body
+from services.notifier.webhooks.queue import DeliveryQueue, WebhookDelivery
+from services.notifier.webhooks.signing import check_secret, generate_secret
 
 log = get_logger(__name__)
 
@@ -49,9 +53,8 @@ MAX_VALUES = 100
 MAX_VALUE_CHARS = 200
 MAX_DESCRIPTION_CHARS = 500
 
-SECRET_PREFIX = "whsec_"
-#: Standard Webhooks: the secret is 24 to 64 random bytes, base64-encoded after "whsec_".
-SECRET_MIN_BYTES, SECRET_MAX_BYTES = 24, 64
+#: Stories kept per subscription for its feed.
+SUBSCRIPTION_FEED_MAX = 500
 
 # An entity key is "<type>:<name>" with a lower-case type of letters and underscores ("person:",
 # "work_of_art:"); anything else is a bare name.
@@ -134,11 +137,6 @@ class Query(BaseModel):
         return list(dict.fromkeys(values))
 
 
-def generate_secret() -> str:
-    """A new Standard Webhooks signing secret: "whsec_" + base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 def new_subscription_id() -> str:
     """A new random subscription id."""
     return "sub_" + secrets.token_hex(8)
@@ -169,15 +167,7 @@ class Subscription(BaseModel):
     @field_validator("secret")
     @classmethod
     def _secret(cls, value: str) -> str:
-        if not value.startswith(SECRET_PREFIX):
-            raise ValueError(f"the secret must start with {SECRET_PREFIX!r}")
-        try:
-            raw = base64.b64decode(value[len(SECRET_PREFIX):], validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("the secret after 'whsec_' must be base64") from None
-        if not SECRET_MIN_BYTES <= len(raw) <= SECRET_MAX_BYTES:
-            raise ValueError(f"the secret must encode {SECRET_MIN_BYTES} to {SECRET_MAX_BYTES} bytes")
-        return value
+        return check_secret(value)
 
 
 @dataclass(frozen=True)
@@ -379,6 +369,20 @@ class SubscriptionStore:
                 return None
         return sub
 
+    async def record_alert(self, sub_id: str, story_id: str, at: float) -> None:
+        """Put a story at the top of the subscription's feed (`at`: unix time of the alert's event); the feed
+        keeps the latest `SUBSCRIPTION_FEED_MAX` stories."""
+        stories = self.keys.subscription_stories(sub_id)
+        await self.redis.zadd(stories, {story_id: at})
+        await self.redis.zremrangebyrank(stories, 0, -SUBSCRIPTION_FEED_MAX - 1)
+
+    async def alerted(self, sub_id: str, limit: int) -> list[tuple[str, float]]:
+        """The subscription's feed: up to `limit` story ids it was alerted about with the unix time of the
+        latest alert, newest first."""
+        rows = cast("list[tuple[str, float]]", await self.redis.zrevrange(
+            self.keys.subscription_stories(sub_id), 0, limit - 1, withscores=True))
+        return [(str(story_id), float(at)) for story_id, at in rows]
+
     async def candidates(self, facts: StoryFacts) -> list[Subscription]:
         """The active subscriptions a story event matches, found through the index (SUNION, HMGET)."""
         ids = sorted(str(i) for i in await self.redis.sunion(candidate_sets(self.keys, facts)))
@@ -393,3 +397,43 @@ class SubscriptionStore:
             # One unreadable record must not stop every alert: skip it, loudly.
             log.warning("subscription.unreadable", subscription=sub_id, error=str(exc))
             return None
+
+
+# --- a subscription and its webhooks, kept in step (what the API and the CLI call) --------------------
+
+
+def delivery_to(sub: Subscription, body: WebhookBody, *, due: float | None = None) -> WebhookDelivery:
+    """The delivery of `body` to `sub`'s endpoint, signed with its secret, due at `due` (unix time; default: now)."""
+    now = time.time()
+    return WebhookDelivery(id=body.id, subscription_id=sub.id, target_url=sub.target_url, secret=sub.secret,
+                           body=body.wire(), next_attempt_at=now if due is None else due, created_at=now)
+
+
+async def send_ping(queue: DeliveryQueue, sub: Subscription) -> bool:
+    """Queue the signed test ping of a subscription (sent by the notifier's delivery engine)."""
+    return await queue.enqueue(delivery_to(sub, ping_body(sub.id, datetime.now(UTC))))
+
+
+async def subscribe(store: SubscriptionStore, queue: DeliveryQueue, target_url: str, query: Query, *,
+                    secret: str | None = None, description: str | None = None) -> Subscription:
+    """Register a subscription and queue its test ping. Raises pydantic.ValidationError when the target URL
+    or the secret is unusable."""
+    sub = await store.create(target_url, query, secret=secret, description=description)
+    await send_ping(queue, sub)
+    return sub
+
+
+async def unsubscribe(store: SubscriptionStore, queue: DeliveryQueue, sub_id: str) -> bool:
+    """Remove a subscription and its undelivered webhooks; False when there was none."""
+    if not await store.delete(sub_id):
+        return False
+    await queue.forget(sub_id)
+    return True
+
+
+async def replay(store: SubscriptionStore, queue: DeliveryQueue, sub_id: str) -> int | None:
+    """Unpause a subscription's endpoint and make its undelivered webhooks due now; how many, or None when
+    there is no such subscription."""
+    if await store.get(sub_id) is None:
+        return None
+    return await queue.replay(sub_id)

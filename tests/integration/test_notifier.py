@@ -20,8 +20,8 @@ from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, STORY_EVENTS
 from services.notifier import service as notifier_service
-from services.notifier.service import Notifier, send_ping
-from services.notifier.subscriptions import Query, SubscriptionStore
+from services.notifier.service import Notifier
+from services.notifier.subscriptions import Query, SubscriptionStore, send_ping
 from services.notifier.webhooks import DeliveryQueue, verify
 from services.store import service as store_service
 from services.store.repository import Repository
@@ -114,7 +114,8 @@ async def test_a_story_alerts_once_then_per_new_outlet_signed_and_replay_sends_n
     bodies = receiver.bodies()  # in any order: deliveries run concurrently
     assert sorted(str(b["type"]) for b in bodies) == ["ping", "story.created", "story.updated", "story.updated",
                                                       "story.updated"]
-    updates = {tuple(b["reasons"]): b for b in bodies if b["type"] == "story.updated"}  # type: ignore[arg-type]
+    updates: dict[tuple[str, ...], dict[str, object]] = {
+        tuple(b["reasons"]): b for b in bodies if b["type"] == "story.updated"}  # type: ignore[arg-type]
     assert sorted(updates) == [("first_pickup",), ("more_outlets",)]
     assert sorted(b["story"]["independent_outlets"] for b in bodies if b["type"] != "ping") == [1, 2, 3, 3]  # type: ignore[index]
     story_ids = {b["story"]["id"] for b in bodies if b["type"] != "ping"}  # type: ignore[index]

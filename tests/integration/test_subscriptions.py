@@ -165,7 +165,7 @@ def test_invalid_subscriptions_get_a_clear_422(api: TestClient, body: dict[str, 
 
 def test_cli(settings: Settings) -> None:
     runner = CliRunner()
-    env = {"REDIS_URL": settings.redis, "WIREWATCH_KEY_PREFIX": settings.key_prefix}
+    env = {"REDIS_URL": settings.required_redis_url, "WIREWATCH_KEY_PREFIX": settings.key_prefix}
 
     def run(*args: str) -> str:
         result = runner.invoke(cli_app, ["subscriptions", *args], env=env)

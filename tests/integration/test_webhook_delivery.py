@@ -21,11 +21,11 @@ from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
-from services.notifier.webhooks import Deliverer, Delivery, DeliveryQueue, new_secret, verify
+from services.notifier.webhooks import Deliverer, DeliveryQueue, WebhookDelivery, generate_secret, verify
 
 pytestmark = pytest.mark.integration
 
-SECRET = new_secret()
+SECRET = generate_secret()
 #: Hours made into fractions of a second: every test sees the whole schedule.
 FAST_SCHEDULE = (0.05, 0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3)
 
@@ -124,11 +124,11 @@ def _queue(redis: Redis, settings: Settings, **options: object) -> DeliveryQueue
     return DeliveryQueue(redis, Keys(settings.key_prefix), **options)  # type: ignore[arg-type]
 
 
-def _delivery(msg_id: str, url: str, sub: str = "sub1") -> Delivery:
+def _delivery(msg_id: str, url: str, sub: str = "sub1") -> WebhookDelivery:
     # Raw UTF-8 and a "/" on purpose: Lua's cjson (replay) re-encodes records, the body must survive byte-exact.
     body = json.dumps({"type": "story.created", "id": msg_id, "note": "Tête-à-tête in Moscow / Тегеран"},
                       ensure_ascii=False)
-    return Delivery(id=msg_id, subscription_id=sub, target_url=url, secret=SECRET, body=body.encode())
+    return WebhookDelivery(id=msg_id, subscription_id=sub, target_url=url, secret=SECRET, body=body.encode())
 
 
 @asynccontextmanager
@@ -154,7 +154,7 @@ async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> No
         await asyncio.sleep(0.02)
 
 
-async def wait_for_state(queue: DeliveryQueue, msg_id: str, state: str, timeout: float = 10.0) -> Delivery:
+async def wait_for_state(queue: DeliveryQueue, msg_id: str, state: str, timeout: float = 10.0) -> WebhookDelivery:
     deadline = time.monotonic() + timeout
     while True:
         found = await queue.get(msg_id)

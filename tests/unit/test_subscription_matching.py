@@ -15,10 +15,10 @@ from services.notifier.subscriptions import (
     StoryFacts,
     Subscription,
     candidate_sets,
-    generate_secret,
     index_entries,
     matches,
 )
+from services.notifier.webhooks.signing import generate_secret
 
 SOLEIMANI = "person:qassem soleimani"
 PUTIN = "person:vladimir putin"

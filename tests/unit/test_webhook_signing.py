@@ -1,4 +1,5 @@
-"""Standard Webhooks signing and verification (services.notifier.webhooks), plus the retry schedule's jitter."""
+"""Standard Webhooks signing and verification (services.notifier.webhooks.signing), plus the retry schedule's
+jitter and the delivery id rule (services.notifier.webhooks.queue)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,8 @@ import random
 
 import pytest
 
-from services.notifier.webhooks import (
-    RETRY_SCHEDULE,
-    Delivery,
-    backoff_delay,
-    new_secret,
-    sign,
-    signature_headers,
-    verify,
-)
+from services.notifier.webhooks.queue import RETRY_SCHEDULE, WebhookDelivery, backoff_delay
+from services.notifier.webhooks.signing import generate_secret, sign, signature_headers, verify
 
 # The published test vector of the Standard Webhooks reference libraries.
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -35,7 +29,7 @@ def test_published_vector() -> None:
 
 
 def test_round_trip_with_a_fresh_secret() -> None:
-    secret = new_secret()
+    secret = generate_secret()
     assert secret.startswith("whsec_")
     body = b'{"event": "story.created", "cluster": {"id": "c1"}}'
     headers = signature_headers(secret, "msg_1", body)
@@ -49,7 +43,7 @@ def test_tampered_body_wrong_secret_or_id_fail() -> None:
     headers = _headers(VECTOR_SIGNATURE)
     now = VECTOR_TS
     assert not verify(VECTOR_SECRET, headers, '{"test": 2432232315}', now=now)
-    assert not verify(new_secret(), headers, VECTOR_BODY, now=now)
+    assert not verify(generate_secret(), headers, VECTOR_BODY, now=now)
     assert not verify(VECTOR_SECRET, _headers(VECTOR_SIGNATURE, msg_id="msg_other"), VECTOR_BODY, now=now)
     assert not verify(VECTOR_SECRET, _headers(VECTOR_SIGNATURE, ts=VECTOR_TS + 1), VECTOR_BODY, now=now)
 
@@ -63,7 +57,7 @@ def test_timestamp_tolerance_both_ways() -> None:
 
 
 def test_several_signatures_any_valid_v1_passes() -> None:
-    other = sign(new_secret(), VECTOR_ID, VECTOR_TS, VECTOR_BODY)
+    other = sign(generate_secret(), VECTOR_ID, VECTOR_TS, VECTOR_BODY)
     value = VECTOR_SIGNATURE.split(",", 1)[1]
     for sig in (f"{other} {VECTOR_SIGNATURE}", f"{VECTOR_SIGNATURE} {other}", f"v1a,abc {VECTOR_SIGNATURE}"):
         assert verify(VECTOR_SECRET, _headers(sig), VECTOR_BODY, now=VECTOR_TS)
@@ -92,9 +86,9 @@ def test_bad_secret() -> None:
 def test_delivery_ids_cannot_contain_dots() -> None:
     # A "." in the id would make the signed content `id.timestamp.body` ambiguous.
     base = {"subscription_id": "s1", "target_url": "http://example.com/", "secret": VECTOR_SECRET, "body": b"{}"}
-    assert Delivery(id="msg_1", **base).body == "{}"
+    assert WebhookDelivery(id="msg_1", **base).body == "{}"
     with pytest.raises(ValueError):
-        Delivery(id="msg.1", **base)
+        WebhookDelivery(id="msg.1", **base)
 
 
 def test_backoff_full_jitter_within_each_step_then_gives_up() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, status
@@ -11,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.api.deps import SubscriptionsDep, WebhooksDep
-from services.notifier.service import send_ping
-from services.notifier.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription
+from services.api.schemas import SubscriptionCreated, SubscriptionPublic, subscription_public
+from services.notifier.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription, replay, subscribe, unsubscribe
 from services.notifier.webhooks import DeliveryLogEntry
 
 router = APIRouter(tags=["subscriptions"])
@@ -27,28 +26,6 @@ class SubscriptionCreate(BaseModel):
         None, description="Standard Webhooks secret ('whsec_' + base64 of 24 to 64 bytes); generated when omitted")
     query: Query = Field(default_factory=Query)
     description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
-
-
-class SubscriptionPublic(BaseModel):
-    """A subscription as listed: everything but its secret."""
-
-    id: str
-    target_url: str
-    query: Query
-    created_at: datetime
-    paused: bool
-    description: str | None
-
-
-class SubscriptionCreated(SubscriptionPublic):
-    """A subscription just registered, with its secret: the only time the secret is shown."""
-
-    secret: str
-
-
-def subscription_public(sub: Subscription) -> SubscriptionPublic:
-    """A subscription without its secret, for the API and the CLI."""
-    return SubscriptionPublic(**sub.model_dump(exclude={"secret"}))
 
 
 def _known(sub: Subscription | None, sub_id: str) -> SubscriptionPublic:
@@ -66,13 +43,13 @@ async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep,
     """Register a subscription; the response holds its secret, which is never shown again. A signed test ping
     is queued to the target at once."""
     try:
-        sub = await store.create(body.target_url, body.query, secret=body.secret, description=body.description)
+        sub = await subscribe(store, webhooks, body.target_url, body.query, secret=body.secret,
+                              description=body.description)
     except ValidationError as exc:
         # The target URL or the secret is unusable: the same 422 shape as any other invalid body
         # (without the input: it may be the secret).
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from exc
-    await send_ping(webhooks, sub)
     return SubscriptionCreated(**sub.model_dump())
 
 
@@ -103,9 +80,8 @@ async def resume_subscription(sub_id: str, store: SubscriptionsDep) -> Subscript
 @router.delete("/subscriptions/{sub_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
 async def delete_subscription(sub_id: str, store: SubscriptionsDep, webhooks: WebhooksDep) -> None:
     """Remove a subscription and its undelivered webhooks."""
-    if not await store.delete(sub_id):
+    if not await unsubscribe(store, webhooks, sub_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id!r}")
-    await webhooks.forget(sub_id)
 
 
 class DeliveryLog(BaseModel):
@@ -133,5 +109,7 @@ async def delivery_log(sub_id: str, store: SubscriptionsDep, webhooks: WebhooksD
 @router.post("/subscriptions/{sub_id}/replay", responses=_NOT_FOUND)
 async def replay_deliveries(sub_id: str, store: SubscriptionsDep, webhooks: WebhooksDep) -> dict[str, int]:
     """Once an endpoint is fixed: unpause it and make its undelivered deliveries due now."""
-    _known(await store.get(sub_id), sub_id)
-    return {"replayed": await webhooks.replay(sub_id)}
+    replayed = await replay(store, webhooks, sub_id)
+    if replayed is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id!r}")
+    return {"replayed": replayed}

@@ -1,10 +1,5 @@
-"""Webhook delivery engine: Standard Webhooks signing, a durable retry queue in Redis, a delivery log.
+"""The webhook delivery queue in Redis: schedule, claims and leases, results, the delivery log, paused endpoints.
 
-What to send and to whom is decided elsewhere (the notifier); this module makes sure it arrives:
-
-* **Signing** follows Standard Webhooks (https://www.standardwebhooks.com/, RELIABILITY 1.3.1):
-  `webhook-id`, `webhook-timestamp` (unix seconds of the *attempt*) and `webhook-signature`
-  (`v1,` + base64 HMAC-SHA256 over `id.timestamp.body`, keyed with the base64 part of `whsec_...`).
 * **Once per id.** The caller gives every delivery a stable id (its `webhook-id`); enqueueing an id
   that is already known does nothing, so a replayed story-events topic never sends again. Exactly-once
   HTTP is impossible: a receiver that answers after our timeout may get the same id again, which is
@@ -15,34 +10,28 @@ What to send and to whom is decided elsewhere (the notifier); this module makes 
   deliveries to be claimed again when the lease ends. Results are written by one Lua step that checks
   the claim token, so a sender whose lease ran out cannot overwrite a newer result.
 * **Retries** follow `RETRY_SCHEDULE` (30 s ... 8 h) with full jitter, persisted as the due time, so a
-  restart loses nothing; after the last step the delivery is `failed`.
+  restart loses nothing; after the last step the delivery is `failed`. The schedule lives here, not in
+  the deliverer, because the next due time is written in the same Lua step as the attempt's result.
 * **Endpoints that keep failing are paused**: `PAUSE_AFTER_FAILURES` failed attempts in a row, a
   delivery that used up its schedule, or 410 Gone. A paused endpoint's deliveries are kept, not sent;
   `replay` unpauses it and makes them due now.
-* **A slow receiver delays nobody else**: `Deliverer` bounds requests per endpoint and in total and
-  hands a claimed delivery straight back when its endpoint is busy.
+
+Owner of the `{wh}` keys: the only writer of them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
-import logging
 import random
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from services.common.errors import BlockedAddress, UpstreamRejected, WirewatchError
-from services.common.http import SafeHttpClient, UpstreamBusy
 from services.common.keys import Keys
+from services.common.logging import get_logger
 from services.common.redis import Redis
 
 __all__ = [
@@ -51,22 +40,16 @@ __all__ = [
     "LOG_LENGTH",
     "PAUSE_AFTER_FAILURES",
     "RETRY_SCHEDULE",
-    "SECRET_PREFIX",
-    "Deliverer",
-    "Delivery",
     "DeliveryLogEntry",
     "DeliveryQueue",
     "PauseInfo",
+    "State",
+    "WebhookDelivery",
     "backoff_delay",
-    "new_secret",
-    "sign",
-    "signature_headers",
-    "verify",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
-SECRET_PREFIX = "whsec_"
 #: Waits after the 1st, 2nd, ... failed attempt (upper bounds of the full jitter); after the last one
 #: the delivery is given up (`failed`). About 16 hours in all, so a receiver down overnight catches up.
 RETRY_SCHEDULE: tuple[float, ...] = (30, 120, 600, 1800, 3600, 7200, 14400, 28800)
@@ -78,8 +61,6 @@ LOG_LENGTH = 200
 DELIVERED_TTL_S = 7 * 24 * 3600
 #: How long a claimed delivery is reserved for its sender; must exceed the request timeout.
 DEFAULT_LEASE_S = 60.0
-#: Response bodies are not used; read a little of them at most.
-_MAX_RESPONSE_BYTES = 64 * 1024
 # Ids go into Redis keys and into the signed content `id.timestamp.body`: a "." would make the signed
 # content ambiguous (Standard Webhooks forbids it), so ids are a plain alphabet.
 _ID = re.compile(r"^[A-Za-z0-9_:\-]{1,200}$")
@@ -87,72 +68,10 @@ _ID = re.compile(r"^[A-Za-z0-9_:\-]{1,200}$")
 State = Literal["pending", "delivered", "failed"]
 
 
-# --- signing ---------------------------------------------------------------------------------
-
-
-def new_secret() -> str:
-    """A fresh random signing secret, `whsec_` + base64 of 32 bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def _key(secret: str) -> bytes:
-    raw = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
-    try:
-        return base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("webhook secret is not base64 (expected whsec_<base64>)") from exc
-
-
-def _as_bytes(body: bytes | str) -> bytes:
-    return body.encode() if isinstance(body, str) else body
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes | str) -> str:
-    """The `webhook-signature` value `v1,<base64 HMAC-SHA256 of "{msg_id}.{timestamp}.{body}">`."""
-    signed = f"{msg_id}.{int(timestamp)}.".encode() + _as_bytes(body)
-    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def signature_headers(secret: str, msg_id: str, body: bytes | str, *, timestamp: int | None = None) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt (timestamp: now unless given)."""
-    ts = int(time.time()) if timestamp is None else int(timestamp)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": sign(secret, msg_id, ts, body)}
-
-
-def verify(secret: str, headers: Mapping[str, str], body: bytes | str, tolerance_s: float = 300,
-           *, now: float | None = None) -> bool:
-    """True when `headers` carry a valid `v1` signature of `body` made within `tolerance_s` of now.
-
-    Header names are matched case-insensitively; `webhook-signature` may list several space-separated
-    signatures (key rotation) and any valid `v1` one passes. Compared in constant time.
-    """
-    lower = {k.lower(): v for k, v in headers.items()}
-    msg_id = lower.get("webhook-id")
-    stamp = lower.get("webhook-timestamp", "")
-    given = lower.get("webhook-signature")
-    if not msg_id or not given or not stamp.isdigit():
-        return False
-    current = time.time() if now is None else now
-    if abs(current - int(stamp)) > tolerance_s:
-        return False  # too old (a replay) or too new
-    try:
-        expected = sign(secret, msg_id, int(stamp), body).split(",", 1)[1].encode()
-    except ValueError:
-        return False
-    found = False
-    for candidate in given.split():
-        version, _, value = candidate.partition(",")
-        # No early exit: every candidate is compared, so timing does not tell which one matched.
-        if version == "v1" and hmac.compare_digest(value.encode(), expected):
-            found = True
-    return found
-
-
 # --- records -----------------------------------------------------------------------------------
 
 
-class Delivery(BaseModel):
+class WebhookDelivery(BaseModel):
     """One webhook message to one endpoint, and where its delivery stands."""
 
     id: str = Field(description="the stable webhook-id, the same on every attempt (given by the caller)")
@@ -374,7 +293,7 @@ class DeliveryQueue:
         self._release = redis.register_script(_RELEASE)
         self._replay = redis.register_script(_REPLAY)
 
-    async def enqueue(self, delivery: Delivery) -> bool:
+    async def enqueue(self, delivery: WebhookDelivery) -> bool:
         """Store `delivery` and schedule it at its `next_attempt_at`; False (and nothing done) when its
         id is already known, whatever state it is in, so one webhook-id is never queued twice."""
         k = self.keys
@@ -392,7 +311,7 @@ class DeliveryQueue:
         return bool(await self._refresh(keys=[k.webhook_delivery(delivery_id), k.webhook_leases], args=[body]))
 
     async def claim_due(self, limit: int, lease_s: float = DEFAULT_LEASE_S, *,
-                        now: float | None = None) -> list[tuple[Delivery, str]]:
+                        now: float | None = None) -> list[tuple[WebhookDelivery, str]]:
         """Take up to `limit` deliveries due now, each reserved for `lease_s`, with the claim token that
         `record_result` / `release` need. Atomic: concurrent callers never get the same delivery."""
         if limit <= 0:
@@ -402,18 +321,18 @@ class DeliveryQueue:
         k = self.keys
         raws = await self._claim(keys=[k.webhook_due, k.webhook_leases, k.webhook_paused],
                                  args=[current, limit, current + lease_s, token, k.webhook_delivery_prefix])
-        return [(Delivery.model_validate_json(raw), token) for raw in raws]
+        return [(WebhookDelivery.model_validate_json(raw), token) for raw in raws]
 
-    async def release(self, delivery: Delivery, token: str, *, delay_s: float = 1.0) -> bool:
+    async def release(self, delivery: WebhookDelivery, token: str, *, delay_s: float = 1.0) -> bool:
         """Give a claimed delivery back unsent, due again in `delay_s` (its attempts unchanged)."""
         k = self.keys
         done = await self._release(keys=[k.webhook_delivery(delivery.id), k.webhook_due, k.webhook_leases],
                                    args=[delivery.id, token, time.time() + delay_s])
         return bool(done)
 
-    async def record_result(self, delivery: Delivery, token: str, *, status: int | None, error: str | None,
+    async def record_result(self, delivery: WebhookDelivery, token: str, *, status: int | None, error: str | None,
                             latency_ms: int, pause_reason: str | None = None,
-                            retry_after_s: float | None = None) -> Delivery | None:
+                            retry_after_s: float | None = None) -> WebhookDelivery | None:
         """Record one attempt: 2xx `status` = delivered; anything else schedules the next attempt per the
         schedule (at least `retry_after_s` away) or, when it is used up, marks it failed and pauses the
         endpoint. `pause_reason` pauses the endpoint at once (410 Gone). Returns the updated delivery,
@@ -448,16 +367,17 @@ class DeliveryQueue:
                   delivery.subscription_id, self.pause_after, pause_reason or "", now, 1 if success else 0],
         )
         if not written:
-            log.warning("webhook %s: result of attempt %d dropped, the claim had expired", delivery.id, attempts)
+            log.warning("webhook.result_dropped", delivery=delivery.id, attempt=attempts,
+                        reason="the claim had expired")
             return None
         if paused:
-            log.warning("webhook endpoint of subscription %s paused", delivery.subscription_id)
+            log.warning("webhook.endpoint_paused", subscription=delivery.subscription_id, delivery=delivery.id)
         return updated
 
-    async def get(self, delivery_id: str) -> Delivery | None:
+    async def get(self, delivery_id: str) -> WebhookDelivery | None:
         """The delivery with this id, if known (delivered ones are kept for `delivered_ttl_s`)."""
         raw = await self.redis.get(self.keys.webhook_delivery(delivery_id))
-        return Delivery.model_validate_json(raw) if raw else None
+        return WebhookDelivery.model_validate_json(raw) if raw else None
 
     async def log(self, subscription_id: str, limit: int = 50) -> list[DeliveryLogEntry]:
         """The subscription's latest delivery attempts, newest first."""
@@ -479,11 +399,11 @@ class DeliveryQueue:
         info = PauseInfo(reason=reason, since=time.time())
         await self.redis.hsetnx(self.keys.webhook_paused, subscription_id, info.model_dump_json())
 
-    async def undelivered(self, subscription_id: str) -> list[Delivery]:
+    async def undelivered(self, subscription_id: str) -> list[WebhookDelivery]:
         """The subscription's deliveries not delivered yet (pending or failed)."""
         ids = sorted(str(i) for i in await self.redis.smembers(self.keys.webhook_undelivered(subscription_id)))
         raws = await self.redis.mget([self.keys.webhook_delivery(i) for i in ids]) if ids else []
-        found = [Delivery.model_validate_json(raw) for raw in raws if raw]
+        found = [WebhookDelivery.model_validate_json(raw) for raw in raws if raw]
         return [d for d in found if d.state != "delivered"]
 
     async def forget(self, subscription_id: str) -> int:
@@ -512,129 +432,3 @@ class DeliveryQueue:
             args=[subscription_id, time.time(), k.webhook_delivery_prefix],
         )
         return int(count)
-
-
-# --- the sender -----------------------------------------------------------------------------------
-
-
-class Deliverer:
-    """Claims due deliveries and POSTs them, signed, through the SSRF-guarded client.
-
-    At most `per_endpoint_concurrency` requests per subscription and `max_in_flight` in all run in this
-    process; a claimed delivery whose endpoint is already busy here is handed back at once (due again
-    a second later), so a slow receiver holds only its own slots and never a fast receiver's.
-    """
-
-    def __init__(self, queue: DeliveryQueue, http: SafeHttpClient, *, per_endpoint_concurrency: int = 2,
-                 timeout_s: float = 10.0, max_in_flight: int = 64, poll_interval_s: float = 0.5,
-                 lease_s: float | None = None) -> None:
-        if per_endpoint_concurrency < 1 or max_in_flight < 1 or timeout_s <= 0:
-            raise ValueError("concurrency limits and timeout_s must be positive")
-        self.queue = queue
-        self.http = http
-        self.per_endpoint = per_endpoint_concurrency
-        self.timeout_s = timeout_s
-        self.max_in_flight = max_in_flight
-        self.poll_interval_s = poll_interval_s
-        # The lease outlasts the request (the client's own deadline may be longer than ours) so a
-        # delivery in flight is never claimed by another sender.
-        self.lease_s = lease_s if lease_s is not None else max(timeout_s, http.timeout_s) + 30.0
-        self._busy: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._woken = asyncio.Event()
-        self.sent = 0
-        """Requests made by this instance (all outcomes)."""
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set, then let the requests in flight finish."""
-        try:
-            while not stop.is_set():
-                try:
-                    claimed = await self.queue.claim_due(self.max_in_flight - len(self._tasks), self.lease_s)
-                except Exception:  # Redis down for a moment: keep the loop alive and try again
-                    log.exception("claiming due webhooks failed")
-                    claimed = []
-                for delivery, token in claimed:
-                    await self._start(delivery, token)
-                # Full batch: more may be due at once; otherwise wait for the next poll (or a free slot).
-                if claimed and len(self._tasks) < self.max_in_flight:
-                    continue
-                await self._pause(stop)
-        finally:
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def wake(self) -> None:
-        """Look for due deliveries now rather than at the next poll (called when something was queued)."""
-        self._woken.set()
-
-    async def _pause(self, stop: asyncio.Event) -> None:
-        waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._woken.wait())}
-        try:
-            await asyncio.wait({*waiters, *self._tasks}, timeout=self.poll_interval_s,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            self._woken.clear()
-
-    async def _start(self, delivery: Delivery, token: str) -> None:
-        sub = delivery.subscription_id
-        if self._busy.get(sub, 0) >= self.per_endpoint:
-            try:
-                await self.queue.release(delivery, token)
-            except Exception:  # the lease runs out by itself: the delivery comes back then
-                log.exception("handing back webhook %s failed", delivery.id)
-            return
-        self._busy[sub] = self._busy.get(sub, 0) + 1
-        task = asyncio.create_task(self._deliver(delivery, token))
-        self._tasks.add(task)
-        task.add_done_callback(lambda t: self._done(t, sub))
-
-    def _done(self, task: asyncio.Task[None], sub: str) -> None:
-        self._tasks.discard(task)
-        left = self._busy.get(sub, 1) - 1
-        if left > 0:
-            self._busy[sub] = left
-        else:
-            self._busy.pop(sub, None)
-
-    async def deliver_once(self, delivery: Delivery, token: str) -> Delivery | None:
-        """Send one claimed delivery and record the result (what `run` does for each); returns the
-        updated delivery, or None if the claim had expired."""
-        headers = signature_headers(delivery.secret, delivery.id, delivery.body)  # signed now: fresh timestamp
-        headers["content-type"] = "application/json"
-        status: int | None = None
-        error: str | None = None
-        pause_reason: str | None = None
-        retry_after: float | None = None
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                response = await self.http.post(delivery.target_url, max_bytes=_MAX_RESPONSE_BYTES,
-                                                content=delivery.body.encode(), headers=headers)
-            status = response.status
-        except TimeoutError:
-            error = f"no answer within {self.timeout_s:g} s"
-        except UpstreamBusy as exc:  # 429 / 5xx
-            status, error, retry_after = exc.status, str(exc), exc.retry_after_s
-        except UpstreamRejected as exc:  # 4xx, or a redirect (not followed)
-            status, error = exc.status, str(exc)
-            if exc.status == 410:
-                pause_reason = "endpoint answered 410 Gone"
-        except BlockedAddress as exc:
-            # Retried like any failure: an allow-list or DNS fix makes it pass; it pauses in time.
-            error = str(exc)
-        except WirewatchError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.sent += 1
-        latency_ms = int((time.monotonic() - started) * 1000)
-        return await self.queue.record_result(delivery, token, status=status, error=error, latency_ms=latency_ms,
-                                              pause_reason=pause_reason, retry_after_s=retry_after)
-
-    async def _deliver(self, delivery: Delivery, token: str) -> None:
-        try:
-            await self.deliver_once(delivery, token)
-        except Exception:  # one bad delivery must not end the loop; its lease brings it back
-            log.exception("webhook %s: delivery failed unexpectedly", delivery.id)
