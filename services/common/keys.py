@@ -171,17 +171,19 @@ class Keys:
         return f"{self.prefix}alerts:{story_id}"
 
     def subscription_stories(self, subscription_id: str) -> str:
-        """ZSET story id -> unix time of the latest alert about it to this subscription (its feed, newest first)."""
+        """ZSET story id -> unix time of the latest alert about it to this subscription (its feed, newest first).
+        Owner: services.notifier.subscriptions."""
         return f"{self.prefix}alerted:{subscription_id}"
 
     def story_streamed(self, event_digest: str) -> str:
-        """STRING with TTL: this story event was added to the live stream already (a replay adds it once)."""
+        """STRING with TTL: this story event was added to the live stream already (a replay adds it once).
+        Owner: services.notifier.live."""
         return f"{self.prefix}stream:streamed:{event_digest}"
 
     @property
     def story_stream(self) -> str:
         """STREAM of story events (field `event`: StoryEvent JSON), capped to STORY_STREAM_MAX entries: the
-        replay window of the live SSE stream (entry ids are the SSE event ids)."""
+        replay window of the live SSE stream (entry ids are the SSE event ids). Owner: services.notifier.live."""
         return f"{self.prefix}stream:story-events"
 
     # --- subscriptions (owner: services.notifier.subscriptions) -------------------------------
@@ -202,11 +204,11 @@ class Keys:
         """SET of the subscription ids with no entity, keyword or outlet criterion (candidates for every story)."""
         return f"{self.prefix}{{subs}}:idx:broad"
 
-    # --- webhook deliveries (owner: services.notifier.webhooks) --------------------------------
+    # --- webhook deliveries (owner: services.notifier.webhooks.queue) --------------------------
     # All carry the hash tag {wh}: one delivery's result touches its record, the due schedule, the
     # endpoint's counters and log in a single Lua script, so they must live in one slot.
     def webhook_delivery(self, delivery_id: str) -> str:
-        """STRING: one Delivery as JSON (expires some days after it was delivered)."""
+        """STRING: one WebhookDelivery as JSON (expires some days after it was delivered)."""
         return f"{self.webhook_delivery_prefix}{delivery_id}"
 
     @property
