@@ -15,16 +15,14 @@ import json
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import AliasesDep, KeysDep, RedisDep, RepoDep, SubscriptionsDep
-from services.common.keys import Keys
-from services.common.redis import Redis
+from services.api.deps import AliasesDep, RepoDep, SubscriptionsDep
 from services.notifier.subscriptions import Subscription, SubscriptionStore
 from services.store.repository import Repository, StoredStory
 from services.store.summaries import stories_naming
@@ -62,12 +60,6 @@ class EntityPublic(BaseModel):
     clusters: list[EntityStory] = Field(description="latest updated story clusters first")
 
 
-async def _newest(redis: Redis, key: str, count: int) -> list[tuple[str, float]]:
-    """The newest `count` members of a ZSET scored by Unix time, with their times, newest first."""
-    rows: Any = await redis.zrevrange(key, 0, count - 1, withscores=True)
-    return [(str(member), float(score)) for member, score in rows]
-
-
 def _normalise_key(key: str) -> str:
     kind, sep, name = key.strip().partition(":")
     if not sep or not kind.strip() or not name.strip():
@@ -97,13 +89,13 @@ async def get_entity(
                                 last_updated=c.last_updated) for c in stories])
 
 
-async def _alerted(sub_id: str, redis: Redis, keys: Keys, repo: Repository, subscriptions: SubscriptionStore,
+async def _alerted(sub_id: str, repo: Repository, subscriptions: SubscriptionStore,
                    limit: int) -> tuple[Subscription, list[tuple[StoredStory, datetime]]]:
     """The subscription and its alerted story clusters with their latest alert time, newest first."""
     sub = await subscriptions.get(sub_id)
     if sub is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id!r}")
-    alerted = await _newest(redis, keys.subscription_stories(sub_id), limit)
+    alerted = await subscriptions.alerted(sub_id, limit)
     found, _ = await repo.load_stories([story_id for story_id, _ in alerted])
     out: list[tuple[StoredStory, datetime]] = []
     seen: set[str] = set()
@@ -140,10 +132,10 @@ _FEED_RESPONSES: dict[int | str, dict[str, object]] = {404: {"description": "no 
 
 @router.get("/subscriptions/{sub_id}/feed.xml", response_class=Response,
             responses={200: {"content": {RSS_TYPE: {}}, "description": "RSS 2.0"}, **_FEED_RESPONSES})
-async def subscription_rss(sub_id: str, request: Request, redis: RedisDep, keys: KeysDep, repo: RepoDep,
+async def subscription_rss(sub_id: str, request: Request, repo: RepoDep,
                            subscriptions: SubscriptionsDep, limit: _FEED_LIMIT = 100) -> Response:
     """The subscription's alerted stories as RSS 2.0: one item per story cluster, latest alert first."""
-    sub, entries = await _alerted(sub_id, redis, keys, repo, subscriptions, limit)
+    sub, entries = await _alerted(sub_id, repo, subscriptions, limit)
     self_url = str(request.url.remove_query_params("limit"))
     built = entries[0][1] if entries else sub.created_at
     items = "".join(
@@ -169,10 +161,10 @@ async def subscription_rss(sub_id: str, request: Request, redis: RedisDep, keys:
 
 @router.get("/subscriptions/{sub_id}/feed.json", response_class=Response,
             responses={200: {"content": {JSON_FEED_TYPE: {}}, "description": "JSON Feed 1.1"}, **_FEED_RESPONSES})
-async def subscription_json_feed(sub_id: str, request: Request, redis: RedisDep, keys: KeysDep, repo: RepoDep,
+async def subscription_json_feed(sub_id: str, request: Request, repo: RepoDep,
                                  subscriptions: SubscriptionsDep, limit: _FEED_LIMIT = 100) -> Response:
     """The subscription's alerted stories as JSON Feed 1.1: one item per story cluster, latest alert first."""
-    sub, entries = await _alerted(sub_id, redis, keys, repo, subscriptions, limit)
+    sub, entries = await _alerted(sub_id, repo, subscriptions, limit)
     feed = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": _feed_title(sub),
