@@ -24,6 +24,7 @@ from services.fetcher.politeness import HostGate
 from services.fetcher.registry import FeedRegistry
 from services.fetcher.service import Fetcher
 from tests.support.outlets import OutletServer
+from tests.support.running import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -309,3 +310,26 @@ async def test_every_feed_format_is_polled_and_emitted_once(settings: Settings, 
             assert await fetcher.poll(feed) == 0
             state = await registry.state(feed.id)
     assert state.failure_class is None and state.items_total == 4 and state.items_per_day is not None
+
+
+async def test_a_cancelled_schedule_leaves_no_poll_running(settings: Settings) -> None:
+    """When another task of the fetcher fails, its task group cancels the schedule: the polls under way end
+    with it, before main's exit stack closes the clients they use."""
+    with OutletServer() as server:
+        outlet = server.add_outlet("slow", "Slow", "rss")
+        outlet.add_article("a", "A story", TEXT, datetime.now(UTC))
+        server.set_delay(outlet.feed_url, 5.0)
+        async with fetcher_for(settings) as (fetcher, registry):
+            await registry.add(outlet.feed_url, "Slow")
+            schedule = asyncio.create_task(fetcher.run_schedule(asyncio.Event()))
+
+            async def polling() -> bool:
+                return server.hit_count(outlet.feed_url) == 1
+
+            await wait_for(polling, timeout=5, what="the poll under way", every=0.02)
+            schedule.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await schedule
+            polls = [t for t in asyncio.all_tasks()
+                     if getattr(t.get_coro(), "__qualname__", "") == "Fetcher._poll_guarded"]
+    assert polls == []
