@@ -389,16 +389,6 @@ class DeliveryQueue:
         raw = await self.redis.hget(self.keys.webhook_paused, subscription_id)
         return PauseInfo.model_validate_json(raw) if raw else None
 
-    async def paused_endpoints(self) -> dict[str, PauseInfo]:
-        """Every paused endpoint by subscription id (for reporting)."""
-        raws = await self.redis.hgetall(self.keys.webhook_paused)
-        return {str(sub): PauseInfo.model_validate_json(raw) for sub, raw in raws.items()}
-
-    async def pause(self, subscription_id: str, reason: str) -> None:
-        """Pause an endpoint by hand: its deliveries are kept, not sent, until `replay`."""
-        info = PauseInfo(reason=reason, since=time.time())
-        await self.redis.hsetnx(self.keys.webhook_paused, subscription_id, info.model_dump_json())
-
     async def undelivered(self, subscription_id: str) -> list[WebhookDelivery]:
         """The subscription's deliveries not delivered yet (pending or failed)."""
         ids = sorted(str(i) for i in await self.redis.smembers(self.keys.webhook_undelivered(subscription_id)))
