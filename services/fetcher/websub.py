@@ -2,7 +2,7 @@
 
 When a feed advertises a hub and `websub_callback_url` is set, the fetcher asks
 the hub to push updates to `<callback>/v1/websub/<feed id>` with a secret of its
-own per subscription (`subscribe`). The hub verifies that intent with a GET the
+own per subscription (after each poll, `follow`). The hub verifies that intent with a GET the
 API answers by echoing its challenge (`verify_intent`), and from then on POSTs
 each update signed with the secret (`X-Hub-Signature: sha256=<hmac>`). A push
 with a valid signature makes the feed due now: the fetcher polls it within a
@@ -12,7 +12,7 @@ acknowledged (as the spec requires) and ignored.
 
 Subscriptions are renewed a day before their lease ends. While pushes keep
 coming the feed is polled only at the longest interval; when the hub goes quiet
-polling takes over again at the feed's own rate (services.fetcher.service).
+polling takes over again at the feed's own rate (services.fetcher.schedule.next_state).
 Owner of the `websub:` keys: this module.
 """
 
