@@ -19,8 +19,8 @@ from services.common.settings import Settings
 from services.extractor.aliases import AliasTable
 from services.fetcher.parse import parse_feed
 from services.notifier.subscriptions import Query, SubscriptionStore
+from services.store.placement import Placer
 from services.store.repository import Repository
-from services.store.service import Store
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ async def world(settings: Settings) -> World:
     ids = []
     async with open_redis(settings) as redis:
         table = AliasTable(redis, keys)
-        store = Store(settings, Repository(redis, keys))
+        store = Placer(settings, Repository(redis, keys))
         for n, (title, text, ents) in enumerate(STORIES):
             url = f"https://outlet{n}.example/story/{n}"
             at = START + timedelta(days=3 * n)

@@ -57,7 +57,7 @@ async def stored_state(settings: Settings) -> tuple[int, list[str]]:
 
 def service_env(settings: Settings) -> dict[str, str]:
     """Environment that makes `wirewatch store` use this test's broker, Redis and namespace."""
-    return {**os.environ, "KAFKA_BOOTSTRAP": settings.bootstrap, "REDIS_URL": settings.redis,
+    return {**os.environ, "KAFKA_BOOTSTRAP": settings.bootstrap, "REDIS_URL": settings.required_redis_url,
             "WIREWATCH_TOPIC_PREFIX": settings.topic_prefix, "WIREWATCH_KEY_PREFIX": settings.key_prefix,
             "WIREWATCH_LOG_JSON": "true", "WIREWATCH_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms)}
 
