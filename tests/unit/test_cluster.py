@@ -1,42 +1,44 @@
-"""Store pure logic: body hashing, TF-IDF vectors, cluster scoring."""
+"""Story clustering (services.store.cluster, pure): features, scoring against candidate stories, centroids."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from services.common.fingerprint import body_hash
+from services.common.fingerprint import fingerprint
 from services.common.messages import Entity
 from services.store.cluster import (
     ArticleTerms,
+    Candidate,
+    Features,
     Weights,
-    best_match,
-    document_terms,
-    features,
+    features_of,
     grow,
     match_key,
-    score,
+    ranked_matches,
     seed,
 )
-from services.store.text import add_vectors, idf, tfidf_of
 
-WEIGHTS = Weights(body=0.6, title=0.1, entities=0.3)
 DAY = 86400.0
+WEIGHTS = Weights(body=0.6, title=0.1, entities=0.3, time_scale_s=5 * DAY)
 
 
 def ent(key: str, count: int = 1, pos: int = 0) -> Entity:
     return Entity(key=key, name=key.split(":")[1], type=key.split(":")[0].upper(), count=count, first_position=pos)
 
 
-def test_body_hash_ignores_case_spacing_and_punctuation_only() -> None:
-    assert body_hash("Putin met Soleimani.\n\nIn Moscow!") == body_hash("putin  met soleimani in moscow")
-    assert body_hash("Putin met Soleimani") != body_hash("Putin met Assad")
+def terms(title: str, text: str, entities: list[Entity]) -> ArticleTerms:
+    """An article's counted terms, as the store gets them from its fingerprint."""
+    return ArticleTerms.of_fingerprint(fingerprint(title, text), entities)
 
 
-def test_idf_rewards_rare_terms_and_tfidf_is_unit_length() -> None:
-    assert idf(1, 1000) > idf(500, 1000) > 0
-    vec = tfidf_of(["volcano", "the"], [3, 5], np.array([2, 990]), 1000, limit=10)
-    assert vec["volcano"] > vec["the"]
-    assert abs(sum(v * v for v in vec.values()) - 1.0) < 1e-9
+def features(title: str, text: str, entities: list[Entity], time: float, df: dict[str, int],
+             n_docs: int) -> Features:
+    """An article's TF-IDF vectors under the given document frequencies (by term)."""
+    counted = terms(title, text, entities)
+    return features_of(counted, time, np.array([df.get(t, 0) for t in counted.weighed_terms()], dtype=np.int64),
+                       n_docs)
 
 
 def test_same_event_joins_and_other_event_opens_a_new_cluster() -> None:
@@ -49,17 +51,17 @@ def test_same_event_joins_and_other_event_opens_a_new_cluster() -> None:
     other = features("Floods hit Jakarta", "Heavy rain flooded Jakarta streets and thousands fled homes",
                      [ent("gpe:jakarta")], 7200.0, df, 10)
     story = seed("c1", a)
-    match = best_match(same, [story], WEIGHTS, 0.2, window_s=3 * DAY)
+    (match,) = ranked_matches(same, [story], WEIGHTS, 0.2, window_s=3 * DAY)
     assert match is not None and match.cluster_id == "c1"
     assert set(match.shared_entities) == {"person:vladimir putin", "person:qassem soleimani"}
-    assert best_match(other, [story], WEIGHTS, 0.2, window_s=3 * DAY) is None
+    assert ranked_matches(other, [story], WEIGHTS, 0.2, window_s=3 * DAY) == []
 
 
 def test_time_window_keeps_old_clusters_out() -> None:
     a = features("Quake hits city", "A strong quake hit the city", [ent("gpe:lima")], 0.0, {}, 1)
     later = features("Quake hits city", "A strong quake hit the city", [ent("gpe:lima")], 30 * DAY, {}, 1)
-    assert best_match(later, [seed("c", a)], WEIGHTS, 0.1, window_s=3 * DAY) is None
-    assert best_match(later, [seed("c", a)], WEIGHTS, 0.1, window_s=60 * DAY) is not None
+    assert ranked_matches(later, [seed("c", a)], WEIGHTS, 0.1, window_s=3 * DAY) == []
+    assert ranked_matches(later, [seed("c", a)], WEIGHTS, 0.1, window_s=60 * DAY) != []
 
 
 def test_centroids_grow_bounded_and_time_span_widens() -> None:
@@ -71,11 +73,10 @@ def test_centroids_grow_bounded_and_time_span_widens() -> None:
 
 
 def test_document_terms_count_words_and_entities_once() -> None:
-    terms = document_terms("Volcano erupts", "volcano volcano lava", [ent("gpe:iceland", 4)])
-    assert sorted(terms) == sorted(["e|gpe:iceland", "erupts", "lava", "volcano"])
-    article = ArticleTerms.of("Volcano erupts", "volcano volcano lava", [ent("gpe:iceland", 4)])
-    assert article.weighed_terms()[:article.document_term_count] == article.document_terms()
-    assert add_vectors({"a": 1.0}, {"a": 1.0, "b": 0.5}, limit=1) == {"a": 2.0}
+    article = terms("Volcano erupts", "volcano volcano lava", [ent("gpe:iceland", 4)])
+    document_terms = article.weighed_terms()[:article.document_term_count]
+    assert sorted(document_terms) == sorted(["e|gpe:iceland", "erupts", "lava", "volcano"])
+    assert document_terms == [*article.body, *article.entities]
 
 
 def test_people_are_compared_by_surname_across_articles() -> None:
@@ -95,24 +96,11 @@ def test_shared_places_fade_with_time_but_shared_people_do_not() -> None:
     later_town = features("Shooting", "another incident", town, 60 * DAY, {}, 10)
     later_person = features("Trial", "the trial opened", person, 60 * DAY, {}, 10)
     same_day = features("Shooting", "another incident", town, 0.0, {}, 10)
-    assert score(same_day, first_town, WEIGHTS).entity_similarity == 1.0
-    assert score(later_town, first_town, WEIGHTS).entity_similarity < 0.1
-    assert score(later_person, first_person, WEIGHTS).entity_similarity == 1.0
 
+    def entity_similarity(article: Features, story: Candidate) -> float:
+        (match,) = ranked_matches(article, [story], WEIGHTS, 0.0, window_s=math.inf)  # every score, no window
+        return match.entity_similarity
 
-def test_hashed_document_frequencies_count_a_document_once_per_bucket_in_memory_and_in_redis() -> None:
-    from services.store.idf import BUCKETS, DocumentFrequencies, term_buckets
-    from services.store.repository import BatchWrite
-
-    buckets = term_buckets(["volcano", "lava", "volcano"])
-    assert buckets[0] == buckets[2] and 0 <= buckets.min() and buckets.max() < BUCKETS
-    assert (term_buckets(["volcano"]) == buckets[:1]).all(), "the same term lands in the same bucket"
-    idf = DocumentFrequencies(repo=None)  # type: ignore[arg-type]  # no Redis: counting only
-    idf.add(buckets)
-    idf.add(term_buckets(["lava"]))
-    assert idf.frequencies(buckets).tolist() == [1, 2, 1]
-    write = BatchWrite()
-    idf.stage(write, force=True)
-    assert write.documents == 2 and write.document_buckets is not None
-    staged = dict(write.document_buckets.tolist())
-    assert staged == {int(buckets[0]): 1, int(buckets[1]): 2}, "what Redis gets matches what was counted"
+    assert entity_similarity(same_day, first_town) == 1.0
+    assert entity_similarity(later_town, first_town) < 0.1
+    assert entity_similarity(later_person, first_person) == 1.0
