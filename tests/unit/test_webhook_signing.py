@@ -8,7 +8,7 @@ import random
 import pytest
 
 from services.notifier.webhooks.queue import RETRY_SCHEDULE, WebhookDelivery, backoff_delay
-from services.notifier.webhooks.signing import generate_secret, sign, signature_headers, verify
+from services.notifier.webhooks.signing import check_secret, generate_secret, sign, signature_headers, verify
 
 # The published test vector of the Standard Webhooks reference libraries.
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -37,6 +37,14 @@ def test_round_trip_with_a_fresh_secret() -> None:
     assert verify(secret, headers, body)
     # Header names are case-insensitive on the wire.
     assert verify(secret, {k.title(): v for k, v in headers.items()}, body)
+
+
+def test_the_generated_secret_is_one_a_subscription_accepts() -> None:
+    secret = generate_secret()
+    assert check_secret(secret) == secret and generate_secret() != secret
+    for bad, why in (("secret", "start with"), ("whsec_not*base64", "base64"), ("whsec_c2hvcnQ=", "24 to 64 bytes")):
+        with pytest.raises(ValueError, match=why):
+            check_secret(bad)
 
 
 def test_tampered_body_wrong_secret_or_id_fail() -> None:
