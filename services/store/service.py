@@ -63,8 +63,10 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             tasks.create_task(heartbeat(redis, keys, "store", stop, ready))
             tasks.create_task(trim_periodically(repo, stop))
             tasks.create_task(bus.consume(
-                ARTICLES, group="store", stage="store", handle=lambda article, at: handle_poll([(article, at)]),
-                handle_batch=handle_poll, max_records=settings.store_batch_size, stop=stop, ready=ready,
+                ARTICLES, group="store", stage="store", handle_batch=handle_poll,
+                # One record as a batch of one: what the bus falls back to when a batch failed.
+                handle=lambda article, delivery: handle_poll([(article, delivery)]),
+                max_records=settings.store_batch_size, stop=stop, ready=ready,
                 on_assign=partial(seek_past_high_water, repo=repo, settings=settings),
             ))
     log.info("service.stopped", service="store")

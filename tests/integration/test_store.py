@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import random
 import signal
@@ -16,10 +17,11 @@ import pytest
 from services.common.bus import Bus
 from services.common.keys import Keys
 from services.common.messages import Article, DeadLetter, Entity, article_id
-from services.common.redis import open_redis
+from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, DEAD_LETTERS
 from services.store import service as store
+from services.store.placement import Placer
 from services.store.repository import Repository
 from tests.support.running import read_topic, running, wait_for
 
@@ -159,3 +161,26 @@ async def test_replaying_the_articles_topic_changes_nothing(settings: Settings) 
     assert after == before
     count, members = await stored_state(settings)
     assert count == len(articles) and len(members) == len(articles)
+
+
+async def test_a_failing_task_still_closes_the_placer_and_gives_the_collection_thresholds_back(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[bool] = []
+    real_close = Placer.close
+
+    async def close(self: Placer) -> None:
+        closed.append(True)
+        await real_close(self)
+
+    async def failing_heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event,
+                                ready: asyncio.Event) -> None:
+        await ready.wait()  # the consumer runs: the failure comes mid-work
+        raise RuntimeError("Redis went away")
+
+    monkeypatch.setattr(Placer, "close", close)
+    monkeypatch.setattr(store, "heartbeat", failing_heartbeat)
+    before = gc.get_threshold()
+    with pytest.raises(ExceptionGroup):
+        await store.main(settings, asyncio.Event())
+    assert closed == [True], "the document-frequency increments were flushed"
+    assert gc.get_threshold() == before, "automatic full collections are back"
