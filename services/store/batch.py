@@ -1,6 +1,6 @@
 """One batch of articles placed together: reads prefetched, decisions kept in memory, one write.
 
-The store places the articles of one consumer poll as a unit (services.store.service):
+The store places the articles of one consumer poll as a unit (services.store.placement):
 everything the batch needs from Redis is read in a few round trips up front, each
 article is then decided in arrival order against a view that layers what the
 earlier articles of the batch decided over what Redis held, and the outcome is
@@ -8,9 +8,9 @@ written in one transaction (Repository.commit). Reading through the view gives
 each article the answer it would have had if the articles before it had been
 written one by one; anything the prefetch missed is read on demand.
 
-`ClusterCache` keeps clusters between batches: a cluster whose stored version is
+`StoryCache` keeps stories between batches: a story whose stored version is
 unchanged is neither read nor parsed again. Several store instances stay
-consistent because the commit checks every touched cluster's version.
+consistent because the commit checks every touched story's version.
 """
 
 from __future__ import annotations
