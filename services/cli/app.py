@@ -95,7 +95,7 @@ def api(ctx: typer.Context) -> None:
     """Run the HTTP API alone."""
     from services.system import serve_api
 
-    run_service(serve_api, settings_of(ctx))
+    run_service(serve_api, settings_of(ctx), uses_topics=False)
 
 
 @app.command()

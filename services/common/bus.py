@@ -34,7 +34,7 @@ from services.common.errors import InvalidMessage, Permanent, Retryable
 from services.common.logging import get_logger
 from services.common.messages import DeadLetter, Message
 from services.common.settings import Settings
-from services.common.topics import DEAD_LETTERS, Topic, ensure_all
+from services.common.topics import DEAD_LETTERS, Topic
 
 M = TypeVar("M", bound=Message)
 log = get_logger(__name__)
@@ -67,10 +67,8 @@ class Bus:
         self.client_id = client_id
         self._producer: AIOKafkaProducer | None = None
 
-    async def start(self, *, ensure: bool = True) -> None:
-        """Connect the producer; create wirewatch's topics if they are missing."""
-        if ensure:
-            await ensure_all(self.settings)
+    async def start(self) -> None:
+        """Connect the producer (the topics exist: the process created them once when it started)."""
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap,
             client_id=self.client_id,

@@ -28,7 +28,8 @@ from services.store.repository import Repository
 from tests.support.running import read_topic, running, wait_for
 from tests.support.seed_articles import repost, seed_articles
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 
 class _Server(ThreadingHTTPServer):

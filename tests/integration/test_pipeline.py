@@ -22,7 +22,8 @@ from services.store.repository import Repository
 from tests.support.outlets import OutletServer
 from tests.support.running import read_topic, running, wait_for
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 PARAGRAPHS = [
     "The harbour authority of Port Elwin said on Tuesday that the northern breakwater had been breached "

@@ -25,7 +25,8 @@ from services.store.placement import Placer
 from services.store.repository import Repository
 from tests.support.running import read_topic, running, wait_for
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 STORIES = ["volcano", "election", "merger", "flood", "strike", "trial"]
 

@@ -29,7 +29,8 @@ from services.fetcher.service import Fetcher
 from services.fetcher.websub import WebSubStore
 from tests.support.outlets import OutletServer
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 TEXT = "The harbour authority said the breakwater was breached overnight. " * 8
 
