@@ -264,10 +264,11 @@ class ConsumeLoop(Generic[M]):
         settings = self.bus.settings
         self.consumer = self.bus.consumer([], group=self.group, max_poll_records=self.max_records)
         self.consumer.subscribe([self.bus.topic_name(self.topic)], listener=_Listener(self))
-        async with asyncio.timeout(settings.startup_wait_s):
-            await self.consumer.start()
-        log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
         try:
+            # Inside the try: a start cancelled or timed out half-way still closes the consumer's connections.
+            async with asyncio.timeout(settings.startup_wait_s):
+                await self.consumer.start()
+            log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
                 if not batch:
