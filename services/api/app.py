@@ -13,7 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.api.auth import key_dependencies
 from services.api.deps import ApiState
-from services.api.routes import articles, feeds, health, queries, stories, subscriptions, websub
+from services.api.routes import (
+    articles,
+    entities,
+    feeds,
+    health,
+    stories,
+    subscription_feeds,
+    subscriptions,
+    websub,
+)
 from services.api.routes import stream as stream_routes
 from services.common.redis import open_redis
 from services.common.settings import Settings
@@ -38,7 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(stories.router, prefix="/v1", **keyed)
     app.include_router(websub.router, prefix="/v1")
     app.include_router(subscriptions.router, prefix="/v1", **keyed)
-    app.include_router(queries.router, prefix="/v1", **keyed)
+    app.include_router(subscription_feeds.router, prefix="/v1", **keyed)
+    app.include_router(entities.router, prefix="/v1", **keyed)
     app.include_router(stream_routes.router, prefix="/v1", **keyed)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     # Counters of the services running in this process (all of them under `wirewatch up`).

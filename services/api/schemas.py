@@ -209,3 +209,23 @@ class SubscriptionCreated(SubscriptionPublic):
 def subscription_public(sub: Subscription) -> SubscriptionPublic:
     """A subscription without its secret, for the API and the CLI."""
     return SubscriptionPublic(**sub.model_dump(exclude={"secret"}))
+
+
+class EntityStory(BaseModel):
+    """A story cluster mentioning the entity, as listed."""
+
+    id: str
+    title: str
+    size: int = Field(description="articles in the story")
+    outlets: list[str]
+    last_updated: datetime
+
+
+class EntityPublic(BaseModel):
+    """An entity: the key it resolves to, its display name, its aliases and its latest stories."""
+
+    key: str = Field(description="the canonical entity key the requested key resolves to")
+    requested: str = Field(description="the key as asked for")
+    name: str | None = Field(description="display name, the fullest form seen (None when never recorded)")
+    aliases: list[str] = Field(description="alias keys that resolve to this entity")
+    clusters: list[EntityStory] = Field(description="latest updated story clusters first")

@@ -1,13 +1,6 @@
-"""Read views built on the store's indexes: an entity with its latest stories, a subscription as a feed.
-
-`GET /v1/entities/{key}` resolves the key through the extractor's alias table and lists the latest
-stories naming the entity or one of its aliases, read through the store's entity postings
-(`services.store.summaries.stories_naming`: stories that have left the store's window are not listed).
-
-`GET /v1/subscriptions/{id}/feed.xml|feed.json` turn the subscription's alerted stories (the ZSET the
-notifier keeps, story id -> time of the latest alert) into RSS 2.0 and JSON Feed 1.1: one entry per
-story cluster, newest alert first, its id the cluster id.
-"""
+"""A subscription as a feed: `GET /v1/subscriptions/{id}/feed.xml|feed.json` turn the subscription's alerted
+stories (kept by the notifier, story id -> time of the latest alert) into RSS 2.0 and JSON Feed 1.1: one entry
+per story, newest alert first, its id the story id."""
 
 from __future__ import annotations
 
@@ -19,74 +12,20 @@ from typing import Annotated
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from services.api.deps import AliasesDep, RepoDep, SubscriptionsDep
+from services.api.deps import RepoDep, SubscriptionsDep
 from services.notifier.subscriptions import Subscription, SubscriptionStore
 from services.store.repository import Repository, StoredStory
-from services.store.summaries import stories_naming
 
-router = APIRouter(tags=["queries"])
+router = APIRouter(tags=["subscriptions"])
 
-#: Postings read per entity key: the newest this many stories are looked at (a filter never scans more).
-ENTITY_SCAN = 1000
-ENTITY_BATCH = 100
 #: Entries a subscription feed lists at most (the notifier keeps 500 per subscription).
 FEED_MAX = 500
 RSS_TYPE = "application/rss+xml"
 JSON_FEED_TYPE = "application/feed+json"
 # Characters XML 1.0 cannot carry at all, escaped or not.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-class EntityStory(BaseModel):
-    """A story cluster mentioning the entity, as listed."""
-
-    id: str
-    title: str
-    size: int = Field(description="articles in the story")
-    outlets: list[str]
-    last_updated: datetime
-
-
-class EntityPublic(BaseModel):
-    """An entity: the key it resolves to, its display name, its aliases and its latest stories."""
-
-    key: str = Field(description="the canonical entity key the requested key resolves to")
-    requested: str = Field(description="the key as asked for")
-    name: str | None = Field(description="display name, the fullest form seen (None when never recorded)")
-    aliases: list[str] = Field(description="alias keys that resolve to this entity")
-    clusters: list[EntityStory] = Field(description="latest updated story clusters first")
-
-
-def _normalise_key(key: str) -> str:
-    kind, sep, name = key.strip().partition(":")
-    if not sep or not kind.strip() or not name.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "an entity key is '<type>:<name>', e.g. 'person:qassem soleimani'")
-    return f"{kind.strip().casefold()}:{' '.join(name.casefold().split())}"
-
-
-@router.get("/entities/{key}", responses={404: {"description": "no such entity"}})
-async def get_entity(
-    table: AliasesDep,
-    repo: RepoDep,
-    key: Annotated[str, Path(max_length=300, description="entity key, e.g. 'person:qassem soleimani'")],
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> EntityPublic:
-    """An entity with its aliases and latest story clusters (an alias key answers as its entity)."""
-    wanted = _normalise_key(key)
-    canonical = await table.canonical(wanted)
-    aliases = await table.aliases_of(canonical)
-    name = await table.display_name(canonical)
-    stories = await stories_naming(repo, {canonical, *aliases}, limit=limit, scan=ENTITY_SCAN, batch=ENTITY_BATCH)
-    if not stories and name is None and not aliases:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {wanted!r}: no name, alias or story known")
-    return EntityPublic(
-        key=canonical, requested=key, name=name, aliases=aliases,
-        clusters=[EntityStory(id=c.id, title=c.title, size=c.size, outlets=c.outlets,
-                                last_updated=c.last_updated) for c in stories])
 
 
 async def _alerted(sub_id: str, repo: Repository, subscriptions: SubscriptionStore,
