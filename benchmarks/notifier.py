@@ -33,6 +33,7 @@ from pydantic import SecretStr
 from services.common.embedded import start_valkey
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
+from services.common.logging import configure_logging
 from services.common.messages import StoryEvent
 from services.common.redis import open_redis
 from services.common.settings import Settings
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    configure_logging(json=False, level="WARNING")  # one line per alert would bury the figures
     result = asyncio.run(run([int(s) for s in args.subscriptions.split(",")], args.events, args.deliveries))
     if args.json:
         print(json.dumps(result))
