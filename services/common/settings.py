@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     cluster_weight_body: float = Field(0.6, ge=0, description="weight of body TF-IDF cosine in the score")
     cluster_weight_title: float = Field(0.1, ge=0, description="weight of title TF-IDF cosine in the score")
     cluster_weight_entities: float = Field(0.3, ge=0, description="weight of entity TF-IDF cosine in the score")
+    cluster_join_model: str = Field(
+        "builtin", description="the join decision: 'builtin' (the learned model shipped in the package), 'none' "
+        "(the weighted score >= cluster_threshold), or the path of a model JSON written by `wirewatch train stories`")
+    cluster_merge_probability: float = Field(
+        0.95, ge=0, le=1, description="with the learned join model: an article this probably in two stories merges them")
 
     @field_validator("allow_networks")
     @classmethod
