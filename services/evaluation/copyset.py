@@ -7,6 +7,8 @@ syndication really makes, each kind named:
 * ``headline``     new headline, body untouched
 * ``dateline``     "WASHINGTON (AP) — " put in front
 * ``trim_tail``    the last 20–40 % of paragraphs dropped
+* ``trimmed_repost`` only the first 40–90 % of paragraphs kept (the wire pickup that runs
+  the top of the story), followed by the outlet's own furniture lines
 * ``boilerplate``  copyright / follow-us / related-links lines added
 * ``word_swap``    3–5 % of the words substituted
 * ``update``       an update paragraph prepended or appended
@@ -45,7 +47,10 @@ from services.common.settings import Settings
 from services.store import dedup
 
 MIN_WORDS = 120
-SINGLE_KINDS = ("headline", "dateline", "trim_tail", "boilerplate", "word_swap", "update")
+#: A trimmed re-post keeps at least this many words: a shorter excerpt is a quotation, not a re-post
+#: (and below the copy judge's floor of shingles on the smaller side).
+MIN_KEPT_WORDS = 50
+SINGLE_KINDS = ("headline", "dateline", "trim_tail", "trimmed_repost", "boilerplate", "word_swap", "update")
 # Combinations syndication produces together (a wire re-post typically gets a dateline and the
 # site's furniture; a trimmed re-post often a new headline). Each original gets all singles and
 # COMBOS_PER_ORIGINAL of these.
@@ -60,6 +65,10 @@ COMBOS = (
     ("headline", "dateline", "word_swap"),
     ("trim_tail", "word_swap", "boilerplate"),
     ("update", "word_swap", "headline"),
+    ("headline", "trimmed_repost"),
+    ("dateline", "trimmed_repost"),
+    ("trimmed_repost", "word_swap"),
+    ("trimmed_repost", "boilerplate"),
 )
 COMBOS_PER_ORIGINAL = 2
 
@@ -168,6 +177,17 @@ def edit_trim_tail(title: str, text: str, rng: random.Random) -> tuple[str, str]
     return title, sep.join(parts[: len(parts) - drop])
 
 
+def edit_trimmed_repost(title: str, text: str, rng: random.Random) -> tuple[str, str]:
+    """Keep only the first 40–90 % of paragraphs (at least MIN_KEPT_WORDS words, never all), then one or
+    two of the re-posting outlet's furniture lines after them."""
+    parts, sep = paragraphs(text)
+    keep = min(len(parts) - 1, max(1, round(len(parts) * rng.uniform(0.4, 0.9))))
+    while keep < len(parts) - 1 and len(_WORD.findall(sep.join(parts[:keep]))) < MIN_KEPT_WORDS:
+        keep += 1
+    furniture = rng.sample(_BOILERPLATE, rng.randint(1, 2))
+    return title, sep.join(parts[:keep]) + "\n\n" + "\n\n".join(furniture)
+
+
 def edit_boilerplate(title: str, text: str, rng: random.Random) -> tuple[str, str]:
     """One to three furniture lines (copyright, follow us, related links) after the body, sometimes one before."""
     lines = rng.sample(_BOILERPLATE, rng.randint(1, 3))
@@ -202,6 +222,7 @@ EDITS = {
     "headline": edit_headline,
     "dateline": edit_dateline,
     "trim_tail": edit_trim_tail,
+    "trimmed_repost": edit_trimmed_repost,
     "boilerplate": edit_boilerplate,
     "word_swap": edit_word_swap,
     "update": edit_update,
@@ -210,7 +231,8 @@ EDITS = {
 
 def apply_edits(kinds: Iterable[str], title: str, text: str, rng: random.Random) -> tuple[str, str]:
     """Apply the named edits in order (trim before furniture is added, as a copy desk would)."""
-    order = {k: i for i, k in enumerate(("trim_tail", "word_swap", "headline", "update", "dateline", "boilerplate"))}
+    order = {k: i for i, k in enumerate(("trim_tail", "trimmed_repost", "word_swap", "headline", "update", "dateline",
+                                         "boilerplate"))}
     for kind in sorted(kinds, key=order.__getitem__):
         title, text = EDITS[kind](title, text, rng)
     return title, text
