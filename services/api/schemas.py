@@ -13,7 +13,14 @@ from services.common.messages import Entity
 from services.fetcher.registry import AddedFeeds, Feed, FeedState
 from services.notifier.subscriptions import Query, Subscription
 from services.store.repository import JoinReason, RevisionNote, StoredArticle, StoredStory, StoryMember
-from services.store.summaries import OutletJoined, Report, copy_graph, timeline
+from services.store.summaries import (
+    OutletJoined,
+    Report,
+    copy_graph,
+    copy_only_outlets,
+    independent_outlets,
+    timeline,
+)
 
 T = TypeVar("T")
 
@@ -120,6 +127,12 @@ class StorySummary(BaseModel):
     copies: int
     outlets: list[str]
     entities: list[str] = Field(description="top entity keys, most shared first")
+    independent_outlets: list[str] = Field(
+        default_factory=list, description="outlets with a report of their own (not only copies), sorted")
+    copy_outlets: list[str] = Field(
+        default_factory=list, description="outlets that only re-post another member's text, sorted")
+    lead_article: str | None = Field(
+        None, description="id of the earliest independent report (`GET /v1/articles/{id}` has its text)")
 
 
 class StoryPublic(StorySummary):
@@ -138,6 +151,8 @@ def story_summary(story: StoredStory) -> StorySummary:
     return StorySummary(
         id=story.id, title=story.title, first_seen=story.first_seen, last_updated=story.last_updated,
         size=story.size, copies=story.copies, outlets=story.outlets, entities=list(story.entities)[:15],
+        independent_outlets=independent_outlets(story), copy_outlets=copy_only_outlets(story),
+        lead_article=next((r.id for r in copy_graph(story)), None),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.store.repository import StoredStory, StoryMember
-from services.store.summaries import StoryFilter, timeline
+from services.store.summaries import StoryFilter, copy_only_outlets, independent_outlets, timeline
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -37,3 +37,13 @@ def test_the_listing_filter_checks_each_field_and_an_empty_filter_passes_everyth
     assert StoryFilter(min_outlets=2).passes(story) and not StoryFilter(min_outlets=3).passes(story)
     assert StoryFilter(outlet="reuters").passes(story) and not StoryFilter(outlet="BBC").passes(story)
     assert StoryFilter(language="en").passes(story) and not StoryFilter(language="fr").passes(story)
+
+
+def test_independent_outlets_leave_out_outlets_that_only_copied() -> None:
+    story = StoredStory(id="c1", title="t", first_seen=T0, last_updated=T0, size=4, outlets=["a", "b", "r"],
+                        members=[member("a1", "a", 0), member("b1", "b", 5), member("r1", "r", 9, copy_of="a1"),
+                                 member("b2", "b", 12, copy_of="a1")])
+    assert independent_outlets(story) == ["a", "b"]
+    assert copy_only_outlets(story) == ["r"], "b reported on its own too, so it is not a copy-only outlet"
+    assert StoryFilter(min_outlets=2).passes(story)
+    assert not StoryFilter(min_outlets=3).passes(story), "a copy is not an independent outlet"

@@ -22,7 +22,7 @@ async def list_clusters(
     since: Annotated[datetime | None, Query(description="only clusters updated at or after this time")] = None,
     entity: Annotated[str | None, Query(max_length=200, description="entity key or name")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words in a member's title")] = None,
-    min_outlets: Annotated[int, Query(ge=1, le=1000)] = 1,
+    min_outlets: Annotated[int, Query(ge=1, le=1000, description="independent outlets (copies do not count)")] = 1,
     outlet: Annotated[str | None, Query(max_length=200, description="an outlet among the members")] = None,
     language: Annotated[str | None, Query(max_length=20, description="a member in this language ('en')")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
