@@ -8,7 +8,9 @@ Two sources of truth, chosen by the file:
   scored over pairs: two articles are a gold copy pair when the labels link them
   (directly or through a chain: copies of one original are copies of each other), a
   predicted pair when the store gives them the same root original. Every unlabelled
-  article is taken to copy nothing in the file.
+  article is taken to copy nothing in the file. Pairs further apart in time than the
+  copy window (settings.copy_window_hours; an undated article counts at the replay's
+  fixed fetch time) are scored in a row of their own: the store does not look that far.
 * **the synthetic copy set** (services.evaluation.copyset; when asked, or when the
   file has no copy labels): dev articles, re-posts of them made with syndication
   edits, the dev file's natural re-posts, and own-words accounts of the same events
@@ -23,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import json
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +48,10 @@ from services.store.repository import Repository
 
 #: The by-kind row of same-event pairs between two dev articles (own words: only false copies to count).
 OWN_WORDS = "own_words"
+#: Rows of pairs at most / more than the copy window (settings.copy_window_hours) apart: the store looks
+#: for copies only within it, so a pair further apart is missed by design.
+WITHIN_WINDOW = "within the copy window"
+BEYOND_WINDOW = "beyond the copy window"
 
 
 @dataclass(frozen=True)
@@ -168,32 +175,51 @@ def _pairs(n: int) -> int:
     return n * (n - 1) // 2
 
 
-def score_groups(gold: dict[str, str | None], predicted: dict[str, str | None]) -> CopyScores:
-    """Pairwise scores of predicted copy links against gold ones (both {id: the id it copies, or None}).
+def _grouped_pairs(roots: dict[str, str]) -> set[tuple[str, str]]:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for item, root in roots.items():
+        groups[root].append(item)
+    return {(a, b) if a < b else (b, a) for members in groups.values() for a, b in itertools.combinations(members, 2)}
 
-    Two articles form a pair when their chains of links reach the same root; pairs are
-    counted from group sizes, so a large file costs no more than its length.
+
+def within_window(times: dict[str, float], window_s: float) -> Callable[[str, str], bool]:
+    """Whether two articles (unix times by id) are at most the copy window apart: the store looks for an
+    article's copies only within it (services.store.lsh), so pairs further apart are reported apart."""
+    return lambda a, b: abs(times[a] - times[b]) <= window_s
+
+
+def score_groups(gold: dict[str, str | None], predicted: dict[str, str | None],
+                 near: Callable[[str, str], bool]) -> CopyScores:
+    """Pairwise scores of predicted copy links against gold ones (both {id: the id it copies, or None}), by
+    whether the pair is `near` in time (WITHIN_WINDOW) or not (BEYOND_WINDOW).
+
+    Two articles form a pair when their chains of links reach the same root (copies of one
+    original are copies of each other); every other pair of the file is a negative.
     """
-    gold_root, pred_root = _roots(gold), _roots({i: predicted.get(i) for i in gold})
-    both = Counter((gold_root[i], pred_root[i]) for i in gold)
-    tp = sum(_pairs(n) for n in both.values())
-    gold_pairs = sum(_pairs(n) for n in Counter(gold_root.values()).values())
-    pred_pairs = sum(_pairs(n) for n in Counter(pred_root.values()).values())
-    fp, fn = pred_pairs - tp, gold_pairs - tp
-    return CopyScores(tp, fn, fp, _pairs(len(gold)) - tp - fp - fn)
+    gold_pairs = _grouped_pairs(_roots(gold))
+    pred_pairs = _grouped_pairs(_roots({i: predicted.get(i) for i in gold}))
+    counts: dict[str, list[int]] = {WITHIN_WINDOW: [0, 0, 0, 0], BEYOND_WINDOW: [0, 0, 0, 0]}
+    for pair in gold_pairs | pred_pairs:
+        row = counts[WITHIN_WINDOW if near(*pair) else BEYOND_WINDOW]
+        row[0 if pair in gold_pairs and pair in pred_pairs else 1 if pair in gold_pairs else 2] += 1
+    tn = _pairs(len(gold)) - len(gold_pairs | pred_pairs)
+    tp, fn, fp, _ = _four([sum(c[i] for c in counts.values()) for i in range(4)])
+    return CopyScores(tp, fn, fp, tn, by_kind={kind: CopyScores(*_four(c)) for kind, c in counts.items()})
 
 
 # --- the synthetic copy set ------------------------------------------------------------------------
-def score_copies(copy_set: CopySet, copy_of: dict[str, str | None]) -> CopyScores:
+def score_copies(copy_set: CopySet, copy_of: dict[str, str | None], near: Callable[[str, str], bool]) -> CopyScores:
     """Count the labelled pairs of a copy set by whether both members share a root original, overall and by
-    the edit kind of the later member (`near_dup_auto` for natural copies, OWN_WORDS for two dev articles)."""
+    the edit kind of the later member (`near_dup_auto` for natural copies, OWN_WORDS for two dev articles;
+    natural copies further apart than the copy window, as `near` says, in a row of their own)."""
     def root(article_id: str) -> str:
         return copy_of.get(article_id) or article_id
 
     kinds = {c.id: c.kind for c in copy_set.copies}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # tp, fn, fp, tn
     for a, b in copy_set.positives():
-        counts[kinds.get(b, "near_dup_auto")][0 if root(a) == root(b) else 1] += 1
+        kind = kinds.get(b, "near_dup_auto") + ("" if near(a, b) else f" {BEYOND_WINDOW}")
+        counts[kind][0 if root(a) == root(b) else 1] += 1
     for a, b in copy_set.negatives:
         counts[kinds.get(b, OWN_WORDS)][2 if root(a) == root(b) else 3] += 1
     by_kind = {kind: CopyScores(*_four(counts[kind])) for kind in sorted(counts)}
@@ -257,7 +283,7 @@ def evaluate_copies(path: Path, settings: Settings, *, synthetic: bool = False, 
         if predictions_path is not None:
             _write_predictions(predictions_path, records, copy_of)
         gold = {c.record.id: c.copy_of for c in labelled}
-        return CopyEvaluation("labels", len(records), score_groups(gold, copy_of))
+        return CopyEvaluation("labels", len(records), score_groups(gold, copy_of, _near(records, settings)))
     missing = {"id", "text", "published", "cluster", "order"} - set(rows[0]) if rows else {"id"}
     if missing:
         raise ValueError(f"{path} has no copy labels (`copy_of` or `near_dup_auto`) and lacks the fields the "
@@ -268,4 +294,10 @@ def evaluate_copies(path: Path, settings: Settings, *, synthetic: bool = False, 
     copy_of = _replay(records, settings, progress)
     if predictions_path is not None:
         _write_predictions(predictions_path, copy_set.records(), copy_of)
-    return CopyEvaluation("synthetic", len(records), score_copies(copy_set, copy_of))
+    return CopyEvaluation("synthetic", len(records), score_copies(copy_set, copy_of, _near(records, settings)))
+
+
+def _near(records: Iterable[CopyRecord], settings: Settings) -> Callable[[str, str], bool]:
+    # An undated article is placed at the replay's fetch time, as the store would time it.
+    times = {r.id: (_time(r) or REPLAY_FETCH_TIME).timestamp() for r in records}
+    return within_window(times, settings.copy_window_hours * 3600)

@@ -44,7 +44,7 @@ from services.store.cluster import (
     grow,
     seed,
 )
-from services.store.dedup import CopyVerdict
+from services.store.dedup import CopyRules, CopyVerdict
 from services.store.idf import DocumentFrequencies, term_buckets
 from services.store.join_model import Joiner, Story, joiner_of
 from services.store.lsh import LshIndex, verify_copies
@@ -267,8 +267,8 @@ class Placer:
             view.read_articles(o for o in owners.values() if o not in in_batch),
         )
         # The stories the articles are likely to meet: those sharing the most index keys, and their copies' stories.
-        verified = [verify_copies(p.sketch, found, view.sketches, min_jaccard=s.copy_min_jaccard,
-                                  min_containment=s.copy_min_containment, min_shingles=s.copy_min_shingles)
+        rules = CopyRules.of(s)
+        verified = [verify_copies(p.sketch, found, view.sketches, rules)
                     for p, found in zip(prepared, copy_candidates, strict=True)]
         await view.read_articles(c for v in verified for c, _ in v if c not in in_batch)
         wanted = [c for keys, p in zip(index_keys, prepared, strict=True)
@@ -314,7 +314,10 @@ async def decide(view: BatchView, p: Prepared, feats: Features, copies: list[tup
 async def copy_target(view: BatchView, p: Prepared, copies: list[tuple[str, CopyVerdict]]) -> Decision | None:
     """The story of the article this one copies: the first with the same body, else the most similar
     verified copy (`copies`, most similar first). None if it copies nothing stored; a decision without
-    a target if the original's story is gone."""
+    a target if the original's story is gone. An article without words copies nothing (every empty body
+    has the same hash)."""
+    if p.sketch.size == 0:
+        return None
     exact = None
     owner = view.body_owner(p.digest)
     if owner and owner != p.article.id:
