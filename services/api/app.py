@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,7 +25,7 @@ from services.api.routes import (
     websub,
 )
 from services.api.routes import stream as stream_routes
-from services.common.redis import open_redis
+from services.common.redis import OUTAGE_ERRORS, open_redis
 from services.common.settings import Settings
 
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_redis(settings) as redis:
             app.state.api = ApiState.open(settings, redis)
+            app.state.started_at = time.time()  # /healthz counts only services that checked in since
             yield
 
     app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,
@@ -51,9 +53,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(entities.router, prefix="/v1", **keyed)
     app.include_router(stream_routes.router, prefix="/v1", **keyed)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    for outage in OUTAGE_ERRORS:  # Redis restarting: a 503 to retry, not a 500
+        app.add_exception_handler(outage, _unavailable)
     # Counters of the services running in this process (all of them under `wirewatch up`).
     app.mount("/metrics", make_asgi_app())
     return app
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """Redis is unreachable (restarting): 503 with Retry-After, so clients wait instead of failing."""
+    return JSONResponse({"detail": "storage temporarily unavailable, retry shortly"}, status_code=503,
+                        headers={"Retry-After": "5"})
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -66,6 +66,22 @@ class Keys:
         """HASH canonical URL -> times emitted."""
         return f"{self.prefix}pending:attempts"
 
+    @property
+    def outbox(self) -> str:
+        """HASH story-event id -> StoryEvent JSON: emitted by the store, not yet handled by the notifier.
+        Owner: services.common.ledger.EventOutbox."""
+        return f"{self.prefix}{{outbox}}:events"
+
+    @property
+    def outbox_due(self) -> str:
+        """ZSET story-event id -> unix time it was (re-)emitted. Owner: services.common.ledger.EventOutbox."""
+        return f"{self.prefix}{{outbox}}:due"
+
+    def broker_incarnation(self, role: str) -> str:
+        """STRING: the broker incarnation `role` (ledger, outbox) last saw; a new one means the broker lost
+        its log. Owner: services.common.incarnation."""
+        return f"{self.prefix}incarnation:{role}"
+
     # --- articles, clusters, indexes (owner: services.store.repository) ---------------------
     def article(self, article_id: str) -> str:
         """STRING: the stored article as JSON (StoredArticle)."""

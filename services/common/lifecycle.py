@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import time
@@ -83,18 +84,38 @@ async def wait_until_reachable(settings: Settings) -> None:
 
 async def heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event,
                     ready: asyncio.Event | None = None) -> None:
-    """Once `ready` (if given) is set, refresh the service's liveness key until `stop`; /healthz reads it."""
+    """Once `ready` (if given) is set, refresh the service's liveness key until `stop`; /healthz reads it.
+
+    Each beat carries its own time, so a reader can tell a beat of this run from one a crashed run left
+    behind (`beat_time`). A Redis outage skips beats: the key expires and /healthz says so.
+    """
     if ready is not None:
         ready_or_stop = [asyncio.ensure_future(ready.wait()), asyncio.ensure_future(stop.wait())]
         await asyncio.wait(ready_or_stop, return_when=asyncio.FIRST_COMPLETED)
         for waiter in ready_or_stop:
             waiter.cancel()
     key = keys.heartbeat(service)
-    value = f"{socket.gethostname()}:{time.time():.0f}"
     while not stop.is_set():
         with contextlib.suppress(Exception):
-            await redis.set(key, value, ex=HEARTBEAT_TTL_S)
+            await redis.set(key, f"{socket.gethostname()}:{os.getpid()}:{time.time():.3f}", ex=HEARTBEAT_TTL_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY_S)
     with contextlib.suppress(Exception):
         await redis.delete(key)
+
+
+def beat_time(value: str | None) -> float | None:
+    """When a heartbeat value was written (unix time), or None for no (or an unreadable) beat."""
+    if not value:
+        return None
+    try:
+        return float(value.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def beat_is_fresh(value: str | None, *, since: float, now: float | None = None) -> bool:
+    """True if the beat was written after `since` (this reader's start) and within the heartbeat TTL."""
+    at = beat_time(value)
+    current = time.time() if now is None else now
+    return at is not None and at >= since and current - at <= HEARTBEAT_TTL_S
