@@ -35,8 +35,13 @@ class Page(BaseModel, Generic[T]):
 class FeedCreate(BaseModel):
     """A feed to register."""
 
-    url: str = Field(min_length=1, max_length=2048, description="RSS or Atom feed URL (http/https)")
-    name: str | None = Field(None, max_length=200, description="outlet name; default: the site's host")
+    url: str = Field(min_length=1, max_length=2048,
+                     description="a feed's URL (RSS, Atom, JSON Feed, sitemap; http/https), or a site's page: "
+                                 "the first feed it advertises (<link rel=\"alternate\">) is registered")
+    name: str | None = Field(None, max_length=200,
+                             description="outlet name; default: the feed's own title, else the site's host")
+    force: bool = Field(False, description="register even when the URL cannot be fetched or read as a feed today "
+                                           "(the refusal is returned as `warning`)")
 
 
 class FeedHealth(BaseModel):
@@ -71,6 +76,16 @@ class FeedPublic(BaseModel):
     html_url: str | None = Field(None, description="the site the feed belongs to (OPML `htmlUrl`)")
     category: str | None = Field(None, description='folder path from OPML nesting, "/"-separated ("News/World")')
     health: FeedHealth
+
+
+class FeedRegistered(FeedPublic):
+    """A feed just registered (201), or the feed already registered under that URL (200)."""
+
+    already_registered: bool = Field(description="the feed was registered before: left as it was")
+    message: str = Field(description="what happened, in a sentence")
+    discovered_from: str | None = Field(None, description="the page the feed was discovered on, if the URL was one")
+    other_feeds: list[str] = Field(default_factory=list, description="further feeds that page advertises")
+    warning: str | None = Field(None, description="with `force`: why the feed could not be fetched or read now")
 
 
 class FeedImportError(BaseModel):

@@ -69,7 +69,8 @@ async def test_read_keys_read_and_admin_keys_write(api: TestClient, secured: Set
     refused = api.post("/v1/feeds", json={"url": "https://news.example/rss"}, headers=bearer(read))
     assert refused.status_code == 403 and refused.json()["detail"]
     assert api.delete("/v1/feeds/whatever", headers=bearer(read)).status_code == 403
-    created = api.post("/v1/feeds", json={"url": "https://news.example/rss"}, headers=bearer(admin))
+    created = api.post("/v1/feeds", json={"url": "https://news.example/rss", "force": True},
+                       headers=bearer(admin))
     assert created.status_code == 201
     assert api.delete(f"/v1/feeds/{created.json()['id']}", headers={"X-API-Key": admin}).status_code == 204
 
@@ -119,7 +120,7 @@ def test_a_local_api_stays_open_by_default(settings: Settings) -> None:
     assert settings.api_auth == "auto" and settings.api_host == "127.0.0.1"
     with TestClient(create_app(settings)) as client:
         assert client.get("/v1/feeds").status_code == 200
-        assert client.post("/v1/feeds", json={"url": "https://open.example/rss"}).status_code == 201
+        assert client.post("/v1/feeds", json={"url": "https://open.example/rss", "force": True}).status_code == 201
     beyond = settings.model_copy(update={"api_host": "0.0.0.0"})
     with TestClient(create_app(beyond)) as client:
         assert client.get("/v1/feeds").status_code == 401
