@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api import request_errors
 from services.api.auth import key_dependencies
 from services.api.deps import ApiState
 from services.api.routes import (
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(entities.router, prefix="/v1", **keyed)
     app.include_router(stream_routes.router, prefix="/v1", **keyed)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    request_errors.install(app)  # a JSON body sent with another content type: an error that names it
     for outage in OUTAGE_ERRORS:  # Redis restarting: a 503 to retry, not a 500
         app.add_exception_handler(outage, _unavailable)
     # Counters of the services running in this process (all of them under `wirewatch up`).

@@ -420,7 +420,8 @@ class SafeHttpClient:
         )
         self.timeout_s = timeout_s
         self.max_redirects = max_redirects
-        backend = _GuardedBackend(self.guard, resolver or system_resolver)
+        self._resolver = resolver or system_resolver
+        backend = _GuardedBackend(self.guard, self._resolver)
         self._client = httpx.AsyncClient(
             transport=_GuardedTransport(backend, max_connections=max_connections),
             trust_env=False,  # no proxy or netrc from the environment: they would bypass the guard
@@ -501,6 +502,16 @@ class SafeHttpClient:
                     await response.aclose()
         except TimeoutError:
             raise UpstreamTimeout(f"{current}: no complete answer within {self.timeout_s:g} s") from None
+
+    async def check_destination(self, url: str) -> None:
+        """Raise what a request to `url` would meet before connecting: InvalidUrl, or BlockedAddress when the
+        guard refuses its address or port (after resolving the host). Nothing is sent. A host that does not
+        resolve now raises UpstreamUnavailable: that may pass, a refusal never does."""
+        current = normalize_url(url)
+        parts = urlsplit(current)
+        host = (parts.hostname or "").strip("[]")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        await self.guard.resolve(host, port, self._resolver)
 
     async def _follow(self, url: str, headers: dict[str, str], max_bytes: int) -> HttpResponse:
         visited = {url}

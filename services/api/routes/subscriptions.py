@@ -9,8 +9,9 @@ from fastapi import Query as Query_
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.api.deps import SubscriptionsDep, WebhooksDep
+from services.api.deps import SettingsDep, SubscriptionsDep, WebhooksDep
 from services.api.schemas import SubscriptionCreated, SubscriptionPublic, subscription_public
+from services.api.undeliverable import undeliverable
 from services.notifier.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription, replay, subscribe, unsubscribe
 from services.notifier.webhooks import DeliveryLogEntry
 
@@ -24,7 +25,7 @@ class SubscriptionCreate(BaseModel):
     target_url: str = Field(description="http(s) URL the webhooks are POSTed to", max_length=8192)
     secret: str | None = Field(
         None, description="Standard Webhooks secret ('whsec_' + base64 of 24 to 64 bytes); generated when omitted")
-    query: Query = Field(default_factory=Query)
+    query: Query = Field(default_factory=Query, description="what to follow: at least one criterion")
     description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
 
 
@@ -38,10 +39,15 @@ _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "no such 
 
 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
-async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep,
-                              webhooks: WebhooksDep) -> SubscriptionCreated:
+async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep, webhooks: WebhooksDep,
+                              settings: SettingsDep) -> SubscriptionCreated:
     """Register a subscription; the response holds its secret, which is never shown again. A signed test ping
-    is queued to the target at once."""
+    is queued to the target at once. A target the SSRF guard refuses and a query without any criterion are
+    refused (422), since nothing could ever be delivered to them or everything would be."""
+    problems = await undeliverable(settings, body.target_url, body.query)
+    if problems:
+        raise RequestValidationError([{"loc": ("body", field), "msg": why, "type": "value_error"}
+                                      for field, why in problems])
     try:
         sub = await subscribe(store, webhooks, body.target_url, body.query, secret=body.secret,
                               description=body.description)
