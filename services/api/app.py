@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.api import request_errors
 from services.api.auth import key_dependencies
 from services.api.deps import ApiState
+from services.api.docs import mount_docs
+from services.api.pages import mount_desk
 from services.api.routes import (
     articles,
     entities,
@@ -40,7 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.started_at = time.time()  # /healthz counts only services that checked in since
             yield
 
-    app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan,
+    # docs_url/redoc_url off: services.api.docs serves both with local assets (FastAPI's load from a CDN).
+    app = FastAPI(title="wirewatch", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Streaming news ingestion: feeds, articles and story clusters.")
     # API keys on everything but health and the WebSub callbacks (hubs sign their pushes; services.api.auth).
     keyed = key_dependencies(settings)
@@ -57,6 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
     request_errors.install(app)  # a JSON body sent with another content type: an error that names it
     for outage in OUTAGE_ERRORS:  # Redis restarting: a 503 to retry, not a 500
         app.add_exception_handler(outage, _unavailable)
+    mount_docs(app)
+    mount_desk(app)  # the story desk's pages at /, /stories, /entities, /feeds, /subscriptions
     # Counters of the services running in this process (all of them under `wirewatch up`).
     app.mount("/metrics", make_asgi_app())
     return app

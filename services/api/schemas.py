@@ -19,6 +19,7 @@ from services.store.summaries import (
     copy_graph,
     copy_only_outlets,
     independent_outlets,
+    lead_report,
     timeline,
 )
 
@@ -146,8 +147,10 @@ class StorySummary(BaseModel):
         default_factory=list, description="outlets with a report of their own (not only copies), sorted")
     copy_outlets: list[str] = Field(
         default_factory=list, description="outlets that only re-post another member's text, sorted")
+    headline: str = Field("", description="the most representative title: that of the lead article")
     lead_article: str | None = Field(
-        None, description="id of the earliest independent report (`GET /v1/articles/{id}` has its text)")
+        None, description="the independent report most re-posted, earliest among equals (`GET /v1/articles/{id}` "
+                          "has its text)")
 
 
 class StoryPublic(StorySummary):
@@ -163,11 +166,12 @@ class StoryPublic(StorySummary):
 
 def story_summary(story: StoredStory) -> StorySummary:
     """The listing view of a story."""
+    lead = lead_report(story)
     return StorySummary(
         id=story.id, title=story.title, first_seen=story.first_seen, last_updated=story.last_updated,
         size=story.size, copies=story.copies, outlets=story.outlets, entities=list(story.entities)[:15],
         independent_outlets=independent_outlets(story), copy_outlets=copy_only_outlets(story),
-        lead_article=next((r.id for r in copy_graph(story)), None),
+        headline=lead.title if lead else story.title, lead_article=lead.id if lead else None,
     )
 
 

@@ -125,6 +125,13 @@ def copy_graph(story: StoredStory) -> list[Report]:
     return reports
 
 
+def lead_report(story: StoredStory) -> Report | None:
+    """The story's most representative report: the independent one re-posted most, the earliest among equals
+    (a wire story many outlets carry says what the story is better than the first account to arrive)."""
+    reports = copy_graph(story)
+    return max(reports, key=lambda r: len(r.copies)) if reports else None  # max keeps the first of equals
+
+
 def timeline(story: StoredStory) -> list[OutletJoined]:
     """When each outlet joined the story: its first member by publication time (undated ones last)."""
     first: dict[str, OutletJoined] = {}
