@@ -242,6 +242,12 @@ class Keys:
         """HASH delivery id -> token of the sender that claimed it (a stale sender's result is ignored)."""
         return f"{self.prefix}{{wh}}:leases"
 
+    @property
+    def webhook_in_flight(self) -> str:
+        """HASH delivery id -> the claim token of a request being sent now; left behind by a sender that died
+        mid-request, it marks that attempt's outcome as unknown (the next claim re-sends and counts it)."""
+        return f"{self.prefix}{{wh}}:in-flight"
+
     def webhook_undelivered(self, subscription_id: str) -> str:
         """SET of a subscription's delivery ids not delivered yet (pending or failed; what a replay resends)."""
         return f"{self.prefix}{{wh}}:undelivered:{subscription_id}"
