@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 
 from services.api.deps import api_state
 from services.api.pages import manage, river, story
-from services.api.pages.render import STATIC_URL, render, static_dir
+from services.api.pages.render import STATIC_URL, VersionedStatic, render, static_dir
 from services.api.pages.viewer import (
     COOKIE,
     SignInRequired,
@@ -63,7 +62,7 @@ async def _sign_in(request: Request, exc: Exception) -> Response:
 
 def mount_desk(app: FastAPI) -> None:
     """Add the desk's pages, its static files and the sign-in redirect to the app."""
-    app.mount(STATIC_URL, StaticFiles(directory=static_dir()), name="desk-static")
+    app.mount(STATIC_URL, VersionedStatic(directory=static_dir()), name="desk-static")
     app.include_router(router)
     app.include_router(river.router)
     app.include_router(story.router)
