@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.api import request_errors
@@ -22,6 +21,7 @@ from services.api.routes import (
     entities,
     feeds,
     health,
+    metrics,
     stories,
     subscription_feeds,
     subscriptions,
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     mount_docs(app)
     mount_desk(app)  # the story desk's pages at /, /stories, /entities, /feeds, /subscriptions
     # Counters of the services running in this process (all of them under `wirewatch up`).
-    app.mount("/metrics", make_asgi_app())
+    app.include_router(metrics.router)  # /metrics itself, no redirect; open like /healthz, for scrapers
     return app
 
 

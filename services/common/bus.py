@@ -39,12 +39,12 @@ from aiokafka.errors import (
     NodeNotReadyError,
     RequestTimedOutError,
 )
-from prometheus_client import Counter
 from structlog.contextvars import bound_contextvars
 
 from services.common.errors import InvalidMessage, Permanent, Retryable
 from services.common.logging import get_logger
 from services.common.messages import DeadLetter, Message
+from services.common.metrics import CONSUMER_LAG, DEAD_LETTERED, MESSAGES
 from services.common.redis import is_outage as redis_outage
 from services.common.redis import wait_out_outage
 from services.common.settings import Settings
@@ -53,8 +53,8 @@ from services.common.topics import DEAD_LETTERS, Topic
 M = TypeVar("M", bound=Message)
 log = get_logger(__name__)
 
-MESSAGES = Counter("wirewatch_messages_total", "Messages handled", ["stage", "outcome"])
-DEAD_LETTERED = Counter("wirewatch_dead_letters_total", "Messages sent to dead letters", ["stage", "error"])
+#: Seconds between two reports of a consumer's lag (wirewatch_consumer_lag).
+LAG_REPORT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -294,6 +294,7 @@ class ConsumeLoop(Generic[M]):
         self.idle.set()
         self.ready = ready if ready is not None else asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
+        self._lag_reported_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll, handle and commit until `stop` is set; then leave the group."""
@@ -307,6 +308,7 @@ class ConsumeLoop(Generic[M]):
             log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                await self._report_lag()
                 if not batch:
                     continue
                 self.idle.clear()
@@ -319,6 +321,25 @@ class ConsumeLoop(Generic[M]):
                 async with asyncio.timeout(settings.shutdown_grace_s):
                     await self.consumer.stop()
             log.info("consumer.stopped", topic=self.bus.topic_name(self.topic), group=self.group)
+
+    async def _report_lag(self) -> None:
+        """Set wirewatch_consumer_lag: how far this member's partitions are behind their high-water marks
+        (as of the last fetch), at most once every LAG_REPORT_EVERY_S."""
+        now = time.monotonic()
+        if self.consumer is None or now - self._lag_reported_at < LAG_REPORT_EVERY_S:
+            return
+        self._lag_reported_at = now
+        lag = 0
+        for tp in self.consumer.assignment():
+            high_water = self.consumer.highwater(tp)
+            try:
+                # Immediate for a partition being consumed; a fresh assignment may not know its position yet.
+                position = await asyncio.wait_for(self.consumer.position(tp), 0.1)
+            except (KafkaError, TimeoutError):
+                continue
+            if high_water is not None:
+                lag += max(0, high_water - position)
+        CONSUMER_LAG.labels(self.group, self.bus.topic_name(self.topic)).set(lag)
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event) -> None:
         assert self.consumer is not None

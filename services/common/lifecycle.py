@@ -10,6 +10,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import start_http_server
+
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.redis import Redis, open_redis
@@ -40,6 +42,11 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 def run_service(main: ServiceMain, settings: Settings, *, uses_topics: bool = True) -> None:
     """Run one service until SIGTERM/SIGINT, after its broker and Redis answer and (for a service on the bus)
     the missing topics were created: once, here, as `wirewatch up` does once for all of its services."""
+
+    if settings.metrics_port:
+        # A service alone has no API: it serves its own counters (services.common.metrics) to Prometheus.
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        log.info("metrics.serving", url=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics")
 
     async def _run() -> None:
         stop = asyncio.Event()

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         "auto", description="API keys required: auto = when api_host is not a loopback address"
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
+    metrics_port: int = Field(0, ge=0, le=65535, description="a service run alone (`wirewatch fetcher`, ...) serves "
+                              "/metrics on this port; 0 = not (under `wirewatch up` the API serves them)")
+    metrics_host: str = Field("0.0.0.0", description="address a service run alone serves /metrics on")
     log_json: bool | None = Field(None, description="JSON logs; default: JSON when stdout is not a TTY")
 
     # --- bus ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from functools import partial
 
+from services.common import metrics
 from services.common.bus import Bus, Delivery
 from services.common.errors import ExtractionFailed, InvalidUrl
 from services.common.http import HttpResponse, SafeHttpClient
@@ -77,6 +78,7 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
         fingerprint=fingerprint,
     )
     await bus.publish(ARTICLES, article.id, article)
+    metrics.observe_stage("extracted", item.seen_at, article.fetched_at)
     log.info("article.extracted", article_id=article.id, url=item.url, words=len(page.text.split()),
              entities=len(tagged))
 

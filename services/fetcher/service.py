@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
+from services.common import metrics
 from services.common.bus import Bus, is_outage
 from services.common.http import SafeHttpClient
 from services.common.incarnation import CHECK_EVERY_S, IncarnationWatch
@@ -62,6 +63,7 @@ class Fetcher:
         started = time.time()
         outcome = await poll_feed(self.client, feed, previous)
         emitted = await self._publish(feed, outcome)
+        metrics.count_poll(failure_class=outcome.failure_class, changed=outcome.changed, emitted=emitted)
         pushing = outcome.ok and await self._pushing(feed, outcome, started)
         state = next_state(previous, outcome, started, self.policy, emitted=emitted, pushing=pushing)
         assert state.next_poll is not None  # next_state always schedules

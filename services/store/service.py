@@ -23,6 +23,7 @@ from functools import partial
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.common import metrics
 from services.common.bus import Bus, Delivery
 from services.common.keys import Keys
 from services.common.ledger import EventOutbox, Ledger
@@ -91,6 +92,12 @@ async def handle_batch(items: Sequence[tuple[Article, Delivery]], *, placer: Pla
         # Kept in Redis until the notifier has them: the broker may lose them (services.common.ledger).
         await outbox.add_many([e for _, e in events])
     await bus.publish_many(STORY_EVENTS, events)
+    published = datetime.now(UTC)
+    for p in placed:
+        metrics.count_stored(fetched_at=p.stored.fetched_at, stored_at=p.stored.stored_at, published_at=published,
+                             revision=p.stored.revision)
+    for _, event in events:
+        metrics.STORY_EVENTS.labels(event.kind).inc()
     await ledger.settle_many([a.url for a, _ in todo])
     last_article, last = todo[-1]
     await placer.repo.raise_high_water(last.topic, last.partition, last.offset, last_article.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from services.common import metrics
 from services.common.errors import BlockedAddress, UpstreamRejected, WirewatchError
 from services.common.http import SafeHttpClient, UpstreamBusy
 from services.common.logging import get_logger
@@ -144,9 +145,12 @@ class Deliverer:
         delay = 0.2
         while True:
             try:
-                return await self.queue.record_result(delivery, token, status=status, error=error,
-                                                      latency_ms=latency_ms, pause_reason=pause_reason,
-                                                      retry_after_s=retry_after)
+                updated = await self.queue.record_result(delivery, token, status=status, error=error,
+                                                         latency_ms=latency_ms, pause_reason=pause_reason,
+                                                         retry_after_s=retry_after)
+                metrics.count_delivery(None if updated is None else updated.state, queued_at=delivery.created_at,
+                                       now=time.time())
+                return updated
             except Exception as exc:
                 if not is_outage(exc) or time.monotonic() - started > self.lease_s:
                     raise  # past the lease another sender owns it; its claim will count this one as unknown
