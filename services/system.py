@@ -20,6 +20,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from services.api.app import create_app
+from services.api.limits import MAX_REQUEST_HEAD_BYTES
 from services.common.embedded import ChildProcess, free_port, start_tansu, start_valkey, supervise
 from services.common.lifecycle import install_signal_handlers
 from services.common.logging import get_logger
@@ -46,7 +47,8 @@ class _ApiServer(uvicorn.Server):
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Serve the HTTP API until `stop` is set."""
     config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
-                            log_config=None, access_log=False, lifespan="on")
+                            log_config=None, access_log=False, lifespan="on",
+                            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)  # then 414, not a reset
     server = _ApiServer(config)
     task = asyncio.create_task(server.serve())
     await stop.wait()

@@ -11,8 +11,8 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.api import request_errors
-from services.api.auth import key_dependencies
+from services.api import limits, request_errors
+from services.api.auth import install_path_keys, key_dependencies
 from services.api.deps import ApiState
 from services.api.docs import mount_docs
 from services.api.pages import mount_desk
@@ -58,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(stream_routes.router, prefix="/v1", **keyed)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     request_errors.install(app)  # a JSON body sent with another content type: an error that names it
+    limits.install(app)  # 414 for an oversized URL, 422 for text no encoder can write
+    install_path_keys(app, settings)  # /metrics, /openapi.json, /docs and /redoc keyed like /v1
     for outage in OUTAGE_ERRORS:  # Redis restarting: a 503 to retry, not a 500
         app.add_exception_handler(outage, _unavailable)
     mount_docs(app)

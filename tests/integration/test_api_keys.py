@@ -106,8 +106,11 @@ async def test_tokens_are_stored_only_as_hashes(secured: Settings) -> None:
     assert [(k.id, k.scope, k.name) for k in listed] == [(key_id, "read", "reader")]
 
 
-def test_openapi_documents_the_keys_only_when_required(api: TestClient, settings: Settings) -> None:
-    schema = api.get("/openapi.json").json()
+async def test_openapi_documents_the_keys_only_when_required(api: TestClient, settings: Settings,
+                                                             secured: Settings) -> None:
+    _, token = await make_key(secured, "read")
+    assert api.get("/openapi.json").status_code == 401  # the schema is keyed like the routes it describes
+    schema = api.get("/openapi.json", headers=bearer(token)).json()
     assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     assert "401" in schema["paths"]["/v1/feeds"]["get"]["responses"]
     assert "security" not in schema["paths"]["/healthz"]["get"]
