@@ -143,6 +143,19 @@ def repost_outlet(desk: Desk) -> Outlet:
     return outlet
 
 
+HARBOUR_STORY = """Harbour pilots in Rotterdam ended a three-day strike on Tuesday after the port authority agreed to a
+new pay deal, letting dozens of container ships that had waited at anchor in the North Sea begin to move again.
+The pilots' union said its members accepted an offer that raises wages by six percent over two years and adds
+rest periods between night shifts, which had been the main point of dispute since talks began in the spring.
+Marieke Janssen, who chairs the union, said the agreement recognised the pressure on a small group of people who
+guide the largest vessels through busy waterways in every kind of weather.
+The Port of Rotterdam Authority said traffic would return to normal within two days. Shipping companies had
+diverted several vessels to Antwerp and Hamburg during the stoppage, and freight forwarders warned of delays for
+goods bound for warehouses across the Netherlands and Germany.
+Economists said the strike was too short to leave a mark on trade figures, but that it showed how a handful of
+specialised workers can halt one of the busiest ports in the world within hours."""
+
+
 def test_the_desk_in_a_browser(desk: Desk) -> None:
     console = Console()
     first_outlet = desk.published[0][0]
@@ -174,7 +187,7 @@ def test_the_desk_in_a_browser(desk: Desk) -> None:
             page.reload()
         cards = page.locator("li.card")
         expect(cards).to_have_count(1)
-        card = cards.first
+        card = page.locator("li.card").first
         expect(card.locator(".outlets > .outlet")).to_have_text(sorted(o.name for o, _ in desk.published))
         expect(card.locator(".count-copies strong")).to_have_text("0")
         expect(page.locator("#live")).to_have_attribute("data-state", "on", timeout=15_000)
@@ -187,12 +200,31 @@ def test_the_desk_in_a_browser(desk: Desk) -> None:
         expect(card.locator(".outlet-copy")).to_have_text(["Wire Reposter"])
         assert page.evaluate("window.__sameDocument === true"), "the update must arrive without a reload"
         expect(cards).to_have_count(1)
+
+        # A new story while the reader is scrolled down: a "1 new story" bar, and nothing moves until asked.
+        page.set_viewport_size({"width": 1280, "height": 420})
+        page.evaluate("window.scrollTo(0, 160)")
+        harbour = desk.outlets.add_outlet("harbour-news", "Harbour News", "atom")
+        harbour.add_article("rotterdam-pilots-end-strike", "Rotterdam harbour pilots end strike after pay deal",
+                            HARBOUR_STORY, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1))
+        add_feed_via_api(desk, harbour)
+        expect(page.locator("#new-bar-button")).to_have_text("1 new story", timeout=180_000)
+        expect(cards).to_have_count(1)
+        assert page.evaluate("window.scrollY") == 160, "the reader's scroll position stays"
+        page.locator("#new-bar-button").click()
+        expect(cards).to_have_count(2)
+        expect(cards.first.locator(".headline")).to_contain_text("Rotterdam")
+        expect(page.locator("#new-bar")).to_be_hidden()
+        assert page.evaluate("window.__sameDocument === true")
+        page.set_viewport_size({"width": 1280, "height": 900})
         screenshot(page, "river-light")
         page.emulate_media(color_scheme="dark")
+        page.wait_for_timeout(1000)  # the cards' colour transitions end
         screenshot(page, "river-dark")
         page.emulate_media(color_scheme="light")
 
         # The story page: the copy sits under its original, with who copied whom.
+        card = cards.filter(has=page.locator(".outlet-copy"))
         title = card.locator(".headline").inner_text()
         card.locator(".headline a").click()
         expect(page).to_have_url(re.compile(r"/stories/"))
@@ -207,6 +239,7 @@ def test_the_desk_in_a_browser(desk: Desk) -> None:
         expect(page.locator(".why").first).to_be_visible()
         screenshot(page, "story-light")
         page.emulate_media(color_scheme="dark")
+        page.wait_for_timeout(1000)  # the cards' colour transitions end
         screenshot(page, "story-dark")
         page.emulate_media(color_scheme="light")
 
@@ -239,7 +272,7 @@ def test_the_desk_in_a_browser(desk: Desk) -> None:
     with chromium(base_url=desk.url, width=390, height=844) as phone:
         page = console.watch(phone.new_page())
         sign_in(page, desk, desk.reader)
-        expect(page.locator("li.card")).to_have_count(1)
+        expect(page.locator("li.card")).to_have_count(2)
         expect(page.locator(".scope")).to_have_text("read only")
         screenshot(page, "river-phone")
         for path in ("/", "/feeds", "/subscriptions"):
@@ -248,6 +281,6 @@ def test_the_desk_in_a_browser(desk: Desk) -> None:
             expect(page.locator("button[data-action], #feed-form, #subscription-form, #opml-import")).to_have_count(0)
             assert "Get a webhook" not in page.content()
         page.goto("/feeds")
-        expect(page.locator("table.feeds tbody tr")).to_have_count(4)
+        expect(page.locator("table.feeds tbody tr")).to_have_count(5)
 
     assert console.errors == [], "the pages logged console errors:\n" + "\n".join(console.errors)

@@ -35,6 +35,9 @@ def test_the_lead_is_the_description_when_it_says_more_than_the_headline_else_th
     assert fmt.lead("A standfirst that tells the reader what happened.", text, "Headline") == \
         "A standfirst that tells the reader what happened."
     assert fmt.lead("Headline", text, "Headline").startswith("First sentence of the body. First")
+    assert fmt.lead("First sentence of the body. First sen", text, "").startswith("First sentence of the body. First "
+                                                                           "sentence of the body."), \
+        "a description that is the text cut short gives way to the text's sentences"
     cut = fmt.lead(None, text, "")
     assert len(cut) <= fmt.LEAD_CHARS and cut.endswith("body."), "cut at a sentence end"
     long_sentence = "word " * 200

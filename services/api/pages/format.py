@@ -96,10 +96,13 @@ def lead(description: str | None, text: str, title: str = "", limit: int = LEAD_
     """A short lead: the page's own description when it says more than the headline, else the text's first
     sentences, cut at a word boundary near `limit` characters."""
     desc = " ".join((description or "").split())
-    if len(desc) >= 40 and desc.casefold() != " ".join(title.split()).casefold():
+    body = " ".join(text.split())
+    # A description that is only the text's opening cut short (feeds often shorten it) reads worse than the text.
+    cut_of_text = body.startswith(desc.rstrip(".…").rstrip())
+    if len(desc) >= 40 and desc.casefold() != " ".join(title.split()).casefold() and not cut_of_text:
         source = desc
     else:
-        source = " ".join(text.split())
+        source = body
     if len(source) <= limit:
         return source
     out = ""

@@ -185,6 +185,12 @@ function showLive(state) {
 
 // ---- the river ---------------------------------------------------------------------------------
 
+/** Marks a card as just changed for a few seconds (a tint the reader's eye can find). @param {HTMLElement} card */
+function flash(card) {
+  card.classList.add("is-fresh");
+  window.setTimeout(() => card.classList.remove("is-fresh"), 6000);
+}
+
 /** @param {string} html @returns {HTMLLIElement[]} */
 function parseCards(html) {
   const template = document.createElement("template");
@@ -239,7 +245,7 @@ function setupRiver() {
           if (shown) {
             // An update of a story on screen: replaced where it is, so nothing moves under the reader.
             if (shown.dataset.updated !== card.dataset.updated) {
-              card.classList.add("is-fresh");
+              flash(card);
               if (shown.classList.contains("is-current")) card.classList.add("is-current");
               shown.replaceWith(card);
               refreshTimes(card);
@@ -266,7 +272,7 @@ function setupRiver() {
     held.clear();
     list.querySelectorAll("li.empty").forEach((e) => e.remove());
     for (const card of cards.reverse()) {
-      card.classList.add("is-fresh");
+      flash(card);
       list.prepend(card);
       refreshTimes(card);
     }
