@@ -105,7 +105,14 @@ def desk(infra: Infra, seeds_dir: Path, tmp_path_factory: pytest.TempPathFactory
             env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{api_port}"
-            wait(lambda: httpx.get(f"{url}/healthz", timeout=5).status_code == 200, 180, "a healthy system")
+
+            def healthy() -> bool:
+                if proc.poll() is not None:
+                    tail = (tmp / "up.log").read_text(errors="replace")[-3000:]
+                    raise AssertionError(f"wirewatch up exited with {proc.returncode}:\n{tail}")
+                return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+            wait(healthy, 180, "a healthy system")
             runtime = json.loads((data_dir / "runtime.json").read_text())
             settings = Settings(redis_url=runtime["redis_url"], key_prefix=f"{namespace}:")
             admin, reader = asyncio.run(create_keys(settings))
