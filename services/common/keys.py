@@ -3,12 +3,31 @@
 Owner = the one module that writes the key (readers may be anywhere).
 Keys are plain strings so a single primary with AOF is the system of record;
 multi-key atomic steps go through Lua scripts in their owning module.
+
+Redis Cluster: a Lua script or MULTI may only touch keys of one hash slot, so every key that such a step
+touches carries its owner's hash tag (`{ledger}`, `{feeds}`, `{store}`, `{entities}`, `{health}`, `{lsh}`,
+`{outbox}`, `{subs}`, `{wh}`, `{apikeys}`): each domain lives in one slot and the domains spread over the
+cluster's primaries. A key that is only ever used alone (`websub:`, `host:`, `alerts:`, ...) has no tag.
+On one node the tags change nothing but the names; `LEGACY_TAGS` maps the names before the tags
+(layout 1) to them, and services.common.keylayout renames an old data dir's keys on first connect.
+tests/unit/test_keys.py checks that the keys of every script and MULTI share one slot.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+
+#: Layout 1 (before hash tags): what a key's name started with after the prefix -> the tag it now carries
+#: (`<prefix><rest>` became `<prefix>{<tag>}:<rest>`). An entry ending in ':' is a prefix, else a whole name.
+LEGACY_TAGS: dict[str, str] = {
+    "feeds": "feeds", "feeds:due": "feeds", "feed:": "feeds",
+    "seen:": "ledger", "pending": "ledger", "pending:items": "ledger", "pending:attempts": "ledger",
+    "article:": "store", "articles:recent": "store", "body:": "store", "cluster:": "store",
+    "cluster-alias:": "store", "clusters:recent": "store", "idx:ent:": "store", "idx:term:": "store",
+    "stats:df-buckets": "store", "stats:df-documents": "store", "hw:": "store",
+    "entity:": "entities", "heartbeat:": "health",
+}
 
 
 def _digest(value: str) -> str:
@@ -25,16 +44,16 @@ class Keys:
     @property
     def feeds(self) -> str:
         """HASH feed id -> Feed JSON."""
-        return f"{self.prefix}feeds"
+        return f"{self.prefix}{{feeds}}:feeds"
 
     def feed_state(self, feed_id: str) -> str:
         """HASH of one feed's poll state: etag, last_modified, last_poll, status, error, counters."""
-        return f"{self.prefix}feed:{feed_id}:state"
+        return f"{self.prefix}{{feeds}}:feed:{feed_id}:state"
 
     @property
     def feeds_due(self) -> str:
         """ZSET feed id -> unix time of its next poll."""
-        return f"{self.prefix}feeds:due"
+        return f"{self.prefix}{{feeds}}:feeds:due"
 
     def host_next_request(self, host: str) -> str:
         """STRING (ms, with TTL): the earliest time the next request to `host` may start (politeness,
@@ -49,22 +68,22 @@ class Keys:
     # --- seen URLs and the in-flight ledger (owner: services.common.ledger) ----------------
     def seen(self, canonical_url: str) -> str:
         """STRING with TTL (settings.seen_ttl_days): this URL was emitted once."""
-        return f"{self.prefix}seen:{_digest(canonical_url)}"
+        return f"{self.prefix}{{ledger}}:seen:{_digest(canonical_url)}"
 
     @property
     def pending(self) -> str:
         """ZSET canonical URL -> unix time it was (re-)emitted; removed when the store has it."""
-        return f"{self.prefix}pending"
+        return f"{self.prefix}{{ledger}}:pending"
 
     @property
     def pending_items(self) -> str:
         """HASH canonical URL -> FeedItem JSON, so a pending item can be emitted again."""
-        return f"{self.prefix}pending:items"
+        return f"{self.prefix}{{ledger}}:pending:items"
 
     @property
     def pending_attempts(self) -> str:
         """HASH canonical URL -> times emitted."""
-        return f"{self.prefix}pending:attempts"
+        return f"{self.prefix}{{ledger}}:pending:attempts"
 
     @property
     def outbox(self) -> str:
@@ -85,78 +104,78 @@ class Keys:
     # --- articles, clusters, indexes (owner: services.store.repository) ---------------------
     def article(self, article_id: str) -> str:
         """STRING: the stored article as JSON (StoredArticle)."""
-        return f"{self.prefix}article:{article_id}"
+        return f"{self.prefix}{{store}}:article:{article_id}"
 
     @property
     def articles_recent(self) -> str:
         """ZSET article id -> unix time stored (listing, `since`)."""
-        return f"{self.prefix}articles:recent"
+        return f"{self.prefix}{{store}}:articles:recent"
 
     def body(self, body_hash: str) -> str:
         """STRING: id of the first article with this normalised-body hash."""
-        return f"{self.prefix}body:{body_hash}"
+        return f"{self.prefix}{{store}}:body:{body_hash}"
 
     def story(self, cluster_id: str) -> str:
         """HASH: `json` = the cluster summary (StoredCluster), `v` = times written (optimistic concurrency)."""
-        return f"{self.prefix}cluster:{cluster_id}"
+        return f"{self.prefix}{{store}}:cluster:{cluster_id}"
 
     def story_alias(self, cluster_id: str) -> str:
         """STRING: the cluster a merged-away cluster id now lives on as."""
-        return f"{self.prefix}cluster-alias:{cluster_id}"
+        return f"{self.prefix}{{store}}:cluster-alias:{cluster_id}"
 
     @property
     def stories_recent(self) -> str:
         """ZSET cluster id -> unix time last updated (latest-first listing)."""
-        return f"{self.prefix}clusters:recent"
+        return f"{self.prefix}{{store}}:clusters:recent"
 
     def entity_postings(self, entity_key: str) -> str:
         """ZSET cluster id -> unix time, stories whose articles mention an entity (candidate search)."""
-        return f"{self.prefix}idx:ent:{entity_key}"
+        return f"{self.prefix}{{store}}:idx:ent:{entity_key}"
 
     def term_postings(self, term: str) -> str:
         """ZSET cluster id -> unix time, stories whose articles have a salient term (candidate search)."""
-        return f"{self.prefix}idx:term:{term}"
+        return f"{self.prefix}{{store}}:idx:term:{term}"
 
     @property
     def document_frequencies(self) -> str:
         """STRING of big-endian u32 counters (BITFIELD), one per term hash bucket: articles containing
         a term of that bucket (IDF statistics for clustering)."""
-        return f"{self.prefix}stats:df-buckets"
+        return f"{self.prefix}{{store}}:stats:df-buckets"
 
     @property
     def document_count(self) -> str:
         """STRING counter: articles counted in the document frequencies."""
-        return f"{self.prefix}stats:df-documents"
+        return f"{self.prefix}{{store}}:stats:df-documents"
 
     # --- entity alias table (owner: services.extractor.aliases) ---------------------------
     @property
     def entity_aliases(self) -> str:
         """HASH alias entity key -> the entity key it stands for ('person:putin' -> 'person:vladimir putin')."""
-        return f"{self.prefix}entity:aliases"
+        return f"{self.prefix}{{entities}}:entity:aliases"
 
     @property
     def entity_names(self) -> str:
         """HASH entity key -> display name, the fullest form seen."""
-        return f"{self.prefix}entity:names"
+        return f"{self.prefix}{{entities}}:entity:names"
 
     @property
     def entity_alias_votes_prefix(self) -> str:
         """Prefix of the HASH per alias: candidate entity key -> articles that used the alias for it."""
-        return f"{self.prefix}entity:alias-votes:"
+        return f"{self.prefix}{{entities}}:entity:alias-votes:"
 
     @property
     def entity_known_as_prefix(self) -> str:
         """Prefix of the SET per entity key: the aliases that resolve to it (API: an entity's aliases)."""
-        return f"{self.prefix}entity:known-as:"
+        return f"{self.prefix}{{entities}}:entity:known-as:"
 
     def high_water(self, topic: str, partition: int) -> str:
         """STRING: highest offset of topic/partition whose work the store has finished."""
-        return f"{self.prefix}hw:{topic}:{partition}"
+        return f"{self.prefix}{{store}}:hw:{topic}:{partition}"
 
     # --- liveness (owner: services.common.lifecycle) ------------------------------------------
     def heartbeat(self, service: str) -> str:
         """STRING with TTL: the service is alive (read by /healthz)."""
-        return f"{self.prefix}heartbeat:{service}"
+        return f"{self.prefix}{{health}}:heartbeat:{service}"
 
     # --- copy detection: LSH buckets and MinHash sketches (owner: services.store.lsh) ------
     # All carry the Redis Cluster hash tag {lsh}: one insert-and-query touches 16+ of them

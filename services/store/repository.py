@@ -370,7 +370,8 @@ class Repository:
         with their posting times."""
         if not posting_keys:
             return {}
-        reply = await self._read_postings(args=[lo, hi, limit, "\n".join(posting_keys)])
+        # The first key goes in KEYS too, only to route the script to the {store} slot on Redis Cluster.
+        reply = await self._read_postings(keys=[posting_keys[0]], args=[lo, hi, limit, "\n".join(posting_keys)])
         lines = str(reply).split("\n")
         out = {}
         for key, line in zip(posting_keys, lines, strict=True):

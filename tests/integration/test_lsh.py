@@ -82,9 +82,9 @@ async def test_reinsert_is_idempotent(settings: Settings) -> None:
         await index.insert_and_query("a", sketch(base), at=T0)
         first = await index.insert_and_query("b", sketch(edited(base, 11)), at=T0 + 1)
         await index.insert_and_query("c", sketch(edited(base, 12)), at=T0 + 2)
-        before = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}*b:*")}
+        before = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=f"{settings.key_prefix}*b:*")}
         again = await index.insert_and_query("b", sketch(edited(base, 11)), at=T0 + 1)
-        after = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}*b:*")}
+        after = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=f"{settings.key_prefix}*b:*")}
         assert first == again == ["a"]  # a replay gets its first answer: not "c", which came later
         assert before == after
         for members in after[next(iter(after))].values():

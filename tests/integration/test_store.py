@@ -141,24 +141,25 @@ async def test_poison_record_goes_to_dead_letters_and_the_stream_keeps_flowing(s
 
 async def test_replaying_the_articles_topic_changes_nothing(settings: Settings) -> None:
     articles = [synthetic_article(s, n) for n in range(3) for s in range(3)]
+    stories = Keys(settings.key_prefix).story("*")
     async with Bus(settings, client_id="test") as bus:
         for article in articles:
             await bus.publish(ARTICLES, article.id, article)
         async with running(store.main, settings):
             await wait_for(lambda: _at_least(settings, len(articles)), timeout=60, what="articles stored")
         async with open_redis(settings) as redis:
-            before = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}cluster:*")}
+            before = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=stories)}
         # A new consumer group reads the topic from offset 0 again.
         replay = settings.model_copy(update={"topic_prefix": settings.topic_prefix})
         async with open_redis(settings) as redis:
-            for key in await redis.keys(f"{settings.key_prefix}hw:*"):
+            async for key in redis.scan_iter(match=f"{settings.key_prefix}{{store}}:hw:*"):
                 await redis.delete(key)
         for article in articles:
             await bus.publish(ARTICLES, article.id, article)
         async with running(store.main, replay):
             await asyncio.sleep(8)
     async with open_redis(settings) as redis:
-        after = {k: await redis.hgetall(k) for k in await redis.keys(f"{settings.key_prefix}cluster:*")}
+        after = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=stories)}
     assert after == before
     count, members = await stored_state(settings)
     assert count == len(articles) and len(members) == len(articles)
