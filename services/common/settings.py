@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("WIREWATCH_REDIS_URL", "REDIS_URL", "redis_url"),
-        description="Redis URL; unset under `wirewatch up` = start the embedded Valkey",
+        description="Redis URL (`redis+cluster://host:port` for a Redis Cluster); unset under `wirewatch up` = "
+                    "start the embedded Valkey",
     )
     topic_prefix: str = Field("wirewatch.", description="prefix of every topic name")
     key_prefix: str = Field("ww:", description="prefix of every Redis key")
