@@ -124,7 +124,9 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
     client = connect(settings.required_redis_url)
     try:
         if not is_cluster(client):
-            await upgrade(client, Keys(settings.key_prefix))
+            # Redis down now: the caller waits for it (services.common.lifecycle) and its next client upgrades.
+            with contextlib.suppress(*OUTAGE_ERRORS):
+                await upgrade(client, Keys(settings.key_prefix))
         yield client
     finally:
         with contextlib.suppress(*OUTAGE_ERRORS):
