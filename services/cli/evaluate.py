@@ -179,3 +179,47 @@ def eval_ner(
     console.print(table)
     console.print(f"{result['documents']} documents, {result['gold_entities']} gold entities, model {result['model']}")
 
+
+
+@eval_app.command("ner-budget")
+def eval_ner_budget(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="labelled JSON Lines (.gz ok), "
+                                                                          "the dev set's format")],
+    lead_chars: Annotated[int | None, typer.Option(min=1, help="characters the model reads "
+                                                              "(default: WIREWATCH_NER_LEAD_CHARS)")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N articles")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The fast NER path (title + lead by the model, the rest by matching) against full-text NER: F1 of the
+    people, organisations and places that recur across a story, per-article agreement and CPU of each."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.evaluation.ner_budget import evaluate_ner_budget
+
+    configure_logging(json=False, level="WARNING")
+    settings = settings_of(ctx)
+    lead = lead_chars or settings.ner_lead_chars
+    if not lead:
+        raise typer.BadParameter("WIREWATCH_NER_LEAD_CHARS is 0 (full-text NER): give --lead-chars to compare")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+        result = evaluate_ner_budget(file, model=settings.spacy_model, lead_chars=lead,
+                                     ner_max_chars=settings.ner_max_chars, limit=limit, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table("entities", "precision", "recall", "F1", "fast", "full")
+    for name, row in (("recurring in a story", result["recurring"]),
+                      *((f"  {k}", v) for k, v in result["recurring_by_type"].items()),
+                      ("every entity, per article", result["all_entities"])):
+        table.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}",
+                      str(row["found"]), str(row["reference"]))
+    console.print(table)
+    cpu = result["cpu_ms_per_article"]
+    console.print(f"{result['articles']} articles ({result['words_per_article']} words on average), "
+                  f"{result['stories_with_2_or_more']} stories of 2+; model {result['model']}, lead "
+                  f"{result['lead_chars']} characters; NER CPU per article: full text {cpu['full']} ms, "
+                  f"fast path {cpu['fast']} ms")
+    console.print("most missed: " + ", ".join(f"{k} ({n})" for k, n in result["most_missed"]))
+    console.print("most extra: " + ", ".join(f"{k} ({n})" for k, n in result["most_extra"]))

@@ -539,3 +539,34 @@ def tag_entities(text: str, *, title: str | None, language: str | None, model: s
     an entity seen only in the title has first_position 0.
     """
     return _tag(text, title=title, language=language, model=model, ner_max_chars=ner_max_chars)[0]
+
+
+# --- issue 16 (fast NER): read by services/extractor/fast_ner.py; nothing above this line changed -----------
+
+
+def pipeline(model: str) -> Language:
+    """The spaCy pipeline of `model`, loaded once per process."""
+    return _pipeline(model)
+
+
+def article_pieces(text: str, title: str | None) -> list[tuple[int, str]]:
+    """What tag_entities gives spaCy of an article: (offset in `text`, piece); the title's offset is -1."""
+    return _pieces(text, title)
+
+
+def entities_from_docs(pieces: Sequence[tuple[int, str]], docs: Iterable[Doc]) -> list[Entity]:
+    """The resolved entities of an article from its pieces and a tagged Doc for each (its `ents` set)."""
+    return _resolve(_mentions_in(list(pieces), docs))
+
+
+def display_name(surface: str, label: str | None = None) -> str:
+    """A mention's display form: titles, 'the', possessive and punctuation stripped, case kept."""
+    return _clean_name(surface, label)
+
+
+def is_english(language: str | None) -> bool:
+    """Whether tag_entities tags an article in `language` (English or unknown)."""
+    return _is_english(language)
+
+
+# --- end of issue 16 -------------------------------------------------------------------------------------------

@@ -114,13 +114,14 @@ class ExtractionPool:
     flight are redone; without it a broken executor fails the pages it held.
     """
 
-    def __init__(self, executor: Executor, *, slots: int, model: str, ner_max_chars: int,
+    def __init__(self, executor: Executor, *, slots: int, model: str, ner_max_chars: int, ner_lead_chars: int = 0,
                  max_batch: int = 8, queue_size: int = 64,
                  replace: Callable[[Executor], Awaitable[Executor]] | None = None) -> None:
         self.executor = executor
         self.slots = slots
         self.model = model
         self.ner_max_chars = ner_max_chars
+        self.ner_lead_chars = ner_lead_chars
         self.max_batch = max_batch
         self.replace = replace
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_size)
@@ -173,7 +174,7 @@ class ExtractionPool:
                 continue
             executor = self.executor
             work = partial(extract_and_tag_many, [j.page for j in batch],
-                           model=self.model, ner_max_chars=self.ner_max_chars)
+                           model=self.model, ner_max_chars=self.ner_max_chars, ner_lead_chars=self.ner_lead_chars)
             try:
                 results = await loop.run_in_executor(executor, work)
             except asyncio.CancelledError:

@@ -121,7 +121,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                 await ledger.settle(delivery.key)
 
         extraction = ExtractionPool(workers.executor, slots=worker_count(settings), model=settings.spacy_model,
-                                    ner_max_chars=settings.ner_max_chars, max_batch=settings.extract_batch,
+                                    ner_max_chars=settings.ner_max_chars, ner_lead_chars=settings.ner_lead_chars,
+                                    max_batch=settings.extract_batch,
                                     replace=workers.replace)
         log.info("service.started", service="extractor", workers=worker_count(settings))
         async with asyncio.TaskGroup() as tasks:

@@ -1,0 +1,83 @@
+"""The fast NER path: the model reads the title, the lead and the sentences with unknown names; the rest is matched."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.extractor import entities, fast_ner
+from services.extractor.fast_ner import KnownNames, lead_end, sentences
+
+MODEL = "en_core_web_sm"
+
+LEAD = ("Qassem Soleimani, the commander of Iran's Quds Force, was killed in a US drone strike at Baghdad "
+        "airport on Friday, the Pentagon said.")
+TAIL = ("Soleimani had led the force for two decades. Officials in Baghdad said the strike also killed an Iraqi "
+        "militia leader.\n\nAngela Merkel called for restraint. The Pentagon said the strike was defensive, "
+        "and Soleimani's funeral is expected in Tehran.")
+
+
+def test_the_lead_ends_at_a_sentence_end_within_the_budget() -> None:
+    text = "One sentence here. Another one follows. And a third."
+    assert lead_end(text, 100) == len(text)
+    assert text[:lead_end(text, 45)] == "One sentence here. Another one follows. "
+    assert lead_end("x" * 50, 20) == 20  # no break anywhere: a hard cut
+
+
+def test_sentences_cover_the_text_and_keep_initials_and_abbreviations_inside() -> None:
+    text = "J. Smith met U.S. officials. Gen. Lee left!\nNew line here"
+    parts = list(sentences(text))
+    assert "".join(p for _, p in parts) == text
+    assert [p.strip() for _, p in parts] == ["J. Smith met U.S. officials.", "Gen. Lee left!", "New line here"]
+    assert all(text[at:at + len(p)] == p for at, p in parts)
+
+
+def test_a_name_is_known_once_its_label_is_clear() -> None:
+    known = KnownNames()
+    known.learn({"Merkel": "PERSON", "Angela Merkel": "PERSON"})
+    assert known.label("Angela Merkel") == "PERSON"  # a full name: once is enough
+    assert known.label("Merkel") is None  # a single word: twice
+    known.learn({"Merkel": "PERSON"})
+    assert known.label("Merkel") == "PERSON"
+    known.learn({"Merkel": "GPE"})
+    known.learn({"Merkel": "GPE"})
+    assert known.label("Merkel") is None  # 2 of 4: no clear label
+
+
+def test_names_of_the_lead_are_matched_below_it_and_new_names_are_read_by_the_model() -> None:
+    text = LEAD + "\n\n" + TAIL
+    [fast] = fast_ner.tag_entities_many([(text, None, "en")], model=MODEL, ner_max_chars=20_000,
+                                        lead_chars=len(LEAD), known=KnownNames())
+    by_key = {e.key: e for e in fast}
+    soleimani = by_key["person:qassem soleimani"]
+    assert soleimani.count == 3  # the lead's full name, then "Soleimani" twice below it, joined to it
+    assert "person:angela merkel" in by_key  # only below the lead: the model read that sentence
+    assert "gpe:tehran" in by_key
+    assert by_key["org:pentagon"].count == 2
+    full = entities.tag_entities(text, title=None, language="en", model=MODEL, ner_max_chars=20_000)
+    assert {e.key for e in full if e.type in ("PERSON", "GPE", "ORG")} <= set(by_key)
+
+
+def test_a_sentence_with_only_known_names_is_not_read_by_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+    nlp = entities.pipeline(MODEL)
+    original = nlp.pipe
+
+    def pipe(texts, **kwargs):  # type: ignore[no-untyped-def]
+        texts = list(texts)
+        read.extend(texts)
+        return original(texts, **kwargs)
+
+    monkeypatch.setattr(nlp, "pipe", pipe)
+    text = LEAD + "\n\nSoleimani was buried in Kerman. The Pentagon said nothing more about Soleimani."
+    [fast] = fast_ner.tag_entities_many([(text, None, None)], model=MODEL, ner_max_chars=20_000,
+                                        lead_chars=len(LEAD), known=KnownNames())
+    tail_reads = [t for t in read if t not in (LEAD, LEAD + "\n\n")]
+    assert any("Kerman" in t for t in tail_reads)  # an unknown name: read, with a few words around it
+    assert not any("said nothing more" in t for t in tail_reads)  # only known names: matched
+    assert {e.key: e.count for e in fast}["person:qassem soleimani"] == 3
+
+
+def test_other_languages_and_empty_texts_give_nothing() -> None:
+    out = fast_ner.tag_entities_many([("Der Bundestag tagte in Berlin.", None, "de"), ("  ", None, None)],
+                                     model=MODEL, ner_max_chars=20_000, lead_chars=400, known=KnownNames())
+    assert out == [[], []]
