@@ -26,6 +26,8 @@ from services.fetcher.poll import PollOutcome
 from services.fetcher.registry import FeedState
 
 POLLS_PER_ITEM_GAP = 4
+MIN_ITEMS_FOR_RATE = 3
+"""A rate needs this many dated entries: one or two say nothing about a feed's pace (a new outlet's)."""
 RATE_WINDOW_S = 7 * 86400.0
 MAX_BACKOFF_FACTOR = 32
 
@@ -55,11 +57,12 @@ class Policy:
 def items_per_day(published: Iterable[datetime | None], now: float) -> float | None:
     """How many items a day the feed published over the last week, from its entries' dates.
 
-    None when no entry carries a date (the caller keeps its earlier estimate). A feed only lists its
-    latest entries; when they all fall inside the week the rate is measured over the span they cover.
+    None when fewer than MIN_ITEMS_FOR_RATE entries carry a date (the caller keeps its earlier estimate, at
+    first the base interval: a new feed with one item is polled like any new feed, not hourly). A feed only
+    lists its latest entries; when they all fall inside the week the rate is measured over the span they cover.
     """
     stamps = sorted((d.timestamp() for d in published if d is not None), reverse=True)
-    if not stamps:
+    if len(stamps) < MIN_ITEMS_FOR_RATE:
         return None
     recent = [s for s in stamps if now - RATE_WINDOW_S <= s <= now + 3600]
     if not recent:
@@ -100,10 +103,13 @@ def cache_hint_s(headers: Mapping[str, str], now: float, ttl_minutes: float | No
     return max(positive) if positive else None
 
 
-def next_poll_after_success(now: float, interval_s: float, hint_s: float | None, policy: Policy) -> float:
+def next_poll_after_success(now: float, interval_s: float, hint_s: float | None, policy: Policy, *,
+                            first: bool = False) -> float:
     """When to poll a feed that just answered: the adaptive interval, never before the server's hint,
-    jittered so feeds added together drift apart."""
-    wait = interval_s * random.uniform(0.9, 1.1)
+    jittered so feeds added together drift apart. After a feed's `first` poll the wait is spread over a
+    whole interval (0.5-1.5x): feeds registered together are polled at once, then each at its own phase,
+    so their items do not arrive in bursts."""
+    wait = interval_s * (random.uniform(0.5, 1.5) if first else random.uniform(0.9, 1.1))
     if hint_s is not None:  # jittered only upwards: never sooner than the server asked
         wait = max(wait, min(hint_s, policy.max_interval_s) * random.uniform(1.0, 1.1))
     return now + wait
@@ -150,7 +156,8 @@ def next_state(previous: FeedState, outcome: PollOutcome, now: float, policy: Po
         update.update(last_success=now, last_error=None, failure_class=None, failing_since=None, disabled=False,
                       consecutive_errors=0, items_total=previous.items_total + emitted, interval_s=interval,
                       next_poll=next_poll_after_success(now, interval, cache_hint_s(outcome.headers, now,
-                                                                                    outcome.ttl_minutes), policy))
+                                                                                    outcome.ttl_minutes), policy,
+                                                        first=previous.polls_total == 0))
     else:
         failing_since = previous.failing_since or now
         disabled = should_disable(failing_since, now, policy)

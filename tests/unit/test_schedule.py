@@ -33,8 +33,26 @@ def test_rate_from_entry_dates_over_the_last_week() -> None:
     assert items_per_day(hourly, T) == pytest.approx(20 * 24 / 19, rel=0.01)  # 20 items over 19 hours
     daily = [NOW - timedelta(days=d) for d in range(30)]  # a month listed: only the last week counts
     assert items_per_day(daily, T) == pytest.approx(8 / 7, rel=0.01)
-    assert items_per_day([NOW - timedelta(days=40)], T) == 0.0
+    assert items_per_day([NOW - timedelta(days=40 + d) for d in range(3)], T) == 0.0
     assert items_per_day([None, None], T) is None
+
+
+def test_a_new_feed_with_few_items_is_polled_at_the_base_interval_not_hourly() -> None:
+    assert items_per_day([NOW - timedelta(days=40)], T) is None  # one item says nothing about the pace
+    assert items_per_day([NOW - timedelta(days=3), NOW - timedelta(days=6)], T) is None
+    state = next_state(FeedState(), PollOutcome(status=200, changed=True, entries=entries(24 * 40)), T, POLICY,
+                       emitted=1)
+    assert state.items_per_day is None and state.interval_s == POLICY.initial_interval_s
+
+
+def test_feeds_registered_together_are_spread_over_an_interval_after_their_first_poll() -> None:
+    first = [next_state(FeedState(), PollOutcome(status=200), T, POLICY).next_poll or 0.0 for _ in range(400)]
+    waits = sorted(f - T for f in first)
+    assert 30 <= waits[0] and waits[-1] <= 90
+    assert waits[40] < 42 and waits[-40] > 78  # spread over the whole interval, not bunched at 60
+    later = FeedState(last_success=T - 60, interval_s=60, polls_total=1)
+    again = [(next_state(later, PollOutcome(status=304), T, POLICY).next_poll or 0.0) - T for _ in range(100)]
+    assert all(54 <= w <= 66 for w in again)  # then each keeps its phase
 
 
 def test_interval_adapts_between_the_bounds() -> None:
