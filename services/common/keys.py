@@ -103,8 +103,13 @@ class Keys:
 
     # --- articles, clusters, indexes (owner: services.store.repository) ---------------------
     def article(self, article_id: str) -> str:
-        """STRING: the stored article as JSON (StoredArticle)."""
+        """STRING: the stored article without its text, zstd-compressed JSON (StoredArticle); older data dirs
+        hold plain JSON with the text inside, which is still read."""
         return f"{self.prefix}{{store}}:article:{article_id}"
+
+    def article_text(self, article_id: str) -> str:
+        """STRING: the stored article's text, zstd-compressed UTF-8 (apart: placement never reads it)."""
+        return f"{self.prefix}{{store}}:text:{article_id}"
 
     @property
     def articles_recent(self) -> str:

@@ -112,9 +112,9 @@ class BatchView:
                 self.postings_read[key] = PostingsRead(lo, hi, entries)
 
     async def read_articles(self, ids: Iterable[str]) -> None:
-        """Read stored articles not known to the batch yet."""
+        """Read stored articles not known to the batch yet (their records: placement never needs the text)."""
         missing = [i for i in dict.fromkeys(ids) if self.local_article(i) is None and i not in self.articles_read]
-        for article in await self.repo.articles(missing):
+        for article in await self.repo.articles(missing, with_text=False):
             self.articles_read[article.id] = article
 
     async def read_sketches(self, ids: Iterable[str]) -> None:

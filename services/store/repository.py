@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import cramjam
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -88,14 +89,20 @@ local function set(key, value, ...)
   if ttl then return redis.call('SET', key, value, 'EX', ttl, ...) end
   return redis.call('SET', key, value, ...)
 end
-for i = 1, n[2] do  -- new articles: id, json, time
+for i = 1, n[2] do  -- new articles (key, text key): id, record, text, time
   set(KEYS[k], ARGV[a + 1])
-  redis.call('ZADD', KEYS[1], ARGV[a + 2], ARGV[a])
-  k = k + 1; a = a + 3
+  set(KEYS[k + 1], ARGV[a + 2])
+  redis.call('ZADD', KEYS[1], ARGV[a + 3], ARGV[a])
+  k = k + 2; a = a + 4
 end
-for i = 1, n[3] do  -- moved articles: json
-  redis.call('SET', KEYS[k], ARGV[a], 'KEEPTTL')
-  k = k + 1; a = a + 1
+for i = 1, n[3] do  -- moved articles (key, text key): record, text ('' = not read); the text of an article
+  redis.call('SET', KEYS[k], ARGV[a], 'KEEPTTL')  -- stored before texts were kept apart moves out with it
+  if ARGV[a + 1] ~= '' then
+    local left = redis.call('PTTL', KEYS[k])
+    if left > 0 then redis.call('SET', KEYS[k + 1], ARGV[a + 1], 'NX', 'PX', left)
+    else redis.call('SET', KEYS[k + 1], ARGV[a + 1], 'NX') end
+  end
+  k = k + 2; a = a + 2
 end
 for i = 1, n[4] do  -- first article with a body: owner id
   set(KEYS[k], ARGV[a], 'NX')
@@ -135,6 +142,18 @@ if tonumber(ARGV[6]) > 0 then
   redis.call('INCRBY', KEYS[4], ARGV[6])
 end
 return {}
+"""
+
+# A new revision of an article: its record and text, keeping the record's time to live.
+_REPLACE_ARTICLE = """
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', left)
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', left)
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[2])
+end
 """
 
 # Version ("v" field) of each cluster hash in KEYS, space-joined (0: no such cluster).
@@ -185,6 +204,28 @@ class StoredArticle(Article):
         """Whether this exact version (current or earlier) was stored before: replays change nothing."""
         return (self.body_hash, self.title) == (body_hash, title) or any(
             (r.body_hash, r.title) == (body_hash, title) for r in self.revisions)
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_LEVEL = 3  # 1,824 -> 945 bytes for a dev-set text; levels above 3 gain little for short texts
+
+
+def encode_article(article: StoredArticle) -> tuple[bytes, bytes]:
+    """An article as stored: (record, text), each zstd-compressed; the record is its JSON with an empty text."""
+    record = article.model_copy(update={"text": ""}).model_dump_json().encode()
+    return (bytes(cramjam.zstd.compress(record, level=_ZSTD_LEVEL)),
+            bytes(cramjam.zstd.compress(article.text.encode(), level=_ZSTD_LEVEL)))
+
+
+def decode_article(record: bytes, text: bytes | None) -> StoredArticle:
+    """A stored article from its record and text (None: not read, the text is left empty). A record written
+    before texts were kept apart is plain JSON with the text inside, and is read as it is."""
+    if not record.startswith(_ZSTD_MAGIC):
+        return StoredArticle.model_validate_json(record)
+    article = StoredArticle.model_validate_json(bytes(cramjam.zstd.decompress(record)))
+    if text:
+        article = article.model_copy(update={"text": bytes(cramjam.zstd.decompress(text)).decode()})
+    return article
 
 
 class StoryMember(BaseModel):
@@ -281,12 +322,13 @@ class Repository:
         self._read_postings = redis.register_script(_READ_POSTINGS)
         self._commit = redis.register_script(_COMMIT)
         self._read_versions = redis.register_script(_READ_VERSIONS)
+        self._replace_article = redis.register_script(_REPLACE_ARTICLE)
 
     # --- reads ---------------------------------------------------------------------------
     async def article(self, article_id: str) -> StoredArticle | None:
-        """One stored article, or None."""
-        raw = await self.redis.get(self.keys.article(article_id))
-        return StoredArticle.model_validate_json(raw) if raw else None
+        """One stored article with its text, or None."""
+        found = await self.articles([article_id])
+        return found[0] if found else None
 
     async def story(self, cluster_id: str) -> StoredStory | None:
         """One cluster (following merges to the surviving one), or None."""
@@ -350,12 +392,18 @@ class Repository:
         reply = await self._read_versions(keys=[self.keys.story(i) for i in ids])
         return {i: int(v) for i, v in zip(ids, str(reply).split(" "), strict=True)}
 
-    async def articles(self, ids: list[str]) -> list[StoredArticle]:
-        """Articles by id, in that order, skipping unknown ones."""
+    async def articles(self, ids: list[str], *, with_text: bool = True) -> list[StoredArticle]:
+        """Articles by id, in that order, skipping unknown ones; without their text unless `with_text`
+        (placement needs only the record: the text is the larger part, kept apart)."""
         if not ids:
             return []
-        raws = await self.redis.mget([self.keys.article(i) for i in ids])
-        return [StoredArticle.model_validate_json(r) for r in raws if r]
+        keys = [self.keys.article(i) for i in ids]
+        if with_text:
+            keys += [self.keys.article_text(i) for i in ids]
+        # Binary (zstd), so not decoded as UTF-8 like everything else.
+        raws = await self.redis.execute_command("MGET", *keys, **{NEVER_DECODE: True})  # type: ignore[no-untyped-call]
+        texts = raws[len(ids):] if with_text else [None] * len(ids)
+        return [decode_article(r, t) for r, t in zip(raws[:len(ids)], texts, strict=True) if r]
 
     async def body_owners(self, body_hashes: Sequence[str]) -> dict[str, str]:
         """Id of the first article stored with each body hash (hashes never stored are left out)."""
@@ -441,11 +489,12 @@ class Repository:
             keys.append(k.story(cid))
             values += (cid, version)
         for article in batch.new_articles.values():
-            keys.append(k.article(article.id))
-            values += (article.id, article.model_dump_json(), article.stored_at.timestamp())
+            keys += (k.article(article.id), k.article_text(article.id))
+            values += (article.id, *encode_article(article), article.stored_at.timestamp())
         for article in batch.moved_articles.values():
-            keys.append(k.article(article.id))
-            values.append(article.model_dump_json())
+            keys += (k.article(article.id), k.article_text(article.id))
+            record, text = encode_article(article)
+            values += (record, text if article.text else "")
         for digest, owner in batch.bodies.items():
             keys.append(k.body(digest))
             values.append(owner)
@@ -467,8 +516,9 @@ class Repository:
         return [str(c) for c in conflicts]
 
     async def replace_article(self, article: StoredArticle) -> None:
-        """Overwrite a stored article in place (a new revision of the same URL)."""
-        await self.redis.set(self.keys.article(article.id), article.model_dump_json(), keepttl=True)
+        """Overwrite a stored article and its text in place (a new revision of the same URL)."""
+        await self._replace_article(keys=[self.keys.article(article.id), self.keys.article_text(article.id)],
+                                    args=list(encode_article(article)))
 
     async def trim(self, now: float) -> int:
         """Drop expired articles and clusters from the latest-first indexes; how many entries went."""

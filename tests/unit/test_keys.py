@@ -53,10 +53,11 @@ SITES: dict[tuple[str, str], Callable[[Keys], list[str]]] = {
     ("store/repository", "script read postings"): lambda k: [k.entity_postings("person:x"), k.term_postings("y")],
     ("store/repository", "script commit"): lambda k: [
         k.articles_recent, k.stories_recent, k.document_frequencies, k.document_count, k.story("c1"),
-        k.article("a1"), k.body("h1"), k.story("c2"), k.story_alias("c2"), k.entity_postings("gpe:x"),
-        k.term_postings("bridge")],
+        k.article("a1"), k.article_text("a1"), k.body("h1"), k.story("c2"), k.story_alias("c2"),
+        k.entity_postings("gpe:x"), k.term_postings("bridge")],
     ("store/repository", "script read versions"): lambda k: [k.story("c1"), k.story("c2")],
-    ("store/repository", "MGET articles"): lambda k: [k.article("a1"), k.article("a2")],
+    ("store/repository", "script replace article"): lambda k: [k.article("a1"), k.article_text("a1")],
+    ("store/repository", "MGET articles"): lambda k: [k.article("a1"), k.article("a2"), k.article_text("a1")],
     ("store/repository", "MGET bodies"): lambda k: [k.body("h1"), k.body("h2")],
     ("notifier/subscriptions", "script replace"): lambda k: [k.subscriptions],
     ("notifier/subscriptions", "MULTI create"): lambda k: [
@@ -80,7 +81,7 @@ SITES: dict[tuple[str, str], Callable[[Keys], list[str]]] = {
 STEPS = {
     "script": re.compile(r"\bredis\.register_script\("),
     "MULTI": re.compile(r"pipeline\(transaction=True\)"),
-    "MGET": re.compile(r"\.mget\("),
+    "MGET": re.compile(r"\.mget\(|execute_command\(\"MGET\""),
     "SUNION": re.compile(r"\.sunion\("),
 }
 

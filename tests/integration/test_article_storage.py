@@ -1,0 +1,84 @@
+"""How the store keeps an article in Redis: a compressed record and its compressed text apart; old records read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from redis.client import NEVER_DECODE
+
+from services.common.keys import Keys
+from services.common.messages import Article, Entity, article_id
+from services.common.redis import Redis, open_redis
+from services.common.settings import Settings
+from services.store.placement import Placer
+from services.store.repository import BatchWrite, Repository
+
+pytestmark = pytest.mark.integration
+AT = datetime(2026, 3, 1, 8, tzinfo=UTC)
+TEXT = ("The harbour authority of Port Elwin said on Monday that the breakwater gave way during the night. "
+        "Repairs will take months, said Lena Marsh, who runs the authority. ") * 6
+
+
+def article(n: int, text: str = TEXT) -> Article:
+    url = f"https://outlet.example/{n}"
+    return Article(id=article_id(url), url=url, outlet="outlet.example", title=f"Breakwater gives way ({n})",
+                   text=text, language="en", published_at=AT, fetched_at=AT,
+                   entities=[Entity(key="gpe:port elwin", name="Port Elwin", type="GPE", count=2, first_position=26)])
+
+
+async def raw(redis: Redis, key: str) -> bytes | None:
+    value = await redis.execute_command("GET", key, **{NEVER_DECODE: True})  # type: ignore[no-untyped-call]
+    return None if value is None else bytes(value)
+
+
+async def test_an_article_is_stored_as_a_compressed_record_and_its_compressed_text_apart(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        repo = Repository(redis, keys, retention_s=3600)
+        first = article(1)
+        await Placer(settings, repo).ingest_many([first])
+        record, text = await raw(redis, keys.article(first.id)), await raw(redis, keys.article_text(first.id))
+        assert record is not None and record.startswith(b"\x28\xb5\x2f\xfd")  # zstd
+        assert text is not None and len(text) < len(TEXT.encode()) / 3  # compressed (the text repeats itself)
+        assert 3500 < await redis.ttl(keys.article_text(first.id)) <= 3600  # expires with its record
+        stored = await repo.article(first.id)
+        assert stored is not None and stored.text == TEXT and stored.entities == first.entities
+        [bare] = await repo.articles([first.id], with_text=False)
+        assert bare.text == "" and bare.cluster_id == stored.cluster_id
+        revised = stored.model_copy(update={"text": TEXT + " An update.", "revision": 2})
+        await repo.replace_article(revised)
+        again = await repo.article(first.id)
+        assert again is not None and again.text.endswith("An update.") and again.revision == 2
+        assert 3500 < await redis.ttl(keys.article_text(first.id)) <= 3600
+
+
+async def test_an_article_stored_before_texts_were_kept_apart_is_read_and_moves_out_its_text(
+        settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        repo = Repository(redis, keys, retention_s=3600)
+        await Placer(settings, repo).ingest_many([article(2)])
+        stored = await repo.article(article(2).id)
+        assert stored is not None
+        # The old layout: plain JSON with the text inside, no text key.
+        await redis.set(keys.article(stored.id), stored.model_dump_json(), ex=3000)
+        await redis.delete(keys.article_text(stored.id))
+        old = await repo.article(stored.id)
+        assert old is not None and old.text == TEXT
+        [old_bare] = await repo.articles([stored.id], with_text=False)
+        assert old_bare.text == TEXT  # the old record carries it
+        # Moved to another story (a merge): written in the new layout, its text kept.
+        moved = old_bare.model_copy(update={"cluster_id": "elsewhere"})
+        assert await repo.commit(BatchWrite(moved_articles={moved.id: moved})) == []
+        record = await raw(redis, keys.article(stored.id))
+        assert record is not None and record.startswith(b"\x28\xb5\x2f\xfd")
+        now = await repo.article(stored.id)
+        assert now is not None and now.text == TEXT and now.cluster_id == "elsewhere"
+        assert 2900 < await redis.ttl(keys.article_text(stored.id)) <= 3000
+        # A later move read without the text leaves the text as it is.
+        [bare] = await repo.articles([stored.id], with_text=False)
+        assert await repo.commit(BatchWrite(moved_articles={bare.id: bare.model_copy(
+            update={"cluster_id": "third"})})) == []
+        last = await repo.article(stored.id)
+        assert last is not None and last.text == TEXT and last.cluster_id == "third"
