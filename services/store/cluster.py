@@ -63,6 +63,12 @@ class Features:
         """The article's most salient entity keys (index keys, and what "shared entities" reports)."""
         return top_terms(self.entities, INDEX_ENTITIES)
 
+    @cached_property
+    def entity_kinds(self) -> list[tuple[str, float, int]]:
+        """(key, weight, kind) of each entity, kind one of PERSON, ORG, PLACE, OTHER: worked out once per
+        article, not once per candidate story."""
+        return [(k, w, _kind(k)) for k, w in self.entities.items()]
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -150,6 +156,16 @@ _NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
 #: Entity kinds shared by unrelated events in one place (a city, a region): their weight fades with
 #: the time gap like wording does. People, organisations, facilities and events are specific to a story.
 PLACE_PREFIXES = (ENTITY_PREFIX + "gpe:", ENTITY_PREFIX + "loc:")
+#: Entity kinds the join decision tells apart (Features.entity_kinds).
+PERSON, ORG, PLACE, OTHER = range(4)
+
+
+def _kind(key: str) -> int:
+    if key.startswith(ENTITY_PREFIX + "person:"):
+        return PERSON
+    if key.startswith(PLACE_PREFIXES):
+        return PLACE
+    return ORG if key.startswith(ENTITY_PREFIX + "org:") else OTHER
 
 
 def features_of(terms: ArticleTerms, time: float, df: npt.NDArray[Any], n_docs: int) -> Features:
@@ -175,7 +191,8 @@ def norm(vector: Mapping[str, float]) -> float:
     return math.hypot(*vector.values())
 
 
-def _unit_cosine(unit: Mapping[str, float], other: Mapping[str, float], other_norm: float) -> float:
+def unit_cosine(unit: Mapping[str, float], other: Mapping[str, float], other_norm: float) -> float:
+    """Cosine of a unit-length sparse vector with another whose norm is given."""
     # `unit` is L2-normalised (article vectors are): only the other side's norm is needed.
     if not unit or not other_norm:
         return 0.0
@@ -201,8 +218,8 @@ def _similarities(article: Features, candidate: Candidate, weights: Weights,
                   ) -> tuple[float, float, float, float, float]:
     """(total score, body, title, entity cosines, time gap in seconds)."""
     body_norm, title_norm, entity_norm = candidate.norms
-    body = _unit_cosine(article.body, candidate.body, body_norm)
-    title = _unit_cosine(article.title, candidate.title, title_norm)
+    body = unit_cosine(article.body, candidate.body, body_norm)
+    title = unit_cosine(article.title, candidate.title, title_norm)
     gap = 0.0
     if article.time < candidate.first_time:
         gap = candidate.first_time - article.time
@@ -215,7 +232,7 @@ def _similarities(article: Features, candidate: Candidate, weights: Weights,
     if gap:
         ents = _entity_cosine(article.entities, candidate.entities, entity_norm, fade)
     else:
-        ents = _unit_cosine(article.entities, candidate.entities, entity_norm)
+        ents = unit_cosine(article.entities, candidate.entities, entity_norm)
     total = (weights.body * body + weights.title * title) * fade + weights.entities * ents
     return total, body, title, ents, gap
 

@@ -30,11 +30,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.store.cluster import ENTITY_PREFIX, PLACE_PREFIXES, Candidate, Features, Weights
+from services.store.cluster import ORG, OTHER, PERSON, PLACE, Candidate, Features, Weights, unit_cosine
 
 HOUR = 3600.0
-_PERSON = ENTITY_PREFIX + "person:"
-_ORG = ENTITY_PREFIX + "org:"
 
 #: Per-pair features, then the competition features added by rank_features.
 PAIR_FEATURES = (
@@ -65,33 +63,23 @@ def pair_features(article: Features, candidate: Candidate, size: int, weights: W
     """The per-pair features of `article` against `candidate` (a story of `size` members; `same_outlet`:
     the story has an article of the article's outlet)."""
     body_norm, title_norm, entity_norm = candidate.norms
-    body = _cos(article.body, candidate.body, body_norm)
-    title = _cos(article.title, candidate.title, title_norm)
-    person = org = place = other = 0.0
-    # The article's entity mass (its vector is unit length) that the story never mentions, by kind:
-    # a victim, a town or an organisation the story does not know says "another event".
-    person_out = place_out = other_out = 0.0
+    body = unit_cosine(article.body, candidate.body, body_norm)
+    title = unit_cosine(article.title, candidate.title, title_norm)
+    # Shared entity weight, and the article's entity mass (its vector is unit length) that the story never
+    # mentions, by kind: a victim, a town or an organisation the story does not know says "another event".
+    shared = [0.0, 0.0, 0.0, 0.0]
+    unshared = [0.0, 0.0, 0.0, 0.0]
     ce = candidate.entities
-    for k, w in article.entities.items():
+    for k, w, kind in article.entity_kinds:
         v = ce.get(k)
-        if k.startswith(_PERSON):
-            if v is None:
-                person_out += w * w
-            else:
-                person += w * v
-        elif k.startswith(PLACE_PREFIXES):
-            if v is None:
-                place_out += w * w
-            else:
-                place += w * v
-        elif v is None:
-            other_out += w * w
-        elif k.startswith(_ORG):
-            org += w * v
+        if v is None:
+            unshared[kind] += w * w
         else:
-            other += w * v
-    if entity_norm:
-        person, org, place, other = (x / entity_norm for x in (person, org, place, other))
+            shared[kind] += w * v
+    scale = 1.0 / entity_norm if entity_norm else 0.0
+    person, org, place, other = (x * scale for x in shared)
+    person_out, place_out = unshared[PERSON], unshared[PLACE]
+    other_out = unshared[ORG] + unshared[OTHER]
     ents = person + org + place + other
     gap = 0.0
     if article.time < candidate.first_time:
@@ -130,12 +118,3 @@ def _best_other(ranked: list[float], own: float) -> float:
     if len(ranked) < 2:
         return 0.0
     return ranked[1] if ranked[0] == own else ranked[0]
-
-
-def _cos(unit: dict[str, float], other: dict[str, float], other_norm: float) -> float:
-    if not unit or not other_norm:
-        return 0.0
-    total = 0.0
-    for k in unit.keys() & other.keys():
-        total += unit[k] * other[k]
-    return total / other_norm
