@@ -158,7 +158,8 @@ class Settings(BaseSettings):
         "builtin", description="the join decision: 'builtin' (the learned model shipped in the package), 'none' "
         "(the weighted score >= cluster_threshold), or the path of a model JSON written by `wirewatch train stories`")
     cluster_merge_probability: float = Field(
-        0.95, ge=0, le=1, description="with the learned join model: an article this probably in two stories merges them")
+        0.95, ge=0, le=1,
+        description="with the learned join model: an article this probably in two stories merges them")
 
     @field_validator("allow_networks")
     @classmethod
