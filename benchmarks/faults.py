@@ -19,7 +19,8 @@ of them, the fault strikes (kill -9):
 Then the checker asserts: every served article stored exactly once (by canonical URL), each story alerted
 `story.created` under exactly one webhook-id, every queued webhook delivered, receiver-side repeats of an id
 no more than the re-sends the delivery log counted, nothing left pending (feed-item ledger, story-event
-outbox), and the system healthy and making progress again within `--recovery-bound` seconds.
+outbox), and the system healthy and making progress again within `--recovery-bound` seconds. The matrix
+also shows, per fault, how long after it everything was stored, settled and delivered ("all settled").
 """
 
 from __future__ import annotations
@@ -292,6 +293,8 @@ class Result:
     outbox: int
     killed: str
     seconds: float
+    #: seconds from the fault to everything stored, nothing pending and every webhook delivered
+    settled_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -399,6 +402,7 @@ async def _drive(run: Run, settings: Settings, articles: list[Story], outlets: l
         killed = ""
         base = datetime.now(UTC) - timedelta(hours=2)
         next_article = 0
+        settled_after: float | None = None
         deadline = time.monotonic() + drain_s + 60 * len(articles) / 20
         while time.monotonic() < deadline:
             # Publish the stream a few articles at a time.
@@ -421,11 +425,14 @@ async def _drive(run: Run, settings: Settings, articles: list[Story], outlets: l
                     recovery = time.monotonic() - struck_at
             if next_article >= len(articles) and struck_at is not None and await _settled(
                     redis, keys, repo, sub.id, len(articles)):
+                settled_after = time.monotonic() - struck_at
                 break
             await asyncio.sleep(0.5)
         if recovery is None and struck_at is not None and await _healthy(api):
             recovery = time.monotonic() - struck_at
-        return await _check(run, redis, keys, repo, sub.id, served, receiver, struck_at or 0.0, recovery, killed)
+        result = await _check(run, redis, keys, repo, sub.id, served, receiver, struck_at or 0.0, recovery, killed)
+        result.settled_s = None if settled_after is None else round(settled_after, 1)
+        return result
     finally:
         await api.aclose()
         await redis.aclose()
@@ -495,18 +502,20 @@ async def _check(run: Run, redis: Redis, keys: Keys, repo: Repository, sub_id: s
 def matrix(results: list[Result]) -> str:
     """fault × broker -> lost / duplicated / recovery time (over the runs)."""
     lines = ["| fault | broker | runs | stored / served | lost | duplicated | created ids per story (max) | "
-             "re-sends counted / repeats received | recovery s (max) | ok |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "re-sends counted / repeats received | recovery s (max) | all settled s (max) | ok |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, str], list[Result]] = {}
     for r in results:
         groups.setdefault((r.fault, r.broker), []).append(r)
     for (fault, broker), rs in groups.items():
         rec = [r.recovery_s for r in rs if r.recovery_s is not None]
+        settled = [r.settled_s for r in rs if r.settled_s is not None]
         lines.append(
             f"| {fault} | {broker} | {len(rs)} | {sum(r.stored for r in rs)} / {sum(r.served for r in rs)} | "
             f"{sum(r.lost for r in rs)} | {sum(r.duplicated for r in rs)} | "
             f"{max(r.created_ids_per_story_max for r in rs)} | {sum(r.resends_counted for r in rs)} / "
             f"{sum(r.repeats_received for r in rs)} | {max(rec) if rec else '-'} | "
+            f"{max(settled) if len(settled) == len(rs) else 'not settled'} | "
             f"{'yes' if all(r.ok for r in rs) else 'NO'} |")
     return "\n".join(lines)
 

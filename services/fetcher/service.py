@@ -37,6 +37,10 @@ from services.fetcher.websub import WebSubStore
 
 log = get_logger(__name__)
 MAX_REEMITS = 10
+#: After the broker lost its log: for RESTART_FOLLOW_UP_S, items still pending RESTART_GRACE_S after their
+#: re-emission are emitted again (at most about 5 times in that window, well under MAX_REEMITS).
+RESTART_FOLLOW_UP_S = 120.0
+RESTART_GRACE_S = 20.0
 REEMIT_ROUND = 500
 CLAIM_IDLE_S = 0.5
 
@@ -198,14 +202,21 @@ class Fetcher:
         every = min(30.0, self.settings.pending_grace_s / 2)
         next_grace_round = time.monotonic() + every
         unfinished = False  # a re-emission after a broker restart that could not send everything yet
+        follow_up_until = 0.0  # after a broker restart: the short grace applies until then
         while not stop.is_set():
             try:
                 if (watch is not None and await watch.check()) or unfinished:
                     failed = await self._reemit(emitted_before=time.time())
                     unfinished = failed > 0
+                    follow_up_until = time.monotonic() + RESTART_FOLLOW_UP_S
+                    next_grace_round = time.monotonic() + RESTART_GRACE_S
                 if time.monotonic() >= next_grace_round:
-                    next_grace_round = time.monotonic() + every
-                    await self._reemit(older_than_s=self.settings.pending_grace_s)
+                    # Right after a broker restart a consumer may still resume at its position of the old life
+                    # (skipping the first records of the new one): what is still pending after a short grace is
+                    # emitted again, past that position. Consumers are idempotent, so a repeat costs only work.
+                    follow_up = time.monotonic() < follow_up_until
+                    next_grace_round = time.monotonic() + (RESTART_GRACE_S if follow_up else every)
+                    await self._reemit(older_than_s=RESTART_GRACE_S if follow_up else self.settings.pending_grace_s)
             except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next round
                 log.warning("ledger.reemit_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):

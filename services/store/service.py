@@ -152,6 +152,9 @@ async def seek_past_high_water(consumer: AIOKafkaConsumer, assigned: set[TopicPa
         else:
             log.warning("store.high_water_reset", partition=tp.partition, high_water=hw.offset)
             await repo.forget_high_water(tp.topic, tp.partition)
+            # The group's position may still be the old life's (a member committed it into the new one before
+            # it noticed): resuming there would skip this life's first records, so start the partition over.
+            await consumer.seek_to_beginning(tp)
 
     # Side by side: a log that lost the record costs a read deadline per partition, and a rebalance callback
     # that runs past the group's patience leaves partitions with no consumer (seen after a broker restart).

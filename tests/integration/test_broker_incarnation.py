@@ -76,3 +76,20 @@ async def _undelivered(queue: DeliveryQueue, sub_id: str) -> bool:
 async def _empty(outbox: EventOutbox) -> bool:
     await asyncio.sleep(0)
     return await outbox.pending_count() == 0
+
+
+async def test_items_still_pending_shortly_after_a_broker_restart_are_emitted_again(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A consumer that resumed at its old life's position skips the first re-emission; what is still pending
+    # a short grace later goes out again (past that position), long before the pending grace period (600 s).
+    monkeypatch.setattr(fetcher, "RESTART_GRACE_S", 1.0)
+    keys = Keys(settings.key_prefix)
+    item = FeedItem(url="https://news.example/skipped-by-a-stale-consumer", feed_id="f1",
+                    feed_url="https://news.example/rss", outlet="Example", title="Skipped", seen_at=datetime.now(UTC))
+    async with open_redis(settings) as redis:
+        assert await Ledger(redis, keys, seen_ttl_s=3600).claim(item)
+        await redis.set(keys.broker_incarnation("ledger"), "an-earlier-life")
+        async with running(fetcher.main, settings):
+            records = await read_topic(settings.bootstrap, FEED_ITEMS.full_name(settings.topic_prefix),
+                                       at_least=2, timeout=20)
+    assert [r.key.decode() for r in records][:2] == [item.url, item.url]
