@@ -38,6 +38,10 @@ from services.notifier.subscriptions import StoryFacts, Subscription, Subscripti
 from services.notifier.webhooks import Deliverer, DeliveryQueue
 
 log = get_logger(__name__)
+#: After the broker lost its log: for RESTART_FOLLOW_UP_S, outbox events still there RESTART_GRACE_S after
+#: they were recorded are handled by the drain (the consumer may have skipped them).
+RESTART_FOLLOW_UP_S = 120.0
+RESTART_GRACE_S = 20.0
 
 
 class Notifier:
@@ -147,16 +151,24 @@ async def drain_outbox(notifier: Notifier, outbox: EventOutbox, watch: Incarnati
     every = min(30.0, settings.pending_grace_s / 2)
     next_grace_round = time.monotonic() + every
     unfinished: float | None = None  # cutoff of a drain after a broker restart that was interrupted
+    follow_up_until = 0.0  # after a broker restart: the short grace applies until then
     while not stop.is_set():
         try:
             if await watch.check():
                 unfinished = time.time()
+                follow_up_until = time.monotonic() + RESTART_FOLLOW_UP_S
+                next_grace_round = time.monotonic() + RESTART_GRACE_S
             if unfinished is not None:
                 await _drain(notifier, outbox, emitted_before=unfinished, stop=stop)
                 unfinished = None
             if time.monotonic() >= next_grace_round:
-                next_grace_round = time.monotonic() + every
-                await _drain(notifier, outbox, emitted_before=time.time() - settings.pending_grace_s, stop=stop)
+                # Right after a broker restart this consumer may resume at its position of the old life and skip
+                # the first story events of the new one: what is still in the outbox after a short grace is
+                # handled here (handling is idempotent).
+                follow_up = time.monotonic() < follow_up_until
+                grace = RESTART_GRACE_S if follow_up else settings.pending_grace_s
+                next_grace_round = time.monotonic() + (RESTART_GRACE_S if follow_up else every)
+                await _drain(notifier, outbox, emitted_before=time.time() - grace, stop=stop)
         except Exception as exc:  # noqa: BLE001 - Redis away: the events stay in the outbox for the next round
             log.warning("outbox.drain_failed", error=repr(exc)[:300])
         with contextlib.suppress(TimeoutError):

@@ -13,7 +13,7 @@ from services.common.incarnation import IncarnationWatch, broker_incarnation
 from services.common.keys import Keys
 from services.common.ledger import EventOutbox, Ledger
 from services.common.messages import FeedItem, StoryEvent
-from services.common.redis import open_redis
+from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.common.topics import FEED_ITEMS
 from services.fetcher import service as fetcher
@@ -93,3 +93,29 @@ async def test_items_still_pending_shortly_after_a_broker_restart_are_emitted_ag
             records = await read_topic(settings.bootstrap, FEED_ITEMS.full_name(settings.topic_prefix),
                                        at_least=2, timeout=20)
     assert [r.key.decode() for r in records][:2] == [item.url, item.url]
+
+
+async def test_story_events_still_in_the_outbox_shortly_after_a_broker_restart_are_alerted(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An event the store recorded after the restart, which the notifier's consumer skipped (it resumed at its old
+    # life's position): the drain handles it a short grace later, long before the pending grace period (600 s).
+    monkeypatch.setattr(notifier, "RESTART_GRACE_S", 1.0)
+    keys = Keys(settings.key_prefix)
+    event = StoryEvent(kind="created", cluster_id="c-skipped", article_id="a2", title="Harbour fire", size=1,
+                       outlets=["o1"], entities=["person:qassem soleimani"], independent_outlets=1,
+                       at=datetime.now(UTC))
+    async with open_redis(settings) as redis:
+        queue = DeliveryQueue(redis, keys)
+        sub = await SubscriptionStore(redis, keys).create("http://127.0.0.1:9/hook",
+                                                          Query(entities=["Qassem Soleimani"]))
+        outbox = EventOutbox(redis, keys)
+        await redis.set(keys.broker_incarnation("outbox"), "an-earlier-life")
+        async with running(notifier.main, settings):
+            await wait_for(lambda: _seen_new_life(redis, keys), timeout=20, what="the restart noticed")
+            await outbox.add_many([event])  # recorded, published, skipped by the consumer
+            await wait_for(lambda: _undelivered(queue, sub.id), timeout=20, what="the skipped event's alert")
+            await wait_for(lambda: _empty(outbox), timeout=10, what="the outbox to empty")
+
+
+async def _seen_new_life(redis: Redis, keys: Keys) -> bool:
+    return await redis.get(keys.broker_incarnation("outbox")) not in (None, "an-earlier-life")
