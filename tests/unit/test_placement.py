@@ -45,7 +45,7 @@ class MemoryRepository:
         self._stories = {s.id: s for s in stories}
         self._postings = dict(postings or {})
 
-    async def articles(self, ids: list[str]) -> list[StoredArticle]:
+    async def articles(self, ids: list[str], *, with_text: bool = True) -> list[StoredArticle]:
         return [self._articles[i] for i in ids if i in self._articles]
 
     async def load_stories(self, ids: Sequence[str], known: Mapping[str, StoredStory] | None = None,
