@@ -191,8 +191,9 @@ def _windows(sentence: str, unknown: list[int], context: int) -> list[tuple[int,
 
 
 _WORD_SPAN = re.compile(r"\S+")
-#: Words either side of an unknown name that the model reads with it.
-CONTEXT_WORDS = 12
+#: Words either side of an unknown name that the model reads with it: in practice the whole sentence (on the
+#: dev set, 12 words read 15 % less text but cost 0.01 F1 on recurring story entities; 6 words 0.02).
+CONTEXT_WORDS = 40
 
 
 class KnownNames:
@@ -287,15 +288,17 @@ def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *,
         for _, t, needs in kinds:
             if needs:
                 model_pieces.append(t)
-        tail_plans.append((i, pieces, docs, kinds, pattern, lookup))
+        tail_plans.append((i, pieces, docs, kinds, pattern, lookup, names))
     tail_docs = iter(nlp.pipe(model_pieces, batch_size=batch_size))
-    for i, pieces, docs, kinds, pattern, lookup in tail_plans:
+    for i, pieces, docs, kinds, pattern, lookup, names in tail_plans:
+        own = _pattern(names)
         learned: dict[str, str] = {}
         for offset, piece, needs in kinds:
             if needs:
                 doc = next(tail_docs)
                 learned.update({e.text.strip(): e.label_ for e in doc.ents if e.label_ in _PROPAGATED})
-                doc = _with_known(doc, pattern, lookup)
+                # The article's own lead names where the model, reading a sentence alone, missed them.
+                doc = _with_known(doc, own, names)
             elif pattern is not None and pattern.search(piece):
                 doc = _with_known(nlp.make_doc(piece), pattern, lookup)
             else:
