@@ -181,13 +181,16 @@ def eval_ner(
 
 
 
+DEFAULT_LEAD_CHARS = 400  # what ner-budget compares when WIREWATCH_NER_LEAD_CHARS is 0 (full text)
+
+
 @eval_app.command("ner-budget")
 def eval_ner_budget(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="labelled JSON Lines (.gz ok), "
                                                                           "the dev set's format")],
-    lead_chars: Annotated[int | None, typer.Option(min=1, help="characters the model reads "
-                                                              "(default: WIREWATCH_NER_LEAD_CHARS)")] = None,
+    lead_chars: Annotated[int | None, typer.Option(min=1, help="characters the model reads (default: "
+                                                              "WIREWATCH_NER_LEAD_CHARS, or 400 when it is 0)")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N articles")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -199,9 +202,7 @@ def eval_ner_budget(
 
     configure_logging(json=False, level="WARNING")
     settings = settings_of(ctx)
-    lead = lead_chars or settings.ner_lead_chars
-    if not lead:
-        raise typer.BadParameter("WIREWATCH_NER_LEAD_CHARS is 0 (full-text NER): give --lead-chars to compare")
+    lead = lead_chars or settings.ner_lead_chars or DEFAULT_LEAD_CHARS
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
         result = evaluate_ner_budget(file, model=settings.spacy_model, lead_chars=lead,
