@@ -38,7 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
     from spacy.tokens import Doc
 
-__all__ = ["ENTITY_TYPES", "load", "normalise_name", "tag_entities", "tag_entities_many"]
+__all__ = [
+    "ENTITY_TYPES", "Span", "article_pieces", "doc_spans", "entities_from_spans", "load", "ner_spans", "normalise_name",
+    "tag_entities", "tag_entities_many",
+]
 
 ENTITY_TYPES = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
 _TITLE_STRIPPED_TYPES = frozenset({"PERSON", "GPE", "LOC", "NORP"})  # not ORG: "General Motors"
@@ -411,27 +414,41 @@ def _pieces(text: str, title: str | None) -> list[tuple[int, str]]:
     return pieces
 
 
-def _mentions_in(pieces: list[tuple[int, str]], docs: Iterable[Doc]) -> list[_Mention]:
+Span = tuple[int, int, str]  # start and end character offsets in a piece, spaCy label
+
+
+def doc_spans(doc: Doc) -> list[Span]:
+    """The entity spans of a spaCy doc, as plain (start, end, label) triples (cacheable)."""
+    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents if ent.label_ in ENTITY_TYPES]
+
+
+def ner_spans(texts: Sequence[str], *, model: str, batch_size: int = NER_BATCH) -> list[list[Span]]:
+    """spaCy's entity spans of each text (the statistical step alone; evaluation caches them)."""
+    return [doc_spans(doc) for doc in _pipeline(model).pipe(list(texts), batch_size=batch_size)]
+
+
+def _mentions_in(pieces: list[tuple[int, str]], spans: Iterable[list[Span]]) -> list[_Mention]:
     out: list[_Mention] = []
-    for (offset, piece), doc in zip(pieces, docs, strict=True):
-        for ent in doc.ents:
-            if ent.label_ not in ENTITY_TYPES:
+    for (offset, piece), piece_spans in zip(pieces, spans, strict=True):
+        for start_char, end_char, label in piece_spans:
+            if label not in ENTITY_TYPES:
                 continue
-            display = _clean_name(ent.text, ent.label_)
-            norm = _fold(display, ent.label_)
+            surface = piece[start_char:end_char]
+            display = _clean_name(surface, label)
+            norm = _fold(display, label)
             if not norm:
                 continue
-            start = -1 if offset < 0 else offset + ent.start_char
-            end = -1 if offset < 0 else offset + ent.end_char
+            start = -1 if offset < 0 else offset + start_char
+            end = -1 if offset < 0 else offset + end_char
             out.append(
                 _Mention(
                     start=start,
                     end=end,
-                    surface=ent.text,
-                    label=ent.label_,
+                    surface=surface,
+                    label=label,
                     display=display,
                     norm=norm,
-                    prefix=piece[max(0, ent.start_char - 60) : ent.start_char],
+                    prefix=piece[max(0, start_char - 60) : start_char],
                     tokens=frozenset(norm.split()),
                 )
             )
@@ -440,7 +457,19 @@ def _mentions_in(pieces: list[tuple[int, str]], docs: Iterable[Doc]) -> list[_Me
 
 def _mentions(text: str, title: str | None, nlp: Language) -> list[_Mention]:
     pieces = _pieces(text, title)
-    return _mentions_in(pieces, nlp.pipe([p for _, p in pieces]))
+    return _mentions_in(pieces, (doc_spans(d) for d in nlp.pipe([p for _, p in pieces])))
+
+
+def article_pieces(text: str, title: str | None, *, language: str | None, ner_max_chars: int) -> list[tuple[int, str]]:
+    """What spaCy reads of one article ([] when it is not tagged): (offset, text) pieces, the title at -1."""
+    if not _is_english(language) or not text.strip():
+        return []
+    return _pieces(_cap(text, max(1, ner_max_chars)), title)
+
+
+def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span]]) -> list[Entity]:
+    """The article's entities from its pieces and their spaCy spans (`ner_spans`): resolution alone."""
+    return _resolve(_mentions_in(pieces, spans))
 
 
 def _resolve(mentions: list[_Mention]) -> list[Entity]:
@@ -526,7 +555,7 @@ def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *,
     docs = iter(nlp.pipe([p for _, pieces in jobs for _, p in pieces], batch_size=batch_size))
     out: list[list[Entity]] = [[] for _ in articles]
     for i, pieces in jobs:
-        out[i] = _resolve(_mentions_in(pieces, [next(docs) for _ in pieces]))
+        out[i] = _resolve(_mentions_in(pieces, [doc_spans(next(docs)) for _ in pieces]))
     return out
 
 

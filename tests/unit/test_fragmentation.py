@@ -1,0 +1,34 @@
+"""The key fragmentation measure of `wirewatch eval entities` (pure part)."""
+
+from __future__ import annotations
+
+from services.evaluation.fragmentation import fragmented, may_be_one, measure, surname
+
+
+def test_surname_of_person_keys_only() -> None:
+    assert surname("person:qassem soleimani") == "soleimani"
+    assert surname("person:brian posley jr.") == "posley"
+    assert surname("gpe:soleimani") is None
+
+
+def test_what_may_be_one_entity() -> None:
+    assert may_be_one("person:qassem soleimani", "loc:soleimani")  # a surname under another type
+    assert may_be_one("person:qassem soleimani", "org:iranian revolutionary guards' soleimani")  # glued
+    assert may_be_one("person:karen b. olson", "person:karen olson")  # a middle initial
+    assert may_be_one("org:jason varitek", "person:jason varitek")  # one name, two types
+    assert not may_be_one("person:mary smith", "person:john smith")  # two people of one family
+    assert not may_be_one("person:james glass jr.", "person:james glass sr.")  # father and son
+    assert not may_be_one("org:betty ford center", "org:cliffside rehab center")
+
+
+def test_measure_counts_story_name_pairs() -> None:
+    stories = {
+        "a": [["person:qassem soleimani", "gpe:iran"], ["loc:soleimani", "person:vladimir putin"],
+              ["person:vladimir putin"]],
+        "b": [["person:mary smith", "person:john smith"]],
+    }
+    f = measure(stories)
+    assert (f.pairs, f.fragmented) == (3, 1)  # (a, soleimani) split; (a, putin) and (b, smith) are not
+    assert (f.multi_article_pairs, f.multi_article_fragmented) == (2, 1)
+    assert f.examples == [("a", "soleimani", ["loc:soleimani", "person:qassem soleimani"])]
+    assert not fragmented(["person:mary smith"])
