@@ -20,12 +20,33 @@ An alias used for two different entities goes to the one more articles used it
 for (ties keep the earlier): one vote per article, so it settles and never
 flips back and forth. Resolution follows at most MAX_HOPS aliases and never
 loops. Owner of the keys: this module; the extractor writes, the API reads.
+
+Two rules need to know about names, and are given by the extractor (`rules`,
+services.extractor.resolve.ALIAS_RULES; without them the table does neither):
+
+* type repair: every article votes, per name, for the type it gave it (its
+  entities' keys and learnable aliases: "person:qassem soleimani" votes person
+  for "qassem soleimani" and for "soleimani"). A key whose name earlier articles
+  gave another type strictly more often is filed under that type's key
+  ("gpe:soleimani" -> "person:soleimani" -> "person:qassem soleimani"), unless
+  `retypable` says the name is always what the model said (countries and US
+  states: "Jordan" the country never becomes a person, nor the reverse);
+* spelling variants: a key new to the table whose match form (`match_form`:
+  "org:revolutionary guard" for "the Revolutionary Guards", "person:ivan lopez"
+  for "Ivan A. Lopez") an earlier key or alias was written in is filed under that
+  key, so the first spelling of an entity stays its key.
+
+Both are recorded as aliases with a vote, like learned ones. Every alias points
+at a key that is no alias itself when written, so the table cannot loop.
+`aliases_with_counts` lists what was learned for a key, with the articles that
+voted for each alias.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from services.common.keys import Keys
 from services.common.messages import Entity
@@ -33,15 +54,17 @@ from services.common.redis import Redis
 
 MAX_HOPS = 4
 
-# KEYS[1] aliases HASH, KEYS[2] names HASH. ARGV[1] votes key prefix, ARGV[2] known-as key prefix,
-# ARGV[3] JSON [[key, name, [learnable aliases]], ...], ARGV[4] max hops.
+# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH.
+# ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
+# ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable], ...],
+# ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
 _RESOLVE_AND_LEARN = """
-local aliases, names = KEYS[1], KEYS[2]
-local votes_prefix, known_prefix = ARGV[1], ARGV[2]
-local items = cjson.decode(ARGV[3])
-local max_hops = tonumber(ARGV[4])
+local aliases, names, forms, articles = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local votes_prefix, known_prefix, types_prefix = ARGV[1], ARGV[2], ARGV[3]
+local items = cjson.decode(ARGV[4])
+local max_hops = tonumber(ARGV[5])
 local function resolve(key)
   for _ = 1, max_hops do
     local nxt = redis.call('HGET', aliases, key)
@@ -50,17 +73,63 @@ local function resolve(key)
   end
   return key, redis.call('HEXISTS', aliases, key) == 0
 end
+local function is_alias(key) return redis.call('HEXISTS', aliases, key) == 1 end
+-- file `alias` under `target` (a key that is no alias) with this article's vote
+local function point(alias, target)
+  redis.call('HINCRBY', votes_prefix .. alias, target, 1)
+  local current = redis.call('HGET', aliases, alias)
+  if current == target then return end
+  redis.call('HSET', aliases, alias, target)
+  if current then redis.call('SREM', known_prefix .. current, alias) end
+  redis.call('SADD', known_prefix .. target, alias)
+end
 local out = {}
 for i, item in ipairs(items) do
-  local key, name, learn = item[1], item[2], item[3]
+  local key, name, learn, key_forms, type_votes, retypable = item[1], item[2], item[3], item[4], item[5], item[6]
   local canonical, terminal = resolve(key)
+  local new = canonical == key and redis.call('HEXISTS', names, key) == 0
+  if canonical == key and retypable then
+    -- type repair: the type earlier articles gave this name strictly more often than this one
+    local kind, bare = string.match(key, '^([^:]*):(.*)$')
+    local tally = redis.call('HGETALL', types_prefix .. bare)
+    local own, best, best_n = 0, nil, 0
+    for j = 1, #tally, 2 do
+      local n = tonumber(tally[j + 1])
+      if tally[j] == kind then own = n elseif n > best_n then best, best_n = tally[j], n end
+    end
+    if best and best_n > own then
+      local target = resolve(best .. ':' .. bare)
+      if target ~= key and not is_alias(target) then
+        point(key, target)
+        canonical = target
+      end
+    end
+  end
+  if canonical == key and new then
+    -- a spelling of an entity an earlier article named otherwise
+    for _, form in ipairs(key_forms) do
+      local known = redis.call('HGET', forms, form)
+      if known and known ~= key then
+        local target = resolve(known)
+        if target ~= key and not is_alias(target) then
+          point(key, target)
+          canonical = target
+          break
+        end
+      end
+    end
+  end
+  for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
   if canonical == key then
     local known = redis.call('HGET', names, key)
     if not known or #name > #known then redis.call('HSET', names, key, name) end
   else
     name = redis.call('HGET', names, canonical) or name
   end
+  redis.call('HINCRBY', articles, canonical, 1)
+  terminal = terminal and not is_alias(canonical)
   if terminal then
+    for _, form in ipairs(key_forms) do redis.call('HSETNX', forms, form, canonical) end
     for _, alias in ipairs(learn) do
       if alias ~= canonical then
         local votes = votes_prefix .. alias
@@ -68,7 +137,7 @@ for i, item in ipairs(items) do
         local current = redis.call('HGET', aliases, alias)
         local theirs = current and tonumber(redis.call('HGET', votes, current) or '0') or 0
         -- Only onto a key that is no alias itself: the table can then never hold a loop.
-        if current ~= canonical and mine > theirs and redis.call('HEXISTS', aliases, canonical) == 0 then
+        if current ~= canonical and mine > theirs then
           redis.call('HSET', aliases, alias, canonical)
           if current then redis.call('SREM', known_prefix .. current, alias) end
           redis.call('SADD', known_prefix .. canonical, alias)
@@ -80,6 +149,14 @@ for i, item in ipairs(items) do
 end
 return cjson.encode(out)
 """
+
+
+@dataclass(frozen=True)
+class AliasRules:
+    """What the table needs to know about names (the extractor's rules: services.extractor.resolve)."""
+
+    match_form: Callable[[str], str]  # key -> the form its spelling variants share ('' for none)
+    retypable: Callable[[str], bool]  # key -> may the table file it under another type
 
 
 def learnable_aliases(entity: Entity) -> list[str]:
@@ -99,13 +176,45 @@ def learnable_aliases(entity: Entity) -> list[str]:
     return out
 
 
+def type_votes(entity: Entity) -> list[list[str]]:
+    """[type, name] pairs the entity votes for: its key's and its learnable aliases' names, its type."""
+    kind = entity.key.partition(":")[0]
+    names = {entity.key.partition(":")[2], *(a.partition(":")[2] for a in learnable_aliases(entity))}
+    return [[kind, n] for n in sorted(names) if n]
+
+
+@dataclass(frozen=True)
+class AliasCount:
+    """An alias of an entity key and the articles that used it for that entity."""
+
+    alias: str
+    articles: int
+
+
 class AliasTable:
     """Entity keys learned across articles, in Redis (sole writer of the entity alias keys)."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, rules: AliasRules | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.rules = rules
         self._script = redis.register_script(_RESOLVE_AND_LEARN)
+
+    def _item(self, entity: Entity, voted: set[tuple[str, str]]) -> list[object]:
+        learn = learnable_aliases(entity)
+        forms: list[str] = []
+        votes: list[list[str]] = []
+        retypable = False
+        if self.rules is not None:
+            for key in (entity.key, *learn):
+                form = self.rules.match_form(key)
+                if form and form not in forms:
+                    forms.append(form)
+            retypable = self.rules.retypable(entity.key)
+            # one vote per article and name: a later entity of the article does not repeat it
+            votes = [v for v in type_votes(entity) if (v[0], v[1]) not in voted]
+            voted.update((v[0], v[1]) for v in votes)
+        return [entity.key, entity.name, learn, forms, votes, retypable]
 
     async def resolve(self, entities: Sequence[Entity]) -> list[Entity]:
         """An article's entities under the keys the table knows them by, learning its aliases on the way.
@@ -115,11 +224,13 @@ class AliasTable:
         """
         if not entities:
             return []
-        items = [[e.key, e.name, learnable_aliases(e)] for e in entities]
+        voted: set[tuple[str, str]] = set()
+        items = [self._item(e, voted) for e in entities]
         reply = await self._script(
-            keys=[self.keys.entity_aliases, self.keys.entity_names],
+            keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
+                  self.keys.entity_articles],
             args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
-                  json.dumps(items), MAX_HOPS])
+                  self.keys.entity_type_votes_prefix, json.dumps(items), MAX_HOPS])
         resolved: dict[str, Entity] = {}
         for entity, (key, name) in zip(entities, json.loads(reply), strict=True):
             aliases = set(entity.aliases) | ({entity.key} - {key})
@@ -135,6 +246,19 @@ class AliasTable:
     async def aliases_of(self, key: str) -> list[str]:
         """The alias keys that resolve directly to `key`."""
         return sorted(str(a) for a in await self.redis.smembers(self.keys.entity_known_as_prefix + key))
+
+    async def aliases_with_counts(self, key: str) -> list[AliasCount]:
+        """What the table learned for `key` (its canonical key is looked up first): each alias resolving
+        directly to it with the number of articles that used the alias for it, most used first."""
+        key = await self.canonical(key)
+        aliases = await self.aliases_of(key)
+        counts = [await self.redis.hget(self.keys.entity_alias_votes_prefix + a, key) for a in aliases]
+        rows = [AliasCount(a, int(c or 0)) for a, c in zip(aliases, counts, strict=True)]
+        return sorted(rows, key=lambda r: (-r.articles, r.alias))
+
+    async def articles(self, key: str) -> int:
+        """Articles filed under `key` (as resolved when they were tagged)."""
+        return int(await self.redis.hget(self.keys.entity_articles, key) or 0)
 
     async def canonical(self, key: str) -> str:
         """The key `key` resolves to (itself when it is no alias)."""
