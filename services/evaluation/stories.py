@@ -33,6 +33,7 @@ from services.common.messages import Article, Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor import entities as tagging
+from services.extractor.resolve import ALIAS_RULES
 from services.store.repository import Repository
 from services.store.service import Store
 
@@ -141,7 +142,7 @@ async def replay(records: list[Labelled], entities: dict[str, list[Entity]], set
         keys = Keys(settings.key_prefix)
         repo = Repository(redis, keys)
         store = Store(settings, repo)
-        aliases = AliasTable(redis, keys)
+        aliases = AliasTable(redis, keys, ALIAS_RULES)
         task = progress.add_task("clustering", total=len(records)) if progress else None
         for record in records:
             # As the extractor publishes them: under the keys the alias table has learned so far.

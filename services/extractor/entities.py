@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from services.common.messages import Entity
+from services.extractor.resolve import GENERIC_ORG_WORDS, is_place_name, org_owner_and_form, truecase_headline
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
@@ -135,6 +136,10 @@ _TITLES = sorted(
         |cardinal|bishop|archbishop|rabbi|imam|mullah|chairman|chairwoman|ambassador|spokesman
         |spokeswoman|commissioner|pres.|hon.|rev.|reverend|seyed|seyyed|sayyid|sayyed|hajj|haji
         |field marshal|marshal|chief|premier|vizier|comrade|st.
+        |officer|deputy|detective|det.|sgt|trooper|constable|undersheriff|sheriff|superintendent|coroner
+        |magistrate|inspector|police chief|fire chief|district attorney|attorney general|prosecutor|coach
+        |assemblyman|assemblywoman|councilman|councilwoman|alderman|pastor|fr.|sen|rep|gov|lt|capt|cpl|pvt
+        |gm|ceo|cfo|coo|qb|rb|wr|dt|lb|cb
         """.replace("\n", "").split("|")
         if t.strip()
     ),
@@ -150,6 +155,15 @@ _LETTER = re.compile(r"[^\W\d_]")
 _ACRONYM = re.compile(r"^(?:[A-Z]\.?){2,7}$")
 
 
+# Lower-case words that belong to a name ("Ludwig van Beethoven", "al-Assad"); any other lower-case
+# word in front of a name is the sentence's ("receptionist Madeline Kafoury", "victims Shane Newland").
+_NAME_PARTICLES = frozenset("van von der den de da di del della du la le bin ibn al el ben abu bint".split())
+
+
+def _leading_lowercase(token: str) -> bool:
+    return token[:1].islower() and token.lower() not in _NAME_PARTICLES and not token.startswith(_PARTICLES)
+
+
 def _strip_titles(tokens: list[str], label: str | None) -> list[str]:
     all_titles = label is None or label in _TITLE_STRIPPED_TYPES
     changed = True
@@ -157,6 +171,9 @@ def _strip_titles(tokens: list[str], label: str | None) -> list[str]:
         changed = False
         low = [t.lower() for t in tokens]
         if low[0] in ("the",):
+            tokens, changed = tokens[1:], True
+            continue
+        if all_titles and len(tokens) > 1 and _leading_lowercase(tokens[0]) and not tokens[-1][:1].islower():
             tokens, changed = tokens[1:], True
             continue
         for title in _TITLES:
@@ -304,10 +321,6 @@ def _acronym_matches(acronym: str, initials: str) -> bool:
 
 
 _PREV_WORDS = re.compile(r"([A-Z][\w\-]*(?:'s)?)\s+$")
-_GENERIC_ORG_WORDS = frozenset(
-    "news agency press newspaper daily times channel television tv radio network party group company "
-    "corporation corp corp. inc inc. ltd ltd. llc organization organisation movement foundation".split()
-)
 
 
 def _acronym_groups(mentions: list[_Mention]) -> None:
@@ -361,24 +374,84 @@ def _acronym_groups(mentions: list[_Mention]) -> None:
                 m.group, m.group_label = key_name, label
 
 
-def _person_groups(mentions: list[_Mention]) -> None:
-    full: dict[str, frozenset[str]] = {}
-    first_seen: dict[str, int] = {}
+def _is_tail(words: Sequence[str], of: Sequence[str]) -> bool:
+    return 0 < len(words) <= len(of) and list(of[len(of) - len(words):]) == list(words)
+
+
+_LOCATIVE = re.compile(r"\b(?:in|at|near|outside|inside|across|throughout|around|into)\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+def _stays_a_place(m: _Mention) -> bool:
+    """A place mention that must not become a person of the same name: a country or US state ("Jordan"),
+    or a place named after a locative preposition ("in Madison")."""
+    return m.label in ("GPE", "LOC", "FAC") and (is_place_name(m.norm) or bool(_LOCATIVE.search(m.prefix)))
+
+
+def _full_names(mentions: list[_Mention]) -> dict[str, tuple[str, ...]]:
+    """The article's maximal PERSON names of two or more words ({norm: words}), not covered by a longer one."""
+    full: dict[str, tuple[str, ...]] = {}
     for m in mentions:
-        if m.label == "PERSON" and len(m.tokens) >= 2 and not m.group:
-            full.setdefault(m.norm, m.tokens)
-            first_seen[m.norm] = min(first_seen.get(m.norm, m.start), m.start)
-    maximal = {n: t for n, t in full.items() if not any(t < other for other in full.values())}
+        if m.label == "PERSON" and len(m.tokens) >= 2 and not m.group and not m.absorbed:
+            full.setdefault(m.norm, tuple(m.norm.split()))
+    return {n: w for n, w in full.items() if not any(set(w) < set(o) for o in full.values())}
+
+
+def _split_possessives(mentions: list[_Mention]) -> None:
+    """A span glued over a possessive whose possessed part is a person of the article ("Iranian Revolutionary
+    Guards' Soleimani", "Channel 11's Cara Sapida") becomes two mentions: the possessor, with the span's
+    type, and the person."""
+    persons = set(_full_names(mentions)) | {m.norm for m in mentions if m.label == "PERSON"}
+    person_words = [n.split() for n in persons]
+    added: list[_Mention] = []
+    for m in mentions:
+        if m.label == "PERSON" or m.group:
+            continue
+        words = m.display.split()
+        cut = next((i for i in range(len(words) - 2, -1, -1) if words[i].endswith(("'s", "s'"))), None)
+        if cut is None:
+            continue
+        possessed = " ".join(words[cut + 1:])
+        norm = _fold(possessed, "PERSON")
+        if not norm or not any(_is_tail(norm.split(), p) for p in person_words):
+            continue
+        owner = _clean_name(" ".join(words[: cut + 1]), m.label)
+        owner_norm = _fold(owner, m.label)
+        if owner_norm:
+            added.append(_Mention(start=m.start, end=m.start if m.start < 0 else m.start + len(owner),
+                                  surface=owner, label=m.label, display=owner, norm=owner_norm, prefix=m.prefix,
+                                  tokens=frozenset(owner_norm.split())))
+        cut_at = m.surface.rfind(words[cut + 1]) if m.start >= 0 else -1
+        if cut_at > 0:
+            m.start = m.start + cut_at
+        m.label, m.display, m.norm, m.tokens = "PERSON", possessed, norm, frozenset(norm.split())
+    mentions.extend(added)
+
+
+def _person_groups(mentions: list[_Mention]) -> None:
+    """A short mention takes the fullest PERSON name of the article it belongs to: a PERSON mention any
+    part of the name ("Putin", "Qassem"); a mention the model gave another type a tail of the name
+    ("Soleimani" tagged GPE, "Undersheriff James Gage" tagged ORG: two or more words of the name at
+    its end), wherever it stands in the article (the title too), unless it stays a place. Between two
+    people sharing the short form, the one named last before it (else the longest name)."""
+    maximal = _full_names(mentions)
     if not maximal:
         return
     last_seen: dict[str, int] = {}
     for m in sorted(mentions, key=lambda x: x.start):
-        if m.group or not m.tokens:
+        if m.group or not m.tokens or m.absorbed:
             continue
-        candidates = [n for n, t in maximal.items() if m.tokens <= t]
-        if m.label != "PERSON":
-            # a surname the small model tagged GPE/LOC/ORG: only after the full name was given
-            candidates = [n for n in candidates if first_seen[n] < m.start or first_seen[n] == -1]
+        if m.label == "PERSON":
+            candidates = [n for n, w in maximal.items() if m.tokens <= set(w)]
+        elif _stays_a_place(m):
+            continue
+        else:
+            words = m.norm.split()
+            candidates = [n for n, w in maximal.items() if _is_tail(words, w)]
+            if not candidates:  # a person glued behind other words: the last two or more are the name
+                for k in range(1, len(words) - 1):
+                    candidates = [n for n, w in maximal.items() if _is_tail(words[k:], w)]
+                    if candidates:
+                        break
         if not candidates:
             continue
         if len(candidates) > 1:
@@ -389,7 +462,39 @@ def _person_groups(mentions: list[_Mention]) -> None:
             chosen = candidates[0]
         m.group, m.group_label = chosen, "PERSON"
         last_seen[chosen] = m.start
-    # full names subsumed by a longer full name were resolved above; track their last mentions too
+
+
+def _org_variant_groups(mentions: list[_Mention]) -> None:
+    """Spellings of one organisation in the article are one entity: "the Revolutionary Guards",
+    "Revolutionary Guard", "Iranian Revolutionary Guards" and "Iran's Revolutionary Guards Corps" (the
+    IRGC when its acronym is there). Leading demonyms/possessors are dropped only when the spellings do
+    not name two different countries ("Canadian Broadcasting Corp." and "British Broadcasting Corp.")."""
+    places = {m.norm for m in mentions if m.label in ("NORP", "GPE")}
+    forms: dict[str, list[_Mention]] = defaultdict(list)
+    owners: dict[str, set[str]] = defaultdict(set)
+    for m in mentions:
+        if m.absorbed or (m.label != "ORG" and m.group_label != "ORG") or (m.group and m.group_label != "ORG"):
+            continue
+        if _ACRONYM.match(m.display):
+            continue
+        owner, form = org_owner_and_form(m.norm, places)
+        forms[form].append(m)
+        if owner:
+            owners[form].add(owner.removesuffix("'s").removesuffix("'")[:4])
+    for form, ms in forms.items():
+        if not form or len(owners[form]) > 1:
+            continue  # two countries' organisations of one kind
+        groups = {m.group for m in ms if m.group}
+        if len(groups) > 1:
+            continue
+        if groups:
+            target = next(iter(groups))
+        else:
+            counts = Counter(m.norm for m in ms)
+            target = max(counts, key=lambda n: (counts[n], len(n.split()), -min(x.start for x in ms if x.norm == n)))
+        for m in ms:
+            if not m.group:
+                m.group, m.group_label = target, "ORG"
 
 
 def _org_prefix_groups(mentions: list[_Mention]) -> None:
@@ -400,16 +505,17 @@ def _org_prefix_groups(mentions: list[_Mention]) -> None:
         words = m.norm.split()
         for name, org_words in orgs.items():
             n = len(words)
-            if n < len(org_words) and org_words[:n] == words and set(org_words[n:]) <= _GENERIC_ORG_WORDS:
+            if n < len(org_words) and org_words[:n] == words and set(org_words[n:]) <= GENERIC_ORG_WORDS:
                 m.group, m.group_label = name, "ORG"
                 break
 
 
 def _pieces(text: str, title: str | None) -> list[tuple[int, str]]:
-    """What spaCy reads of an article: the title unless the text starts with it (offset -1), then chunks."""
+    """What spaCy reads of an article: the title unless the text starts with it (offset -1; in sentence case
+    when written in capitals or Title Case, see truecase_headline), then chunks."""
     pieces: list[tuple[int, str]] = []
     if title and title.strip() and not " ".join(text[: len(title) + 20].split()).startswith(" ".join(title.split())):
-        pieces.append((-1, title.strip()))
+        pieces.append((-1, truecase_headline(title.strip(), text)))
     pieces.extend(_chunks(text, _CHUNK_CHARS))
     return pieces
 
@@ -473,8 +579,10 @@ def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span
 
 
 def _resolve(mentions: list[_Mention]) -> list[Entity]:
+    _split_possessives(mentions)
     _acronym_groups(mentions)
     _person_groups(mentions)
+    _org_variant_groups(mentions)
     _org_prefix_groups(mentions)
     groups: dict[str, list[_Mention]] = defaultdict(list)
     for m in mentions:
@@ -488,7 +596,10 @@ def _resolve(mentions: list[_Mention]) -> list[Entity]:
             counts = Counter(m.label for m in ms)
             top = max(counts.values())
             first = min(ms, key=lambda m: m.start)
-            label = first.label if counts[first.label] == top else counts.most_common(1)[0][0]
+            if counts["PERSON"] == top and not any(_stays_a_place(m) for m in ms):
+                label = "PERSON"  # a name the model calls a person as often as anything else is one
+            else:
+                label = first.label if counts[first.label] == top else counts.most_common(1)[0][0]
         else:
             label = forced
         by_key[f"{label.lower()}:{name}"].append(_with_label(ms, label))
@@ -496,8 +607,9 @@ def _resolve(mentions: list[_Mention]) -> list[Entity]:
     for key, lists in by_key.items():
         ms = [m for sub in lists for m in sub]
         label = key.split(":", 1)[0].upper()
+        typed = [m for m in ms if m.label == label] or ms  # not "Undersheriff James Gage" tagged ORG
         display = max(
-            (m.display for m in ms if not _ACRONYM.match(m.display)),
+            (m.display for m in typed if not _ACRONYM.match(m.display)),
             key=lambda d: (len(d.split()), len(d)),
             default=ms[0].display,
         )
@@ -520,11 +632,24 @@ def _resolve(mentions: list[_Mention]) -> list[Entity]:
 
 
 def _aliases(key: str, ms: list[_Mention]) -> list[str]:
-    """The keys the entity's mentions would have had on their own ("person:putin"), other than `key`."""
+    """The keys the entity's mentions would have had on their own ("person:putin"), other than `key`: of
+    its own type only, and for a person only tails of the name (a surname, never a first name): what the
+    alias table may learn. "Soleimani" tagged GPE, "Fars" tagged PERSON or "Qassem" count as mentions
+    of the entity but are no aliases of it."""
+    kind, _, name = key.partition(":")
+    words = name.split()
     own = {f"{m.label.lower()}:{m.norm}" for m in ms}
     own.update(f"{m.label.lower()}:{_fold(m.long_form, m.label)}" for m in ms if m.long_form)
     own.discard(key)
-    return sorted(k for k in own if not k.endswith(":"))
+    out = []
+    for alias in own:
+        alias_kind, _, alias_name = alias.partition(":")
+        if alias_kind != kind or not alias_name:
+            continue
+        if kind == "person" and not (len(alias_name.split()) < len(words) and _is_tail(alias_name.split(), words)):
+            continue
+        out.append(alias)
+    return sorted(out)
 
 
 def _with_label(ms: list[_Mention], label: str) -> list[_Mention]:

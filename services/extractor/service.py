@@ -35,6 +35,7 @@ from services.common.urls import canonical_url, same_site
 from services.extractor import entities
 from services.extractor.extract import RawPage
 from services.extractor.pool import ExtractionPool
+from services.extractor.resolve import ALIAS_RULES
 
 log = get_logger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
@@ -132,7 +133,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             serving = tasks.create_task(extraction.run())
             consuming = tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
-                handle=partial(handle, http=http, bus=bus, extraction=extraction, aliases=AliasTable(redis, keys),
+                handle=partial(handle, http=http, bus=bus, extraction=extraction,
+                               aliases=AliasTable(redis, keys, ALIAS_RULES),
                                settings=settings),
                 stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead, ready=ready,
             ))
