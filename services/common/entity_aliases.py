@@ -27,10 +27,14 @@ services.extractor.resolve.ALIAS_RULES; without them the table does neither):
 * type repair: every article votes, per name, for the type it gave it (its
   entities' keys and learnable aliases: "person:qassem soleimani" votes person
   for "qassem soleimani" and for "soleimani"). A key whose name earlier articles
-  gave another type strictly more often is filed under that type's key
-  ("gpe:soleimani" -> "person:soleimani" -> "person:qassem soleimani"), unless
-  `retypable` says the name is always what the model said (countries and US
-  states: "Jordan" the country never becomes a person, nor the reverse);
+  gave another type far more often is filed under that type's key
+  ("gpe:soleimani" -> "person:soleimani" -> "person:qassem soleimani"): a name
+  of two or more words by majority, one word with 2 articles and twice its own
+  type's, and to a person with 3 and three times and only when one person has
+  that surname ("soleimani", never "jackson"); a place only ever becomes a
+  person or another kind of place. Never when `retypable` says the name is always what the model said
+  (countries and US states: "Jordan" the country never becomes a person, nor
+  the reverse);
 * spelling variants: a key new to the table whose match form (`match_form`:
   "org:revolutionary guard" for "the Revolutionary Guards", "person:ivan lopez"
   for "Ivan A. Lopez") an earlier key or alias was written in is filed under that
@@ -97,7 +101,26 @@ for i, item in ipairs(items) do
       local n = tonumber(tally[j + 1])
       if tally[j] == kind then own = n elseif n > best_n then best, best_n = tally[j], n end
     end
-    if best and best_n > own then
+    -- Evidence needed: a name of two or more words goes to the type more earlier articles gave it
+    -- ("org:jason varitek" -> "person:jason varitek"); one word needs 2 articles and twice as many as
+    -- its own type, and becomes a person only with 3 and three times; a place never becomes an
+    -- organisation ("org:raleigh" for the city).
+    local place = kind == 'gpe' or kind == 'loc'
+    local ok = false
+    if best and (not place or best == 'person' or best == 'gpe' or best == 'loc') then
+      if string.find(bare, ' ', 1, true) then
+        ok = best_n > own
+      elseif best == 'person' then
+        ok = best_n >= 3 and best_n >= 3 * own
+      else
+        ok = best_n >= 2 and best_n >= 2 * own
+      end
+      -- one word to a person: only a surname one person has ("soleimani", not "jackson" or "hill")
+      if ok and best == 'person' and not string.find(bare, ' ', 1, true) then
+        ok = redis.call('HLEN', votes_prefix .. 'person:' .. bare) <= 1
+      end
+    end
+    if ok then
       local target = resolve(best .. ':' .. bare)
       if target ~= key and not is_alias(target) then
         point(key, target)
