@@ -396,6 +396,28 @@ def _full_names(mentions: list[_Mention]) -> dict[str, tuple[str, ...]]:
     return {n: w for n, w in full.items() if not any(set(w) < set(o) for o in full.values())}
 
 
+_NAME_LIKE = frozenset({"ORG", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "NORP"})
+
+
+def _mistyped_full_names(mentions: list[_Mention]) -> None:
+    """A name of two or three capitalised words the model gave another type is a person's full name when
+    the article names that person by the name's last word ("Sheena Shealey" tagged ORG, "Shealey" PERSON):
+    it becomes a PERSON mention. Not places ("Fort Pierce"), not names ending in a generic word
+    ("Fire Department") or holding a lower-case one ("Smith and Wesson")."""
+    surnames = {m.norm for m in mentions if m.label == "PERSON" and len(m.tokens) == 1}
+    if not surnames:
+        return
+    full = {m.norm.split()[-1] for m in mentions if m.label == "PERSON" and len(m.tokens) >= 2}
+    for m in mentions:
+        words = m.display.split()
+        if (m.label in _NAME_LIKE and 2 <= len(words) <= 3 and all(w[:1].isupper() for w in words)
+                and m.norm.split()[-1] in surnames - full and m.norm.split()[-1] not in GENERIC_ORG_WORDS
+                and not _ACRONYM.match(words[0])):
+            m.label = "PERSON"
+            m.norm = _fold(m.display, "PERSON")
+            m.tokens = frozenset(m.norm.split())
+
+
 def _split_possessives(mentions: list[_Mention]) -> None:
     """A span glued over a possessive whose possessed part is a person of the article ("Iranian Revolutionary
     Guards' Soleimani", "Channel 11's Cara Sapida") becomes two mentions: the possessor, with the span's
@@ -579,6 +601,7 @@ def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span
 
 
 def _resolve(mentions: list[_Mention]) -> list[Entity]:
+    _mistyped_full_names(mentions)
     _split_possessives(mentions)
     _acronym_groups(mentions)
     _person_groups(mentions)
