@@ -478,6 +478,9 @@ def eval_entities(
         console.print(f"{label}: {f.fragmented}/{f.pairs} (story, name) pairs fragmented = {f.share:.2%}; "
                       f"names in 2+ articles of the story: {f.multi_article_fragmented}/{f.multi_article_pairs} "
                       f"= {f.multi_article_share:.2%}", markup=False)
+    rw = result.rewrites
+    console.print(f"alias table rewrites: {rw.rewritten}, to a key no article of the story has in-article: "
+                  f"{rw.foreign} = {rw.foreign_share:.2%}", markup=False)
     console.print(f"{result.articles} articles, {result.keys} distinct entity keys")
     for story, name, keys in result.with_table.examples[:examples]:
         console.print(f"  {story}  {name}: {', '.join(keys)}", markup=False)

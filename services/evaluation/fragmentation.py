@@ -217,6 +217,45 @@ async def _replay(records: Sequence[Labelled], tagged: Mapping[str, list[Entity]
 
 
 @dataclass
+class Rewrites:
+    """The guard against merging by the table: entities it filed under another key, and how many of those
+    went to a key no article of the story has in-article (a wrong merge, most likely)."""
+
+    rewritten: int = 0
+    foreign: int = 0
+    examples: list[tuple[str, str, str]] = field(default_factory=list)  # (story, tagged key, final key)
+
+    @property
+    def foreign_share(self) -> float:
+        """Foreign rewrites over rewrites."""
+        return self.foreign / self.rewritten if self.rewritten else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {"rewritten": self.rewritten, "foreign": self.foreign, "foreign_share": round(self.foreign_share, 4)}
+
+
+def rewrites(records: Sequence[Labelled], tagged: Mapping[str, list[Entity]],
+             final: Mapping[str, list[Entity]]) -> Rewrites:
+    """Count the table's rewrites and those to a key foreign to the story (see Rewrites)."""
+    story_keys: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        for e in tagged.get(r.id, []):
+            story_keys[r.cluster].update((e.key, *e.aliases))
+    out = Rewrites()
+    for r in records:
+        own = {t.key for t in tagged.get(r.id, [])}
+        for e in final.get(r.id, []):
+            if e.key in own:
+                continue
+            out.rewritten += 1
+            if e.key not in story_keys[r.cluster]:
+                out.foreign += 1
+                out.examples.append((r.cluster, ", ".join(a for a in e.aliases if a in own), e.key))
+    return out
+
+
+@dataclass
 class EntityEval:
     """Fragmentation before the alias table (in-article resolution alone) and after it."""
 
@@ -224,11 +263,12 @@ class EntityEval:
     in_article: Fragmentation
     with_table: Fragmentation
     keys: int  # distinct final keys over the file
+    rewrites: Rewrites = field(default_factory=Rewrites)
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON."""
         return {"articles": self.articles, "distinct_keys": self.keys, "in_article": self.in_article.as_json(),
-                "with_alias_table": self.with_table.as_json()}
+                "with_alias_table": self.with_table.as_json(), "table_rewrites": self.rewrites.as_json()}
 
 
 def by_story(records: Sequence[Labelled], tagged: Mapping[str, list[Entity]]) -> dict[str, list[list[str]]]:
@@ -248,4 +288,5 @@ def evaluate_entities(path: Path, settings: Settings, *, cache: Path | None = DE
     with redis_for(run) as with_redis:
         final = asyncio.run(_replay(records, tagged, with_redis))
     keys = Counter(e.key for ents in final.values() for e in ents)
-    return EntityEval(len(records), measure(by_story(records, tagged)), measure(by_story(records, final)), len(keys))
+    return EntityEval(len(records), measure(by_story(records, tagged)), measure(by_story(records, final)), len(keys),
+                      rewrites(records, tagged, final))
