@@ -474,7 +474,9 @@ def eval_entities(
     if as_json:
         typer.echo(json.dumps(result.as_json()))
         return
-    for label, f in (("in-article only ", result.in_article), ("with alias table", result.with_table)):
+    for label, f in (("in-article only ", result.in_article), ("with alias table", result.with_table),
+                     ("proper names only, in-article", result.proper_in_article),
+                     ("proper names only, with table", result.proper_with_table)):
         console.print(f"{label}: {f.fragmented}/{f.pairs} (story, name) pairs fragmented = {f.share:.2%}; "
                       f"names in 2+ articles of the story: {f.multi_article_fragmented}/{f.multi_article_pairs} "
                       f"= {f.multi_article_share:.2%}", markup=False)

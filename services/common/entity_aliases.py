@@ -29,10 +29,11 @@ services.extractor.resolve.ALIAS_RULES; without them the table does neither):
   for "qassem soleimani" and for "soleimani"). A key whose name earlier articles
   gave another type far more often is filed under that type's key
   ("gpe:soleimani" -> "person:soleimani" -> "person:qassem soleimani"): a name
-  of two or more words by majority, one word with 2 articles and twice its own
-  type's, and to a person with 3 and three times and only when one person has
-  that surname ("soleimani", never "jackson"); a place only ever becomes a
-  person or another kind of place. Never when `retypable` says the name is always what the model said
+  of two or more words by majority; one word with 2 articles and twice its own
+  type's, a place to a person with 3 and three times, to a person only when
+  one person has that surname ("soleimani", never "jackson"), and a bare
+  person name no earlier article called a person to the place earlier ones
+  named; a place only ever becomes a person or another kind of place. Never when `retypable` says the name is always what the model said
   (countries and US states: "Jordan" the country never becomes a person, nor
   the reverse);
 * spelling variants: a key new to the table whose match form (`match_form`:
@@ -103,15 +104,18 @@ for i, item in ipairs(items) do
     end
     -- Evidence needed: a name of two or more words goes to the type more earlier articles gave it
     -- ("org:jason varitek" -> "person:jason varitek"); one word needs 2 articles and twice as many as
-    -- its own type, and becomes a person only with 3 and three times; a place never becomes an
-    -- organisation ("org:raleigh" for the city).
+    -- its own type, a place becomes a person only with 3 and three times, a bare person name no
+    -- earlier article called a person becomes the place earlier articles named ("person:wasilla");
+    -- a place never becomes an organisation ("org:raleigh" for the city).
     local place = kind == 'gpe' or kind == 'loc'
     local ok = false
     if best and (not place or best == 'person' or best == 'gpe' or best == 'loc') then
       if string.find(bare, ' ', 1, true) then
         ok = best_n > own
-      elseif best == 'person' then
+      elseif best == 'person' and place then
         ok = best_n >= 3 and best_n >= 3 * own
+      elseif kind == 'person' and (best == 'gpe' or best == 'loc') and own == 0 then
+        ok = true  -- a bare name no article called a person before, that earlier ones called a place
       else
         ok = best_n >= 2 and best_n >= 2 * own
       end

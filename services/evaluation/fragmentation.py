@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,12 +136,14 @@ class Fragmentation:
                 "multi_article_share": round(self.multi_article_share, 4)}
 
 
-def measure(stories: Mapping[str, Sequence[Iterable[str]]]) -> Fragmentation:
-    """Fragmentation of stories given as {story: [the entity keys of each of its articles]}."""
+def measure(stories: Mapping[str, Sequence[Iterable[str]]], *, common_words: frozenset[str] = frozenset()
+            ) -> Fragmentation:
+    """Fragmentation of stories given as {story: [the entity keys of each of its articles]}; names in
+    `common_words` (words the texts also write in lower case: "department", "hill") are left out."""
     out = Fragmentation()
     for story in sorted(stories):
         articles = [set(keys) for keys in stories[story]]
-        names = {s for keys in articles for k in keys if (s := surname(k))}
+        names = {s for keys in articles for k in keys if (s := surname(k)) and s not in common_words}
         for name in sorted(names):
             per_article = [{k for k in keys if _tail(k) == name} for keys in articles]
             group = set().union(*per_article)
@@ -264,11 +267,27 @@ class EntityEval:
     with_table: Fragmentation
     keys: int  # distinct final keys over the file
     rewrites: Rewrites = field(default_factory=Rewrites)
+    proper_in_article: Fragmentation = field(default_factory=Fragmentation)  # names never written in lower case
+    proper_with_table: Fragmentation = field(default_factory=Fragmentation)
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON."""
         return {"articles": self.articles, "distinct_keys": self.keys, "in_article": self.in_article.as_json(),
-                "with_alias_table": self.with_table.as_json(), "table_rewrites": self.rewrites.as_json()}
+                "with_alias_table": self.with_table.as_json(), "table_rewrites": self.rewrites.as_json(),
+                "proper_names_only": {"in_article": self.proper_in_article.as_json(),
+                                      "with_alias_table": self.proper_with_table.as_json()}}
+
+
+_LOWER_WORD = re.compile(r"\b[a-z][a-z'\-]+\b")
+
+
+def common_words(records: Sequence[Labelled]) -> frozenset[str]:
+    """Words the file's titles and texts write in lower case somewhere (not proper names)."""
+    out: set[str] = set()
+    for r in records:
+        out.update(_LOWER_WORD.findall(r.title))
+        out.update(_LOWER_WORD.findall(r.text))
+    return frozenset(out)
 
 
 def by_story(records: Sequence[Labelled], tagged: Mapping[str, list[Entity]]) -> dict[str, list[list[str]]]:
@@ -288,5 +307,7 @@ def evaluate_entities(path: Path, settings: Settings, *, cache: Path | None = DE
     with redis_for(run) as with_redis:
         final = asyncio.run(_replay(records, tagged, with_redis))
     keys = Counter(e.key for ents in final.values() for e in ents)
+    common = common_words(records)
     return EntityEval(len(records), measure(by_story(records, tagged)), measure(by_story(records, final)), len(keys),
-                      rewrites(records, tagged, final))
+                      rewrites(records, tagged, final), measure(by_story(records, tagged), common_words=common),
+                      measure(by_story(records, final), common_words=common))
