@@ -33,9 +33,9 @@ services.extractor.resolve.ALIAS_RULES; without them the table does neither):
   type's, a place to a person with 3 and three times, to a person only when
   one person has that surname ("soleimani", never "jackson"), and a bare
   person name no earlier article called a person to the place earlier ones
-  named; a place only ever becomes a person or another kind of place. Never when `retypable` says the name is always what the model said
-  (countries and US states: "Jordan" the country never becomes a person, nor
-  the reverse);
+  named; a place only ever becomes a person or another kind of place. Never
+  when `retypable` says the name is always what the model said (countries and
+  US states: "Jordan" the country never becomes a person, nor the reverse);
 * spelling variants: a key new to the table whose match form (`match_form`:
   "org:revolutionary guard" for "the Revolutionary Guards", "person:ivan lopez"
   for "Ivan A. Lopez") an earlier key or alias was written in is filed under that

@@ -11,10 +11,13 @@ type, whose name ends with that word (`person:qassem soleimani`, `loc:soleimani`
 `org:iranian revolutionary guards' soleimani`). The (story, name) pair is *fragmented* when its
 group holds two keys that may be one entity (`may_be_one`): one name under two types, one name a
 tail of the other, or the same first and last words; "Mary Smith" and "John Smith" are two
-people, not a split. Reported: the share of
-(story, name) pairs that are fragmented, over all pairs and over the pairs whose name occurs in
-two or more articles of the story; and the same before the alias table (in-article resolution
-alone).
+people, not a split. Reported: the share of (story, name) pairs that are fragmented, over all
+pairs and over the pairs whose name occurs in two or more articles of the story; the same before
+the alias table (in-article resolution alone); the same over proper names only, leaving out
+names the file also writes in lower case ("department", "hill": the model's person keys for
+things that are no person make such names). Against merging too much: how many entities the
+table filed under another key, and how many of those under a key no article of the story has
+in-article (`Rewrites`; a wrong merge, or a right one learned from another story).
 
 spaCy's spans are cached per piece of text (`--ner-cache`, default .cache/ner-spans.jsonl): a
 second run costs resolution only, and a change to what spaCy reads (title casing, chunking)
