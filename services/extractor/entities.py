@@ -538,6 +538,11 @@ def _pieces(text: str, title: str | None) -> list[tuple[int, str]]:
     pieces: list[tuple[int, str]] = []
     if title and title.strip() and not " ".join(text[: len(title) + 20].split()).startswith(" ".join(title.split())):
         pieces.append((-1, truecase_headline(title.strip(), text)))
+    elif title and title.strip() and text.lstrip().startswith(title.strip()):
+        # the text opens with the headline: read it in sentence case there (same length, same offsets)
+        start = len(text) - len(text.lstrip())
+        head = title.strip()
+        text = text[:start] + truecase_headline(head, text[start + len(head):]) + text[start + len(head):]
     pieces.extend(_chunks(text, _CHUNK_CHARS))
     return pieces
 

@@ -178,18 +178,19 @@ def truecase_headline(title: str, text: str) -> str:
     def case(match: re.Match[str]) -> str:
         w = match.group(0)
         low = w.lower()
-        forms = seen.get(low)
-        if forms:
-            # prefer the capitalised form when the word is capitalised mid-sentence at least as often
-            return forms.most_common(1)[0][0]
+        for cut in (0, 2, 1):  # the word, without "'s", without a trailing apostrophe ("Guards’")
+            stem = low[:-cut] if cut else low
+            if cut and not (stem and low[len(stem):] in ("'s", "’s", "'", "’")):
+                continue
+            forms = seen.get(stem)
+            if forms:
+                cased = forms.most_common(1)[0][0]
+                return cased + w[len(cased):].lower()
         base = re.sub(r"['’]s$", "", w)
-        if base.isupper() and 2 <= len(base.replace(".", "")) <= 5 and title.isupper() is False:
-            return w
-        for suffix in ("'s", "’s", "s'", "s’", "s"):
-            if low.endswith(suffix) and low[: -len(suffix)] in seen:
-                stem = seen[low[: -len(suffix)]].most_common(1)[0][0]
-                return stem + w[len(stem):].lower()
+        if base.isupper() and 2 <= len(base.replace(".", "")) <= 5 and not title.isupper():
+            return w  # an acronym in a Title Case headline
         return low
 
     out = _WORD.sub(case, title)
-    return out[:1].upper() + out[1:]
+    out = out[:1].upper() + out[1:]
+    return out if len(out) == len(title) else title  # same length: offsets in a text that starts with it hold
