@@ -453,11 +453,15 @@ def _person_groups(mentions: list[_Mention]) -> None:
     """A short mention takes the fullest PERSON name of the article it belongs to: a PERSON mention any
     part of the name ("Putin", "Qassem"); a mention the model gave another type a tail of the name
     ("Soleimani" tagged GPE, "Undersheriff James Gage" tagged ORG: two or more words of the name at
-    its end), wherever it stands in the article (the title too), unless it stays a place. Between two
+    its end) in the title, or in the body after the full name, unless it stays a place. Between two
     people sharing the short form, the one named last before it (else the longest name)."""
     maximal = _full_names(mentions)
     if not maximal:
         return
+    first_seen: dict[str, int] = {}
+    for m in mentions:
+        if m.label == "PERSON" and m.norm in maximal:
+            first_seen[m.norm] = min(first_seen.get(m.norm, m.start), m.start)
     last_seen: dict[str, int] = {}
     for m in sorted(mentions, key=lambda x: x.start):
         if m.group or not m.tokens or m.absorbed:
@@ -474,6 +478,9 @@ def _person_groups(mentions: list[_Mention]) -> None:
                     candidates = [n for n, w in maximal.items() if _is_tail(words[k:], w)]
                     if candidates:
                         break
+            # in the body, once the full name was given (a "Jackson" before "John Jackson" is the city more
+            # often: anywhere in the body cost 0.0013 BCubed F1 on the dev set); in the title, always
+            candidates = [n for n in candidates if m.start < 0 or first_seen[n] < m.start]
         if not candidates:
             continue
         if len(candidates) > 1:
@@ -620,16 +627,7 @@ def _resolve(mentions: list[_Mention]) -> list[Entity]:
     by_key: dict[str, list[list[_Mention]]] = defaultdict(list)
     for name, ms in groups.items():
         forced = next((m.group_label for m in ms if m.group_label), None)
-        if forced is None:
-            counts = Counter(m.label for m in ms)
-            top = max(counts.values())
-            first = min(ms, key=lambda m: m.start)
-            if counts["PERSON"] == top and not any(_stays_a_place(m) for m in ms):
-                label = "PERSON"  # a name the model calls a person as often as anything else is one
-            else:
-                label = first.label if counts[first.label] == top else counts.most_common(1)[0][0]
-        else:
-            label = forced
+        label = forced if forced is not None else _majority_label(ms)
         by_key[f"{label.lower()}:{name}"].append(_with_label(ms, label))
     entities = []
     for key, lists in by_key.items():
@@ -657,6 +655,14 @@ def _resolve(mentions: list[_Mention]) -> list[Entity]:
         )
     entities.sort(key=lambda e: (e.first_position, e.key))
     return entities
+
+
+def _majority_label(ms: list[_Mention]) -> str:
+    """The type of mentions of one name: the most frequent; a tie goes to the first mention's type."""
+    counts = Counter(m.label for m in ms)
+    top = max(counts.values())
+    first = min(ms, key=lambda m: m.start)
+    return first.label if counts[first.label] == top else counts.most_common(1)[0][0]
 
 
 def _aliases(key: str, ms: list[_Mention]) -> list[str]:

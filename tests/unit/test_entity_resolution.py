@@ -35,11 +35,19 @@ def tag(text: str, spans: dict[str, str], title: str | None = None,
     return {e.key: e for e in entities_from_spans(pieces, found)}
 
 
-def test_a_surname_the_model_called_a_place_is_the_person_even_before_the_full_name() -> None:
-    ents = tag("Soleimani held talks. Qassem Soleimani met officials. Later, Soleimani left.",
+def test_a_surname_the_model_called_a_place_is_the_person_after_the_full_name() -> None:
+    ents = tag("Qassem Soleimani met officials. Later, Soleimani left. Soleimani is a general.",
                {"Soleimani": "GPE", "Qassem Soleimani": "PERSON"})
     assert set(ents) == {"person:qassem soleimani"}
-    assert ents["person:qassem soleimani"].count == 3  # the GPE ones, before the full name too
+    assert ents["person:qassem soleimani"].count == 3
+
+
+def test_in_the_body_before_the_full_name_a_place_stays_what_the_model_said() -> None:
+    # "Jackson police said ... John Jackson": before the full name the body's short form is the place more
+    # often than not (measured on the dev set); the title is the exception, below
+    ents = tag("Jackson police said on Monday that John Jackson was hurt.",
+               {"Jackson": "GPE", "John Jackson": "PERSON"})
+    assert {"gpe:jackson", "person:john jackson"} <= set(ents)
 
 
 def test_the_title_is_tagged_and_its_mentions_resolve() -> None:
