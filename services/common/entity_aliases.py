@@ -41,7 +41,9 @@ services.extractor.resolve.ALIAS_RULES; without them the table does neither):
   for "Ivan A. Lopez") an earlier key or alias was written in is filed under that
   key, so the first spelling of an entity stays its key.
 
-Both are recorded as aliases with a vote, like learned ones. Every alias points
+Both are recorded as aliases with a vote, like learned ones. With the rules, a
+generic name (`specific` is false: "org:sheriff's office", "org:state police")
+is neither learned as an alias nor matched by its form: every county has one. Every alias points
 at a key that is no alias itself when written, so the table cannot loop.
 `aliases_with_counts` lists what was learned for a key, with the articles that
 voted for each alias.
@@ -184,6 +186,7 @@ class AliasRules:
 
     match_form: Callable[[str], str]  # key -> the form its spelling variants share ('' for none)
     retypable: Callable[[str], bool]  # key -> may the table file it under another type
+    specific: Callable[[str], bool] = lambda key: True  # key -> names one entity ("org:sheriff's office": no)
 
 
 def learnable_aliases(entity: Entity) -> list[str]:
@@ -233,7 +236,9 @@ class AliasTable:
         votes: list[list[str]] = []
         retypable = False
         if self.rules is not None:
-            for key in (entity.key, *learn):
+            # a name every county has ("Sheriff's Office", "State Police") is no alias of one of them
+            learn = [a for a in learn if self.rules.specific(a)]
+            for key in (entity.key, *learn) if self.rules.specific(entity.key) else ():
                 form = self.rules.match_form(key)
                 if form and form not in forms:
                     forms.append(form)

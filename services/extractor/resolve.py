@@ -23,7 +23,7 @@ from services.common.entity_aliases import AliasRules
 
 __all__ = [
     "ALIAS_RULES", "GENERIC_ORG_WORDS", "PLACE_NAMES", "is_place_name", "match_form", "org_form", "org_owner_and_form",
-    "person_form", "retypable", "singular", "truecase_headline",
+    "person_form", "retypable", "singular", "specific", "truecase_headline",
 ]
 
 _PLACES = """
@@ -133,15 +133,37 @@ def match_form(key: str) -> str:
     if kind == "person":
         form = person_form(name)
     elif kind == "org":
-        # across articles the owner stays: "British Red Cross" is not "American Red Cross"
+        # across articles the owner stays ("British Red Cross" is not "American Red Cross"), and a form of
+        # one word is none ("Fox News" -> "fox": the network, a station, a surname)
         form = org_owner_and_form(name, drop_owner=False)[1]
+        if " " not in form:
+            form = ""
     else:
         form = ""
     return f"{kind}:{form}" if form else ""
 
 
+_INSTITUTION_WORDS = frozenset("""
+police department dept dept. sheriff sheriff's sheriffs office county state city town village fire rescue
+hospital medical center centre university college school schools district court courts news journal post
+times daily channel station patrol highway public safety emergency services service coroner coroner's
+examiner examiner's attorney attorney's prosecutor prosecutor's unit squad bureau agency authority board
+council commission committee government ministry administration force forces guard army navy team club
+church group department's office's marshals marshal's metro metropolitan regional community general
+""".split())
+
+
+def specific(key: str) -> bool:
+    """Whether a key names one entity: an organisation or facility name made only of institution words
+    ("org:sheriff's office", "org:state police", "org:police department") names one in every county."""
+    kind, _, name = key.partition(":")
+    if kind not in ("org", "fac"):
+        return True
+    return not all(w in _INSTITUTION_WORDS for w in name.split())
+
+
 #: The rules the alias table applies (services.common.entity_aliases.AliasRules).
-ALIAS_RULES = AliasRules(match_form=match_form, retypable=retypable)
+ALIAS_RULES = AliasRules(match_form=match_form, retypable=retypable, specific=specific)
 
 
 # --------------------------------------------------------------------------- headlines
