@@ -194,6 +194,13 @@ async def test_spelling_variants_take_the_first_key(settings: Settings) -> None:
         assert await resolved_key(table, "person:james glass jr.") == "person:james glass jr."
 
 
+async def test_a_generic_organisation_name_is_no_alias(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = table_with_rules(redis, settings)
+        await table.resolve([entity("org:marlboro county sheriff's office", "org:sheriff's office")])
+        assert await resolved_key(table, "org:sheriff's office") == "org:sheriff's office"
+
+
 async def test_what_the_table_learned_is_listed_with_counts(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         table = table_with_rules(redis, settings)

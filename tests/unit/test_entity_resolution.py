@@ -14,6 +14,7 @@ from services.extractor.resolve import (
     org_form,
     person_form,
     retypable,
+    specific,
     truecase_headline,
 )
 
@@ -170,3 +171,10 @@ def test_places_and_forms() -> None:
     assert person_form("brian posley jr.") == "brian posley jr." and person_form("putin") == ""
     assert match_form("org:British Red Cross".lower()) != match_form("org:american red cross")
     assert match_form("gpe:moscow") == ""
+    assert match_form("org:fox news") == "" and match_form("org:revolutionary guards") == "org:revolutionary guard"
+
+
+def test_generic_institution_names_are_not_specific() -> None:
+    assert not specific("org:sheriff's office") and not specific("org:state police")
+    assert not specific("org:police department")
+    assert specific("org:marlboro county sheriff's office") and specific("person:sheriff")
