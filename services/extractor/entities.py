@@ -146,6 +146,10 @@ _TITLES = sorted(
     key=len,
     reverse=True,
 )
+_TITLES_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _title in _TITLES:  # longest first within each first word, as _TITLES is sorted
+    _TITLES_BY_FIRST.setdefault(_title[0], []).append(_title)
+_DEMONYM_END = re.compile(r"(?:ian|ese|ish|i|an)$")
 _TITLE_ABBREVIATIONS = frozenset(t for t in _TITLES if len(t) == 1 and t[0].endswith(".") and t != ("st.",))
 _LEADING_JUNK = "\"'“”«»([{<*#-–—•·:;,.!?/\\|~ "
 _TRAILING_JUNK = "\"'“”«»)]}>*#-–—•·:;,!?/\\|~ "
@@ -176,15 +180,15 @@ def _strip_titles(tokens: list[str], label: str | None) -> list[str]:
         if all_titles and len(tokens) > 1 and _leading_lowercase(tokens[0]) and not tokens[-1][:1].islower():
             tokens, changed = tokens[1:], True
             continue
-        for title in _TITLES:
+        for title in _TITLES_BY_FIRST.get(low[0], ()):
             n = len(title)
             if tuple(low[:n]) == title and (all_titles or title in _TITLE_ABBREVIATIONS):
                 tokens, changed = tokens[n:], True
                 break
         else:
             # "Russian President Vladimir Putin": a demonym in front of a title
-            if all_titles and len(tokens) > 2 and re.search(r"(?:ian|ese|ish|i|an)$", low[0]):
-                for title in _TITLES:
+            if all_titles and len(tokens) > 2 and _DEMONYM_END.search(low[0]):
+                for title in _TITLES_BY_FIRST.get(low[1], ()):
                     n = len(title)
                     if tuple(low[1 : 1 + n]) == title and len(tokens) > 1 + n:
                         tokens, changed = tokens[1 + n :], True
