@@ -38,11 +38,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from services.common.embedded import start_tansu, start_valkey
-from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import FEED_ITEMS
+from services.fetcher.registry import FeedRegistry
 from tests.support.outlets import OutletServer
 
 PREFIX = "bench"

@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 
 from services.common.fingerprint import NUM_PERM, Sketch
 from services.common.keys import Keys
+from services.common.settings import Settings
 from services.store.lsh import LshIndex
 
 _PACK = struct.Struct(f"<{NUM_PERM}I")
@@ -64,7 +65,7 @@ async def run_one(url: str, n: int, concurrency: int) -> dict[str, Any]:
     client: Any = aioredis.Redis.from_url(url, decode_responses=True)
     try:
         prefix = f"bench{uuid.uuid4().hex[:6]}:"
-        index = LshIndex(client, Keys(prefix))
+        index = LshIndex(client, Keys(prefix), window_hours=Settings().copy_window_hours)
         items = synthetic(n)
         before = int((await client.info("memory"))["used_memory"])
         latencies = [0.0] * n

@@ -33,15 +33,14 @@ from pydantic import SecretStr
 from services.common.embedded import start_valkey
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
+from services.common.logging import configure_logging
 from services.common.messages import StoryEvent
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import Query, StoryFacts, SubscriptionStore
-from services.common.webhooks import Deliverer, DeliveryQueue
-from services.common.webhooks import Delivery as WebhookDelivery
-from services.store.alerts import webhook_id
-from services.store.notifier import Notifier
-from services.store.repository import Repository
+from services.notifier.alerts import webhook_id
+from services.notifier.service import Notifier
+from services.notifier.subscriptions import Query, StoryFacts, SubscriptionStore
+from services.notifier.webhooks import Deliverer, DeliveryQueue, WebhookDelivery
 
 ENTITIES = [f"person:person{i}" for i in range(50_000)]
 WORDS = [f"word{i}" for i in range(20_000)]
@@ -142,7 +141,7 @@ async def run(sizes: list[int], events: int, deliveries: int) -> dict[str, Any]:
 
                 # Latency: one subscription follows a fresh entity; each event names it.
                 follower = await store.create(receiver.url, Query(entities=["person:followed one"]))
-                notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+                notifier = Notifier(settings, redis=redis, keys=keys,
                                     subscriptions=store, queue=queue, on_queued=deliverer.wake)
                 latencies = []
                 for n in range(200):
@@ -175,6 +174,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    configure_logging(json=False, level="WARNING")  # one line per alert would bury the figures
     result = asyncio.run(run([int(s) for s in args.subscriptions.split(",")], args.events, args.deliveries))
     if args.json:
         print(json.dumps(result))

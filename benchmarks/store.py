@@ -1,4 +1,4 @@
-"""Store benchmark: articles/s through Store.ingest_many and Redis bytes per article as the store grows.
+"""Store benchmark: articles/s through Placer.ingest_many and Redis bytes per article as the store grows.
 
     .venv/bin/python -m benchmarks.store [--sizes 1000,10000] [--probe 500] [--json]
 
@@ -32,8 +32,9 @@ from services.common.logging import configure_logging
 from services.common.messages import Article, Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.store.gc_policy import FullCollections
+from services.store.placement import Placer
 from services.store.repository import Repository
-from services.store.service import Store
 
 WORDS = [f"w{i}" for i in range(20_000)]
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -66,15 +67,21 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
     rng = random.Random(7)
     rows = []
     async with open_redis(settings) as redis:
-        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
-        store.full_collections.install()  # as services.store.service.main does
+        placer = Placer(settings, Repository(redis, Keys(settings.key_prefix)))
+        collections = FullCollections()
+        collections.install()  # as services.store.service.main does, which runs it after each batch
+
+        async def ingest_many(articles: list[Article]) -> None:
+            await placer.ingest_many(articles)
+            collections.run_if_due()
+
         base = int((await redis.info("memory"))["used_memory"])
         n = 0
         for size in sizes:
             started_fill, filled_from = time.perf_counter(), n
             while n < size:
                 count = min(batch, size - n)
-                await store.ingest_many([synthetic(n + i, rng) for i in range(count)])
+                await ingest_many([synthetic(n + i, rng) for i in range(count)])
                 n += count
                 if n % 10_000 < batch:
                     rate = (n - filled_from) / (time.perf_counter() - started_fill)
@@ -86,7 +93,7 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
             for _ in range(max(1, probe // batch)):
                 articles = [synthetic(n + i, rng) for i in range(batch)]
                 started = time.perf_counter()
-                await store.ingest_many(articles)
+                await ingest_many(articles)
                 per_article.append((time.perf_counter() - started) * 1000 / batch)
                 n += batch
             redis_cpu_ms = (await redis_cpu_s(redis) - redis_cpu_started) * 1000 / (len(per_article) * batch)

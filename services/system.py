@@ -19,16 +19,16 @@ from pathlib import Path
 import uvicorn
 from pydantic import SecretStr
 
-from services.common.embedded import ChildProcess, ensure_topics, free_port, start_tansu, start_valkey
+from services.api.app import create_app
+from services.common.embedded import ChildProcess, free_port, start_tansu, start_valkey
 from services.common.lifecycle import install_signal_handlers
 from services.common.logging import get_logger
 from services.common.settings import Settings
-from services.common.topics import ALL_TOPICS
+from services.common.topics import ensure_all
 from services.extractor import service as extractor
 from services.fetcher import service as fetcher
-from services.store import notifier
+from services.notifier import service as notifier
 from services.store import service as store
-from services.store.api.app import create_app
 
 log = get_logger(__name__)
 RUNTIME_FILE = "runtime.json"
@@ -98,8 +98,7 @@ def stop_children(children: list[ChildProcess]) -> None:
 
 async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     """Run every service and the API until `stop`; one failing stops the rest."""
-    await ensure_topics(settings.bootstrap, [t.full_name(settings.topic_prefix) for t in ALL_TOPICS],
-                        settings.topic_partitions)
+    await ensure_all(settings)
 
     async def guarded(name: str, coro_fn: object) -> None:
         try:
@@ -124,7 +123,7 @@ def up(settings: Settings) -> None:
     data_dir = Path(settings.data_dir)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     runtime_path(data_dir).write_text(json.dumps({
-        "kafka_bootstrap": settings.bootstrap, "redis_url": settings.redis, "api_url": api_url,
+        "kafka_bootstrap": settings.bootstrap, "redis_url": settings.required_redis_url, "api_url": api_url,
         "pid": str(os.getpid()),
     }))
     log.info("system.infrastructure_ready", kafka=settings.bootstrap, api=api_url,

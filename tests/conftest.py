@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from services.common.settings import Settings
+from services.common.topics import ensure_all
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -86,6 +87,12 @@ def settings(infra: Infra, namespace: str) -> Settings:
         startup_wait_s=60,
         session_timeout_ms=6000,
     )
+
+
+@pytest.fixture
+async def topics(settings: Settings) -> None:
+    """This test's topics, created as a process creates them when it starts (`ensure_all`, once)."""
+    await ensure_all(settings)
 
 
 @pytest.fixture(scope="session")

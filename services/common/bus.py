@@ -30,12 +30,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
 from structlog.contextvars import bound_contextvars
 
-from services.common.embedded import ensure_topics
 from services.common.errors import InvalidMessage, Permanent, Retryable
 from services.common.logging import get_logger
 from services.common.messages import DeadLetter, Message
 from services.common.settings import Settings
-from services.common.topics import ALL_TOPICS, DEAD_LETTERS, Topic
+from services.common.topics import DEAD_LETTERS, Topic
 
 M = TypeVar("M", bound=Message)
 log = get_logger(__name__)
@@ -68,14 +67,8 @@ class Bus:
         self.client_id = client_id
         self._producer: AIOKafkaProducer | None = None
 
-    async def start(self, *, ensure: bool = True) -> None:
-        """Connect the producer; create wirewatch's topics if they are missing."""
-        if ensure:
-            await ensure_topics(
-                self.settings.bootstrap,
-                [t.full_name(self.settings.topic_prefix) for t in ALL_TOPICS],
-                self.settings.topic_partitions,
-            )
+    async def start(self) -> None:
+        """Connect the producer (the topics exist: the process created them once when it started)."""
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap,
             client_id=self.client_id,
@@ -271,10 +264,11 @@ class ConsumeLoop(Generic[M]):
         settings = self.bus.settings
         self.consumer = self.bus.consumer([], group=self.group, max_poll_records=self.max_records)
         self.consumer.subscribe([self.bus.topic_name(self.topic)], listener=_Listener(self))
-        async with asyncio.timeout(settings.startup_wait_s):
-            await self.consumer.start()
-        log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
         try:
+            # Inside the try: a start cancelled or timed out half-way still closes the consumer's connections.
+            async with asyncio.timeout(settings.startup_wait_s):
+                await self.consumer.start()
+            log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
                 if not batch:

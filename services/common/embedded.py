@@ -7,7 +7,6 @@ ports, with their files under one data directory. Tansu keeps its log in memory
 only; Valkey runs with AOF (appendfsync everysec), so Redis is what survives a
 restart (DESIGN.md, "Delivery semantics").
 
-`ensure_topics` creates topics idempotently on Tansu and on Apache Kafka alike.
 """
 
 from __future__ import annotations
@@ -27,8 +26,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaClient
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError
 
 # structlog directly (same global configuration as services.common.logging), so this
 # module imports nothing else of wirewatch and the test support code can use it alone.
@@ -401,57 +399,3 @@ def start_tansu(data_dir: Path, port: int | None = None) -> tuple[str, ChildProc
     return bootstrap, child
 
 
-# --------------------------------------------------------------------------- topics
-
-
-async def ensure_topics(
-    bootstrap: str, names: list[str], partitions: int, *, timeout_s: float = 30.0
-) -> None:
-    """Create the topics that are missing (replication factor 1); existing ones are left alone.
-
-    Idempotent and safe to race: TopicAlreadyExists is success. Waits until
-    every topic has a leader for each partition, because Apache Kafka answers
-    CreateTopics before the partitions are writable. Works on Tansu and Kafka.
-    """
-    if not names:
-        return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
-    try:
-        async with asyncio.timeout(timeout_s):
-            await admin.start()
-            existing = set(await admin.list_topics())
-            missing = [n for n in names if n not in existing]
-            if missing:
-                response = await admin.create_topics(
-                    [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
-                )
-                for entry in response.to_object()["topic_errors"]:
-                    code = entry["error_code"]
-                    if code == 0:
-                        continue
-                    error_cls = for_code(code)
-                    if error_cls is TopicAlreadyExistsError:
-                        continue  # created by a racing service: fine
-                    raise error_cls(f"create topic {entry['topic']}: {entry.get('error_message')}")
-                log.info("topics_created", topics=missing, partitions=partitions)
-            await _wait_for_leaders(admin, names)
-    finally:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await admin.close()
-
-
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    """Poll metadata until each topic exists without error and every partition has a leader."""
-    while True:
-        topics = await admin.describe_topics(names)
-        ok = {
-            t["topic"]
-            for t in topics
-            if t["error_code"] == 0
-            and t["partitions"]
-            and all(p["leader"] >= 0 and p["error_code"] == 0 for p in t["partitions"])
-        }
-        if ok >= set(names):
-            return
-        await asyncio.sleep(0.1)

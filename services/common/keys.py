@@ -21,7 +21,7 @@ class Keys:
 
     prefix: str
 
-    # --- feed registry and schedule (owner: services.common.feeds) -------------------------
+    # --- feed registry and schedule (owner: services.fetcher.registry) -------------------------
     @property
     def feeds(self) -> str:
         """HASH feed id -> Feed JSON."""
@@ -43,7 +43,7 @@ class Keys:
 
     def websub(self, feed_id: str) -> str:
         """STRING: the feed's WebSub subscription as JSON (hub, topic, secret, state, lease, last push).
-        Owner: services.common.websub."""
+        Owner: services.fetcher.websub."""
         return f"{self.prefix}websub:{feed_id}"
 
     # --- seen URLs and the in-flight ledger (owner: services.common.ledger) ----------------
@@ -80,16 +80,16 @@ class Keys:
         """STRING: id of the first article with this normalised-body hash."""
         return f"{self.prefix}body:{body_hash}"
 
-    def cluster(self, cluster_id: str) -> str:
+    def story(self, cluster_id: str) -> str:
         """HASH: `json` = the cluster summary (StoredCluster), `v` = times written (optimistic concurrency)."""
         return f"{self.prefix}cluster:{cluster_id}"
 
-    def cluster_alias(self, cluster_id: str) -> str:
+    def story_alias(self, cluster_id: str) -> str:
         """STRING: the cluster a merged-away cluster id now lives on as."""
         return f"{self.prefix}cluster-alias:{cluster_id}"
 
     @property
-    def clusters_recent(self) -> str:
+    def stories_recent(self) -> str:
         """ZSET cluster id -> unix time last updated (latest-first listing)."""
         return f"{self.prefix}clusters:recent"
 
@@ -112,7 +112,7 @@ class Keys:
         """STRING counter: articles counted in the document frequencies."""
         return f"{self.prefix}stats:df-documents"
 
-    # --- entity alias table (owner: services.common.entity_aliases) ---------------------------
+    # --- entity alias table (owner: services.extractor.aliases) ---------------------------
     @property
     def entity_aliases(self) -> str:
         """HASH alias entity key -> the entity key it stands for ('person:putin' -> 'person:vladimir putin')."""
@@ -180,26 +180,28 @@ class Keys:
         """STRING with TTL: an article's MinHash sketch, `size:base64(signature)`. Owner: services.store.lsh."""
         return f"{self.prefix}{{lsh}}:sig:{article_id}"
 
-    # --- alerts (owner: services.store.notifier) ------------------------------------------------
+    # --- alerts (owner: services.notifier.service) ------------------------------------------------
     def alert_snapshots(self, story_id: str) -> str:
-        """HASH subscription id -> what it was last told about the story (services.store.alerts.StorySnapshot)."""
+        """HASH subscription id -> what it was last told about the story (services.notifier.alerts.StorySnapshot)."""
         return f"{self.prefix}alerts:{story_id}"
 
     def subscription_stories(self, subscription_id: str) -> str:
-        """ZSET story id -> unix time of the latest alert about it to this subscription (its feed, newest first)."""
+        """ZSET story id -> unix time of the latest alert about it to this subscription (its feed, newest first).
+        Owner: services.notifier.subscriptions."""
         return f"{self.prefix}alerted:{subscription_id}"
 
     def story_streamed(self, event_digest: str) -> str:
-        """STRING with TTL: this story event was added to the live stream already (a replay adds it once)."""
+        """STRING with TTL: this story event was added to the live stream already (a replay adds it once).
+        Owner: services.notifier.live."""
         return f"{self.prefix}stream:streamed:{event_digest}"
 
     @property
     def story_stream(self) -> str:
         """STREAM of story events (field `event`: StoryEvent JSON), capped to STORY_STREAM_MAX entries: the
-        replay window of the live SSE stream (entry ids are the SSE event ids)."""
+        replay window of the live SSE stream (entry ids are the SSE event ids). Owner: services.notifier.live."""
         return f"{self.prefix}stream:story-events"
 
-    # --- subscriptions (owner: services.common.subscriptions) -------------------------------
+    # --- subscriptions (owner: services.notifier.subscriptions) -------------------------------
     # All carry the Redis Cluster hash tag {subs}: creating or deleting a subscription updates its
     # record and its index sets in one MULTI, and a story's candidates are one SUNION over index sets.
     @property
@@ -217,11 +219,11 @@ class Keys:
         """SET of the subscription ids with no entity, keyword or outlet criterion (candidates for every story)."""
         return f"{self.prefix}{{subs}}:idx:broad"
 
-    # --- webhook deliveries (owner: services.common.webhooks) --------------------------------
+    # --- webhook deliveries (owner: services.notifier.webhooks.queue) --------------------------
     # All carry the hash tag {wh}: one delivery's result touches its record, the due schedule, the
     # endpoint's counters and log in a single Lua script, so they must live in one slot.
     def webhook_delivery(self, delivery_id: str) -> str:
-        """STRING: one Delivery as JSON (expires some days after it was delivered)."""
+        """STRING: one WebhookDelivery as JSON (expires some days after it was delivered)."""
         return f"{self.webhook_delivery_prefix}{delivery_id}"
 
     @property
@@ -257,7 +259,7 @@ class Keys:
         """HASH subscription id -> why its endpoint is paused, as JSON (reason, since)."""
         return f"{self.prefix}{{wh}}:paused"
 
-    # --- API keys (owner: services.common.apikeys) ---------------------------------------------
+    # --- API keys (owner: services.api.apikeys) ---------------------------------------------
     # Both carry the hash tag {apikeys}: creating or revoking a key writes both in one MULTI.
     @property
     def api_keys(self) -> str:

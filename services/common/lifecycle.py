@@ -13,6 +13,7 @@ from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
+from services.common.topics import ensure_all
 
 log = get_logger(__name__)
 
@@ -35,13 +36,16 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, first_signal, sig)
 
 
-def run_service(main: ServiceMain, settings: Settings) -> None:
-    """Run one service until SIGTERM/SIGINT, after its broker and Redis answer."""
+def run_service(main: ServiceMain, settings: Settings, *, uses_topics: bool = True) -> None:
+    """Run one service until SIGTERM/SIGINT, after its broker and Redis answer and (for a service on the bus)
+    the missing topics were created: once, here, as `wirewatch up` does once for all of its services."""
 
     async def _run() -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
         await wait_until_reachable(settings)
+        if uses_topics:
+            await ensure_all(settings)
         await main(settings, stop)
 
     asyncio.run(_run())

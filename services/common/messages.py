@@ -84,8 +84,22 @@ class Article(Message):
         default=None, description="text fingerprint for the store; recomputed by the store when absent")
 
 
+class StoryArticle(BaseModel):
+    """The article behind a story event, carried in the event so its consumers (the notifier, outside
+    readers) need not read the store's state."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: str
+    title: str
+    url: str
+    outlet: str
+    language: str | None = None
+    published_at: AwareDatetime | None = None
+    text: str = Field("", description="the article's text: subscriptions match keywords in it")
+
+
 class StoryEvent(Message):
-    """A change to a story cluster. Topic key: the cluster id."""
+    """A change to a story. Topic key: the story id (`cluster_id` on the wire)."""
 
     kind: Literal["created", "updated", "merged"]
     cluster_id: str
@@ -98,6 +112,7 @@ class StoryEvent(Message):
     independent_outlets: int = Field(0, description="outlets with a report of their own (not only copies)")
     copies: int = Field(0, description="members that re-post another member's text")
     article_copy_of: str | None = Field(None, description="the triggering article is a copy of this one")
+    article: StoryArticle | None = Field(None, description="the triggering article (absent in older events)")
     at: AwareDatetime
 
 

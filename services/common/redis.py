@@ -16,7 +16,7 @@ Redis = aioredis.Redis
 async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
     """A client for settings.redis_url (strings decoded as UTF-8), closed on exit."""
     client: Redis = aioredis.Redis.from_url(
-        settings.redis,
+        settings.required_redis_url,
         decode_responses=True,
         socket_timeout=10,
         socket_connect_timeout=5,

@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field("wirewatch.", description="prefix of every topic name")
     key_prefix: str = Field("ww:", description="prefix of every Redis key")
-    topic_partitions: int = Field(3, ge=1, description="partitions per topic when wirewatch creates them")
     data_dir: str = Field(".wirewatch", description="where `wirewatch up` keeps broker/Redis data and logs")
     api_host: str = Field("127.0.0.1", description="API bind address")
     api_port: int = Field(8080, ge=0, le=65535, description="API port (0 = any free port)")
@@ -176,8 +175,8 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap
 
     @property
-    def redis(self) -> str:
-        """The Redis URL; an error if none is configured."""
+    def required_redis_url(self) -> str:
+        """The Redis URL, revealed; an error if none is configured."""
         if self.redis_url is None:
             raise RuntimeError("REDIS_URL is not set (or run `wirewatch up` for the embedded Redis)")
         return self.redis_url.get_secret_value()

@@ -3,7 +3,7 @@
 The copy set (services.evaluation.copyset) holds dev articles, re-posts of them
 made with syndication edits, the dev file's natural re-posts, and own-words
 accounts of the same events as hard negatives. Every article goes through the
-store's `ingest` (exact duplicates, MinHash/LSH copies, clustering) in publication
+store's placement (`Placer.ingest`: exact duplicates, MinHash/LSH copies, clustering) in publication
 order against a real Redis; a labelled pair counts as predicted "copy" when both
 articles end up with the same root original. Copy relations do not depend on
 entities, so this replay skips entity tagging.
@@ -27,8 +27,8 @@ from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.evaluation.copyset import CopyRecord, CopySet, build_copy_set
 from services.evaluation.stories import REPLAY_FETCH_TIME, redis_for
+from services.store.placement import Placer
 from services.store.repository import Repository
-from services.store.service import Store
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,11 @@ async def replay_copies(copy_set: CopySet, settings: Settings, progress: Progres
     records = sorted(copy_set.records(), key=lambda r: (_time(r) or REPLAY_FETCH_TIME, r.id))
     out: dict[str, str | None] = {}
     async with open_redis(settings) as redis:
-        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
+        placer = Placer(settings, Repository(redis, Keys(settings.key_prefix)))
         task = progress.add_task("replaying copy set", total=len(records)) if progress else None
         for record in records:
-            stored, _, _ = await store.ingest(_article(record))
-            out[record.id] = stored.copy_of
+            placed = await placer.ingest(_article(record))
+            out[record.id] = placed.stored.copy_of
             if progress is not None and task is not None:
                 progress.advance(task)
     return out

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common import fingerprint
+from services.common.settings import Settings
 from services.store import dedup
 
 MIN_WORDS = 120
@@ -432,7 +433,8 @@ def main(argv: list[str] | None = None) -> None:
     _say(f"copy set: {len(copy_set.originals)} originals, {len(copy_set.copies)} generated copies, "
           f"{len(copy_set.natural_copies)} natural copies, {len(copy_set.negatives)} hard negatives, "
           f"{len(copy_set.ambiguous)} ambiguous pairs left out")
-    grid = [(dedup.MIN_JACCARD, dedup.MIN_CONTAINMENT, dedup.MIN_SHINGLES)]
+    current = Settings()  # the thresholds the store runs with
+    grid = [(current.copy_min_jaccard, current.copy_min_containment, current.copy_min_shingles)]
     if args.sweep:
         grid += [(j, c, s) for j in (0.4, 0.45, 0.5, 0.55) for c in (0.7, 0.75, 0.8, 0.85)
                  for s in (30, 50)]

@@ -40,14 +40,13 @@ from typing import Any
 
 from rich.progress import Progress
 
-from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
 from services.common.messages import Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.evaluation.stories import Labelled, read_labelled, redis_for
 from services.extractor import entities as tagging
-from services.extractor.resolve import ALIAS_RULES
+from services.extractor.aliases import AliasTable
 
 DEFAULT_CACHE = Path(".cache") / "ner-spans.jsonl"
 _JOB_TEXTS = 32  # pieces per pool task
@@ -218,7 +217,7 @@ def tag_cached(records: Sequence[Labelled], settings: Settings, *, cache: Path |
 async def _replay(records: Sequence[Labelled], tagged: Mapping[str, list[Entity]],
                   settings: Settings) -> dict[str, list[Entity]]:
     async with open_redis(settings) as redis:
-        table = AliasTable(redis, Keys(settings.key_prefix), ALIAS_RULES)
+        table = AliasTable(redis, Keys(settings.key_prefix))
         return {r.id: await table.resolve(tagged.get(r.id, [])) for r in records}
 
 

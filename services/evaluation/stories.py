@@ -1,7 +1,7 @@
 """`wirewatch eval stories`: replay labelled articles through entity tagging + the store, score clusters.
 
 A composition root: it runs the extractor's entity tagging and the store's
-clustering code (`Store.ingest`: the service's batched placement with batches
+placement (`Placer.ingest`: the service's batched placement with batches
 of one, which decides what larger batches decide) against a real Redis
 (embedded Valkey when REDIS_URL is unset), in stream order, and scores the
 predicted clusters against the gold labels with BCubed precision/recall/F1.
@@ -27,15 +27,14 @@ from pydantic import SecretStr
 from rich.progress import Progress
 
 from services.common.embedded import start_valkey
-from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
 from services.common.messages import Article, Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor import entities as tagging
-from services.extractor.resolve import ALIAS_RULES
+from services.extractor.aliases import AliasTable
+from services.store.placement import Placer
 from services.store.repository import Repository
-from services.store.service import Store
 
 # Undated articles get one fixed "fetch" time, as a live system would stamp them
 # with the time it saw them: far from every dated article of the corpus.
@@ -137,17 +136,17 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
 
 async def replay(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
                  progress: Progress | None) -> dict[str, dict[str, Any]]:
-    """Run every article through Store.ingest in order; {id: {"cluster", "copy_of"}}."""
+    """Run every article through Placer.ingest in order; {id: {"cluster", "copy_of"}}."""
     async with open_redis(settings) as redis:
         keys = Keys(settings.key_prefix)
         repo = Repository(redis, keys)
-        store = Store(settings, repo)
-        aliases = AliasTable(redis, keys, ALIAS_RULES)
+        placer = Placer(settings, repo)
+        aliases = AliasTable(redis, keys)
         task = progress.add_task("clustering", total=len(records)) if progress else None
         for record in records:
             # As the extractor publishes them: under the keys the alias table has learned so far.
             resolved = await aliases.resolve(entities.get(record.id, []))
-            await store.ingest(to_article(record, resolved))
+            await placer.ingest(to_article(record, resolved))
             if progress is not None and task is not None:
                 progress.advance(task)
         # Read the final state: a later merge moves earlier articles to the surviving story.

@@ -1,6 +1,6 @@
 """Find an entity by any name: a key, a full name, a surname or any alias -> its canonical key.
 
-Pure: `lookup` reads a view of the alias table (services.common.entity_aliases) given as plain
+Pure: `lookup` reads a view of the alias table (services.extractor.aliases) given as plain
 mappings (aliases, display names, articles per key, match forms), so the API (`?entity=`,
 `GET /v1/entities/{name or key}`) and the CLI (`--entity`, `wirewatch entities show`) can call it
 with what they read from Redis, and tests with dictionaries.
@@ -26,7 +26,7 @@ from services.extractor.resolve import match_form
 
 __all__ = ["MAX_HOPS", "Candidate", "Lookup", "canonical_key", "lookup", "probe_keys"]
 
-MAX_HOPS = 4  # as the alias table (services.common.entity_aliases.MAX_HOPS)
+MAX_HOPS = 4  # as the alias table (services.extractor.aliases.MAX_HOPS)
 _KINDS = tuple(sorted(t.lower() for t in ENTITY_TYPES))
 _PERSONLIKE = frozenset({"person", "gpe", "loc", "norp"})  # normalised with titles stripped
 

@@ -19,10 +19,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from services.common.entity_aliases import AliasRules
-
 __all__ = [
-    "ALIAS_RULES", "GENERIC_ORG_WORDS", "PLACE_NAMES", "is_place_name", "match_form", "org_form", "org_owner_and_form",
+    "GENERIC_ORG_WORDS", "PLACE_NAMES", "is_place_name", "match_form", "org_form", "org_owner_and_form",
     "person_form", "retypable", "singular", "specific", "truecase_headline",
 ]
 
@@ -160,10 +158,6 @@ def specific(key: str) -> bool:
     if kind not in ("org", "fac"):
         return True
     return not all(w in _INSTITUTION_WORDS for w in name.split())
-
-
-#: The rules the alias table applies (services.common.entity_aliases.AliasRules).
-ALIAS_RULES = AliasRules(match_form=match_form, retypable=retypable, specific=specific)
 
 
 # --------------------------------------------------------------------------- headlines

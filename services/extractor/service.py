@@ -4,7 +4,7 @@ Consumes `feed-items`, downloads each page through the SSRF-safe client
 (size and time capped), extracts text and metadata (trafilatura) and named
 entities (spaCy) in a process pool so the event loop and the consumer's
 heartbeats never stall, puts the entities under the keys the alias table has
-learned across articles (services.common.entity_aliases), and publishes to
+learned across articles (services.extractor.aliases), and publishes to
 `articles` (key: article id).
 Idempotent: the article id is derived from the canonical URL, so a replay
 re-publishes the same article and the store ignores it.
@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from functools import partial
 
 from services.common.bus import Bus, Delivery
-from services.common.entity_aliases import AliasTable
 from services.common.errors import ExtractionFailed, InvalidUrl
 from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
@@ -33,9 +32,9 @@ from services.common.settings import Settings
 from services.common.topics import ARTICLES, FEED_ITEMS
 from services.common.urls import canonical_url, same_site
 from services.extractor import entities
+from services.extractor.aliases import AliasTable
 from services.extractor.extract import RawPage
 from services.extractor.pool import ExtractionPool
-from services.extractor.resolve import ALIAS_RULES
 
 log = get_logger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
@@ -134,7 +133,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             consuming = tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
                 handle=partial(handle, http=http, bus=bus, extraction=extraction,
-                               aliases=AliasTable(redis, keys, ALIAS_RULES),
+                               aliases=AliasTable(redis, keys),
                                settings=settings),
                 stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead, ready=ready,
             ))

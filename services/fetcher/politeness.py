@@ -10,6 +10,8 @@ Outlets block pollers that hammer them; wirewatch must never be the reason.
   instance: each request reserves the host's next free slot in Redis (one Lua call)
   and sleeps until it. The number of requests in flight per host is limited per
   instance.
+
+`PoliteClient` puts the two together: every feed and sitemap the fetcher reads goes through it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import asyncio
 import time
 import urllib.robotparser
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from services.common.errors import Permanent, UpstreamRejected, WirewatchError
-from services.common.http import SafeHttpClient
+from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
 from services.common.redis import Redis
 
@@ -171,3 +173,24 @@ class HostGate:
                 del self._hosts[host]
             else:
                 self._hosts[host] = (semaphore, users - 1)
+
+
+class PoliteClient:
+    """GET a feed politely: robots.txt first (RobotsDisallowed), then the host's turn (its Crawl-delay
+    counted), within the feed size cap."""
+
+    def __init__(self, http: SafeHttpClient, gate: HostGate, robots: RobotsCache | None, *, max_bytes: int) -> None:
+        self.http = http
+        self.gate = gate
+        self.robots = robots
+        self.max_bytes = max_bytes
+
+    async def get(self, url: str, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        """The response to a GET of `url` once robots.txt allows it and the host's turn has come."""
+        crawl_delay = None
+        if self.robots is not None:
+            allowed, crawl_delay = await self.robots.allows(url)
+            if not allowed:
+                raise RobotsDisallowed(f"{url}: disallowed by {urlsplit(url).netloc}/robots.txt")
+        async with self.gate.turn(url, crawl_delay):
+            return await self.http.get(url, max_bytes=self.max_bytes, headers=headers)

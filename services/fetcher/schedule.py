@@ -1,4 +1,7 @@
-"""When to poll a feed next, and what kind of failure a poll met (pure: no I/O).
+"""When to poll a feed next (pure: no I/O and no clock; only the jitter is random).
+
+`next_state` is the one rule: what a poll found (services.fetcher.poll.PollOutcome) and the feed's
+previous state give the feed's next state, its health and when to poll it next.
 
 The interval adapts to how often the feed publishes: a feed is polled about
 POLLS_PER_ITEM_GAP times per average gap between its items (from the publication
@@ -18,30 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-from services.common.errors import (
-    BlockedAddress,
-    InvalidUrl,
-    ResponseTooLarge,
-    UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
 from services.common.settings import Settings
-from services.fetcher.parse import FeedParseError
-from services.fetcher.politeness import RobotsDisallowed
+from services.fetcher.poll import PollOutcome
+from services.fetcher.registry import FeedState
 
 POLLS_PER_ITEM_GAP = 4
 RATE_WINDOW_S = 7 * 86400.0
 MAX_BACKOFF_FACTOR = 32
 
-#: What went wrong with a poll, as recorded per feed (feed health).
-FAILURE_CLASSES = ("dns", "tls", "timeout", "network", "redirect", "http_4xx", "http_5xx", "rate_limited", "parse",
-                   "bot_wall", "robots", "blocked", "too_large", "invalid_url")
-
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
-_BOT_WALL = re.compile(
-    rb"(?:cf-chl|challenge-platform|just a moment\.\.\.|attention required|captcha|px-captcha|_incapsula_|"
-    rb"ddos protection by|are you a robot|verify you are human)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -139,36 +127,36 @@ def should_disable(failing_since: float | None, now: float, policy: Policy) -> b
     return failing_since is not None and now - failing_since >= policy.disable_after_s
 
 
-def failure_class(error: BaseException, body: bytes | None = None) -> str:
-    """The failure class of a poll's error (one of FAILURE_CLASSES). `body` is what the server sent when
-    it was not a feed: a bot wall's challenge page is told apart from a broken feed by it."""
-    message = str(error).lower()
-    if isinstance(error, RobotsDisallowed):
-        return "robots"
-    if isinstance(error, FeedParseError):
-        return "bot_wall" if body is not None and _BOT_WALL.search(body[:65536]) else "parse"
-    if isinstance(error, UpstreamTimeout):
-        return "timeout"
-    if isinstance(error, BlockedAddress):
-        return "blocked"
-    if isinstance(error, ResponseTooLarge):
-        return "too_large"
-    if isinstance(error, InvalidUrl):
-        return "invalid_url"
-    if isinstance(error, UpstreamRejected):
-        rejected = error.status or 0
-        if 300 <= rejected < 400:
-            return "redirect"  # a loop, too many hops, a downgrade or a redirect without Location
-        return "http_4xx" if 400 <= rejected < 500 else "network"
-    if isinstance(error, UpstreamUnavailable):
-        status: int | None = getattr(error, "status", None)
-        if status == 429:
-            return "rate_limited"
-        if status is not None and status >= 500:
-            return "http_5xx"
-        if "resolve" in message or "name or service" in message:
-            return "dns"
-        if "ssl" in message or "tls" in message or "certificate" in message:
-            return "tls"
-        return "network"
-    return "network"
+def next_state(previous: FeedState, outcome: PollOutcome, now: float, policy: Policy, *, emitted: int = 0,
+               pushing: bool = False) -> FeedState:
+    """The feed's state after a poll that started at `now` and found `outcome`, `next_poll` included.
+
+    `emitted` is how many of the outcome's entries were new (published); `pushing` whether the feed's
+    WebSub hub pushes its updates, which leaves polling as a safety net at the longest interval.
+    An answer resets the run of failures (and revives a disabled feed); a failure extends it, backs
+    off, and disables the feed once it has lasted `policy.disable_after_s`.
+    """
+    interval = previous.interval_s or policy.initial_interval_s
+    update: dict[str, object] = {"last_poll": now, "polls_total": previous.polls_total + 1,
+                                 "last_status": outcome.status}
+    if outcome.ok:
+        rate = previous.items_per_day
+        if outcome.changed:
+            measured = items_per_day((entry.published for entry in outcome.entries), now)
+            if measured is not None:
+                rate = update["items_per_day"] = measured
+            update.update(etag=outcome.etag, last_modified=outcome.last_modified, body_hash=outcome.body_hash)
+        interval = policy.max_interval_s if pushing else adaptive_interval(rate, policy)
+        update.update(last_success=now, last_error=None, failure_class=None, failing_since=None, disabled=False,
+                      consecutive_errors=0, items_total=previous.items_total + emitted, interval_s=interval,
+                      next_poll=next_poll_after_success(now, interval, cache_hint_s(outcome.headers, now,
+                                                                                    outcome.ttl_minutes), policy))
+    else:
+        failing_since = previous.failing_since or now
+        disabled = should_disable(failing_since, now, policy)
+        errors = previous.consecutive_errors + 1
+        update.update(last_error=f"{type(outcome.error).__name__}: {outcome.error}",
+                      failure_class=outcome.failure_class, failing_since=failing_since, disabled=disabled,
+                      consecutive_errors=errors, interval_s=interval,
+                      next_poll=next_poll_after_failure(now, interval, errors, outcome.retry_after_s, disabled, policy))
+    return previous.model_copy(update=update)

@@ -1,6 +1,6 @@
 """One batch of articles placed together: reads prefetched, decisions kept in memory, one write.
 
-The store places the articles of one consumer poll as a unit (services.store.service):
+The store places the articles of one consumer poll as a unit (services.store.placement):
 everything the batch needs from Redis is read in a few round trips up front, each
 article is then decided in arrival order against a view that layers what the
 earlier articles of the batch decided over what Redis held, and the outcome is
@@ -8,9 +8,9 @@ written in one transaction (Repository.commit). Reading through the view gives
 each article the answer it would have had if the articles before it had been
 written one by one; anything the prefetch missed is read on demand.
 
-`ClusterCache` keeps clusters between batches: a cluster whose stored version is
+`StoryCache` keeps stories between batches: a story whose stored version is
 unchanged is neither read nor parsed again. Several store instances stay
-consistent because the commit checks every touched cluster's version.
+consistent because the commit checks every touched story's version.
 """
 
 from __future__ import annotations
@@ -23,32 +23,32 @@ from itertools import chain
 from services.common.fingerprint import Sketch
 from services.store.cluster import Candidate
 from services.store.lsh import LshIndex
-from services.store.repository import BatchWrite, Repository, StoredArticle, StoredCluster
+from services.store.repository import BatchWrite, Repository, StoredArticle, StoredStory
 
 
 @dataclass(frozen=True)
 class Entry:
     """A cluster and its clustering view (whose norms are computed once)."""
 
-    cluster: StoredCluster
+    story: StoredStory
     candidate: Candidate
 
 
-def candidate_of(cluster: StoredCluster) -> Candidate:
+def candidate_of(story: StoredStory) -> Candidate:
     """The clustering view of a stored cluster."""
-    c = cluster.centroid
-    return Candidate(cluster.id, c.body, c.title, c.entities, c.first_time, c.last_time)
+    c = story.centroid
+    return Candidate(story.id, c.body, c.title, c.entities, c.first_time, c.last_time)
 
 
-class ClusterCache(Mapping[str, StoredCluster]):
+class StoryCache(Mapping[str, StoredStory]):
     """The most recently used clusters, with their clustering views (bounded, LRU)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[str, Entry] = OrderedDict()
 
-    def __getitem__(self, cluster_id: str) -> StoredCluster:
-        return self._entries[cluster_id].cluster
+    def __getitem__(self, cluster_id: str) -> StoredStory:
+        return self._entries[cluster_id].story
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -56,33 +56,33 @@ class ClusterCache(Mapping[str, StoredCluster]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def entry(self, cluster: StoredCluster) -> Entry:
+    def entry(self, story: StoredStory) -> Entry:
         """The entry for a cluster read from Redis, reusing the cached clustering view if it is the same version."""
-        cached = self._entries.get(cluster.id)
-        if cached is not None and cached.cluster is cluster:
-            self._entries.move_to_end(cluster.id)
+        cached = self._entries.get(story.id)
+        if cached is not None and cached.story is story:
+            self._entries.move_to_end(story.id)
             return cached
-        entry = Entry(cluster, candidate_of(cluster))
+        entry = Entry(story, candidate_of(story))
         self.put(entry)
         return entry
 
     def put(self, entry: Entry) -> None:
         """Remember a cluster as just used."""
-        self._entries[entry.cluster.id] = entry
-        self._entries.move_to_end(entry.cluster.id)
+        self._entries[entry.story.id] = entry
+        self._entries.move_to_end(entry.story.id)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
-    def forget(self, cluster_ids: Iterable[str]) -> None:
+    def forget(self, story_ids: Iterable[str]) -> None:
         """Drop clusters (changed elsewhere, or merged away)."""
-        for cid in cluster_ids:
+        for cid in story_ids:
             self._entries.pop(cid, None)
 
 
 class BatchView:
     """What one batch sees (its own decisions over Redis) and what it will write."""
 
-    def __init__(self, repo: Repository, lsh: LshIndex, cache: ClusterCache) -> None:
+    def __init__(self, repo: Repository, lsh: LshIndex, cache: StoryCache) -> None:
         self.repo = repo
         self.lsh = lsh
         self.cache = cache
@@ -115,16 +115,16 @@ class BatchView:
         missing = [i for i in dict.fromkeys(ids) if i not in self.sketches]
         self.sketches.update(await self.lsh.sketches(missing))
 
-    async def read_clusters(self, ids: Iterable[str]) -> None:
+    async def read_stories(self, ids: Iterable[str]) -> None:
         """Read clusters (through the cache, following merges) not known to the batch yet."""
         missing = [i for i in dict.fromkeys(ids)
                    if i not in self.entries and i not in self.aliases and i not in self.touched]
         if not missing:
             return
-        found, aliases = await self.repo.load_clusters(missing, known=self.cache)
+        found, aliases = await self.repo.load_stories(missing, known=self.cache)
         self.aliases.update(aliases)
-        for cid, cluster in found.items():
-            self.entries[cid] = self.cache.entry(cluster)
+        for cid, story in found.items():
+            self.entries[cid] = self.cache.entry(story)
 
     # --- the view -----------------------------------------------------------------------
     def body_owner(self, digest: str) -> str | None:
@@ -165,7 +165,7 @@ class BatchView:
         if cid in self.touched:
             return self.touched[cid]
         if cid not in self.entries:
-            await self.read_clusters([cid])
+            await self.read_stories([cid])
             cid = self.resolve(cid)
             if cid in self.touched:
                 return self.touched[cid]
@@ -174,19 +174,19 @@ class BatchView:
     # --- decisions ----------------------------------------------------------------------
     def touch(self, before: Entry | None, after: Entry) -> None:
         """Record a cluster's new state (`before` None: a new cluster)."""
-        cid = after.cluster.id
+        cid = after.story.id
         if cid not in self.write.expected_versions:
-            self.write.expected_versions[cid] = before.cluster.version if before is not None else 0
+            self.write.expected_versions[cid] = before.story.version if before is not None else 0
         self.touched[cid] = after
-        self.write.clusters[cid] = after.cluster
+        self.write.stories[cid] = after.story
 
     def absorb(self, absorbed: Entry, survivor_id: str) -> None:
         """Record that a cluster was merged into another."""
-        cid = absorbed.cluster.id
+        cid = absorbed.story.id
         if cid not in self.write.expected_versions:
-            self.write.expected_versions[cid] = absorbed.cluster.version
+            self.write.expected_versions[cid] = absorbed.story.version
         self.touched.pop(cid, None)
-        self.write.clusters.pop(cid, None)
+        self.write.stories.pop(cid, None)
         self.write.absorbed[cid] = survivor_id
 
     def add_article(self, article: StoredArticle) -> None:
@@ -212,7 +212,7 @@ class BatchView:
         """The write went through: the cache learns the new versions and forgets merged-away clusters."""
         self.cache.forget(self.write.absorbed)
         for cid, entry in self.touched.items():
-            entry.cluster.mark_stored(self.write.expected_versions[cid] + 1)
+            entry.story.mark_stored(self.write.expected_versions[cid] + 1)
             self.cache.put(entry)
 
 

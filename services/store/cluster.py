@@ -18,12 +18,10 @@ from functools import cached_property
 from operator import mul
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
-from services.common.fingerprint import fingerprint
 from services.common.messages import Entity, Fingerprint
-from services.store.text import Frequencies, add_vectors, idf, l2_normalise, tfidf_of, top_terms
+from services.store.text import add_vectors, idf, l2_normalise, tfidf_of, top_terms
 
 BODY_TERMS = 100
 TITLE_TERMS = 20
@@ -43,7 +41,7 @@ class Weights:
     body: float
     title: float
     entities: float
-    time_scale_s: float = 5 * 86400.0
+    time_scale_s: float  # the time gap at which wording and places count half
 
 
 @dataclass(frozen=True)
@@ -94,23 +92,15 @@ class ArticleTerms:
     entity_keys: Mapping[str, str] = field(default_factory=dict)  # compared key -> the article's entity key
 
     @classmethod
-    def of(cls, title: str, text: str, entities: list[Entity]) -> ArticleTerms:
-        """Count an article's content words (title and body, and title alone) and entity mentions."""
-        return cls.of_fingerprint(fingerprint(title, text), entities)
-
-    @classmethod
     def of_fingerprint(cls, fp: Fingerprint, entities: list[Entity]) -> ArticleTerms:
-        """ArticleTerms from the word counts of an article's fingerprint."""
+        """An article's content words (title and body, and title alone), from its fingerprint, and its
+        entity mentions."""
         return cls(fp.terms, fp.title_terms, entity_counts(entities),
                    {ENTITY_PREFIX + match_key(e.key): e.key for e in reversed(entities)})
 
-    def document_terms(self) -> list[str]:
-        """Every distinct key whose document frequency this article raises."""
-        return [*self.body, *self.entities]
-
     @property
     def document_term_count(self) -> int:
-        """len(document_terms()), without building the list."""
+        """How many of weighed_terms() lead: the distinct keys whose document frequency this article raises."""
         return len(self.body) + len(self.entities)
 
     def weighed_terms(self) -> list[str]:
@@ -162,19 +152,6 @@ _NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
 PLACE_PREFIXES = (ENTITY_PREFIX + "gpe:", ENTITY_PREFIX + "loc:")
 
 
-def document_terms(title: str, text: str, entities: list[Entity]) -> list[str]:
-    """Every distinct key whose document frequency this article raises."""
-    return ArticleTerms.of(title, text, entities).document_terms()
-
-
-def features(title: str, text: str, entities: list[Entity], time: float, df: Frequencies,
-             n_docs: int) -> Features:
-    """The article's TF-IDF vectors under the given document frequencies (by term)."""
-    terms = ArticleTerms.of(title, text, entities)
-    return features_of(terms, time, np.array([df.get(t, 0) for t in terms.weighed_terms()], dtype=np.int64),
-                       n_docs)
-
-
 def features_of(terms: ArticleTerms, time: float, df: npt.NDArray[Any], n_docs: int) -> Features:
     """TF-IDF vectors from counted terms; `df` holds the document frequencies of terms.weighed_terms()."""
     n_body, n_entities = len(terms.body), len(terms.entities)
@@ -220,11 +197,6 @@ def _entity_cosine(unit: Mapping[str, float], other: Mapping[str, float], other_
     return total / other_norm
 
 
-def score(article: Features, candidate: Candidate, weights: Weights) -> Match:
-    """Score one article against one candidate cluster."""
-    return _match(article, candidate, weights, *_similarities(article, candidate, weights))
-
-
 def _similarities(article: Features, candidate: Candidate, weights: Weights,
                   ) -> tuple[float, float, float, float, float]:
     """(total score, body, title, entity cosines, time gap in seconds)."""
@@ -267,13 +239,6 @@ def ranked_matches(article: Features, candidates: list[Candidate], weights: Weig
         if round(sims[0], 4) >= threshold:
             matches.append(_match(article, candidate, weights, *sims))
     return sorted(matches, key=lambda m: (-m.score, m.cluster_id))
-
-
-def best_match(article: Features, candidates: list[Candidate], weights: Weights, threshold: float,
-               window_s: float) -> Match | None:
-    """The best-scoring candidate within the time window at or above `threshold`, or None."""
-    ranked = ranked_matches(article, candidates, weights, threshold, window_s)
-    return ranked[0] if ranked else None
 
 
 def combine(a: Candidate, b: Candidate) -> Candidate:

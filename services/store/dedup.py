@@ -9,8 +9,15 @@ copies whose Jaccard is low only because one side is longer.
 
 Sketches come from services.common.fingerprint.
 
-Thresholds were chosen by measurement on the generated copy set
-(services.evaluation.copyset, `python -m services.evaluation.copyset`).
+The thresholds are settings (copy_min_jaccard, copy_min_containment,
+copy_min_shingles), measured on the generated copy set (services.evaluation.copyset,
+`python -m services.evaluation.copyset --sweep`, seed 0, n 400: 3,232 copy pairs,
+10,427 hard negatives): J 0.45 / C 0.85 / 30 gives precision 0.998, recall 0.990 and
+no seed pair. Jaccard alone misses trimmed copies; containment estimated from J is
+noisy when the sizes differ a lot (one J standard error of ~0.03 moves C by up to
+~0.1), which is why C needs 0.85 rather than the exact-shingle 0.8 of the dev file's
+near_dup_auto, and it needs a floor on the smaller side, or a snippet found in a
+long article would count.
 """
 
 from __future__ import annotations
@@ -21,25 +28,13 @@ from typing import Literal
 
 from services.common.fingerprint import NUM_PERM, Sketch
 
-DEFAULT_BANDS = 16
-DEFAULT_ROWS = 8
 
-# Defaults measured on the copy set (`python -m services.evaluation.copyset --sweep`, seed 0,
-# n 400: 3,232 copy pairs, 10,427 hard negatives): J 0.45 / C 0.85 / 30 gives precision 0.998,
-# recall 0.990, no seed pair. Jaccard alone misses trimmed copies; containment estimated from
-# J is noisy when the sizes differ a lot (one J standard error of ~0.03 moves C by up to ~0.1),
-# which is why C needs 0.85 rather than the exact-shingle 0.8 of the dev file's near_dup_auto,
-# and it needs a floor on the smaller side, or a snippet found in a long article would count.
-MIN_JACCARD = 0.45
-MIN_CONTAINMENT = 0.85
-MIN_SHINGLES = 30
-
-
-def band_hashes(sk: Sketch, bands: int = DEFAULT_BANDS, rows: int = DEFAULT_ROWS) -> list[bytes]:
+def band_hashes(sk: Sketch, bands: int, rows: int) -> list[bytes]:
     """One 8-byte hash per LSH band (blake2b of the band's rows); equal bands give equal hashes.
 
-    The band index is mixed in so that two bands with the same rows still land in
-    different places even if a caller puts all bands in one table.
+    The banding is the LSH index's (services.store.lsh: LSH_BANDS x LSH_ROWS). The band index
+    is mixed in so that two bands with the same rows still land in different places even if a
+    caller puts all bands in one table.
     """
     if bands * rows > len(sk.signature) // 4:
         raise ValueError(f"{bands} bands x {rows} rows exceed the {len(sk.signature) // 4} permutations")
@@ -88,8 +83,8 @@ class CopyVerdict:
         return max(self.jaccard, self.containment)
 
 
-def judge_copy(a: Sketch, b: Sketch, *, min_jaccard: float = MIN_JACCARD,
-               min_containment: float = MIN_CONTAINMENT, min_shingles: int = MIN_SHINGLES) -> CopyVerdict | None:
+def judge_copy(a: Sketch, b: Sketch, *, min_jaccard: float, min_containment: float,
+               min_shingles: int) -> CopyVerdict | None:
     """A verdict if `a` and `b` are copies of each other (direction is the caller's: earliest wins), else None.
 
     Copy if estimated Jaccard ≥ min_jaccard, or estimated containment of the

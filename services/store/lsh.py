@@ -1,6 +1,6 @@
 """MinHash LSH index in Redis: candidate copies of an article, found atomically.
 
-Layout (32 bands x 4 rows by default, see LSH_BANDS; PERFORMANCE.md 2.3 measured the
+Layout (32 bands x 4 rows, see LSH_BANDS; PERFORMANCE.md 2.3 measured the
 bucket-HASH design 5.6x leaner than one key per band per article):
 
 * bucket HASH per (epoch, band, first byte of the band hash) -> 256 buckets per
@@ -8,7 +8,7 @@ bucket-HASH design 5.6x leaner than one key per band per article):
   stays listpack-encoded (beyond that, a 2-byte prefix would keep writes cheap);
   field = the next 5 bytes of the band hash (hex; 48 bits
   in all, collisions only cost a verification); value = space-joined ids of the
-  articles with that band, oldest first, capped at `max_members` (newest kept: a
+  articles with that band, oldest first, capped at MAX_MEMBERS (newest kept: a
   wire story re-posted 60 times still finds its recent copies, whose `copy_of`
   leads back to the original).
 * one STRING per article with its sketch (`Sketch.encode()`, 688 bytes), read with
@@ -20,8 +20,8 @@ processed at once by two store instances the later one always sees the earlier.
 All keys carry the hash tag {lsh}, so the script also runs on Redis Cluster.
 
 Retention (bounded memory without scans or a sweeper): time is cut into epochs
-of `window_s` (the copy window, default 14 days) by the article's time `at`. An
-article is written to the buckets of its own epoch and reads its own and the two
+of `window_s` (the copy window, settings.copy_window_hours) by the article's time
+`at`. An article is written to the buckets of its own epoch and reads its own and the two
 neighbouring epochs, so two articles at most `window_s` apart always meet (and
 pairs up to 2 x window_s apart may). Bucket keys get a TTL of 1.1 x window_s,
 refreshed on each write, and sketches 2.2 x window_s from their insert: an epoch's
@@ -38,24 +38,16 @@ from typing import Any
 from services.common.fingerprint import Sketch
 from services.common.keys import Keys
 from services.common.redis import Redis
-from services.store.dedup import (
-    MIN_CONTAINMENT,
-    MIN_JACCARD,
-    MIN_SHINGLES,
-    CopyVerdict,
-    band_hashes,
-    judge_copy,
-)
+from services.store.dedup import CopyVerdict, band_hashes, judge_copy
 
-#: Default copy window (settings.copy_window_hours when the settings carry it).
-DEFAULT_WINDOW_HOURS = 14 * 24.0
-#: Banding. 16 x 8 (S-curve threshold ~0.71) found only 80 % of the pairs judge_copy accepts on the
+#: Banding: part of the stored layout (another banding finds none of the stored articles), so a constant
+#: and not a setting. 16 x 8 (S-curve threshold ~0.71) found only 80 % of the pairs judge_copy accepts on the
 #: copy set (trimmed copies have J 0.3-0.6); 32 x 4 finds 99.5 % and makes 0.4 % of same-event
 #: own-words pairs candidates (verified away by judge_copy); 42 x 3 finds 99.9 % for 4x the candidates.
 LSH_BANDS = 32
 LSH_ROWS = 4
-#: Newest members kept per bucket field.
-DEFAULT_MAX_MEMBERS = 50
+#: Newest members kept per bucket field: bounds a bucket of a much re-posted wire story.
+MAX_MEMBERS = 50
 #: Epochs read around the article's own: previous, own, next.
 _EPOCH_SPAN = (-1, 0, 1)
 _FIELD_BYTES = 5
@@ -141,16 +133,12 @@ return redis.call('DEL', KEYS[1])
 class LshIndex:
     """Candidate copies of an article from MinHash LSH buckets held in Redis (sole writer of its keys)."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, window_hours: float = DEFAULT_WINDOW_HOURS,
-                 bands: int = LSH_BANDS, rows: int = LSH_ROWS,
-                 max_members: int = DEFAULT_MAX_MEMBERS) -> None:
-        if window_hours <= 0 or max_members < 1:
-            raise ValueError("window_hours must be > 0 and max_members >= 1")
+    def __init__(self, redis: Redis, keys: Keys, *, window_hours: float) -> None:
+        """`window_hours`: the copy window (settings.copy_window_hours)."""
+        if window_hours <= 0:
+            raise ValueError("window_hours must be > 0")
         self.redis = redis
         self.keys = keys
-        self.bands = bands
-        self.rows = rows
-        self.max_members = max_members
         self.window_s = window_hours * 3600.0
         self.bucket_ttl_s = max(1, round(self.window_s * 1.1))
         self.sketch_ttl_s = max(1, round(self.window_s * 2.2))
@@ -191,10 +179,10 @@ class LshIndex:
         return [[_text(m) for m in found] for found in replies]
 
     def _insert_call(self, article_id: str, sketch: Sketch, at: float) -> tuple[list[str], list[Any]]:
-        parts = [self._split(h) for h in band_hashes(sketch, self.bands, self.rows)]
+        parts = [self._split(h) for h in band_hashes(sketch, LSH_BANDS, LSH_ROWS)]
         own = self.epoch(at)
         epochs = [own + d for d in _EPOCH_SPAN]
-        args: list[Any] = [article_id, sketch.encode(), self.max_members, self.bucket_ttl_s, self.sketch_ttl_s,
+        args: list[Any] = [article_id, sketch.encode(), MAX_MEMBERS, self.bucket_ttl_s, self.sketch_ttl_s,
                            self.keys.lsh_bucket_prefix, " ".join(map(str, epochs)), epochs.index(own) + 1,
                            " ".join(f"{bucket}:{field}" for bucket, field in parts), self.keys.lsh_epoch_prefix]
         return [self.keys.lsh_sketch(article_id)], args
@@ -215,7 +203,7 @@ class LshIndex:
         raw = await self.redis.get(self.keys.lsh_sketch(article_id))
         if raw is None:
             return False
-        parts = [self._split(h) for h in band_hashes(Sketch.decode(raw), self.bands, self.rows)]
+        parts = [self._split(h) for h in band_hashes(Sketch.decode(raw), LSH_BANDS, LSH_ROWS)]
         own = self.epoch(at)
         keys = [self.keys.lsh_sketch(article_id), *(self.keys.lsh_bucket(own, b, bucket)
                                                     for b, (bucket, _) in enumerate(parts))]
@@ -224,8 +212,7 @@ class LshIndex:
 
 
 def verify_copies(sketch: Sketch, candidates: Iterable[str], stored: Mapping[str, Sketch], *,
-                  min_jaccard: float = MIN_JACCARD, min_containment: float = MIN_CONTAINMENT,
-                  min_shingles: int = MIN_SHINGLES) -> list[tuple[str, CopyVerdict]]:
+                  min_jaccard: float, min_containment: float, min_shingles: int) -> list[tuple[str, CopyVerdict]]:
     """The LSH candidates whose stored sketch confirms a copy: (id, verdict), most similar first."""
     verified = []
     for cid in candidates:

@@ -186,7 +186,7 @@ class StoredArticle(Article):
             (r.body_hash, r.title) == (body_hash, title) for r in self.revisions)
 
 
-class ClusterMember(BaseModel):
+class StoryMember(BaseModel):
     """A cluster's view of one of its articles."""
 
     id: str
@@ -209,7 +209,7 @@ class Centroid(BaseModel):
     last_time: float = 0.0
 
 
-class StoredCluster(BaseModel):
+class StoredStory(BaseModel):
     """A story cluster's summary, kept current on every join."""
 
     id: str
@@ -220,15 +220,15 @@ class StoredCluster(BaseModel):
     outlets: list[str]
     entities: dict[str, int] = Field(default_factory=dict, description="entity key -> members mentioning it")
     centroid: Centroid = Field(default_factory=Centroid)
-    members: list[ClusterMember] = Field(default_factory=list)
+    members: list[StoryMember] = Field(default_factory=list)
     _version: int = PrivateAttr(default=0)
 
     @classmethod
-    def from_stored(cls, raw: str, version: int) -> StoredCluster:
+    def from_stored(cls, raw: str, version: int) -> StoredStory:
         """Parse the JSON read from Redis with the version it was stored under."""
-        cluster = cls.model_validate_json(raw)
-        cluster._version = version
-        return cluster
+        story = cls.model_validate_json(raw)
+        story._version = version
+        return story
 
     @property
     def version(self) -> int:
@@ -254,7 +254,7 @@ class BatchWrite:
     """
 
     expected_versions: dict[str, int] = field(default_factory=dict)
-    clusters: dict[str, StoredCluster] = field(default_factory=dict)
+    stories: dict[str, StoredStory] = field(default_factory=dict)
     absorbed: dict[str, str] = field(default_factory=dict)
     new_articles: dict[str, StoredArticle] = field(default_factory=dict)
     moved_articles: dict[str, StoredArticle] = field(default_factory=dict)
@@ -287,34 +287,34 @@ class Repository:
         raw = await self.redis.get(self.keys.article(article_id))
         return StoredArticle.model_validate_json(raw) if raw else None
 
-    async def cluster(self, cluster_id: str) -> StoredCluster | None:
+    async def story(self, cluster_id: str) -> StoredStory | None:
         """One cluster (following merges to the surviving one), or None."""
-        found = await self.clusters([cluster_id])
+        found = await self.stories([cluster_id])
         return found[0] if found else None
 
-    async def clusters(self, ids: list[str]) -> list[StoredCluster]:
+    async def stories(self, ids: list[str]) -> list[StoredStory]:
         """Clusters by id, in that order, merged-away ids replaced by their survivors, without repeats."""
-        resolved, _ = await self.load_clusters(ids)
-        out: dict[str, StoredCluster] = {}
-        for cluster in resolved.values():
-            out.setdefault(cluster.id, cluster)
+        resolved, _ = await self.load_stories(ids)
+        out: dict[str, StoredStory] = {}
+        for story in resolved.values():
+            out.setdefault(story.id, story)
         return list(out.values())
 
-    async def load_clusters(self, ids: Sequence[str], known: Mapping[str, StoredCluster] | None = None,
-                            ) -> tuple[dict[str, StoredCluster], dict[str, str]]:
+    async def load_stories(self, ids: Sequence[str], known: Mapping[str, StoredStory] | None = None,
+                            ) -> tuple[dict[str, StoredStory], dict[str, str]]:
         """Clusters by id, following merges: ({asked or surviving id: cluster}, {merged-away id: survivor}).
 
         `known` are clusters the caller already holds: one whose stored version is
         unchanged is returned as is instead of being read and parsed again.
         """
         known = known or {}
-        found: dict[str, StoredCluster] = {}
+        found: dict[str, StoredStory] = {}
         aliases: dict[str, str] = {}
         wanted = list(dict.fromkeys(ids))
         for _ in range(MAX_ALIAS_HOPS):
             if not wanted:
                 break
-            versions = await self.cluster_versions(wanted)
+            versions = await self.story_versions(wanted)
             missing = [i for i in wanted if versions[i] == 0]
             stale = [i for i in wanted if versions[i] and (i not in known or known[i].version != versions[i])]
             for i in wanted:
@@ -322,13 +322,13 @@ class Repository:
                     found[i] = known[i]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for i in stale:
-                    pipe.hmget(self.keys.cluster(i), ["json", "v"])
+                    pipe.hmget(self.keys.story(i), ["json", "v"])
                 for i in missing:
-                    pipe.get(self.keys.cluster_alias(i))
+                    pipe.get(self.keys.story_alias(i))
                 replies = await pipe.execute()
             for i, (raw, version) in zip(stale, replies[:len(stale)], strict=True):
                 if raw:
-                    found[i] = StoredCluster.from_stored(raw, int(version or 0))
+                    found[i] = StoredStory.from_stored(raw, int(version or 0))
             targets: dict[str, str] = {i: str(a) for i, a in zip(missing, replies[len(stale):], strict=True) if a}
             aliases.update(targets)
             wanted = [t for t in dict.fromkeys(targets.values()) if t not in found]
@@ -342,11 +342,11 @@ class Repository:
                 found[source] = found[target]
         return found, aliases
 
-    async def cluster_versions(self, ids: Sequence[str]) -> dict[str, int]:
+    async def story_versions(self, ids: Sequence[str]) -> dict[str, int]:
         """The stored version of each cluster (0: none stored under that id)."""
         if not ids:
             return {}
-        reply = await self._read_versions(keys=[self.keys.cluster(i) for i in ids])
+        reply = await self._read_versions(keys=[self.keys.story(i) for i in ids])
         return {i: int(v) for i, v in zip(ids, str(reply).split(" "), strict=True)}
 
     async def articles(self, ids: list[str]) -> list[StoredArticle]:
@@ -380,14 +380,19 @@ class Repository:
         ids = await self.redis.zrevrangebyscore(self.keys.articles_recent, hi, lo, start=0, num=limit)
         return [str(i) for i in ids]
 
-    async def recent_clusters(self, *, limit: int, since: float | None = None,
+    async def recent_stories(self, *, limit: int, since: float | None = None,
                               before: float | None = None) -> list[tuple[str, float]]:
         """(cluster id, last-updated time), latest first."""
         hi = f"({before}" if before is not None else "+inf"
         lo = since if since is not None else "-inf"
         rows: Any = await self.redis.zrevrangebyscore(
-            self.keys.clusters_recent, hi, lo, start=0, num=limit, withscores=True)
+            self.keys.stories_recent, hi, lo, start=0, num=limit, withscores=True)
         return [(str(cid), float(ts)) for cid, ts in rows]
+
+    async def entity_postings(self, match_form: str, limit: int) -> list[tuple[str, float]]:
+        """(story id, time posted) of the newest `limit` stories under an entity's match form, latest first."""
+        rows: Any = await self.redis.zrevrange(self.keys.entity_postings(match_form), 0, limit - 1, withscores=True)
+        return [(str(sid), float(ts)) for sid, ts in rows]
 
     async def load_document_frequencies(self) -> tuple[npt.NDArray[np.uint32], int]:
         """The persisted document count of every hash bucket, and how many articles were counted."""
@@ -423,10 +428,10 @@ class Repository:
         caller redoes the batch. An empty list means everything was written.
         """
         k = self.keys
-        keys = [k.articles_recent, k.clusters_recent, k.document_frequencies, k.document_count]
+        keys = [k.articles_recent, k.stories_recent, k.document_frequencies, k.document_count]
         values: list[Any] = []
         for cid, version in batch.expected_versions.items():
-            keys.append(k.cluster(cid))
+            keys.append(k.story(cid))
             values += (cid, version)
         for article in batch.new_articles.values():
             keys.append(k.article(article.id))
@@ -438,13 +443,13 @@ class Repository:
             keys.append(k.body(digest))
             values.append(owner)
         for absorbed, survivor in batch.absorbed.items():
-            keys += (k.cluster(absorbed), k.cluster_alias(absorbed))
+            keys += (k.story(absorbed), k.story_alias(absorbed))
             values += (absorbed, survivor)
-        for cluster in batch.clusters.values():
-            keys.append(k.cluster(cluster.id))
-            values += (cluster.id, cluster.model_dump_json(), cluster.last_updated.timestamp())
+        for story in batch.stories.values():
+            keys.append(k.story(story.id))
+            values += (story.id, story.model_dump_json(), story.last_updated.timestamp())
         sections = (batch.expected_versions, batch.new_articles, batch.moved_articles, batch.bodies,
-                    batch.absorbed, batch.clusters)
+                    batch.absorbed, batch.stories)
         postings = "\n".join(f"{key}\t{cid}\t{t!r}" for key, ids in batch.postings.items() for cid, t in ids.items())
         df = ""
         if batch.documents and batch.document_buckets is not None:
@@ -464,7 +469,7 @@ class Repository:
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zremrangebyscore(self.keys.articles_recent, "-inf", now - self.ttl)
-            pipe.zremrangebyscore(self.keys.clusters_recent, "-inf", now - self.ttl)
+            pipe.zremrangebyscore(self.keys.stories_recent, "-inf", now - self.ttl)
             removed = await pipe.execute()
         return int(sum(removed))
 
@@ -472,6 +477,6 @@ class Repository:
         """Counts for health and tests."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zcard(self.keys.articles_recent)
-            pipe.zcard(self.keys.clusters_recent)
-            articles, clusters = await pipe.execute()
-        return {"articles": int(articles), "clusters": int(clusters)}
+            pipe.zcard(self.keys.stories_recent)
+            articles, stories = await pipe.execute()
+        return {"articles": int(articles), "clusters": int(stories)}

@@ -6,7 +6,7 @@ import heapq
 import math
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,14 +20,6 @@ def idf(df: int, n_docs: int) -> float:
 # log(1 + i) for small i: term counts and most document frequencies are small.
 _TABLE = 65_536
 _LOG1P = [math.log1p(i) for i in range(_TABLE)]
-
-
-class Frequencies(Protocol):
-    """Document frequencies by term (a dict or Counter)."""
-
-    def get(self, term: str, default: int, /) -> int:
-        """The document frequency of `term`, `default` if never counted."""
-        ...
 
 
 def tfidf_of(terms: Sequence[str], counts: Sequence[int], df: npt.NDArray[Any], n_docs: int, *,

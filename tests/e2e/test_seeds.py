@@ -92,7 +92,7 @@ def test_seed_articles_flow_through_the_whole_system(infra: Infra, seeds_dir: Pa
                                  180, "three stored articles")
                 assert len(page["items"]) == 3
                 articles = [client.get(f"/v1/articles/{a['id']}").json() for a in page["items"]]
-                clusters = wait_json(client, "/v1/clusters", lambda _, b: bool(b.get("items")), 30, "clusters")
+                stories = wait_json(client, "/v1/clusters", lambda _, b: bool(b.get("items")), 30, "clusters")
                 feeds = client.get("/v1/feeds").json()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0, "SIGTERM must stop the whole system cleanly"
@@ -117,7 +117,7 @@ def test_seed_articles_flow_through_the_whole_system(infra: Infra, seeds_dir: Pa
     assert "person:vladimir putin" in keys
     assert len({a["cluster_id"] for a in articles}) == 1, "the three accounts are one story"
     assert not any(a["copy_of"] for a in articles), "own-words accounts are not copies"
-    story = clusters["items"][0]
+    story = stories["items"][0]
     assert story["size"] == 3 and len(story["outlets"]) == 3
     assert all(f["health"]["last_status"] in (200, 304) and not f["health"]["last_error"] for f in feeds)
 

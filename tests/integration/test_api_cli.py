@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from services.api.app import create_app
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.app import create_app
-from services.store.repository import BatchWrite, ClusterMember, JoinReason, Repository, StoredArticle, StoredCluster
+from services.store.repository import BatchWrite, JoinReason, Repository, StoredArticle, StoredStory, StoryMember
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def api(settings: Settings) -> Iterator[TestClient]:
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": settings.redis, "KAFKA_BOOTSTRAP": settings.bootstrap,
+    env = {**os.environ, "REDIS_URL": settings.required_redis_url, "KAFKA_BOOTSTRAP": settings.bootstrap,
            "WIREWATCH_KEY_PREFIX": settings.key_prefix, "WIREWATCH_TOPIC_PREFIX": settings.topic_prefix}
     return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
@@ -45,13 +45,13 @@ async def put_story(settings: Settings, n_clusters: int) -> None:
                 text="text", fetched_at=at, cluster_id=f"c{i}", body_hash=f"h{i}", stored_at=at,
                 joined=JoinReason(rule="new_cluster"), published_at=at,
             )
-            cluster = StoredCluster(
+            story = StoredStory(
                 id=f"c{i}", title=article.title, first_seen=at, last_updated=at, size=1, outlets=[article.outlet],
                 entities={"person:vladimir putin" if i % 2 else "gpe:moscow": 1},
-                members=[ClusterMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
+                members=[StoryMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
                                        published_at=at, language="en" if i < 3 else "de")],
             )
-            write = BatchWrite(expected_versions={cluster.id: 0}, clusters={cluster.id: cluster},
+            write = BatchWrite(expected_versions={story.id: 0}, stories={story.id: story},
                                new_articles={article.id: article})
             assert await repo.commit(write) == []
 
@@ -129,7 +129,7 @@ async def test_cli_feeds_and_clusters_speak_json(settings: Settings) -> None:
     refused = cli(settings, "feeds", "add", "ftp://cli.example/feed")
     assert refused.returncode == 1 and "invalid feed URL" in refused.stderr
     await put_story(settings, 2)
-    clusters = json.loads(cli(settings, "clusters", "--json", "--entity", "moscow").stdout)
-    assert [c["id"] for c in clusters] == ["c0"]
+    stories = json.loads(cli(settings, "clusters", "--json", "--entity", "moscow").stdout)
+    assert [c["id"] for c in stories] == ["c0"]
     assert cli(settings, "feeds", "remove", feed["id"]).returncode == 0
     assert cli(settings, "feeds", "remove", feed["id"]).returncode == 1

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.apikeys import ApiKeyStore, hash_token
+from services.api.apikeys import ApiKeyStore, hash_token
+from services.api.app import create_app
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ async def make_key(settings: Settings, scope: str, name: str = "") -> tuple[str,
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": settings.redis, "KAFKA_BOOTSTRAP": settings.bootstrap,
+    env = {**os.environ, "REDIS_URL": settings.required_redis_url, "KAFKA_BOOTSTRAP": settings.bootstrap,
            "WIREWATCH_KEY_PREFIX": settings.key_prefix, "WIREWATCH_TOPIC_PREFIX": settings.topic_prefix}
     return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60, check=False)

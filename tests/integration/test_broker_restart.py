@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from services.common.embedded import free_port, start_tansu
-from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.common.topics import ensure_all
 from services.extractor import service as extractor
 from services.fetcher import service as fetcher
+from services.fetcher.registry import FeedRegistry
 from services.store import service as store
 from services.store.repository import Repository
 from tests.conftest import Infra
@@ -40,6 +41,7 @@ async def test_items_in_flight_when_the_broker_restarts_are_emitted_again(
     port = free_port()
     bootstrap, broker = await asyncio.to_thread(start_tansu, tmp_path / "tansu-a", port)
     cfg = settings.model_copy(update={"kafka_bootstrap": bootstrap, "pending_grace_s": 2.0})
+    await ensure_all(cfg)  # as `wirewatch up` does once it has started its broker
     now = datetime.now(UTC)
     try:
         with OutletServer() as server:
@@ -64,6 +66,7 @@ async def test_items_in_flight_when_the_broker_restarts_are_emitted_again(
                     await wait_for(lambda: _pending(ledger, 2), timeout=30, what="two new items emitted")
                 broker.stop(timeout=0)  # SIGTERM then SIGKILL at once: the in-memory log is gone
                 bootstrap, broker = await asyncio.to_thread(start_tansu, tmp_path / "tansu-b", port)
+                await ensure_all(cfg)
 
                 async with running(store.main, cfg), running(extractor.main, cfg), running(fetcher.main, cfg):
                     await wait_for(lambda: _stored(repo, 4), timeout=120, what="all four articles after the restart")

@@ -1,7 +1,7 @@
 """Smoke test of the servers wirewatch runs on: Tansu, Apache Kafka (KRaft) and Valkey.
 
 Self-contained (no fixtures from tests/conftest.py): each broker is started
-here, topics are created with ensure_topics, 100 records go through a producer
+here, topics are created with ensure_topics (with a retention config), 100 records go through a producer
 with acks=all and no idempotence, and come back through a consumer group that
 commits explicit offsets by hand. Startup and group-join times are logged
 (`pytest -o log_cli=true --log-cli-level=INFO` shows them).
@@ -22,7 +22,8 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from services.common.embedded import ChildProcess, ensure_topics, start_tansu, start_valkey
+from services.common.embedded import ChildProcess, start_tansu, start_valkey
+from services.common.topics import TopicSpec, ensure_topics
 from tests.support.kafka import start_apache_kafka
 
 pytestmark = pytest.mark.integration
@@ -60,15 +61,20 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         child.stop()
 
 
+def spec(name: str) -> TopicSpec:
+    """A smoke topic, created with a retention config as wirewatch's own topics are."""
+    return TopicSpec(name, PARTITIONS, {"retention.ms": "3600000"})
+
+
 async def test_produce_consume_commit(broker: str) -> None:
     topic = f"smoke-{time.monotonic_ns()}"
     # Twice and concurrently: creation must be idempotent and race-safe.
     async with asyncio.timeout(60):
         await asyncio.gather(
-            ensure_topics(broker, [topic, f"{topic}-b"], PARTITIONS),
-            ensure_topics(broker, [topic], PARTITIONS),
+            ensure_topics(broker, [spec(topic), spec(f"{topic}-b")]),
+            ensure_topics(broker, [spec(topic)]),
         )
-        await ensure_topics(broker, [topic], PARTITIONS)
+        await ensure_topics(broker, [spec(topic)])
 
     producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", enable_idempotence=False)
     async with asyncio.timeout(60):

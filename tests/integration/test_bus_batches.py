@@ -15,7 +15,8 @@ from services.common.topics import ARTICLES, DEAD_LETTERS
 from tests.integration.test_store import synthetic_article
 from tests.support.running import read_topic, wait_for
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 
 async def test_a_failing_batch_is_handled_one_by_one_and_only_the_bad_message_is_dead_lettered(

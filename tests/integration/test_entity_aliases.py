@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
 from services.common.messages import Entity
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.extractor import entities as tagging
+from services.extractor.aliases import AliasTable
 from services.extractor.extract import decode_html, extract_page
-from services.extractor.resolve import ALIAS_RULES
 from tests.support.outlets import HEADLINE_SHAPES, OutletServer, seed_outlets
 
 pytestmark = pytest.mark.integration
@@ -109,11 +108,11 @@ async def test_each_seed_name_is_one_key_across_the_three_seeds(settings: Settin
     assert keys_by_name["Khamenei"] == {"person:ali khamenei"}
 
 
-# --------------------------------------------------------------------------- rules given by the extractor
+# --------------------------------------------------------------------------- rules shared with the extractor
 
 
 def table_with_rules(redis: Redis, settings: Settings) -> AliasTable:
-    return AliasTable(redis, Keys(settings.key_prefix), ALIAS_RULES)
+    return AliasTable(redis, Keys(settings.key_prefix))
 
 
 async def resolved_key(table: AliasTable, key: str, *aliases: str) -> str:

@@ -32,7 +32,7 @@ def test_bcubed_of_known_clusterings() -> None:
 
 
 def test_eval_stories_replays_tags_clusters_and_scores(settings: Settings, tmp_path: Path) -> None:
-    lines = []
+    lines: list[dict[str, str | int]] = []
     for n in range(3):
         for story, (title, text) in STORIES.items():
             town = "Port Alba"

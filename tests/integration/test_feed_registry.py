@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.discovery import discover_feeds
-from services.common.feeds import FeedRegistry, NewFeed
+from services.api.app import create_app
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
-from services.common.opml import parse_opml
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.api.app import create_app
+from services.fetcher.discovery import discover_feeds
+from services.fetcher.opml import parse_opml
+from services.fetcher.registry import FeedRegistry, NewFeed
 from tests.support.outlets import OutletServer
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def api(settings: Settings) -> Iterator[TestClient]:
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": settings.redis, "KAFKA_BOOTSTRAP": settings.bootstrap,
+    env = {**os.environ, "REDIS_URL": settings.required_redis_url, "KAFKA_BOOTSTRAP": settings.bootstrap,
            "WIREWATCH_KEY_PREFIX": settings.key_prefix, "WIREWATCH_TOPIC_PREFIX": settings.topic_prefix,
            "WIREWATCH_ALLOW_NETWORKS": settings.allow_networks}
     return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
@@ -113,7 +113,7 @@ def test_api_refuses_invalid_opml_with_a_clear_422(api: TestClient, body: bytes,
 
 
 def test_api_refuses_an_oversized_opml_body(api: TestClient) -> None:
-    from services.common.opml import MAX_OPML_BYTES
+    from services.fetcher.opml import MAX_OPML_BYTES
 
     response = api.post("/v1/feeds/import", content=b" " * (MAX_OPML_BYTES + 1))
 

@@ -14,18 +14,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.bus import Bus
-from services.common.feeds import FeedRegistry
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.fetcher import service as fetcher_service
+from services.fetcher import poll as fetcher_poll
 from services.fetcher.politeness import HostGate
+from services.fetcher.registry import FeedRegistry
 from services.fetcher.service import Fetcher
 from tests.support.outlets import OutletServer
+from tests.support.running import wait_for
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 TEXT = "The harbour authority said the breakwater was breached overnight. " * 8
 
@@ -140,13 +142,13 @@ async def test_robots_txt_is_honoured(settings: Settings) -> None:
 
 async def test_an_unchanged_body_is_not_parsed_again(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real_parse = fetcher_service.parse_feed
+    real_parse = fetcher_poll.parse_feed
 
     def counting(body: bytes, url: str) -> object:
         calls.append(url)
         return real_parse(body, url)
 
-    monkeypatch.setattr(fetcher_service, "parse_feed", counting)
+    monkeypatch.setattr(fetcher_poll, "parse_feed", counting)
     with OutletServer() as server:
         outlet = server.add_outlet("static", "Static", "rss")
         outlet.add_article("a", "A story", TEXT, datetime.now(UTC))
@@ -220,7 +222,7 @@ async def test_an_rss_ttl_is_honoured(settings: Settings) -> None:
 
 
 async def test_feed_health_shows_the_failure_class_rate_and_interval(settings: Settings) -> None:
-    from services.store.api.routes.feeds import feed_public
+    from services.api.schemas import feed_public
 
     with OutletServer() as server:
         outlet = server.add_outlet("health", "Health", "rss")
@@ -230,8 +232,8 @@ async def test_feed_health_shows_the_failure_class_rate_and_interval(settings: S
             good, bad = await registry.add(outlet.feed_url, "Health"), await registry.add(gone, "Gone")
             await fetcher.poll(good)
             await fetcher.poll(bad)
-            good_health = (await feed_public(registry, good)).health
-            bad_health = (await feed_public(registry, bad)).health
+            good_health = feed_public(good, await registry.state(good.id)).health
+            bad_health = feed_public(bad, await registry.state(bad.id)).health
     assert good_health.failure_class is None and good_health.polls_total == 1 and good_health.items_total == 1
     assert good_health.items_per_day > 0 and good_health.poll_interval_s is not None
     assert bad_health.failure_class == "http_4xx" and bad_health.failing_since is not None
@@ -309,3 +311,26 @@ async def test_every_feed_format_is_polled_and_emitted_once(settings: Settings, 
             assert await fetcher.poll(feed) == 0
             state = await registry.state(feed.id)
     assert state.failure_class is None and state.items_total == 4 and state.items_per_day is not None
+
+
+async def test_a_cancelled_schedule_leaves_no_poll_running(settings: Settings) -> None:
+    """When another task of the fetcher fails, its task group cancels the schedule: the polls under way end
+    with it, before main's exit stack closes the clients they use."""
+    with OutletServer() as server:
+        outlet = server.add_outlet("slow", "Slow", "rss")
+        outlet.add_article("a", "A story", TEXT, datetime.now(UTC))
+        server.set_delay(outlet.feed_url, 5.0)
+        async with fetcher_for(settings) as (fetcher, registry):
+            await registry.add(outlet.feed_url, "Slow")
+            schedule = asyncio.create_task(fetcher.run_schedule(asyncio.Event()))
+
+            async def polling() -> bool:
+                return server.hit_count(outlet.feed_url) == 1
+
+            await wait_for(polling, timeout=5, what="the poll under way", every=0.02)
+            schedule.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await schedule
+            polls = [t for t in asyncio.all_tasks()
+                     if getattr(t.get_coro(), "__qualname__", "") == "Fetcher._poll_guarded"]
+    assert polls == []

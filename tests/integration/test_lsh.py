@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,12 @@ from services.store.lsh import LshIndex, verify_copies
 pytestmark = pytest.mark.integration
 
 T0 = 1_700_000_000.0
+
+
+def thresholds(settings: Settings) -> dict[str, Any]:
+    """The copy thresholds the store runs with."""
+    return {"min_jaccard": settings.copy_min_jaccard, "min_containment": settings.copy_min_containment,
+            "min_shingles": settings.copy_min_shingles}
 
 
 def text(seed: int, words: int = 400) -> str:
@@ -33,7 +40,7 @@ def edited(base: str, seed: int, rate: float = 0.02) -> str:
 
 async def test_near_duplicate_found_unrelated_not(settings: Settings) -> None:
     async with open_redis(settings) as redis:
-        index = LshIndex(redis, Keys(settings.key_prefix))
+        index = LshIndex(redis, Keys(settings.key_prefix), window_hours=settings.copy_window_hours)
         original = text(1)
         assert await index.insert_and_query("orig", sketch(original), at=T0) == []
         assert await index.insert_and_query("other", sketch(text(2)), at=T0 + 60) == []
@@ -42,17 +49,17 @@ async def test_near_duplicate_found_unrelated_not(settings: Settings) -> None:
         stored = await index.sketches(["orig", "copy", "missing"])
         assert set(stored) == {"orig", "copy"}
         assert stored["orig"] == sketch(original)
-        assert judge_copy(stored["copy"], stored["orig"]) is not None
+        assert judge_copy(stored["copy"], stored["orig"], **thresholds(settings)) is not None
         second = sketch(edited(original, 4))
         candidates = await index.insert_and_query("copy2", second, at=T0 + 180)
-        copies = verify_copies(second, candidates, await index.sketches(candidates))
+        copies = verify_copies(second, candidates, await index.sketches(candidates), **thresholds(settings))
         assert {cid for cid, _ in copies} == {"orig", "copy"}
 
 
 async def test_reinsert_is_idempotent(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         keys = Keys(settings.key_prefix)
-        index = LshIndex(redis, keys)
+        index = LshIndex(redis, keys, window_hours=settings.copy_window_hours)
         base = text(10)
         await index.insert_and_query("a", sketch(base), at=T0)
         first = await index.insert_and_query("b", sketch(edited(base, 11)), at=T0 + 1)
@@ -92,7 +99,7 @@ async def test_concurrent_near_identical_always_meet(settings: Settings) -> None
     base = text(30, words=600)
     sketches = [sketch(edited(base, 100 + i, rate=0.01)) for i in range(20)]
     async with open_redis(settings) as redis:
-        index = LshIndex(redis, Keys(settings.key_prefix))
+        index = LshIndex(redis, Keys(settings.key_prefix), window_hours=settings.copy_window_hours)
         results = await asyncio.gather(*(index.insert_and_query(f"n{i}", sk, at=T0 + i)
                                          for i, sk in enumerate(sketches)))
     empty = [i for i, found in enumerate(results) if not found]

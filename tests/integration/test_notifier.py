@@ -18,17 +18,18 @@ from services.common.keys import Keys
 from services.common.messages import StoryEvent
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import Query, SubscriptionStore
 from services.common.topics import ARTICLES, STORY_EVENTS
-from services.common.webhooks import DeliveryQueue, verify
-from services.store import notifier as notifier_service
+from services.notifier import service as notifier_service
+from services.notifier.service import Notifier
+from services.notifier.subscriptions import Query, SubscriptionStore, send_ping
+from services.notifier.webhooks import DeliveryQueue, verify
 from services.store import service as store_service
-from services.store.notifier import Notifier, send_ping
 from services.store.repository import Repository
 from tests.support.running import read_topic, running, wait_for
 from tests.support.seed_articles import repost, seed_articles
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 
 class _Server(ThreadingHTTPServer):
@@ -104,7 +105,7 @@ async def test_a_story_alerts_once_then_per_new_outlet_signed_and_replay_sends_n
                                       at_least=4, timeout=10)
         received = len(receiver.received)
         # Replay the whole story-events topic through a notifier: nothing new is queued.
-        notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+        notifier = Notifier(settings, redis=redis, keys=keys,
                             subscriptions=subscriptions, queue=queue)
         replayed = [await notifier.handle(StoryEvent.model_validate_json(r.value)) for r in events]
         log = await queue.log(following.id, limit=20)
@@ -114,7 +115,8 @@ async def test_a_story_alerts_once_then_per_new_outlet_signed_and_replay_sends_n
     bodies = receiver.bodies()  # in any order: deliveries run concurrently
     assert sorted(str(b["type"]) for b in bodies) == ["ping", "story.created", "story.updated", "story.updated",
                                                       "story.updated"]
-    updates = {tuple(b["reasons"]): b for b in bodies if b["type"] == "story.updated"}  # type: ignore[arg-type]
+    updates: dict[tuple[str, ...], dict[str, object]] = {
+        tuple(b["reasons"]): b for b in bodies if b["type"] == "story.updated"}  # type: ignore[arg-type]
     assert sorted(updates) == [("first_pickup",), ("more_outlets",)]
     assert sorted(b["story"]["independent_outlets"] for b in bodies if b["type"] != "ping") == [1, 2, 3, 3]  # type: ignore[index]
     story_ids = {b["story"]["id"] for b in bodies if b["type"] != "ping"}  # type: ignore[index]
@@ -132,7 +134,7 @@ async def test_a_story_alerts_once_then_per_new_outlet_signed_and_replay_sends_n
 async def test_a_digest_gathers_a_storys_updates_into_one_webhook_per_window(settings: Settings) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from services.store.alerts import digest_id
+    from services.notifier.alerts import digest_id
 
     keys = Keys(settings.key_prefix)
     window_start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -148,7 +150,7 @@ async def test_a_digest_gathers_a_storys_updates_into_one_webhook_per_window(set
         queue = DeliveryQueue(redis, keys)
         sub = await subscriptions.create("http://127.0.0.1:9/hook", Query(entities=["Qassem Soleimani"],
                                                                           digest_minutes=60))
-        notifier = Notifier(settings, redis=redis, keys=keys, repo=Repository(redis, keys),
+        notifier = Notifier(settings, redis=redis, keys=keys,
                             subscriptions=subscriptions, queue=queue)
         assert await notifier.handle(event(1, 1, "Harbour fire")) == 1  # created: at once, never digested
         assert await notifier.handle(event(5, 2, "Harbour fire")) == 1  # the window's digest is queued

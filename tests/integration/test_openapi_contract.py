@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from services.api.app import create_app
 from services.common.embedded import free_port
 from services.common.settings import Settings
-from services.store.api.app import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from services.common.feeds import FeedRegistry
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.messages import DeadLetter, FeedItem
@@ -17,12 +16,14 @@ from services.common.settings import Settings
 from services.common.topics import DEAD_LETTERS, FEED_ITEMS
 from services.extractor import service as extractor
 from services.fetcher import service as fetcher
+from services.fetcher.registry import FeedRegistry
 from services.store import service as store
 from services.store.repository import Repository
 from tests.support.outlets import OutletServer
 from tests.support.running import read_topic, running, wait_for
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 PARAGRAPHS = [
     "The harbour authority of Port Elwin said on Tuesday that the northern breakwater had been breached "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import random
 import signal
@@ -16,14 +17,16 @@ import pytest
 from services.common.bus import Bus
 from services.common.keys import Keys
 from services.common.messages import Article, DeadLetter, Entity, article_id
-from services.common.redis import open_redis
+from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, DEAD_LETTERS
 from services.store import service as store
+from services.store.placement import Placer
 from services.store.repository import Repository
 from tests.support.running import read_topic, running, wait_for
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 STORIES = ["volcano", "election", "merger", "flood", "strike", "trial"]
 
@@ -51,13 +54,13 @@ async def stored_state(settings: Settings) -> tuple[int, list[str]]:
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
         stats = await repo.stats()
-        clusters = await repo.clusters([c for c, _ in await repo.recent_clusters(limit=10_000)])
-        return stats["articles"], [m.id for c in clusters for m in c.members]
+        stories = await repo.stories([c for c, _ in await repo.recent_stories(limit=10_000)])
+        return stats["articles"], [m.id for c in stories for m in c.members]
 
 
 def service_env(settings: Settings) -> dict[str, str]:
     """Environment that makes `wirewatch store` use this test's broker, Redis and namespace."""
-    return {**os.environ, "KAFKA_BOOTSTRAP": settings.bootstrap, "REDIS_URL": settings.redis,
+    return {**os.environ, "KAFKA_BOOTSTRAP": settings.bootstrap, "REDIS_URL": settings.required_redis_url,
             "WIREWATCH_TOPIC_PREFIX": settings.topic_prefix, "WIREWATCH_KEY_PREFIX": settings.key_prefix,
             "WIREWATCH_LOG_JSON": "true", "WIREWATCH_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms)}
 
@@ -101,11 +104,11 @@ async def test_store_killed_mid_stream_loses_nothing_and_stores_nothing_twice(se
     assert sorted(members) == sorted(a.id for a in articles), "each article in exactly one cluster, once"
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
-        clusters = await repo.clusters([c for c, _ in await repo.recent_clusters(limit=10_000)])
+        stories = await repo.stories([c for c, _ in await repo.recent_stories(limit=10_000)])
     by_story = {a.id: a.url.split("/")[3] for a in articles}
-    for cluster in clusters:
-        assert len({by_story[m.id] for m in cluster.members}) == 1, "a cluster mixes two stories"
-    assert sum(c.size for c in clusters) == len(articles)
+    for story in stories:
+        assert len({by_story[m.id] for m in story.members}) == 1, "a cluster mixes two stories"
+    assert sum(c.size for c in stories) == len(articles)
 
 
 async def _at_least(settings: Settings, n: int) -> bool:
@@ -159,3 +162,26 @@ async def test_replaying_the_articles_topic_changes_nothing(settings: Settings) 
     assert after == before
     count, members = await stored_state(settings)
     assert count == len(articles) and len(members) == len(articles)
+
+
+async def test_a_failing_task_still_closes_the_placer_and_gives_the_collection_thresholds_back(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[bool] = []
+    real_close = Placer.close
+
+    async def close(self: Placer) -> None:
+        closed.append(True)
+        await real_close(self)
+
+    async def failing_heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event,
+                                ready: asyncio.Event) -> None:
+        await ready.wait()  # the consumer runs: the failure comes mid-work
+        raise RuntimeError("Redis went away")
+
+    monkeypatch.setattr(Placer, "close", close)
+    monkeypatch.setattr(store, "heartbeat", failing_heartbeat)
+    before = gc.get_threshold()
+    with pytest.raises(ExceptionGroup):
+        await store.main(settings, asyncio.Event())
+    assert closed == [True], "the document-frequency increments were flushed"
+    assert gc.get_threshold() == before, "automatic full collections are back"

@@ -14,9 +14,9 @@ from services.common.keys import Keys
 from services.common.messages import Article, Entity, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.store.placement import PLACE_CHUNK, Placer
 from services.store.repository import BatchWrite, Repository
-from services.store.service import PLACE_CHUNK, Store
-from tests.integration.test_stories import repost, seed_articles
+from tests.support.seed_articles import repost, seed_articles
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -54,16 +54,16 @@ async def test_a_batch_decides_what_one_by_one_placement_decides(settings: Setti
     one_by_one = settings.model_copy(update={"key_prefix": settings.key_prefix + "single:"})
     batched = settings.model_copy(update={"key_prefix": settings.key_prefix + "batch:"})
     async with open_redis(settings) as redis:
-        single_store = Store(one_by_one, Repository(redis, Keys(one_by_one.key_prefix)))
-        single = [await single_store.ingest(a) for a in articles]
-        batch_store = Store(batched, Repository(redis, Keys(batched.key_prefix)))
-        placed = await batch_store.ingest_many(articles)
+        single_placer = Placer(one_by_one, Repository(redis, Keys(one_by_one.key_prefix)))
+        single = [await single_placer.ingest(a) for a in articles]
+        batch_placer = Placer(batched, Repository(redis, Keys(batched.key_prefix)))
+        placed = await batch_placer.ingest_many(articles)
 
     def outcome(stored_id: str, cluster_id: str, copy_of: str | None, rule: str) -> tuple[str, str, str | None, str]:
         return stored_id, cluster_id, copy_of, rule
 
     expected = [outcome(s.id, c.id, s.copy_of, s.joined.rule) for s, c, _ in single]
-    got = [outcome(p.stored.id, p.cluster.id, p.stored.copy_of, p.stored.joined.rule) for p in placed]
+    got = [outcome(p.stored.id, p.story.id, p.stored.copy_of, p.stored.joined.rule) for p in placed]
     assert got == expected
     rules = {rule for *_, rule in got}
     assert {"new_cluster", "similar", "copy"} <= rules, "the stream exercises every kind of decision"
@@ -75,29 +75,29 @@ async def test_a_replayed_batch_changes_nothing(settings: Settings) -> None:
     articles = stream(PLACE_CHUNK + 10)
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
-        store = Store(settings, repo)
-        first = await store.ingest_many(articles)
+        placer = Placer(settings, repo)
+        first = await placer.ingest_many(articles)
         before = await repo.stats()
-        again = await Store(settings, repo).ingest_many(articles)  # a restarted store replays the poll
+        again = await Placer(settings, repo).ingest_many(articles)  # a restarted store replays the poll
         assert await repo.stats() == before
         assert articles[1].fingerprint is not None
         stored = await repo.article(articles[1].id)
         assert stored is not None and stored.fingerprint is None, "the fingerprint is for placing, not for keeping"
-    assert [(p.stored.id, p.cluster.id) for p in again] == [(p.stored.id, p.stored.cluster_id) for p in first]
+    assert [(p.stored.id, p.story.id) for p in again] == [(p.stored.id, p.stored.cluster_id) for p in first]
 
 
 async def test_document_frequencies_survive_a_restart(settings: Settings) -> None:
     articles = stream(40)
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
-        store = Store(settings, repo)
-        await store.ingest_many(articles)
-        await store.close()
-        restarted = Store(settings, repo)
+        placer = Placer(settings, repo)
+        await placer.ingest_many(articles)
+        await placer.close()
+        restarted = Placer(settings, repo)
         await restarted.idf.load()
-    assert restarted.idf.documents == store.idf.documents == len(articles)
-    assert store.idf.counts.any()
-    assert np.array_equal(restarted.idf.counts, store.idf.counts)
+    assert restarted.idf.documents == placer.idf.documents == len(articles)
+    assert placer.idf.counts.any()
+    assert np.array_equal(restarted.idf.counts, placer.idf.counts)
 
 
 async def test_a_chunk_redone_after_a_conflict_decides_and_counts_as_if_it_never_conflicted(settings: Settings) -> None:
@@ -107,7 +107,7 @@ async def test_a_chunk_redone_after_a_conflict_decides_and_counts_as_if_it_never
     articles = stream(3 * PLACE_CHUNK)
     clean_settings = settings.model_copy(update={"key_prefix": settings.key_prefix + "clean:"})
     async with open_redis(settings) as redis:
-        clean = Store(clean_settings, Repository(redis, Keys(clean_settings.key_prefix)))
+        clean = Placer(clean_settings, Repository(redis, Keys(clean_settings.key_prefix)))
         expected = await clean.ingest_many(articles)
 
         repo = Repository(redis, Keys(settings.key_prefix))
@@ -122,10 +122,10 @@ async def test_a_chunk_redone_after_a_conflict_decides_and_counts_as_if_it_never
             return await real_commit(batch)
 
         repo.commit = commit_conflicting_once  # type: ignore[method-assign]
-        disturbed = Store(settings, repo)
+        disturbed = Placer(settings, repo)
         placed = await disturbed.ingest_many(articles)
     assert commits == 4, "three chunks, the second written twice"
-    assert [(p.stored.id, p.cluster.id, p.stored.copy_of) for p in placed] == [
-        (p.stored.id, p.cluster.id, p.stored.copy_of) for p in expected]
+    assert [(p.stored.id, p.story.id, p.stored.copy_of) for p in placed] == [
+        (p.stored.id, p.story.id, p.stored.copy_of) for p in expected]
     assert disturbed.idf.documents == clean.idf.documents == len(articles)
     assert np.array_equal(disturbed.idf.counts, clean.idf.counts)

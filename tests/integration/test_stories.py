@@ -11,8 +11,9 @@ from services.common.keys import Keys
 from services.common.messages import Article, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.store.placement import Placer
 from services.store.repository import Repository
-from services.store.service import Store, story_event
+from services.store.service import story_event
 from tests.support.seed_articles import START, repost, seed_articles
 
 pytestmark = pytest.mark.integration
@@ -25,12 +26,12 @@ async def test_seed_accounts_are_one_story_and_only_the_repost_is_a_copy(setting
     seeds = seed_articles(seeds_dir)
     copy = repost(seeds[0])
     async with open_redis(settings) as redis:
-        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
-        placed = [await store.ingest(a) for a in [*seeds, copy]]
-        again = await store.ingest(copy)  # a replay changes nothing
+        placer = Placer(settings, Repository(redis, Keys(settings.key_prefix)))
+        placed = [await placer.ingest(a) for a in [*seeds, copy]]
+        again = await placer.ingest(copy)  # a replay changes nothing
 
-    clusters = {cluster.id for _, cluster, _ in placed}
-    assert len(clusters) == 1, "three own-words accounts and a re-post are one story"
+    stories = {story.id for _, story, _ in placed}
+    assert len(stories) == 1, "three own-words accounts and a re-post are one story"
     stored = [s for s, _, _ in placed]
     assert [s.copy_of for s in stored[:3]] == [None, None, None], "own-words accounts are not copies"
     assert stored[3].copy_of == seeds[0].id and stored[3].joined.rule == "copy"
@@ -44,14 +45,14 @@ async def test_seed_accounts_are_one_story_and_only_the_repost_is_a_copy(setting
 
 async def test_the_copy_graph_names_reports_pickups_and_the_earliest_publisher(settings: Settings,
                                                                                 seeds_dir: Path) -> None:
-    from services.store.api.routes.clusters import copy_graph
+    from services.store.summaries import copy_graph
 
     seeds = seed_articles(seeds_dir)
     async with open_redis(settings) as redis:
-        store = Store(settings, Repository(redis, Keys(settings.key_prefix)))
+        placer = Placer(settings, Repository(redis, Keys(settings.key_prefix)))
         for article in [*seeds, repost(seeds[0])]:
-            _, cluster, _ = await store.ingest(article)
-    reports = copy_graph(cluster)
+            _, story, _ = await placer.ingest(article)
+    reports = copy_graph(story)
     assert [r.id for r in reports] == [a.id for a in seeds], "three independent reports, earliest first"
     assert reports[0].outlet == "outlet0.example"
     (pickup,) = reports[0].copies
@@ -71,22 +72,22 @@ async def test_two_store_instances_at_once_give_one_result(settings: Settings, s
         reposts.append(copy.model_copy(update={"id": article_id(url), "url": url, "outlet": f"reposter{n}.example"}))
     async with open_redis(settings) as redis_a, open_redis(settings) as redis_b:
         keys = Keys(settings.key_prefix)
-        store_a = Store(settings, Repository(redis_a, keys))
-        store_b = Store(settings, Repository(redis_b, keys))
-        await store_a.ingest(seeds[0])
+        placer_a = Placer(settings, Repository(redis_a, keys))
+        placer_b = Placer(settings, Repository(redis_b, keys))
+        await placer_a.ingest(seeds[0])
         results = await asyncio.gather(*(
-            (store_a if n % 2 else store_b).ingest(a) for n, a in enumerate(reposts)))
+            (placer_a if n % 2 else placer_b).ingest(a) for n, a in enumerate(reposts)))
         repo = Repository(redis_a, keys)
         stats = await repo.stats()
-        cluster = await repo.cluster(results[-1][1].id)
+        story = await repo.story(results[-1][1].id)
     assert stats == {"articles": 7, "clusters": 1}, "every re-post met the original and its story"
     assert {s.copy_of for s, _, _ in results} == {seeds[0].id}
-    assert cluster is not None and cluster.size == 7 and cluster.copies == 6
+    assert story is not None and story.size == 7 and story.copies == 6
     # What the notifier is told: seven outlets, one with a report of its own, six copies; the trigger is a copy.
-    event = story_event("updated", cluster, results[-1][0])
+    event = story_event("updated", story, results[-1][0])
     assert (len(event.outlets), event.independent_outlets, event.copies) == (7, 1, 6)
     assert event.article_copy_of == seeds[0].id
-    assert sorted(m.id for m in cluster.members) == sorted([seeds[0].id, *(a.id for a in reposts)])
+    assert sorted(m.id for m in story.members) == sorted([seeds[0].id, *(a.id for a in reposts)])
 
 
 async def test_a_changed_text_at_the_same_url_is_a_revision_not_a_new_article(settings: Settings,
@@ -97,10 +98,10 @@ async def test_a_changed_text_at_the_same_url_is_a_revision_not_a_new_article(se
                                        "title": first.title + " (updated)"})
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
-        store = Store(settings, repo)
-        original, story, _ = await store.ingest(first)
-        revised, story_after, _ = await store.ingest(updated)
-        replayed_old, _, _ = await store.ingest(first)  # a replay of the old version changes nothing
+        placer = Placer(settings, repo)
+        original, story, _ = await placer.ingest(first)
+        revised, story_after, _ = await placer.ingest(updated)
+        replayed_old, _, _ = await placer.ingest(first)  # a replay of the old version changes nothing
         stats = await repo.stats()
     assert stats == {"articles": 1, "clusters": 1}
     assert revised.id == original.id and revised.cluster_id == story.id == story_after.id
@@ -129,14 +130,14 @@ async def test_an_article_linking_two_stories_merges_them_explicitly(settings: S
     first, second, bridge = article("a", side_a, 0), article("b", side_b, 1), article("ab", interleaved, 2)
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
-        store = Store(strict, repo)
-        _, story_a, _ = await store.ingest(first)
-        _, story_b, _ = await store.ingest(second)
+        placer = Placer(strict, repo)
+        _, story_a, _ = await placer.ingest(first)
+        _, story_b, _ = await placer.ingest(second)
         assert story_a.id != story_b.id, "the two accounts alone are too far apart to join"
-        linked, survivor, _ = await store.ingest(bridge)
+        linked, survivor, _ = await placer.ingest(bridge)
         members = await repo.articles([first.id, second.id, bridge.id])
         (absorbed,) = linked.joined.merged_clusters
-        followed = await repo.cluster(absorbed)
+        followed = await repo.story(absorbed)
         stats = await repo.stats()
     assert {absorbed, survivor.id} == {story_a.id, story_b.id}, "one story survives, the other is merged in"
     assert survivor.size == 3 and {m.id for m in survivor.members} == {first.id, second.id, bridge.id}
@@ -160,13 +161,13 @@ async def test_retention_expires_old_stories_and_trims_postings(settings: Settin
     keys = Keys(settings.key_prefix)
     async with open_redis(settings) as redis:
         repo = Repository(redis, keys, retention_s=3600, window_s=86400)
-        store = Store(settings.model_copy(update={"cluster_window_hours": 24.0}), repo)
-        old, old_story, _ = await store.ingest(article(
+        placer = Placer(settings.model_copy(update={"cluster_window_hours": 24.0}), repo)
+        old, old_story, _ = await placer.ingest(article(
             "old", START, "A strong earthquake shook Lima on Monday, damaging buildings near the coast."))
-        _, new_story, _ = await store.ingest(article(
+        _, new_story, _ = await placer.ingest(article(
             "new", START + timedelta(days=10), "Another tremor rattled the capital, and residents fled homes."))
         posting = await redis.zrange(keys.entity_postings("gpe:lima"), 0, -1)
-        ttls = [await redis.ttl(keys.article(old.id)), await redis.ttl(keys.cluster(new_story.id))]
+        ttls = [await redis.ttl(keys.article(old.id)), await redis.ttl(keys.story(new_story.id))]
         removed = await repo.trim(now=START.timestamp() + 10**10)  # far in the future: all expired
         left = await repo.stats()
     assert old_story.id != new_story.id, "ten days apart with a one-day window: two stories"

@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+from services.api.app import create_app
 from services.common.keys import Keys
 from services.common.messages import StoryEvent
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import Query, SubscriptionStore
-from services.store.api.app import create_app
-from services.store.api.routes.stream import story_sse
+from services.notifier import live
+from services.notifier.live import story_sse
+from services.notifier.subscriptions import Query, SubscriptionStore
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,9 @@ def story(n: int, *, entities: tuple[str, ...] = ("person:qassem soleimani",),
 
 async def publish(redis: Redis, keys: Keys, event: StoryEvent) -> str:
     """Add an entry as the notifier does; its stream id."""
-    return str(await redis.xadd(keys.story_stream, {"event": event.model_dump_json()}))
+    entry_id = await live.publish(redis, keys, event)
+    assert entry_id is not None, "each test event is new to the stream"
+    return entry_id
 
 
 def parse(chunks: list[str]) -> list[dict[str, str]]:

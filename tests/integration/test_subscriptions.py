@@ -11,14 +11,14 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from services.api.app import create_app
 from services.cli import app as cli_app
-from services.common.entity_aliases import AliasTable
 from services.common.keys import Keys
 from services.common.messages import Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.common.subscriptions import Query, StoryFacts, SubscriptionStore, candidate_sets
-from services.store.api.app import create_app
+from services.extractor.aliases import AliasTable
+from services.notifier.subscriptions import Query, StoryFacts, SubscriptionStore, candidate_sets
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +71,9 @@ async def test_entity_keys_known_as_aliases_are_stored_as_the_key_they_stand_for
         keys = Keys(settings.key_prefix)
         putin = Entity(key="person:vladimir putin", name="Vladimir Putin", type="PERSON", count=2, first_position=0,
                        aliases=["person:putin"])
-        await AliasTable(redis, keys).resolve([putin])
-        store = SubscriptionStore(redis, keys)
+        aliases = AliasTable(redis, keys)
+        await aliases.resolve([putin])
+        store = SubscriptionStore(redis, keys, canonical=aliases.canonical)  # as the API and the CLI wire it
         sub = await store.create(HOOK, Query(entities=["person:putin", "Putin", "person:vladimir putin"]))
         assert sub.query.entities == ["person:vladimir putin", "putin"], "keys resolved, names kept, once each"
         assert [s.id for s in await store.candidates(soleimani_story())] == [sub.id]
@@ -164,7 +165,7 @@ def test_invalid_subscriptions_get_a_clear_422(api: TestClient, body: dict[str, 
 
 def test_cli(settings: Settings) -> None:
     runner = CliRunner()
-    env = {"REDIS_URL": settings.redis, "WIREWATCH_KEY_PREFIX": settings.key_prefix}
+    env = {"REDIS_URL": settings.required_redis_url, "WIREWATCH_KEY_PREFIX": settings.key_prefix}
 
     def run(*args: str) -> str:
         result = runner.invoke(cli_app, ["subscriptions", *args], env=env)

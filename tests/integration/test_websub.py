@@ -16,20 +16,21 @@ from urllib.parse import parse_qs
 import pytest
 from fastapi.testclient import TestClient
 
+from services.api.app import create_app
 from services.common.bus import Bus
-from services.common.feeds import FeedRegistry
 from services.common.http import SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.common.websub import WebSubStore
 from services.fetcher.politeness import HostGate
+from services.fetcher.registry import FeedRegistry
 from services.fetcher.service import Fetcher
-from services.store.api.app import create_app
+from services.fetcher.websub import WebSubStore
 from tests.support.outlets import OutletServer
 
-pytestmark = pytest.mark.integration
+# Topics are created once per process by whoever starts it; here, once per test namespace.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 TEXT = "The harbour authority said the breakwater was breached overnight. " * 8
 

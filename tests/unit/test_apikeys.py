@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.common.apikeys import ApiKey, auth_required, hash_token, is_loopback, new_token
+from services.api.apikeys import ApiKey, auth_required, hash_token, is_loopback, new_token
 from services.common.settings import Settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.discovery import discover_feeds, find_feed_links, looks_like_feed
 from services.common.http import HttpResponse
+from services.fetcher.discovery import discover_feeds, find_feed_links, looks_like_feed
 
 PAGE = "https://news.example/section/index.html"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.common.opml import MAX_OPML_FEEDS, InvalidOpml, OpmlFeed, parse_opml, render_opml, split_category
+from services.fetcher.opml import MAX_OPML_FEEDS, InvalidOpml, OpmlFeed, parse_opml, render_opml, split_category
 
 NESTED = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">

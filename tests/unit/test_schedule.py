@@ -1,4 +1,4 @@
-"""Adaptive polling intervals, server hints, backoff and failure classes (pure)."""
+"""Adaptive polling intervals, server hints, backoff, and a poll's outcome turned into the next state (pure)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.common.errors import (
-    BlockedAddress,
-    InvalidUrl,
-    ResponseTooLarge,
-    UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from services.common.errors import UpstreamRejected
 from services.common.http import UpstreamBusy
-from services.fetcher.parse import FeedParseError
-from services.fetcher.politeness import RobotsDisallowed
+from services.fetcher.parse import ParsedEntry
+from services.fetcher.poll import PollOutcome
+from services.fetcher.registry import FeedState
 from services.fetcher.schedule import (
-    FAILURE_CLASSES,
     Policy,
     adaptive_interval,
     cache_hint_s,
-    failure_class,
     items_per_day,
     next_poll_after_failure,
     next_poll_after_success,
+    next_state,
     should_disable,
 )
 
@@ -81,22 +74,62 @@ def test_a_feed_is_disabled_after_failing_for_days() -> None:
     assert should_disable(T - 3 * 86400, T, POLICY)
 
 
-@pytest.mark.parametrize(("error", "body", "kind"), [
-    (UpstreamTimeout("slow"), None, "timeout"),
-    (UpstreamUnavailable("cannot resolve nowhere.example: Name or service not known"), None, "dns"),
-    (UpstreamUnavailable("x: [SSL: CERTIFICATE_VERIFY_FAILED]"), None, "tls"),
-    (UpstreamUnavailable("connection refused"), None, "network"),
-    (UpstreamBusy("x: HTTP 503", status=503), None, "http_5xx"),
-    (UpstreamBusy("x: HTTP 429", status=429, retry_after_s=60), None, "rate_limited"),
-    (UpstreamRejected("x: HTTP 404", status=404), None, "http_4xx"),
-    (UpstreamRejected("x: redirect loop", status=302), None, "redirect"),
-    (FeedParseError("not a feed"), b"<html><title>Just a moment...</title>cf-chl</html>", "bot_wall"),
-    (FeedParseError("not a feed"), b"<html><p>hello</p></html>", "parse"),
-    (RobotsDisallowed("no"), None, "robots"),
-    (BlockedAddress("ssrf"), None, "blocked"),
-    (ResponseTooLarge("big"), None, "too_large"),
-    (InvalidUrl("bad"), None, "invalid_url"),
-])
-def test_failure_classes(error: Exception, body: bytes | None, kind: str) -> None:
-    assert failure_class(error, body) == kind
-    assert kind in FAILURE_CLASSES, "every class is one the feed health documents"
+def entries(*hours_ago: float) -> tuple[ParsedEntry, ...]:
+    return tuple(ParsedEntry(url=f"https://news.example/{n}", title=None, summary=None, author=None,
+                             published=NOW - timedelta(hours=h)) for n, h in enumerate(hours_ago))
+
+
+FAILING = FeedState(etag='"v1"', body_hash="h1", items_per_day=24.0, interval_s=900.0, consecutive_errors=2,
+                    failing_since=T - 3600, last_error="UpstreamTimeout: slow", failure_class="timeout",
+                    items_total=5, polls_total=7)
+
+
+def test_an_answer_with_a_new_body_records_validators_rate_and_resets_the_failures() -> None:
+    outcome = PollOutcome(status=200, changed=True, entries=entries(*range(20)), etag='"v2"', last_modified="lm",
+                          body_hash="h2", headers={"cache-control": "max-age=600"})
+    state = next_state(FAILING, outcome, T, POLICY, emitted=3)
+    assert (state.etag, state.last_modified, state.body_hash) == ('"v2"', "lm", "h2")
+    assert state.items_per_day == pytest.approx(20 * 24 / 19, rel=0.01)
+    assert state.interval_s == pytest.approx(855, rel=0.01)  # polled four times per gap between items
+    assert state.next_poll is not None and state.next_poll - T >= 600  # the server's max-age
+    assert (state.last_status, state.last_poll, state.last_success) == (200, T, T)
+    assert (state.consecutive_errors, state.failing_since, state.last_error, state.failure_class) == (0, None, None,
+                                                                                                       None)
+    assert (state.items_total, state.polls_total) == (8, 8)
+
+
+def test_nothing_new_keeps_the_validators_and_the_rate_measured_before() -> None:
+    state = next_state(FAILING, PollOutcome(status=304), T, POLICY)
+    assert (state.etag, state.body_hash, state.items_per_day) == ('"v1"', "h1", 24.0)
+    assert state.interval_s == pytest.approx(900)  # an item an hour, from the earlier estimate
+    assert state.last_status == 304 and state.consecutive_errors == 0 and state.items_total == 5
+    assert state.next_poll is not None and 0.9 * 900 <= state.next_poll - T <= 1.1 * 900
+
+
+def test_a_hub_that_pushes_leaves_polling_at_the_longest_interval() -> None:
+    state = next_state(FeedState(), PollOutcome(status=200, changed=True, entries=entries(1, 2)), T, POLICY,
+                       emitted=2, pushing=True)
+    assert state.interval_s == POLICY.max_interval_s
+
+
+def test_a_failure_extends_the_run_backs_off_and_honours_retry_after() -> None:
+    busy = UpstreamBusy("x: HTTP 503", status=503, retry_after_s=7200.0)
+    outcome = PollOutcome(status=503, error=busy, failure_class="http_5xx", retry_after_s=7200.0)
+    state = next_state(FAILING, outcome, T, POLICY)
+    assert (state.consecutive_errors, state.failing_since, state.failure_class) == (3, T - 3600, "http_5xx")
+    assert state.last_error == "UpstreamBusy: x: HTTP 503" and state.last_status == 503
+    assert state.interval_s == 900 and (state.etag, state.items_per_day) == ('"v1"', 24.0)  # kept
+    assert state.last_success is None and not state.disabled and state.polls_total == 8
+    assert state.next_poll is not None and state.next_poll - T >= 7200
+
+
+def test_a_feed_failing_for_days_is_disabled_and_revived_by_its_next_answer() -> None:
+    gone = PollOutcome(status=410, error=UpstreamRejected("x: HTTP 410", status=410), failure_class="http_4xx")
+    first = next_state(FeedState(), gone, T, POLICY)
+    assert first.failing_since == T and first.consecutive_errors == 1 and not first.disabled
+    disabled = next_state(first, gone, T + 3 * 86400, POLICY)
+    assert disabled.disabled and disabled.failing_since == T
+    assert disabled.next_poll is not None and disabled.next_poll - (T + 3 * 86400) >= 0.9 * 86400
+    revived = next_state(disabled, PollOutcome(status=200, changed=True, entries=entries(1)), T + 4 * 86400, POLICY,
+                         emitted=1)
+    assert not revived.disabled and revived.failing_since is None and revived.items_total == 1

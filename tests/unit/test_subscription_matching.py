@@ -10,15 +10,15 @@ from pydantic import ValidationError
 
 from services.common.keys import Keys
 from services.common.messages import StoryEvent
-from services.common.subscriptions import (
+from services.notifier.subscriptions import (
     Query,
     StoryFacts,
     Subscription,
     candidate_sets,
-    generate_secret,
     index_entries,
     matches,
 )
+from services.notifier.webhooks.signing import generate_secret
 
 SOLEIMANI = "person:qassem soleimani"
 PUTIN = "person:vladimir putin"

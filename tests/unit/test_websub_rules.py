@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from services.common.websub import QUIET_AFTER_S, Subscription, needs_request, signature_valid
+from services.fetcher.websub import QUIET_AFTER_S, HubSubscription, needs_request, signature_valid
 
 NOW = 1_800_000_000.0
 HUB, TOPIC = "https://hub.example/", "https://news.example/feed.xml"
 
 
-def sub(**changes: object) -> Subscription:
-    base = Subscription(feed_id="f1", hub=HUB, topic=TOPIC, secret="s3cret", requested_at=NOW - 10)
+def sub(**changes: object) -> HubSubscription:
+    base = HubSubscription(feed_id="f1", hub=HUB, topic=TOPIC, secret="s3cret", requested_at=NOW - 10)
     return base.model_copy(update=changes)
 
 

@@ -1,0 +1,54 @@
+"""Stories (the /v1/clusters resource), latest updated first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from services.api.deps import RepoDep
+from services.api.paging import BATCH, latest_page
+from services.api.schemas import Page, StoryPublic, StorySummary, story_public, story_summary
+from services.store.summaries import StoryFilter
+
+router = APIRouter(tags=["clusters"])
+
+
+@router.get("/clusters")
+async def list_clusters(
+    repo: RepoDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    since: Annotated[datetime | None, Query(description="only clusters updated at or after this time")] = None,
+    entity: Annotated[str | None, Query(max_length=200, description="entity key or name")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="words in a member's title")] = None,
+    min_outlets: Annotated[int, Query(ge=1, le=1000)] = 1,
+    outlet: Annotated[str | None, Query(max_length=200, description="an outlet among the members")] = None,
+    language: Annotated[str | None, Query(max_length=20, description="a member in this language ('en')")] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[StorySummary]:
+    """Latest updated story clusters first, filtered by entity, title words, outlet count, outlet and language."""
+    after = since.timestamp() if since else None
+    wanted = StoryFilter(entity=entity, q=q, min_outlets=min_outlets, outlet=outlet, language=language)
+
+    async def fetch_ids(before: float | None) -> list[str]:
+        return [sid for sid, _ in await repo.recent_stories(limit=BATCH, since=after, before=before)]
+
+    found, next_cursor = await latest_page(
+        fetch_ids=fetch_ids,
+        load=repo.stories,
+        stamp=lambda s: s.last_updated.timestamp(),
+        keep=wanted.passes,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[story_summary(s) for s in found], next_cursor=next_cursor)
+
+
+@router.get("/clusters/{cluster_id}", responses={404: {"description": "unknown id"}})
+async def get_cluster(cluster_id: str, repo: RepoDep) -> StoryPublic:
+    """One cluster: members (each original followed by its copies), outlets, entities, timeline."""
+    story = await repo.story(cluster_id)
+    if story is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cluster {cluster_id!r}")
+    return story_public(story)

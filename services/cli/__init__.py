@@ -1,0 +1,5 @@
+"""The `wirewatch` command line (a composition root)."""
+
+from services.cli.app import app
+
+__all__ = ["app"]

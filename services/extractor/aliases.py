@@ -1,0 +1,294 @@
+"""The entity alias table: keys learned across articles stay consistent.
+
+Within one article the extractor already resolves short mentions to the full
+name ("Putin" -> "person:vladimir putin"). An article that says only "Putin"
+cannot, and would file him under "person:putin". The table remembers, in Redis,
+which full key each short key stood for in the articles that gave both, and
+rewrites later articles' keys to it.
+
+What is learned (from one article's entity and the other keys it was written as):
+
+* only aliases of the same type: the small model tags a surname as a place once
+  the person is known ("Soleimani" GPE), but "gpe:jordan" must never become a
+  basketball player;
+* for people, only a surname or a tail of the full name ("putin", "bashar assad"),
+  never a first name ("qassem" is too many people);
+* organisations and the other types: any alias (acronym <-> long name, a name
+  without its "news agency" tail).
+
+An alias used for two different entities goes to the one more articles used it
+for (ties keep the earlier): one vote per article, so it settles and never
+flips back and forth. Resolution follows at most MAX_HOPS aliases and never
+loops. Owner of the keys: this module; the extractor writes, the API reads.
+
+Two rules need to know about names (services.extractor.resolve: `match_form`,
+`retypable`, `specific`, which the in-article resolution uses too):
+
+* type repair: every article votes, per name, for the type it gave it (its
+  entities' keys and learnable aliases: "person:qassem soleimani" votes person
+  for "qassem soleimani" and for "soleimani"). A key whose name earlier articles
+  gave another type far more often is filed under that type's key
+  ("gpe:soleimani" -> "person:soleimani" -> "person:qassem soleimani"): a name
+  of two or more words by majority; one word with 2 articles and twice its own
+  type's, a place to a person with 3 and three times, to a person only when
+  one person has that surname ("soleimani", never "jackson"), and a bare
+  person name no earlier article called a person to the place earlier ones
+  named; a place only ever becomes a person or another kind of place. Never
+  when `retypable` says the name is always what the model said (countries and
+  US states: "Jordan" the country never becomes a person, nor the reverse);
+* spelling variants: a key new to the table whose match form (`match_form`:
+  "org:revolutionary guard" for "the Revolutionary Guards", "person:ivan lopez"
+  for "Ivan A. Lopez") an earlier key or alias was written in is filed under that
+  key, so the first spelling of an entity stays its key.
+
+Both are recorded as aliases with a vote, like learned ones. A
+generic name (`specific` is false: "org:sheriff's office", "org:state police")
+is neither learned as an alias nor matched by its form: every county has one. Every alias points
+at a key that is no alias itself when written, so the table cannot loop.
+`aliases_with_counts` lists what was learned for a key, with the articles that
+voted for each alias.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.common.keys import Keys
+from services.common.messages import Entity
+from services.common.redis import Redis
+from services.extractor.resolve import match_form, retypable, specific
+
+MAX_HOPS = 4
+
+# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH.
+# ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
+# ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable], ...],
+# ARGV[5] max hops.
+# Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
+# lookups and what it teaches are one step, so two extractors never half-learn an alias.
+_RESOLVE_AND_LEARN = """
+local aliases, names, forms, articles = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local votes_prefix, known_prefix, types_prefix = ARGV[1], ARGV[2], ARGV[3]
+local items = cjson.decode(ARGV[4])
+local max_hops = tonumber(ARGV[5])
+local function resolve(key)
+  for _ = 1, max_hops do
+    local nxt = redis.call('HGET', aliases, key)
+    if not nxt then return key, true end
+    key = nxt
+  end
+  return key, redis.call('HEXISTS', aliases, key) == 0
+end
+local function is_alias(key) return redis.call('HEXISTS', aliases, key) == 1 end
+-- file `alias` under `target` (a key that is no alias) with this article's vote
+local function point(alias, target)
+  redis.call('HINCRBY', votes_prefix .. alias, target, 1)
+  local current = redis.call('HGET', aliases, alias)
+  if current == target then return end
+  redis.call('HSET', aliases, alias, target)
+  if current then redis.call('SREM', known_prefix .. current, alias) end
+  redis.call('SADD', known_prefix .. target, alias)
+end
+local out = {}
+for i, item in ipairs(items) do
+  local key, name, learn, key_forms, type_votes, retypable = item[1], item[2], item[3], item[4], item[5], item[6]
+  local canonical, terminal = resolve(key)
+  local new = canonical == key and redis.call('HEXISTS', names, key) == 0
+  if canonical == key and retypable then
+    -- type repair: the type earlier articles gave this name strictly more often than this one
+    local kind, bare = string.match(key, '^([^:]*):(.*)$')
+    local tally = redis.call('HGETALL', types_prefix .. bare)
+    local own, best, best_n = 0, nil, 0
+    for j = 1, #tally, 2 do
+      local n = tonumber(tally[j + 1])
+      if tally[j] == kind then own = n elseif n > best_n then best, best_n = tally[j], n end
+    end
+    -- Evidence needed: a name of two or more words goes to the type more earlier articles gave it
+    -- ("org:jason varitek" -> "person:jason varitek"); one word needs 2 articles and twice as many as
+    -- its own type, a place becomes a person only with 3 and three times, a bare person name no
+    -- earlier article called a person becomes the place earlier articles named ("person:wasilla");
+    -- a place never becomes an organisation ("org:raleigh" for the city).
+    local place = kind == 'gpe' or kind == 'loc'
+    local ok = false
+    if best and (not place or best == 'person' or best == 'gpe' or best == 'loc') then
+      if string.find(bare, ' ', 1, true) then
+        ok = best_n > own
+      elseif best == 'person' and place then
+        ok = best_n >= 3 and best_n >= 3 * own
+      elseif kind == 'person' and (best == 'gpe' or best == 'loc') and own == 0 then
+        ok = true  -- a bare name no article called a person before, that earlier ones called a place
+      else
+        ok = best_n >= 2 and best_n >= 2 * own
+      end
+      -- one word to a person: only a surname one person has ("soleimani", not "jackson" or "hill")
+      if ok and best == 'person' and not string.find(bare, ' ', 1, true) then
+        ok = redis.call('HLEN', votes_prefix .. 'person:' .. bare) <= 1
+      end
+    end
+    if ok then
+      local target = resolve(best .. ':' .. bare)
+      if target ~= key and not is_alias(target) then
+        point(key, target)
+        canonical = target
+      end
+    end
+  end
+  if canonical == key and new then
+    -- a spelling of an entity an earlier article named otherwise
+    for _, form in ipairs(key_forms) do
+      local known = redis.call('HGET', forms, form)
+      if known and known ~= key then
+        local target = resolve(known)
+        if target ~= key and not is_alias(target) then
+          point(key, target)
+          canonical = target
+          break
+        end
+      end
+    end
+  end
+  for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
+  if canonical == key then
+    local known = redis.call('HGET', names, key)
+    if not known or #name > #known then redis.call('HSET', names, key, name) end
+  else
+    name = redis.call('HGET', names, canonical) or name
+  end
+  redis.call('HINCRBY', articles, canonical, 1)
+  terminal = terminal and not is_alias(canonical)
+  if terminal then
+    for _, form in ipairs(key_forms) do redis.call('HSETNX', forms, form, canonical) end
+    for _, alias in ipairs(learn) do
+      if alias ~= canonical then
+        local votes = votes_prefix .. alias
+        local mine = redis.call('HINCRBY', votes, canonical, 1)
+        local current = redis.call('HGET', aliases, alias)
+        local theirs = current and tonumber(redis.call('HGET', votes, current) or '0') or 0
+        -- Only onto a key that is no alias itself: the table can then never hold a loop.
+        if current ~= canonical and mine > theirs then
+          redis.call('HSET', aliases, alias, canonical)
+          if current then redis.call('SREM', known_prefix .. current, alias) end
+          redis.call('SADD', known_prefix .. canonical, alias)
+        end
+      end
+    end
+  end
+  out[i] = {canonical, name}
+end
+return cjson.encode(out)
+"""
+
+
+def learnable_aliases(entity: Entity) -> list[str]:
+    """The entity's in-article aliases the table may learn (see the module docstring)."""
+    kind, _, name = entity.key.partition(":")
+    words = name.split()
+    out = []
+    for alias in entity.aliases:
+        alias_kind, _, alias_name = alias.partition(":")
+        if alias_kind != kind or not alias_name or alias_name == name:
+            continue
+        if kind == "person":
+            alias_words = alias_name.split()
+            if len(alias_words) >= len(words) or words[-len(alias_words):] != alias_words:
+                continue
+        out.append(alias)
+    return out
+
+
+def type_votes(entity: Entity) -> list[list[str]]:
+    """[type, name] pairs the entity votes for: its key's and its learnable aliases' names, its type."""
+    kind = entity.key.partition(":")[0]
+    names = {entity.key.partition(":")[2], *(a.partition(":")[2] for a in learnable_aliases(entity))}
+    return [[kind, n] for n in sorted(names) if n]
+
+
+@dataclass(frozen=True)
+class AliasCount:
+    """An alias of an entity key and the articles that used it for that entity."""
+
+    alias: str
+    articles: int
+
+
+class AliasTable:
+    """Entity keys learned across articles, in Redis (sole writer of the entity alias keys)."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._script = redis.register_script(_RESOLVE_AND_LEARN)
+
+    @staticmethod
+    def _item(entity: Entity, voted: set[tuple[str, str]]) -> list[object]:
+        # a name every county has ("Sheriff's Office", "State Police") is no alias of one of them
+        learn = [a for a in learnable_aliases(entity) if specific(a)]
+        forms: list[str] = []
+        for key in (entity.key, *learn) if specific(entity.key) else ():
+            form = match_form(key)
+            if form and form not in forms:
+                forms.append(form)
+        # one vote per article and name: a later entity of the article does not repeat it
+        votes = [v for v in type_votes(entity) if (v[0], v[1]) not in voted]
+        voted.update((v[0], v[1]) for v in votes)
+        return [entity.key, entity.name, learn, forms, votes, retypable(entity.key)]
+
+    async def resolve(self, entities: Sequence[Entity]) -> list[Entity]:
+        """An article's entities under the keys the table knows them by, learning its aliases on the way.
+
+        Entities that resolve to one key become one (counts added, earliest position, aliases joined);
+        order by first position, as tagged. One Redis round trip.
+        """
+        if not entities:
+            return []
+        voted: set[tuple[str, str]] = set()
+        items = [self._item(e, voted) for e in entities]
+        reply = await self._script(
+            keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
+                  self.keys.entity_articles],
+            args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
+                  self.keys.entity_type_votes_prefix, json.dumps(items), MAX_HOPS])
+        resolved: dict[str, Entity] = {}
+        for entity, (key, name) in zip(entities, json.loads(reply), strict=True):
+            aliases = set(entity.aliases) | ({entity.key} - {key})
+            earlier = resolved.get(key)
+            if earlier is not None:
+                aliases |= set(earlier.aliases)
+                entity = entity.model_copy(update={
+                    "count": earlier.count + entity.count,
+                    "first_position": min(earlier.first_position, entity.first_position)})
+            resolved[key] = entity.model_copy(update={"key": key, "name": name, "aliases": sorted(aliases - {key})})
+        return sorted(resolved.values(), key=lambda e: (e.first_position, e.key))
+
+    async def aliases_of(self, key: str) -> list[str]:
+        """The alias keys that resolve directly to `key`."""
+        return sorted(str(a) for a in await self.redis.smembers(self.keys.entity_known_as_prefix + key))
+
+    async def aliases_with_counts(self, key: str) -> list[AliasCount]:
+        """What the table learned for `key` (its canonical key is looked up first): each alias resolving
+        directly to it with the number of articles that used the alias for it, most used first."""
+        key = await self.canonical(key)
+        aliases = await self.aliases_of(key)
+        counts = [await self.redis.hget(self.keys.entity_alias_votes_prefix + a, key) for a in aliases]
+        rows = [AliasCount(a, int(c or 0)) for a, c in zip(aliases, counts, strict=True)]
+        return sorted(rows, key=lambda r: (-r.articles, r.alias))
+
+    async def articles(self, key: str) -> int:
+        """Articles filed under `key` (as resolved when they were tagged)."""
+        return int(await self.redis.hget(self.keys.entity_articles, key) or 0)
+
+    async def canonical(self, key: str) -> str:
+        """The key `key` resolves to (itself when it is no alias)."""
+        for _ in range(MAX_HOPS):
+            target = await self.redis.hget(self.keys.entity_aliases, key)
+            if not target or target == key:
+                break
+            key = str(target)
+        return key
+
+    async def display_name(self, key: str) -> str | None:
+        """The fullest name an article gave the entity under `key`, or None when it was never recorded."""
+        raw = await self.redis.hget(self.keys.entity_names, key)
+        return str(raw) if raw else None

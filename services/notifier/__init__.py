@@ -1,0 +1,1 @@
+"""Notifier: story events to signed webhooks for the subscriptions they match."""

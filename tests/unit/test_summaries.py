@@ -1,0 +1,39 @@
+"""Read views of stories (services.store.summaries): timeline, listing filter (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.store.repository import StoredStory, StoryMember
+from services.store.summaries import StoryFilter, timeline
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def member(mid: str, outlet: str, minutes: int | None, copy_of: str | None = None,
+           language: str | None = None) -> StoryMember:
+    return StoryMember(id=mid, outlet=outlet, title=mid, url=f"https://{outlet}/{mid}",
+                       published_at=T0 + timedelta(minutes=minutes) if minutes is not None else None,
+                       copy_of=copy_of, language=language)
+
+
+def test_each_outlet_appears_once_at_its_first_article_earliest_first() -> None:
+    story = StoredStory(id="c1", title="t", first_seen=T0, last_updated=T0, size=5, outlets=["w", "a", "b", "c"],
+                        members=[member("a2", "a", 30), member("w1", "wire", 0), member("a1", "a", 10, "w1"),
+                                 member("b1", "b", 20), member("c1", "c", None)])
+    assert [(t.outlet, t.article_id, t.kind) for t in timeline(story)] == [
+        ("wire", "w1", "report"), ("a", "a1", "copy"), ("b", "b1", "report"), ("c", "c1", "report")]
+
+
+def test_the_listing_filter_checks_each_field_and_an_empty_filter_passes_everything() -> None:
+    story = StoredStory(id="c1", title="Putin meets Soleimani", first_seen=T0, last_updated=T0, size=2,
+                        outlets=["Reuters", "AP"], entities={"person:vladimir putin": 2, "gpe:moscow": 1},
+                        members=[member("r1", "Reuters", 0, language="en-GB"), member("a1", "AP", 5, language="en")])
+    assert StoryFilter().passes(story)
+    assert StoryFilter(entity="person:vladimir putin").passes(story)
+    assert StoryFilter(entity="Vladimir Putin").passes(story), "a name matches the key's name part"
+    assert not StoryFilter(entity="person:assad").passes(story)
+    assert StoryFilter(q="soleimani").passes(story) and not StoryFilter(q="earthquake").passes(story)
+    assert StoryFilter(min_outlets=2).passes(story) and not StoryFilter(min_outlets=3).passes(story)
+    assert StoryFilter(outlet="reuters").passes(story) and not StoryFilter(outlet="BBC").passes(story)
+    assert StoryFilter(language="en").passes(story) and not StoryFilter(language="fr").passes(story)
