@@ -148,6 +148,12 @@ class Keys:
         """HASH entity key -> articles filed under it (ranks the candidates of an ambiguous name)."""
         return f"{self.prefix}entity:articles"
 
+    @property
+    def entity_name_index(self) -> str:
+        """ZSET, all scores 0, members '<name or name tail>\\x1f<entity key>' in lexicographic order: finds
+        entities by a name's prefix ('soleim' -> 'person:qassem soleimani') or by surname (ZRANGEBYLEX)."""
+        return f"{self.prefix}entity:name-index"
+
     def high_water(self, topic: str, partition: int) -> str:
         """STRING: highest offset of topic/partition whose work the store has finished."""
         return f"{self.prefix}hw:{topic}:{partition}"

@@ -58,18 +58,31 @@ from dataclasses import dataclass
 from services.common.keys import Keys
 from services.common.messages import Entity
 from services.common.redis import Redis
+from services.extractor.lookup import (
+    INDEX_SEPARATOR,
+    MAX_HOPS,
+    AmbiguousName,
+    Candidate,
+    Lookup,
+    canonical_key,
+    index_members,
+    lookup,
+    probe_keys,
+    surname_probe,
+)
 from services.extractor.resolve import match_form, retypable, specific
 
-MAX_HOPS = 4
+#: Name index members read per prefix search: a short prefix ('s') sees the first this many names in order.
+SEARCH_SCAN = 300
 
-# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH.
+# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
-# ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable], ...],
-# ARGV[5] max hops.
+# ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable,
+# [name index members]], ...], ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
 _RESOLVE_AND_LEARN = """
-local aliases, names, forms, articles = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local aliases, names, forms, articles, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local votes_prefix, known_prefix, types_prefix = ARGV[1], ARGV[2], ARGV[3]
 local items = cjson.decode(ARGV[4])
 local max_hops = tonumber(ARGV[5])
@@ -150,6 +163,8 @@ for i, item in ipairs(items) do
     end
   end
   for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
+  -- every name the article wrote is findable; a reader follows the aliases from the key it points at
+  for _, member in ipairs(item[7]) do redis.call('ZADD', index, 0, member) end
   if canonical == key then
     local known = redis.call('HGET', names, key)
     if not known or #name > #known then redis.call('HSET', names, key, name) end
@@ -233,7 +248,10 @@ class AliasTable:
         # one vote per article and name: a later entity of the article does not repeat it
         votes = [v for v in type_votes(entity) if (v[0], v[1]) not in voted]
         voted.update((v[0], v[1]) for v in votes)
-        return [entity.key, entity.name, learn, forms, votes, retypable(entity.key)]
+        members = index_members(entity.key, entity.name)
+        for alias in learn:
+            members += index_members(alias, "")
+        return [entity.key, entity.name, learn, forms, votes, retypable(entity.key), members]
 
     async def resolve(self, entities: Sequence[Entity]) -> list[Entity]:
         """An article's entities under the keys the table knows them by, learning its aliases on the way.
@@ -247,7 +265,7 @@ class AliasTable:
         items = [self._item(e, voted) for e in entities]
         reply = await self._script(
             keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
-                  self.keys.entity_articles],
+                  self.keys.entity_articles, self.keys.entity_name_index],
             args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
                   self.keys.entity_type_votes_prefix, json.dumps(items), MAX_HOPS])
         resolved: dict[str, Entity] = {}
@@ -292,3 +310,88 @@ class AliasTable:
         """The fullest name an article gave the entity under `key`, or None when it was never recorded."""
         raw = await self.redis.hget(self.keys.entity_names, key)
         return str(raw) if raw else None
+
+    async def _follow(self, keys: Sequence[str], aliases: dict[str, str]) -> None:
+        """Read into `aliases` the targets of `keys` and of their targets, MAX_HOPS deep (one HMGET a hop)."""
+        todo = [k for k in dict.fromkeys(keys) if k not in aliases]
+        for _ in range(MAX_HOPS):
+            if not todo:
+                break
+            found = await self.redis.hmget(self.keys.entity_aliases, todo)
+            step = {k: str(t) for k, t in zip(todo, found, strict=True) if t}
+            aliases.update(step)
+            todo = [t for t in dict.fromkeys(step.values()) if t not in aliases]
+
+    async def _view(self, keys: Sequence[str], forms: Sequence[str]) -> tuple[
+            dict[str, str], dict[str, str], dict[str, int], dict[str, str]]:
+        """(aliases, names, articles, forms) of the table for `keys` and `forms` and every key they lead to."""
+        found_forms: dict[str, str] = {}
+        if forms:
+            raw = await self.redis.hmget(self.keys.entity_forms, list(forms))
+            found_forms = {f: str(k) for f, k in zip(forms, raw, strict=True) if k}
+        aliases: dict[str, str] = {}
+        await self._follow([*keys, *found_forms.values()], aliases)
+        every = list(dict.fromkeys([*keys, *found_forms.values(), *aliases.values()]))
+        if not every:
+            return aliases, {}, {}, found_forms
+        names = await self.redis.hmget(self.keys.entity_names, every)
+        counts = await self.redis.hmget(self.keys.entity_articles, every)
+        return (aliases, {k: str(n) for k, n in zip(every, names, strict=True) if n},
+                {k: int(c) for k, c in zip(every, counts, strict=True) if c}, found_forms)
+
+    async def _named(self, term: str, limit: int) -> list[str]:
+        """Keys whose name, or a tail of it, is exactly `term` (from the name index)."""
+        members = await self.redis.zrangebylex(self.keys.entity_name_index, f"[{term}{INDEX_SEPARATOR}",
+                                               f"({term}{chr(ord(INDEX_SEPARATOR) + 1)}", start=0, num=limit)
+        return [str(m).partition(INDEX_SEPARATOR)[2] for m in members]
+
+    async def lookup(self, query: str) -> Lookup:
+        """The entity `query` names: a key, a full name, a surname or any alias (services.extractor.lookup),
+        reading only the keys the query may name (a few round trips, whatever the size of the table)."""
+        keys, forms = probe_keys(query)
+        surname = surname_probe(query)
+        if surname:
+            keys += [k for k in await self._named(surname, SEARCH_SCAN) if k.startswith("person:")]
+        aliases, names, articles, found_forms = await self._view(keys, forms)
+        return lookup(query, aliases=aliases, names=names, articles=articles, forms=found_forms)
+
+    async def entity_key(self, value: str) -> str:
+        """The canonical key of the entity `value` (a key or any name) names; `value` unchanged when the table
+        knows no entity by it. Raises AmbiguousName (with the candidates) when it names several."""
+        found = await self.lookup(value)
+        if found.key is not None:
+            return found.key
+        if found.ambiguous:
+            raise AmbiguousName(found)
+        return value
+
+    async def keys_of(self, key: str) -> set[str]:
+        """`key` and every alias key that resolves to it, directly or over other aliases: the keys an article
+        about the entity may carry (one filed before the table learned the alias keeps the alias)."""
+        out = {key}
+        todo = [key]
+        for _ in range(MAX_HOPS):
+            if not todo:
+                break
+            found = [a for k in todo for a in await self.aliases_of(k)]
+            todo = [a for a in found if a not in out]
+            out.update(todo)
+        return out
+
+    async def search(self, prefix: str, *, limit: int) -> list[Candidate]:
+        """Entities with a name, or a word of it onwards, starting with `prefix` (case-insensitive): the
+        most filed first, at most `limit`. Looks at the first SEARCH_SCAN index members in order."""
+        text = " ".join(prefix.casefold().split())
+        if not text:
+            return []
+        upper = text[:-1] + chr(ord(text[-1]) + 1)
+        members = await self.redis.zrangebylex(self.keys.entity_name_index, f"[{text}", f"({upper}",
+                                               start=0, num=SEARCH_SCAN)
+        keys = list(dict.fromkeys(str(m).partition(INDEX_SEPARATOR)[2] for m in members))
+        aliases, names, articles, _ = await self._view(keys, [])
+        found: dict[str, Candidate] = {}
+        for key in keys:
+            target = canonical_key(key, aliases)
+            if target in names or target in articles:
+                found.setdefault(target, Candidate(target, names.get(target), articles.get(target, 0)))
+        return sorted(found.values(), key=lambda c: (-c.articles, c.key))[:limit]
