@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from services.cli.apikeys import apikeys_app
 from services.cli.base import settings_of
+from services.cli.entities import entities_app
 from services.cli.evaluate import eval_app
 from services.cli.feeds import feeds_app
 from services.cli.stories import stories
@@ -24,6 +25,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(eval_app, name="eval")
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(entities_app, name="entities")
 app.command("clusters")(stories)
 
 

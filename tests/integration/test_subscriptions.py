@@ -73,7 +73,7 @@ async def test_entity_keys_known_as_aliases_are_stored_as_the_key_they_stand_for
                        aliases=["person:putin"])
         aliases = AliasTable(redis, keys)
         await aliases.resolve([putin])
-        store = SubscriptionStore(redis, keys, canonical=aliases.canonical)  # as the API and the CLI wire it
+        store = SubscriptionStore(redis, keys, canonical=aliases.entity_key)  # as the API and the CLI wire it
         sub = await store.create(HOOK, Query(entities=["person:putin", "Putin", "person:vladimir putin"]))
         assert sub.query.entities == ["person:vladimir putin", "putin"], "keys resolved, names kept, once each"
         assert [s.id for s in await store.candidates(soleimani_story())] == [sub.id]
