@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from services.extractor.lookup import canonical_key, lookup, probe_keys
+from services.extractor.lookup import (
+    INDEX_SEPARATOR,
+    PRIMARY_RATIO,
+    AmbiguousName,
+    canonical_key,
+    index_members,
+    lookup,
+    probe_keys,
+    surname_probe,
+)
 
 ALIASES = {
     "person:soleimani": "person:qassem soleimani",
@@ -83,3 +92,47 @@ def test_probe_keys_are_what_lookup_reads() -> None:
     assert lookup("Soleimani", aliases=ALIASES, names={t: NAMES[t] for t in targets if t in NAMES}).key == (
         "person:qassem soleimani")
     assert aliases
+
+
+def test_a_key_the_table_does_not_know_is_looked_for_by_its_name_under_its_type() -> None:
+    assert find("person:palin") == "person:sarah palin"  # a surname key never written alone
+    assert find("gpe:palin") is None  # a place is never a person's surname
+    assert find("org:revolutionary guards") == "org:irgc"  # by its match form
+
+
+def test_a_leader_filed_far_more_often_than_the_other_candidates_takes_the_name() -> None:
+    names = {"person:vladimir putin": "Vladimir Putin", "gpe:putin": "Putin"}
+    aliases = {"person:putin": "person:vladimir putin"}
+    found = lookup("Putin", aliases=aliases, names=names, articles={"person:vladimir putin": 300, "gpe:putin": 1})
+    assert found.key == "person:vladimir putin" and not found.ambiguous
+    assert [c.key for c in found.candidates] == ["person:vladimir putin", "gpe:putin"], "the others stay listed"
+    close = lookup("Putin", aliases=aliases, names=names,
+                   articles={"person:vladimir putin": PRIMARY_RATIO - 1, "gpe:putin": 1})
+    assert close.key is None and close.ambiguous
+
+
+def test_an_ambiguous_name_says_which_entities_it_may_be() -> None:
+    found = lookup("Jordan", aliases=ALIASES, names=NAMES, articles=ARTICLES, forms=FORMS)
+    message = str(AmbiguousName(found))
+    assert "'Jordan' names several entities" in message
+    assert "gpe:jordan (Jordan, 40 articles)" in message and "person:michael jordan (Michael Jordan, 12" in message
+
+
+def test_the_surname_probe_is_one_word_of_a_person() -> None:
+    assert surname_probe("Soleimani") == "soleimani"
+    assert surname_probe("President Putin") == "putin"
+    assert surname_probe("person:Soleimani") == "soleimani"
+    assert surname_probe("gpe:soleimani") is None
+    assert surname_probe("Qassem Soleimani") is None
+    assert surname_probe("  ") is None
+
+
+def test_index_members_are_every_tail_of_the_key_and_of_the_display_name() -> None:
+    sep = INDEX_SEPARATOR
+    assert index_members("person:bashar assad", "Bashar al-Assad") == [
+        f"bashar assad{sep}person:bashar assad", f"assad{sep}person:bashar assad",
+        f"bashar al-assad{sep}person:bashar assad", f"al-assad{sep}person:bashar assad"]
+    assert index_members("person:putin", "") == [f"putin{sep}person:putin"]
+    # all members of one term sort together, before any longer term that starts with it
+    assert sorted([f"soleimani x{sep}a:b", f"soleimani{sep}person:z", f"soleimanis{sep}a:c"])[0] == (
+        f"soleimani{sep}person:z")
