@@ -71,7 +71,8 @@ def eval_entities(
         return
     for label, f in (("in-article only ", result.in_article), ("with alias table", result.with_table),
                      ("proper names only, in-article", result.proper_in_article),
-                     ("proper names only, with table", result.proper_with_table)):
+                     ("proper names only, with table", result.proper_with_table),
+                     ("as a query by name sees them (through the final table)", result.queried)):
         console.print(f"{label}: {f.fragmented}/{f.pairs} (story, name) pairs fragmented = {f.share:.2%}; "
                       f"names in 2+ articles of the story: {f.multi_article_fragmented}/{f.multi_article_pairs} "
                       f"= {f.multi_article_share:.2%}", markup=False)

@@ -47,6 +47,7 @@ from services.common.settings import Settings
 from services.evaluation.stories import Labelled, read_labelled, redis_for
 from services.extractor import entities as tagging
 from services.extractor.aliases import AliasTable
+from services.extractor.lookup import canonical_key
 
 DEFAULT_CACHE = Path(".cache") / "ner-spans.jsonl"
 _JOB_TEXTS = 32  # pieces per pool task
@@ -215,10 +216,20 @@ def tag_cached(records: Sequence[Labelled], settings: Settings, *, cache: Path |
 
 
 async def _replay(records: Sequence[Labelled], tagged: Mapping[str, list[Entity]],
-                  settings: Settings) -> dict[str, list[Entity]]:
+                  settings: Settings) -> tuple[dict[str, list[Entity]], dict[str, str]]:
+    """Each article's entities as the table resolved them in stream order, and the table's aliases at the end."""
     async with open_redis(settings) as redis:
-        table = AliasTable(redis, Keys(settings.key_prefix))
-        return {r.id: await table.resolve(tagged.get(r.id, [])) for r in records}
+        keys = Keys(settings.key_prefix)
+        table = AliasTable(redis, keys)
+        final = {r.id: await table.resolve(tagged.get(r.id, [])) for r in records}
+        return final, {str(k): str(v) for k, v in (await redis.hgetall(keys.entity_aliases)).items()}
+
+
+def as_queried(final: Mapping[str, list[Entity]], aliases: Mapping[str, str]) -> dict[str, list[Entity]]:
+    """The articles' keys as a query by name sees them at the end of the stream: each through the final table
+    (a story filed under "person:nixon" before the table learned it is found as "person:richard nixon")."""
+    return {rid: [e.model_copy(update={"key": canonical_key(e.key, aliases)}) for e in ents]
+            for rid, ents in final.items()}
 
 
 @dataclass
@@ -271,13 +282,15 @@ class EntityEval:
     rewrites: Rewrites = field(default_factory=Rewrites)
     proper_in_article: Fragmentation = field(default_factory=Fragmentation)  # names never written in lower case
     proper_with_table: Fragmentation = field(default_factory=Fragmentation)
+    queried: Fragmentation = field(default_factory=Fragmentation)  # through the table as it is at the end
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON."""
         return {"articles": self.articles, "distinct_keys": self.keys, "in_article": self.in_article.as_json(),
                 "with_alias_table": self.with_table.as_json(), "table_rewrites": self.rewrites.as_json(),
                 "proper_names_only": {"in_article": self.proper_in_article.as_json(),
-                                      "with_alias_table": self.proper_with_table.as_json()}}
+                                      "with_alias_table": self.proper_with_table.as_json()},
+                "as_queried": self.queried.as_json()}
 
 
 _LOWER_WORD = re.compile(r"\b[a-z][a-z'\-]+\b")
@@ -307,9 +320,10 @@ def evaluate_entities(path: Path, settings: Settings, *, cache: Path | None = DE
     tagged = tag_cached(records, settings, cache=cache, workers=workers, progress=progress)
     run = settings.model_copy(update={"key_prefix": f"evalent{uuid.uuid4().hex[:8]}:"})
     with redis_for(run) as with_redis:
-        final = asyncio.run(_replay(records, tagged, with_redis))
+        final, aliases = asyncio.run(_replay(records, tagged, with_redis))
     keys = Counter(e.key for ents in final.values() for e in ents)
     common = common_words(records)
     return EntityEval(len(records), measure(by_story(records, tagged)), measure(by_story(records, final)), len(keys),
                       rewrites(records, tagged, final), measure(by_story(records, tagged), common_words=common),
-                      measure(by_story(records, final), common_words=common))
+                      measure(by_story(records, final), common_words=common),
+                      measure(by_story(records, as_queried(final, aliases))))

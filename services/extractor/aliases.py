@@ -78,7 +78,7 @@ SEARCH_SCAN = 300
 # KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
 # ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable,
-# [name index members]], ...], ARGV[5] max hops.
+# [name index members], [person tails]], ...], ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
 _RESOLVE_AND_LEARN = """
@@ -162,6 +162,20 @@ for i, item in ipairs(items) do
       end
     end
   end
+  if canonical == key and new then
+    -- a known person's full name behind words the model glued in front ("te jeremy shockey", "qeshm governor
+    -- mehdi irannejad"): the person
+    for _, tail in ipairs(item[8]) do
+      if redis.call('HEXISTS', names, tail) == 1 or is_alias(tail) then
+        local target = resolve(tail)
+        if target ~= key and not is_alias(target) and string.sub(target, 1, 7) == 'person:' then
+          point(key, target)
+          canonical = target
+          break
+        end
+      end
+    end
+  end
   for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
   -- every name the article wrote is findable; a reader follows the aliases from the key it points at
   for _, member in ipairs(item[7]) do redis.call('ZADD', index, 0, member) end
@@ -213,6 +227,22 @@ def learnable_aliases(entity: Entity) -> list[str]:
     return out
 
 
+_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
+
+
+def person_tails(key: str) -> list[str]:
+    """The known person a person key of three or more words may be behind words glued in front, longest
+    first: its tails of two words or more ("person:te jeremy shockey" -> "person:jeremy shockey"). Not a
+    name of institution words ("person:howard county sheriff" is no sheriff called "county sheriff"), not
+    a generational suffix ("michael thomas jr." is no "thomas jr.")."""
+    kind, _, name = key.partition(":")
+    words = name.split()
+    if kind != "person" or len(words) < 3 or words[-1] in _SUFFIXES:
+        return []
+    tails = (" ".join(words[i:]) for i in range(1, len(words) - 1))
+    return [f"person:{tail}" for tail in tails if specific(f"org:{tail}")]
+
+
 def type_votes(entity: Entity) -> list[list[str]]:
     """[type, name] pairs the entity votes for: its key's and its learnable aliases' names, its type."""
     kind = entity.key.partition(":")[0]
@@ -251,7 +281,8 @@ class AliasTable:
         members = index_members(entity.key, entity.name)
         for alias in learn:
             members += index_members(alias, "")
-        return [entity.key, entity.name, learn, forms, votes, retypable(entity.key), members]
+        return [entity.key, entity.name, learn, forms, votes, retypable(entity.key), members,
+                person_tails(entity.key)]
 
     async def resolve(self, entities: Sequence[Entity]) -> list[Entity]:
         """An article's entities under the keys the table knows them by, learning its aliases on the way.

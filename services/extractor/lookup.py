@@ -11,8 +11,9 @@ with what it read from Redis (the API's `?entity=` and `GET /v1/entities/{name o
 * A name is normalised as the extractor normalises mentions ("President Putin" -> "putin",
   "Bashar al-Assad" -> "bashar assad") and tried under every entity type; each key the table
   knows, directly, as an alias or by its match form ("Revolutionary Guards" ->
-  "org:revolutionary guard"), is a candidate under its canonical key. A one-word name that is no
-  known key is also looked for as the surname of known person keys ("Palin" -> "Sarah Palin").
+  "org:revolutionary guard"), is a candidate under its canonical key. A one-word name is also
+  looked for as the surname of known people ("Palin" -> "Sarah Palin"; "Jordan" -> the country and
+  "Michael Jordan"), unless it found a person's full name already (through an alias the table learned).
 * One candidate: that is the entity. Several ("Jordan": the country and the player): the answer
   is ambiguous and lists them, most articles first, unless the leader was filed PRIMARY_RATIO times
   as often as all the others together (the model's type confusions: "gpe:putin" in one article
@@ -187,7 +188,9 @@ def lookup(query: str, *, aliases: Mapping[str, str], names: Mapping[str, str],
             continue
         found.setdefault(target, candidate(target))
     surname = surname_probe(query)
-    if not found and surname:
+    # a surname also names the known people who bear it, unless a full name was found already (through an
+    # alias the table learned: "Soleimani" -> "person:qassem soleimani", not every Soleimani)
+    if surname and not any(k.startswith("person:") and " " in k for k in found):
         for key in names:
             kind, _, name = key.partition(":")
             if kind == "person" and key not in aliases and name.split()[-1:] == [surname]:

@@ -200,6 +200,38 @@ async def test_a_generic_organisation_name_is_no_alias(settings: Settings) -> No
         assert await resolved_key(table, "org:sheriff's office") == "org:sheriff's office"
 
 
+async def test_a_known_person_behind_words_glued_in_front_is_that_person(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = table_with_rules(redis, settings)
+        await table.resolve([entity("person:jeremy shockey")])
+        assert await resolved_key(table, "person:te jeremy shockey") == "person:jeremy shockey"
+        assert await resolved_key(table, "person:colts te jeremy shockey") == "person:jeremy shockey"
+        # counter-cases: no known person behind it; institution words; another generation; not the model's person
+        assert await resolved_key(table, "person:te andrew luck") == "person:te andrew luck"
+        await table.resolve([entity("person:county sheriff")])
+        assert await resolved_key(table, "person:howard county sheriff") == "person:howard county sheriff"
+        await table.resolve([entity("person:thomas jr.")])
+        assert await resolved_key(table, "person:michael thomas jr.") == "person:michael thomas jr."
+        assert await resolved_key(table, "org:colts qb jeremy shockey") == "org:colts qb jeremy shockey"
+
+
+async def test_entities_are_found_by_any_name_and_by_prefix(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = table_with_rules(redis, settings)
+        await table.resolve([entity("person:qassem soleimani", "person:soleimani", name="Qassem Soleimani")])
+        await table.resolve([entity("person:sarah palin", name="Sarah Palin")])
+        await table.resolve([entity("gpe:jordan", name="Jordan")])
+        await table.resolve([entity("person:michael jordan", name="Michael Jordan")])
+        assert (await table.lookup("Soleimani")).key == "person:qassem soleimani"
+        assert (await table.lookup("Palin")).key == "person:sarah palin", "a surname never written alone"
+        jordan = await table.lookup("Jordan")
+        assert jordan.ambiguous and {c.key for c in jordan.candidates} == {"gpe:jordan", "person:michael jordan"}
+        assert await table.entity_key("Nobody") == "Nobody"
+        assert [c.key for c in await table.search("sol", limit=5)] == ["person:qassem soleimani"]
+        assert [c.key for c in await table.search("SARAH P", limit=5)] == ["person:sarah palin"]
+        assert await table.keys_of("person:qassem soleimani") == {"person:qassem soleimani", "person:soleimani"}
+
+
 async def test_what_the_table_learned_is_listed_with_counts(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         table = table_with_rules(redis, settings)

@@ -28,7 +28,8 @@ from services.store.repository import Repository
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
-QASSEM, PUTIN, JORDAN, MICHAEL = "person:qassem soleimani", "person:vladimir putin", "gpe:jordan", "person:michael jordan"
+QASSEM, PUTIN = "person:qassem soleimani", "person:vladimir putin"
+JORDAN, MICHAEL = "gpe:jordan", "person:michael jordan"
 
 
 def entity(key: str, *aliases: str, name: str) -> Entity:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.messages import Entity
-from services.extractor.aliases import learnable_aliases
+from services.extractor.aliases import learnable_aliases, person_tails
 
 
 def entity(key: str, *aliases: str) -> Entity:
@@ -35,3 +35,12 @@ def test_organisation_acronyms_and_long_names_are_learned_both_ways() -> None:
 
 def test_an_alias_equal_to_the_key_or_empty_is_ignored() -> None:
     assert learnable_aliases(entity("gpe:iran", "gpe:iran", "gpe:")) == []
+
+
+def test_a_person_key_may_be_a_known_person_behind_words_glued_in_front() -> None:
+    assert person_tails("person:colts qb andrew luck") == [
+        "person:qb andrew luck", "person:andrew luck"]
+    assert person_tails("person:andrew luck") == [], "two words: nothing glued"
+    assert person_tails("person:howard county sheriff") == [], "institution words are no person"
+    assert person_tails("person:michael thomas jr.") == [], "a generational suffix is no surname"
+    assert person_tails("org:carolina panthers qb cam newton") == [], "only what the model called a person"

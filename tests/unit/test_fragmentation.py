@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.evaluation.fragmentation import fragmented, may_be_one, measure, surname
+from services.common.messages import Entity
+from services.evaluation.fragmentation import as_queried, fragmented, may_be_one, measure, surname
 
 
 def test_surname_of_person_keys_only() -> None:
@@ -32,3 +33,10 @@ def test_measure_counts_story_name_pairs() -> None:
     assert (f.multi_article_pairs, f.multi_article_fragmented) == (2, 1)
     assert f.examples == [("a", "soleimani", ["loc:soleimani", "person:qassem soleimani"])]
     assert not fragmented(["person:mary smith"])
+
+
+def test_as_queried_puts_each_key_through_the_final_table() -> None:
+    final = {"a1": [Entity(key="person:nixon", name="Nixon", type="PERSON", count=1, first_position=0)],
+             "a2": [Entity(key="gpe:moscow", name="Moscow", type="GPE", count=1, first_position=0)]}
+    seen = as_queried(final, {"person:nixon": "person:richard nixon"})
+    assert [e.key for e in seen["a1"]] == ["person:richard nixon"] and [e.key for e in seen["a2"]] == ["gpe:moscow"]

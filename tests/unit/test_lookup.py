@@ -136,3 +136,16 @@ def test_index_members_are_every_tail_of_the_key_and_of_the_display_name() -> No
     # all members of one term sort together, before any longer term that starts with it
     assert sorted([f"soleimani x{sep}a:b", f"soleimani{sep}person:z", f"soleimanis{sep}a:c"])[0] == (
         f"soleimani{sep}person:z")
+
+
+def test_a_surname_also_names_the_people_who_bear_it_unless_the_table_tied_it_to_one() -> None:
+    names = {"gpe:jordan": "Jordan", "person:michael jordan": "Michael Jordan", "person:matsuzaka": "Matsuzaka",
+             "person:daisuke matsuzaka": "Daisuke Matsuzaka"}
+    jordan = lookup("Jordan", aliases={}, names=names)
+    assert jordan.ambiguous and {c.key for c in jordan.candidates} == {"gpe:jordan", "person:michael jordan"}
+    matsuzaka = lookup("Matsuzaka", aliases={}, names=names)
+    assert {c.key for c in matsuzaka.candidates} == {"person:matsuzaka", "person:daisuke matsuzaka"}
+    # the table learned that "Soleimani" alone means Qassem: the chef who shares the surname is not asked about
+    soleimani = lookup("Soleimani", aliases={"person:soleimani": "person:qassem soleimani"},
+                       names={"person:qassem soleimani": "Qassem Soleimani", "person:ali soleimani": "Ali Soleimani"})
+    assert soleimani.key == "person:qassem soleimani" and len(soleimani.candidates) == 1
