@@ -20,9 +20,11 @@ import uvicorn
 from pydantic import SecretStr
 
 from services.api.app import create_app
-from services.common.embedded import ChildProcess, free_port, start_tansu, start_valkey
+from services.api.limits import MAX_REQUEST_HEAD_BYTES
+from services.common.embedded import ChildProcess, free_port, start_tansu, start_valkey, supervise
 from services.common.lifecycle import install_signal_handlers
 from services.common.logging import get_logger
+from services.common.procs import pid_alive
 from services.common.settings import Settings
 from services.common.topics import ensure_all
 from services.extractor import service as extractor
@@ -45,7 +47,8 @@ class _ApiServer(uvicorn.Server):
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Serve the HTTP API until `stop` is set."""
     config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
-                            log_config=None, access_log=False, lifespan="on")
+                            log_config=None, access_log=False, lifespan="on",
+                            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)  # then 414, not a reset
     server = _ApiServer(config)
     task = asyncio.create_task(server.serve())
     await stop.wait()
@@ -119,6 +122,11 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
 def up(settings: Settings) -> None:
     """Run the whole system in the foreground until SIGINT/SIGTERM."""
     started = time.monotonic()
+    already = read_runtime(Path(settings.data_dir))
+    if already is not None and pid_alive(int(already.get("pid") or 0)):
+        # A second up on one data dir would start a second Valkey on its AOF (a crashed one's file is ignored).
+        raise SystemExit(f"wirewatch up already runs on {settings.data_dir} (pid {already.get('pid')}): "
+                         "stop it first, or give this one another --data-dir")
     settings, children = start_infrastructure(settings)
     data_dir = Path(settings.data_dir)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
@@ -132,7 +140,13 @@ def up(settings: Settings) -> None:
     async def _main() -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        await run_all(settings, stop)
+        # A broker or Redis that dies is started again on its port; a memory-only broker then needs its topics.
+        watching = asyncio.create_task(supervise(children, stop, after_restart=lambda _: ensure_all(settings)))
+        try:
+            await run_all(settings, stop)
+        finally:
+            stop.set()
+            await watching
 
     try:
         asyncio.run(_main())

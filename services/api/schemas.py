@@ -16,7 +16,15 @@ from services.extractor.lookup import AmbiguousName
 from services.fetcher.registry import AddedFeeds, Feed, FeedState
 from services.notifier.subscriptions import Query, Subscription
 from services.store.repository import JoinReason, RevisionNote, StoredArticle, StoredStory, StoryMember
-from services.store.summaries import OutletJoined, Report, copy_graph, timeline
+from services.store.summaries import (
+    OutletJoined,
+    Report,
+    copy_graph,
+    copy_only_outlets,
+    independent_outlets,
+    lead_report,
+    timeline,
+)
 
 T = TypeVar("T")
 
@@ -31,8 +39,13 @@ class Page(BaseModel, Generic[T]):
 class FeedCreate(BaseModel):
     """A feed to register."""
 
-    url: str = Field(min_length=1, max_length=2048, description="RSS or Atom feed URL (http/https)")
-    name: str | None = Field(None, max_length=200, description="outlet name; default: the site's host")
+    url: str = Field(min_length=1, max_length=2048,
+                     description="a feed's URL (RSS, Atom, JSON Feed, sitemap; http/https), or a site's page: "
+                                 "the first feed it advertises (<link rel=\"alternate\">) is registered")
+    name: str | None = Field(None, max_length=200,
+                             description="outlet name; default: the feed's own title, else the site's host")
+    force: bool = Field(False, description="register even when the URL cannot be fetched or read as a feed today "
+                                           "(the refusal is returned as `warning`)")
 
 
 class FeedHealth(BaseModel):
@@ -67,6 +80,16 @@ class FeedPublic(BaseModel):
     html_url: str | None = Field(None, description="the site the feed belongs to (OPML `htmlUrl`)")
     category: str | None = Field(None, description='folder path from OPML nesting, "/"-separated ("News/World")')
     health: FeedHealth
+
+
+class FeedRegistered(FeedPublic):
+    """A feed just registered (201), or the feed already registered under that URL (200)."""
+
+    already_registered: bool = Field(description="the feed was registered before: left as it was")
+    message: str = Field(description="what happened, in a sentence")
+    discovered_from: str | None = Field(None, description="the page the feed was discovered on, if the URL was one")
+    other_feeds: list[str] = Field(default_factory=list, description="further feeds that page advertises")
+    warning: str | None = Field(None, description="with `force`: why the feed could not be fetched or read now")
 
 
 class FeedImportError(BaseModel):
@@ -123,6 +146,14 @@ class StorySummary(BaseModel):
     copies: int
     outlets: list[str]
     entities: list[str] = Field(description="top entity keys, most shared first")
+    independent_outlets: list[str] = Field(
+        default_factory=list, description="outlets with a report of their own (not only copies), sorted")
+    copy_outlets: list[str] = Field(
+        default_factory=list, description="outlets that only re-post another member's text, sorted")
+    headline: str = Field("", description="the most representative title: that of the lead article")
+    lead_article: str | None = Field(
+        None, description="the independent report most re-posted, earliest among equals (`GET /v1/articles/{id}` "
+                          "has its text)")
 
 
 class StoryPublic(StorySummary):
@@ -138,9 +169,12 @@ class StoryPublic(StorySummary):
 
 def story_summary(story: StoredStory) -> StorySummary:
     """The listing view of a story."""
+    lead = lead_report(story)
     return StorySummary(
         id=story.id, title=story.title, first_seen=story.first_seen, last_updated=story.last_updated,
         size=story.size, copies=story.copies, outlets=story.outlets, entities=list(story.entities)[:15],
+        independent_outlets=independent_outlets(story), copy_outlets=copy_only_outlets(story),
+        headline=lead.title if lead else story.title, lead_article=lead.id if lead else None,
     )
 
 

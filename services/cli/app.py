@@ -16,6 +16,7 @@ from services.cli.evaluate import eval_app
 from services.cli.feeds import feeds_app
 from services.cli.stories import stories
 from services.cli.subscriptions import subscriptions_app
+from services.cli.train import train_app
 from services.common.lifecycle import run_service
 from services.common.logging import configure_logging
 from services.common.settings import Settings
@@ -26,6 +27,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(entities_app, name="entities")
+app.add_typer(train_app, name="train")
 app.command("clusters")(stories)
 
 

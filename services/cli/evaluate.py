@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,27 +24,61 @@ def eval_stories(
     predictions: Annotated[Path | None, typer.Option(help="write {id, cluster, copy_of} lines here")] = None,
     entities_cache: Annotated[Path | None, typer.Option(help="reuse/keep entity tags in this file")] = None,
     workers: Annotated[int, typer.Option(min=1, help="entity tagging processes")] = 2,
+    dense: Annotated[bool, typer.Option(help="replay with dates compressed so events of one kind overlap "
+                                             "(a month in its first 2 days, an ECB+ topic on one day)")] = False,
+    shared_actors: Annotated[bool, typer.Option(help="dense, and every article of a window names the same "
+                                                     "head of state, capital and party")] = False,
+    cv: Annotated[int, typer.Option(min=0, help="instead: grouped K-fold cross-validation of the learned join "
+                                               "decision (train on the other folds' events, score the K-th), "
+                                               "normal, dense and shared-actors replays")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replay labelled articles in stream order through entity tagging + the store; print BCubed P/R/F1."""
+    """Replay labelled articles in stream order through entity tagging + the store; print BCubed and pairwise
+    P/R/F1 and the most gold events inside one predicted story, overall and per corpus."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from services.evaluation.stories import evaluate_stories
 
     configure_logging(json=False, level="WARNING")  # one line per article would drown the progress bar
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    if cv:
+        from services.evaluation.train_stories import cross_validate
+
+        with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+            found = cross_validate(file, settings_of(ctx), k=cv, cache=entities_cache, workers=workers,
+                                   progress=progress)
+        rows = {mode: {k: v.as_json() for k, v in by.items()} for mode, by in found.items()}
+        if as_json:
+            typer.echo(json.dumps(rows))
+            return
+        for mode, details in rows.items():
+            typer.echo(f"{cv}-fold grouped cross-validation, {mode} replay (test folds pooled)")
+            _print_story_scores(details)
+        return
+
+    from services.evaluation.stories import evaluate_stories
+
     with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
         scores = evaluate_stories(file, settings_of(ctx), predictions_path=predictions, entities_cache=entities_cache,
-                                  workers=workers, progress=progress)
+                                  workers=workers, progress=progress, dense=dense, shared_actors=shared_actors)
     result = scores.as_json()
     if as_json:
         typer.echo(json.dumps(result))
         return
-    table = Table("corpus", "BCubed P", "BCubed R", "BCubed F1")
-    for name, row in [("all", result["bcubed"]), *result["per_corpus"].items()]:
-        table.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}")
-    console.print(table)
-    console.print(f"gold clusters {result['gold_clusters']}, predicted {result['predicted_clusters']}")
+    _print_story_scores(result["details"])
+
+
+def _print_story_scores(details: dict[str, Any]) -> None:
+    """One line per corpus ("all" first): BCubed, pairwise, and how many gold events one story holds."""
+    typer.echo(f"{'corpus':<8} {'articles':>8}  {'BCubed P / R / F1':<24} {'pairwise P / R / F1':<24} "
+               f"{'gold':>5} {'pred':>5}  max events/story  stories >3 events")
+    for name, row in details.items():
+        b, pw = row["bcubed"], row["pairwise"]
+        typer.echo(f"{name:<8} {row['articles']:>8}  {_prf(b):<24} {_prf(pw):<24} {row['gold_clusters']:>5} "
+                   f"{row['predicted_clusters']:>5}  {row['max_events_per_story']:>16}  "
+                   f"{row['stories_over_3_events']:>17}")
+
+
+def _prf(row: dict[str, float]) -> str:
+    return f"{row['precision']:.4f} {row['recall']:.4f} {row['f1']:.4f}"
 
 
 @eval_app.command("entities")
@@ -87,29 +121,46 @@ def eval_entities(
 @eval_app.command("copies")
 def eval_copies(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the dev file the copy set is built from")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="JSON Lines (.gz ok) with copy labels, or the dev file")],
+    synthetic: Annotated[bool, typer.Option(
+        "--synthetic", help="score the synthetic copy set built from FILE even if FILE carries copy labels")] = False,
     predictions: Annotated[Path | None, typer.Option(help="write {id, copy_of} lines here")] = None,
-    sample: Annotated[int, typer.Option(min=1, help="originals sampled for re-posting")] = 400,
-    seed: Annotated[int, typer.Option(help="random seed of the copy set")] = 0,
+    sample: Annotated[int, typer.Option(min=1, help="synthetic set: originals sampled for re-posting")] = 400,
+    seed: Annotated[int, typer.Option(help="synthetic set: random seed")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the labelled copy set, replay it through the store and print copy precision/recall."""
+    """Replay FILE through the store and print copy precision/recall on its labels (`copy_of`, `near_dup_auto`);
+    with --synthetic, or when FILE has none, on re-posts generated from it (also by edit kind)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from services.evaluation.copies import evaluate_copies
 
     configure_logging(json=False, level="WARNING")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
-        scores = evaluate_copies(file, settings_of(ctx), n=sample, seed=seed, predictions_path=predictions,
-                                 progress=progress)
-    result = scores.as_json()
+    try:
+        with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+            evaluation = evaluate_copies(file, settings_of(ctx), synthetic=synthetic, n=sample, seed=seed,
+                                         predictions_path=predictions, progress=progress)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from exc
+    result = evaluation.as_json()
     if as_json:
         typer.echo(json.dumps(result))
         return
-    console.print(f"copy precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
-                  f"(tp {result['true_positives']}, fn {result['false_negatives']}, "
-                  f"fp {result['false_positives']}, tn {result['true_negatives']})")
+    source = "the synthetic copy set" if evaluation.source == "synthetic" else "the file's copy labels"
+    typer.echo(f"{result['articles']} articles replayed; scored on {source}")
+    for name, row in [("all", result), *result.get("by_kind", {}).items()]:
+        positives = row["true_positives"] + row["false_negatives"]
+        negatives = row["false_positives"] + row["true_negatives"]
+        scores = f"P {row['precision']:.4f}  R {row['recall']:.4f}" if positives else f"{'-':<18}"
+        # Plain lines (not a table): they stay readable when piped or logged.
+        among = f" of {negatives}" if row["true_negatives"] else ""  # rows by time apart count no negatives
+        typer.echo(f"{name:<32} {scores}  copies {positives:>4} missed {row['false_negatives']:>3}  "
+                   f"false copies {row['false_positives']}{among}")
+        if name == "all" and result.get("by_kind"):
+            typer.echo("by edit kind of the later article:" if evaluation.source == "synthetic" else
+                       "by how far apart the two articles are:")
 
 
 @eval_app.command("extraction")

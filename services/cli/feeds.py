@@ -24,35 +24,43 @@ feeds_app = typer.Typer(help="Register and inspect feeds.", no_args_is_help=True
 @feeds_app.command("add")
 def feeds_add(
     ctx: typer.Context,
-    url: str,
-    name: Annotated[str | None, typer.Option("--name")] = None,
-    discover: Annotated[bool, typer.Option("--discover", help="URL is a site's page: register the first feed it "
-                                                             "advertises (<link rel=\"alternate\">)")] = False,
+    url: Annotated[str, typer.Argument(help="the feed's URL, or a site's page that advertises its feed")],
+    name: Annotated[str | None, typer.Option("--name", help="outlet name (default: the feed's own title, "
+                                                            "else the site's host)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="register even if the URL cannot be fetched or read as "
+                                                        "a feed today (a feed that is down)")] = False,
+    discover: Annotated[bool, typer.Option("--discover", hidden=True,
+                                           help="kept for old scripts: pages are always discovered now")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a feed; its items flow within one polling interval."""
-    settings = with_runtime(settings_of(ctx))
-    others: list[str] = []
-    if discover:
-        url, *others = _discover(settings, url)
+    """Register a feed after fetching it once: named by its own title, a page registers the feed it advertises,
+    anything else is refused with the reason. New feeds are polled at once."""
+    from services.api.registration import RegistrationRefused, register_feed, registered_public
 
-    async def go() -> dict[str, Any]:
+    settings = with_runtime(settings_of(ctx))
+
+    async def go() -> tuple[dict[str, Any], str | None]:
         async with open_redis(settings) as redis:
             registry = FeedRegistry(redis, Keys(settings.key_prefix))
-            feed = await registry.add(url, name)
-            return feed_public(feed, await registry.state(feed.id)).model_dump(mode="json")
+            registration = await register_feed(registry, settings, url, name=name, force=force)
+            return (await registered_public(registry, registration)).model_dump(mode="json"), registration.message
 
     try:
-        feed = run(go)
+        feed, message = run(go)
     except InvalidUrl as exc:
         typer.echo(f"error: invalid feed URL: {exc}", err=True)
         raise typer.Exit(1) from exc
+    except RegistrationRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     if as_json:
         typer.echo(json.dumps(feed))
-    else:
-        console.print(f"added feed [bold]{feed['id']}[/bold] {plain(feed['url'])} ({plain(feed['name'])})")
-        for other in others:
-            console.print(f"  the page also advertises {plain(other)}")
+        return
+    typer.echo(f"{feed['id']}  {message}")
+    if feed["warning"]:
+        typer.echo(f"warning: registered although {feed['warning']}", err=True)
+    for other in feed["other_feeds"]:
+        typer.echo(f"  the page also advertises {other}")
 
 
 @feeds_app.command("discover")

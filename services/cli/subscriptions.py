@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from services.api.schemas import subscription_public
+from services.api.undeliverable import undeliverable
 from services.cli.base import JsonOpt, T, console, plain, run, settings_of, with_runtime
 from services.common.keys import Keys
 from services.common.redis import open_redis
@@ -101,6 +102,14 @@ def subscriptions_add(
         fields["events"] = event
     try:
         query = Query.model_validate(fields)
+    except ValidationError as exc:
+        raise _invalid_subscription(exc) from exc
+    problems = run(lambda: undeliverable(settings, target_url, query))
+    for field, why in problems:
+        typer.echo(f"error: invalid subscription: {field}: {why}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    try:
         sub = _with_subscriptions(settings, lambda store: subscribe(store, _webhooks(store), target_url, query,
                                                                     secret=secret, description=description))
     except ValidationError as exc:

@@ -13,6 +13,10 @@ Guarantees (DESIGN.md, "Delivery semantics"):
   aiokafka's send and stop forever (aiokafka #1101).
 - Records are decoded inside the loop, never in `value_deserializer`, so a
   poison record cannot wedge the consumer (aiokafka #744).
+- An outage is not the message's fault: when a handler fails because Redis or the
+  broker is unreachable (`is_outage`), the same message is tried again with back-off
+  until they return (or `stop`), without counting an attempt, so a Redis restart
+  never dead-letters good work and never stops a service.
 """
 
 from __future__ import annotations
@@ -20,27 +24,37 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
 from structlog.contextvars import bound_contextvars
 
 from services.common.errors import InvalidMessage, Permanent, Retryable
 from services.common.logging import get_logger
 from services.common.messages import DeadLetter, Message
+from services.common.metrics import CONSUMER_LAG, DEAD_LETTERED, MESSAGES
+from services.common.redis import is_outage as redis_outage
+from services.common.redis import wait_out_outage
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTERS, Topic
 
 M = TypeVar("M", bound=Message)
 log = get_logger(__name__)
 
-MESSAGES = Counter("wirewatch_messages_total", "Messages handled", ["stage", "outcome"])
-DEAD_LETTERED = Counter("wirewatch_dead_letters_total", "Messages sent to dead letters", ["stage", "error"])
+#: Seconds between two reports of a consumer's lag (wirewatch_consumer_lag).
+LAG_REPORT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,22 @@ class Delivery:
     partition: int
     offset: int
     key: str | None
+
+
+class BrokerUnavailable(Retryable):
+    """The broker did not acknowledge a send in time (down, or restarting)."""
+
+
+_BROKER_OUTAGE = (BrokerUnavailable, KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True if `exc` means Redis or the broker is unreachable: wait and retry, the input is not at fault."""
+    return redis_outage(exc) or isinstance(exc, _BROKER_OUTAGE)
+
+
+#: Seconds between two "still waiting" log lines of one outage.
+_OUTAGE_LOG_EVERY_S = 30.0
 
 
 Handler = Callable[[M, Delivery], Awaitable[None]]
@@ -111,9 +141,12 @@ class Bus:
         if self._producer is None:
             raise RuntimeError("bus is not started")
         name = self.topic_name(topic)
-        async with asyncio.timeout(self.settings.send_timeout_s):
-            pending = [await self._producer.send(name, value=topic.encode(m), key=k.encode()) for k, m in messages]
-            await asyncio.gather(*pending)
+        try:
+            async with asyncio.timeout(self.settings.send_timeout_s):
+                pending = [await self._producer.send(name, value=topic.encode(m), key=k.encode()) for k, m in messages]
+                await asyncio.gather(*pending)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"no acknowledgement within {self.settings.send_timeout_s:g} s") from exc
 
     async def publish_raw(
         self, topic_name: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
@@ -121,8 +154,11 @@ class Bus:
         """Send raw bytes and wait for the acknowledgement, under the send deadline."""
         if self._producer is None:
             raise RuntimeError("bus is not started")
-        async with asyncio.timeout(self.settings.send_timeout_s):
-            await self._producer.send_and_wait(topic_name, value=value, key=key, headers=list(headers))
+        try:
+            async with asyncio.timeout(self.settings.send_timeout_s):
+                await self._producer.send_and_wait(topic_name, value=value, key=key, headers=list(headers))
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"no acknowledgement within {self.settings.send_timeout_s:g} s") from exc
 
     async def dead_letter(
         self, stage: str, delivery: Delivery, raw: bytes | None, error: BaseException, attempts: int
@@ -258,6 +294,7 @@ class ConsumeLoop(Generic[M]):
         self.idle.set()
         self.ready = ready if ready is not None else asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
+        self._lag_reported_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll, handle and commit until `stop` is set; then leave the group."""
@@ -271,6 +308,7 @@ class ConsumeLoop(Generic[M]):
             log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                await self._report_lag()
                 if not batch:
                     continue
                 self.idle.clear()
@@ -283,6 +321,25 @@ class ConsumeLoop(Generic[M]):
                 async with asyncio.timeout(settings.shutdown_grace_s):
                     await self.consumer.stop()
             log.info("consumer.stopped", topic=self.bus.topic_name(self.topic), group=self.group)
+
+    async def _report_lag(self) -> None:
+        """Set wirewatch_consumer_lag: how far this member's partitions are behind their high-water marks
+        (as of the last fetch), at most once every LAG_REPORT_EVERY_S."""
+        now = time.monotonic()
+        if self.consumer is None or now - self._lag_reported_at < LAG_REPORT_EVERY_S:
+            return
+        self._lag_reported_at = now
+        lag = 0
+        for tp in self.consumer.assignment():
+            high_water = self.consumer.highwater(tp)
+            try:
+                # Immediate for a partition being consumed; a fresh assignment may not know its position yet.
+                position = await asyncio.wait_for(self.consumer.position(tp), 0.1)
+            except (KafkaError, TimeoutError):
+                continue
+            if high_water is not None:
+                lag += max(0, high_water - position)
+        CONSUMER_LAG.labels(self.group, self.bus.topic_name(self.topic)).set(lag)
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event) -> None:
         assert self.consumer is not None
@@ -322,21 +379,30 @@ class ConsumeLoop(Generic[M]):
         """One partition's records through `handle_batch`; one by one if that fails. Finished flags per record."""
         assert self.handle_batch is not None
         decoded: list[tuple[M, Delivery, Any]] = []
+        finished = {r.offset: True for r in records}
         for record in records:
             delivery = _delivery(record)
             try:
                 decoded.append((self.topic.decode(record.value), delivery, record))
             except InvalidMessage as exc:  # poison: retrying cannot help
-                await self._give_up(delivery, record.value, exc, 1)
+                finished[record.offset] = await self._give_up(delivery, record.value, exc, 1, stop)
         if not decoded or stop.is_set():
-            return [not decoded] * len(records)
-        try:
-            await self.handle_batch([(m, d) for m, d, _ in decoded])
-            MESSAGES.labels(self.stage, "ok").inc(len(decoded))
-            return [True] * len(records)
-        except Exception as exc:  # noqa: BLE001 - fall back to one by one: the bad message is isolated there
-            log.warning("batch.failed", records=len(decoded), error=repr(exc))
-        finished = {r.offset: True for r in records}
+            return [finished[r.offset] and not decoded for r in records]
+        outage = _Outage(self.stage)
+        while True:
+            try:
+                await self.handle_batch([(m, d) for m, d, _ in decoded])
+                MESSAGES.labels(self.stage, "ok").inc(len(decoded))
+                outage.over()
+                return [finished[r.offset] for r in records]
+            except Exception as exc:  # noqa: BLE001 - fall back to one by one: the bad message is isolated there
+                if is_outage(exc):
+                    if stop.is_set():
+                        return [False] * len(records)
+                    await outage.wait(exc, stop)
+                    continue
+                log.warning("batch.failed", records=len(decoded), error=repr(exc))
+                break
         for message, delivery, record in decoded:
             finished[record.offset] = await self._handle_decoded(message, delivery, record, stop)
         return [finished[r.offset] for r in records]
@@ -348,13 +414,13 @@ class ConsumeLoop(Generic[M]):
             try:
                 message = self.topic.decode(record.value)
             except InvalidMessage as exc:  # poison: retrying cannot help
-                await self._give_up(delivery, record.value, exc, 1)
-                return True
+                return await self._give_up(delivery, record.value, exc, 1, stop)
             return await self._handle_decoded(message, delivery, record, stop)
 
     async def _handle_decoded(self, message: M, delivery: Delivery, record: Any, stop: asyncio.Event) -> bool:
         """Handle one decoded message with retries, then dead-letter it; False if abandoned at shutdown."""
         settings = self.bus.settings
+        outage = _Outage(self.stage)
         with bound_contextvars(topic=record.topic, partition=record.partition, offset=record.offset):
             error: BaseException
             attempts = 1
@@ -362,12 +428,16 @@ class ConsumeLoop(Generic[M]):
                 try:
                     await self.handle(message, delivery)
                     MESSAGES.labels(self.stage, "ok").inc()
+                    outage.over()
                     return True
                 except Permanent as exc:
                     error = exc
                     break
                 except Exception as exc:  # noqa: BLE001 - the one blind except: bad input must not stop a partition
                     error = exc
+                    if is_outage(exc) and not stop.is_set():
+                        await outage.wait(exc, stop)  # Redis or the broker is away: not this message's fault
+                        continue
                     if attempts >= settings.max_attempts or stop.is_set():
                         break
                     log.warning("message.retry", attempt=attempts, error=repr(exc),
@@ -378,14 +448,50 @@ class ConsumeLoop(Generic[M]):
                     attempts += 1
             if stop.is_set() and not isinstance(error, Permanent):
                 return False  # shutting down mid-retry: leave it uncommitted for the next run
-            await self._give_up(delivery, record.value, error, attempts)
-            return True
+            return await self._give_up(delivery, record.value, error, attempts, stop)
 
-    async def _give_up(self, delivery: Delivery, raw: bytes | None, error: BaseException, attempts: int) -> None:
-        MESSAGES.labels(self.stage, "dead_letter").inc()
-        await self.bus.dead_letter(self.stage, delivery, raw, error, attempts)
-        if self.on_dead_letter is not None:
-            await self.on_dead_letter(delivery, raw, error)
+    async def _give_up(self, delivery: Delivery, raw: bytes | None, error: BaseException, attempts: int,
+                       stop: asyncio.Event) -> bool:
+        """Dead-letter a message (waiting out an outage); False if shutdown came first (left uncommitted)."""
+        outage = _Outage(self.stage)
+        while True:
+            try:
+                await self.bus.dead_letter(self.stage, delivery, raw, error, attempts)
+                if self.on_dead_letter is not None:
+                    await self.on_dead_letter(delivery, raw, error)
+                MESSAGES.labels(self.stage, "dead_letter").inc()
+                return True
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                if stop.is_set():
+                    return False
+                await outage.wait(exc, stop)
+
+
+class _Outage:
+    """Back-off while Redis or the broker is away, with a log line at the start and every 30 s."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.delay = 0.2
+        self.started: float | None = None
+        self._logged = 0.0
+
+    async def wait(self, exc: BaseException, stop: asyncio.Event) -> None:
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if now - self._logged >= _OUTAGE_LOG_EVERY_S:
+            self._logged = now
+            log.warning("outage.waiting", stage=self.stage, error=repr(exc)[:300],
+                        for_s=round(now - self.started, 1))
+        self.delay = await wait_out_outage(stop, self.delay)
+
+    def over(self) -> None:
+        if self.started is not None:
+            log.info("outage.over", stage=self.stage, lasted_s=round(time.monotonic() - self.started, 1))
+            self.started = None
 
 
 def _delivery(record: Any) -> Delivery:

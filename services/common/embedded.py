@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
+
+from services.common.procs import end_leftovers, remove_pid_file, spawn_dying_with_parent, write_pid_file
 
 # structlog directly (same global configuration as services.common.logging), so this
 # module imports nothing else of wirewatch and the test support code can use it alone.
@@ -61,6 +63,8 @@ class ChildProcess:
     log_path: Path
     # Extra files (configs) to mention in error messages; purely informative.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where its pid file is (the next start ends it if this run crashes); None = no pid file.
+    pid_dir: Path | None = None
 
     def __post_init__(self) -> None:
         _LIVE.add(self)
@@ -96,6 +100,8 @@ class ChildProcess:
             return self.popen.returncode
         finally:
             _LIVE.discard(self)
+            if self.pid_dir is not None:
+                remove_pid_file(self.pid_dir, self.name)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last `lines` lines of the child's log, for error messages."""
@@ -128,14 +134,19 @@ class ChildStartError(RuntimeError):
 
 
 def spawn(
-    name: str, argv: list[str], log_path: Path, *, cwd: Path, env: dict[str, str] | None = None
+    name: str, argv: list[str], log_path: Path, *, cwd: Path, env: dict[str, str] | None = None,
+    pid_dir: Path | None = None,
 ) -> ChildProcess:
-    """Start `argv` as a ChildProcess, stdout and stderr appended to `log_path`."""
+    """Start `argv` as a ChildProcess, stdout and stderr appended to `log_path`.
+
+    The child dies with this process (a parent-death signal, services.common.procs), and with `pid_dir`
+    its pid is recorded there so the next start on that directory can end it if both survived a crash.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
         # Own session: a Ctrl-C in the terminal reaches only the parent, which
         # then stops the services first and the broker/Redis last, in order.
-        popen = subprocess.Popen(
+        popen = spawn_dying_with_parent(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -144,8 +155,15 @@ def spawn(
             env=env,
             start_new_session=True,
         )
+    if pid_dir is not None:
+        write_pid_file(pid_dir, name, popen.pid, argv[0])
     log.info("child_started", child=name, pid=popen.pid, log=str(log_path))
-    return ChildProcess(name=name, popen=popen, log_path=log_path)
+    return ChildProcess(name=name, popen=popen, log_path=log_path, pid_dir=pid_dir)
+
+
+def end_leftover_children(data_dir: Path) -> list[int]:
+    """End the servers a crashed run left running on `data_dir` (recorded in its pid files)."""
+    return end_leftovers(Path(data_dir), log=log.warning)
 
 
 def _fail(child: ChildProcess, why: str) -> ChildStartError:
@@ -244,9 +262,12 @@ def start_valkey(data_dir: Path, port: int | None = None) -> tuple[str, ChildPro
     conf_path = data_dir / "valkey.conf"
     log_path = data_dir / "valkey.log"
 
+    # A valkey-server left by a crashed run still holds this directory's AOF: end it first.
+    end_leftover_children(data_dir)
+
     def start(p: int) -> ChildProcess:
         conf_path.write_text(_valkey_config(data_dir, p))
-        child = spawn("valkey", [str(binary), str(conf_path)], log_path, cwd=data_dir)
+        child = spawn("valkey", [str(binary), str(conf_path)], log_path, cwd=data_dir, pid_dir=data_dir)
         child.extra["port"] = p
         return child
 
@@ -263,6 +284,7 @@ def start_valkey(data_dir: Path, port: int | None = None) -> tuple[str, ChildPro
 
     started = time.monotonic()
     child = _start_with_port_retry(start, ready, port)
+    child.extra["restart"] = lambda: start_valkey(data_dir, child.extra["port"])[1]
     url = f"redis://127.0.0.1:{child.extra['port']}/0"
     log.info("valkey_ready", url=url, seconds=round(time.monotonic() - started, 3))
     return url, child
@@ -366,6 +388,7 @@ def start_tansu(data_dir: Path, port: int | None = None) -> tuple[str, ChildProc
     env.setdefault("RUST_LOG", "warn")
     # Plain text in the log file (tracing colours it with ANSI escapes otherwise).
     env["NO_COLOR"] = "1"
+    end_leftover_children(data_dir)
 
     def start(p: int) -> ChildProcess:
         url = f"tcp://127.0.0.1:{p}"
@@ -379,7 +402,7 @@ def start_tansu(data_dir: Path, port: int | None = None) -> tuple[str, ChildProc
             "--storage-engine",
             "memory://tansu/",
         ]
-        child = spawn("tansu", argv, log_path, cwd=data_dir, env=env)
+        child = spawn("tansu", argv, log_path, cwd=data_dir, env=env, pid_dir=data_dir)
         child.extra["port"] = p
         return child
 
@@ -394,8 +417,59 @@ def start_tansu(data_dir: Path, port: int | None = None) -> tuple[str, ChildProc
 
     started = time.monotonic()
     child = _start_with_port_retry(start, ready, port)
+    child.extra["restart"] = lambda: start_tansu(data_dir, child.extra["port"])[1]
     bootstrap = f"127.0.0.1:{child.extra['port']}"
     log.info("tansu_ready", bootstrap=bootstrap, seconds=round(time.monotonic() - started, 3))
     return bootstrap, child
 
 
+
+
+# --------------------------------------------------------------------------- supervision
+
+
+def restart_in_place(child: ChildProcess) -> ChildProcess:
+    """Start a dead server again on the same port and data directory (blocking), so clients that know
+    its address simply reconnect."""
+    restart: Callable[[], ChildProcess] | None = child.extra.get("restart")
+    if restart is None:
+        raise ChildStartError(f"{child.name} cannot be restarted in place")
+    return restart()
+
+
+async def supervise(children: list[ChildProcess], stop: asyncio.Event, *,
+                    after_restart: Callable[[ChildProcess], Awaitable[None]] | None = None,
+                    every_s: float = 0.5) -> None:
+    """Until `stop`, start again each child that died (kill -9, out of memory), replacing it in
+    `children`, with back-off while it fails to start; then `after_restart(new child)`.
+
+    Clients reconnect by themselves (services.common.redis retries; aiokafka reconnects), so a broker or
+    Redis crash under `wirewatch up` costs seconds, not the whole system.
+    """
+    while not stop.is_set():
+        for i, child in enumerate(children):
+            if child.alive or stop.is_set() or "restart" not in child.extra:
+                continue
+            log.warning("child_died", child=child.name, pid=child.pid, code=child.popen.returncode,
+                        log=str(child.log_path))
+            child.stop(timeout=0)  # reaps it and removes its pid file
+            delay = 0.5
+            while not stop.is_set():
+                try:
+                    children[i] = await asyncio.to_thread(restart_in_place, child)
+                    break
+                except (ChildStartError, OSError) as exc:
+                    log.error("child_restart_failed", child=child.name, error=str(exc)[:500])
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    delay = min(delay * 2, 10.0)
+            else:
+                return
+            log.warning("child_restarted", child=child.name, pid=children[i].pid)
+            if after_restart is not None:
+                try:
+                    await after_restart(children[i])
+                except Exception as exc:  # noqa: BLE001 - services re-create what they need; keep supervising
+                    log.error("child_after_restart_failed", child=child.name, error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)

@@ -164,6 +164,11 @@ def _embedded_ipv4(addr: ipaddress.IPv6Address) -> Iterator[tuple[str, ipaddress
         yield "NAT64", ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
 
 
+def _own_network(addr: IPAddress) -> str:
+    """The one-address network of `addr` (127.0.0.1/32): the narrowest allow-list entry that admits it."""
+    return f"{addr}/{addr.max_prefixlen}"
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """All A/AAAA answers for `host`, through the OS resolver (also normalises `127.1`, `0x7f.1`)."""
     loop = asyncio.get_running_loop()
@@ -198,12 +203,14 @@ class AddressGuard:
             reason = address_block_reason(addr)
             if reason is not None:
                 shown = host if host == str(addr) else f"{host} -> {addr}"
-                raise BlockedAddress(f"SSRF guard refused {shown}: {reason}")
+                raise BlockedAddress(f"SSRF guard refused {shown}: {reason} (to trust it, list its network in "
+                                     f"WIREWATCH_ALLOW_NETWORKS, e.g. WIREWATCH_ALLOW_NETWORKS={_own_network(addr)})")
         if port in self.denied_ports:
             raise BlockedAddress(f"SSRF guard refused port {port} on {addr}: reserved for wirewatch's own services")
         if not trusted and port not in self.allowed_ports:
             allowed = ", ".join(str(p) for p in sorted(self.allowed_ports))
-            raise BlockedAddress(f"SSRF guard refused port {port} on {addr}: allowed ports are {allowed}")
+            raise BlockedAddress(f"SSRF guard refused port {port} on {addr}: allowed ports are {allowed} (set by "
+                                 f"WIREWATCH_ALLOW_PORTS; any port of a network in WIREWATCH_ALLOW_NETWORKS)")
 
     async def resolve(self, host: str, port: int, resolver: Resolver) -> list[IPAddress]:
         """Every address of `host`, each checked; refused if *any* of them is refused."""
@@ -413,7 +420,8 @@ class SafeHttpClient:
         )
         self.timeout_s = timeout_s
         self.max_redirects = max_redirects
-        backend = _GuardedBackend(self.guard, resolver or system_resolver)
+        self._resolver = resolver or system_resolver
+        backend = _GuardedBackend(self.guard, self._resolver)
         self._client = httpx.AsyncClient(
             transport=_GuardedTransport(backend, max_connections=max_connections),
             trust_env=False,  # no proxy or netrc from the environment: they would bypass the guard
@@ -494,6 +502,16 @@ class SafeHttpClient:
                     await response.aclose()
         except TimeoutError:
             raise UpstreamTimeout(f"{current}: no complete answer within {self.timeout_s:g} s") from None
+
+    async def check_destination(self, url: str) -> None:
+        """Raise what a request to `url` would meet before connecting: InvalidUrl, or BlockedAddress when the
+        guard refuses its address or port (after resolving the host). Nothing is sent. A host that does not
+        resolve now raises UpstreamUnavailable: that may pass, a refusal never does."""
+        current = normalize_url(url)
+        parts = urlsplit(current)
+        host = (parts.hostname or "").strip("[]")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        await self.guard.resolve(host, port, self._resolver)
 
     async def _follow(self, url: str, headers: dict[str, str], max_bytes: int) -> HttpResponse:
         visited = {url}

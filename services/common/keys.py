@@ -66,6 +66,22 @@ class Keys:
         """HASH canonical URL -> times emitted."""
         return f"{self.prefix}pending:attempts"
 
+    @property
+    def outbox(self) -> str:
+        """HASH story-event id -> StoryEvent JSON: emitted by the store, not yet handled by the notifier.
+        Owner: services.common.ledger.EventOutbox."""
+        return f"{self.prefix}{{outbox}}:events"
+
+    @property
+    def outbox_due(self) -> str:
+        """ZSET story-event id -> unix time it was (re-)emitted. Owner: services.common.ledger.EventOutbox."""
+        return f"{self.prefix}{{outbox}}:due"
+
+    def broker_incarnation(self, role: str) -> str:
+        """STRING: the broker incarnation `role` (ledger, outbox) last saw; a new one means the broker lost
+        its log. Owner: services.common.incarnation."""
+        return f"{self.prefix}incarnation:{role}"
+
     # --- articles, clusters, indexes (owner: services.store.repository) ---------------------
     def article(self, article_id: str) -> str:
         """STRING: the stored article as JSON (StoredArticle)."""
@@ -246,6 +262,12 @@ class Keys:
     def webhook_leases(self) -> str:
         """HASH delivery id -> token of the sender that claimed it (a stale sender's result is ignored)."""
         return f"{self.prefix}{{wh}}:leases"
+
+    @property
+    def webhook_in_flight(self) -> str:
+        """HASH delivery id -> the claim token of a request being sent now; left behind by a sender that died
+        mid-request, it marks that attempt's outcome as unknown (the next claim re-sends and counts it)."""
+        return f"{self.prefix}{{wh}}:in-flight"
 
     def webhook_undelivered(self, subscription_id: str) -> str:
         """SET of a subscription's delivery ids not delivered yet (pending or failed; what a replay resends)."""

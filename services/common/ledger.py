@@ -1,10 +1,16 @@
-"""The seen-set and the in-flight ledger of feed items.
+"""The seen-set and the in-flight ledger of feed items, and the outbox of story events.
 
 An item is *pending* from the moment the fetcher first emits it until the
 store has stored it durably (or the extractor dead-letters it). The embedded
 broker keeps its log in memory only, so a broker restart would otherwise lose
-what was in flight: the fetcher emits pending items again once they are older
-than a grace period, and idempotent consumers make the repeat harmless.
+what was in flight: the fetcher emits pending items again as soon as the broker
+shows a new incarnation (services.common.incarnation), and in any case once they
+are older than a grace period; idempotent consumers make the repeat harmless.
+
+Story events get the same protection (`EventOutbox`): the store records each
+event before it publishes it, the notifier removes it once handled, and the
+notifier handles what is left over itself (after a broker restart at once, else
+after the grace period), so an alert is not lost with the broker either.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import time
 from collections.abc import Sequence
 
 from services.common.keys import Keys
-from services.common.messages import FeedItem
+from services.common.messages import FeedItem, StoryEvent
 from services.common.redis import Redis
 from services.common.settings import Settings
 
@@ -69,12 +75,16 @@ class Ledger:
         )
         return bool(result)
 
-    async def due_again(self, older_than_s: float, limit: int = 500) -> list[tuple[FeedItem, int]]:
-        """Pending items emitted more than `older_than_s` ago, with how often they were emitted."""
+    async def due_again(self, older_than_s: float, limit: int = 500, *,
+                        emitted_before: float | None = None) -> list[tuple[FeedItem, int]]:
+        """Pending items emitted more than `older_than_s` ago (or before the time `emitted_before`), with how
+        often they were emitted; each is stamped as emitted now, so a loop with a fixed `emitted_before`
+        ends."""
         now = time.time()
+        cutoff = emitted_before if emitted_before is not None else now - older_than_s
         k = self.keys
         flat = await self._due_again(
-            keys=[k.pending, k.pending_items, k.pending_attempts], args=[now - older_than_s, limit, now]
+            keys=[k.pending, k.pending_items, k.pending_attempts], args=[cutoff, limit, now]
         )
         out: list[tuple[FeedItem, int]] = []
         for i in range(0, len(flat), 3):
@@ -103,3 +113,67 @@ class Ledger:
     async def pending_count(self) -> int:
         """How many items are in flight."""
         return int(await self.redis.zcard(self.keys.pending))
+
+
+# Takes events recorded before the cutoff and re-stamps them, so two drainers do not take the same one.
+_OUTBOX_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then
+    redis.call('ZADD', KEYS[1], ARGV[3], id)
+    table.insert(out, raw)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+
+
+def event_id(event: StoryEvent) -> str:
+    """What identifies a story event across re-emissions (what the notifier deduplicates on)."""
+    return "|".join((event.cluster_id, event.kind, event.article_id, event.merged_into or ""))
+
+
+class EventOutbox:
+    """Story events the store emitted that the notifier has not handled yet (sole writer of the outbox keys).
+
+    All keys share the `{outbox}` hash tag, so the due script touches one slot on Redis Cluster.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._due = redis.register_script(_OUTBOX_DUE)
+
+    async def add_many(self, events: Sequence[StoryEvent]) -> None:
+        """Record events before they are published (the store calls this)."""
+        if not events:
+            return
+        now = time.time()
+        k = self.keys
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(k.outbox, mapping={event_id(e): e.model_dump_json() for e in events})
+            pipe.zadd(k.outbox_due, {event_id(e): now for e in events})
+            await pipe.execute()
+
+    async def settle(self, event: StoryEvent) -> None:
+        """The event was handled (the notifier calls this): forget it."""
+        eid = event_id(event)
+        k = self.keys
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(k.outbox_due, eid)
+            pipe.hdel(k.outbox, eid)
+            await pipe.execute()
+
+    async def due(self, *, emitted_before: float, limit: int = 500) -> list[StoryEvent]:
+        """Events recorded before `emitted_before` and not handled since, oldest first (each re-stamped now)."""
+        k = self.keys
+        raws = await self._due(keys=[k.outbox_due, k.outbox], args=[emitted_before, limit, time.time()])
+        return [StoryEvent.model_validate_json(raw) for raw in raws]
+
+    async def pending_count(self) -> int:
+        """How many events wait for the notifier."""
+        return int(await self.redis.zcard(self.keys.outbox_due))

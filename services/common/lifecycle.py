@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
+
+from prometheus_client import start_http_server
 
 from services.common.keys import Keys
 from services.common.logging import get_logger
@@ -39,6 +42,11 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 def run_service(main: ServiceMain, settings: Settings, *, uses_topics: bool = True) -> None:
     """Run one service until SIGTERM/SIGINT, after its broker and Redis answer and (for a service on the bus)
     the missing topics were created: once, here, as `wirewatch up` does once for all of its services."""
+
+    if settings.metrics_port:
+        # A service alone has no API: it serves its own counters (services.common.metrics) to Prometheus.
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        log.info("metrics.serving", url=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics")
 
     async def _run() -> None:
         stop = asyncio.Event()
@@ -83,18 +91,38 @@ async def wait_until_reachable(settings: Settings) -> None:
 
 async def heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event,
                     ready: asyncio.Event | None = None) -> None:
-    """Once `ready` (if given) is set, refresh the service's liveness key until `stop`; /healthz reads it."""
+    """Once `ready` (if given) is set, refresh the service's liveness key until `stop`; /healthz reads it.
+
+    Each beat carries its own time, so a reader can tell a beat of this run from one a crashed run left
+    behind (`beat_time`). A Redis outage skips beats: the key expires and /healthz says so.
+    """
     if ready is not None:
         ready_or_stop = [asyncio.ensure_future(ready.wait()), asyncio.ensure_future(stop.wait())]
         await asyncio.wait(ready_or_stop, return_when=asyncio.FIRST_COMPLETED)
         for waiter in ready_or_stop:
             waiter.cancel()
     key = keys.heartbeat(service)
-    value = f"{socket.gethostname()}:{time.time():.0f}"
     while not stop.is_set():
         with contextlib.suppress(Exception):
-            await redis.set(key, value, ex=HEARTBEAT_TTL_S)
+            await redis.set(key, f"{socket.gethostname()}:{os.getpid()}:{time.time():.3f}", ex=HEARTBEAT_TTL_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY_S)
     with contextlib.suppress(Exception):
         await redis.delete(key)
+
+
+def beat_time(value: str | None) -> float | None:
+    """When a heartbeat value was written (unix time), or None for no (or an unreadable) beat."""
+    if not value:
+        return None
+    try:
+        return float(value.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def beat_is_fresh(value: str | None, *, since: float, now: float | None = None) -> bool:
+    """True if the beat was written after `since` (this reader's start) and within the heartbeat TTL."""
+    at = beat_time(value)
+    current = time.time() if now is None else now
+    return at is not None and at >= since and current - at <= HEARTBEAT_TTL_S

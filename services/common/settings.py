@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         "auto", description="API keys required: auto = when api_host is not a loopback address"
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
+    metrics_port: int = Field(0, ge=0, le=65535, description="a service run alone (`wirewatch fetcher`, ...) serves "
+                              "/metrics on this port; 0 = not (under `wirewatch up` the API serves them)")
+    metrics_host: str = Field("0.0.0.0", description="address a service run alone serves /metrics on")
     log_json: bool | None = Field(None, description="JSON logs; default: JSON when stdout is not a TTY")
 
     # --- bus ------------------------------------------------------------------------------
@@ -122,6 +125,12 @@ class Settings(BaseSettings):
         0.3, ge=0, le=1, description="an article scoring this high with two stories merges them"
     )
     store_batch_size: int = Field(500, ge=1, description="articles the store takes per poll")
+    copy_min_lead_jaccard: float = Field(
+        0.6, ge=0, le=1, description="Jaccard of the two texts' leads (first 60 shingles) that marks the same opening"
+    )
+    copy_min_lead_containment: float = Field(
+        0.5, ge=0, le=1, description="share of the shorter text inside the longer that makes a copy of the same opening"
+    )
     cluster_max_candidates: int = Field(
         10, ge=1, description="stories scored per article (those sharing the most index keys): bounded work"
     )
@@ -134,6 +143,11 @@ class Settings(BaseSettings):
     cluster_weight_body: float = Field(0.6, ge=0, description="weight of body TF-IDF cosine in the score")
     cluster_weight_title: float = Field(0.1, ge=0, description="weight of title TF-IDF cosine in the score")
     cluster_weight_entities: float = Field(0.3, ge=0, description="weight of entity TF-IDF cosine in the score")
+    cluster_join_model: str = Field(
+        "builtin", description="the join decision: 'builtin' (the learned model shipped in the package), 'none' "
+        "(the weighted score >= cluster_threshold), or the path of a model JSON written by `wirewatch train stories`")
+    cluster_merge_probability: float = Field(
+        0.95, ge=0, le=1, description="with the learned join model: an article this probably in two stories merges them")
 
     @field_validator("allow_networks")
     @classmethod

@@ -7,6 +7,8 @@ syndication really makes, each kind named:
 * ``headline``     new headline, body untouched
 * ``dateline``     "WASHINGTON (AP) — " put in front
 * ``trim_tail``    the last 20–40 % of paragraphs dropped
+* ``trimmed_repost`` only the first 40–90 % of paragraphs kept (the wire pickup that runs
+  the top of the story), followed by the outlet's own furniture lines
 * ``boilerplate``  copyright / follow-us / related-links lines added
 * ``word_swap``    3–5 % of the words substituted
 * ``update``       an update paragraph prepended or appended
@@ -19,7 +21,9 @@ re-posts and count as copies; pairs only linked through a chain of such marks ar
 left out of both sides (ambiguous).
 
 The data stays in ../shared/data; this module reads it and never writes it into
-the repository. Measure the judge (precision/recall over pairs, plus the seeds):
+the repository. Measure the judge alone, without the LSH candidate step (precision/recall
+over pairs, plus the seeds; --sweep tries other thresholds, a lead J of 1.01 turning the
+lead rule off):
 
     .venv/bin/python -m services.evaluation.copyset [--n 400] [--seed 0] [--sweep]
 """
@@ -45,7 +49,10 @@ from services.common.settings import Settings
 from services.store import dedup
 
 MIN_WORDS = 120
-SINGLE_KINDS = ("headline", "dateline", "trim_tail", "boilerplate", "word_swap", "update")
+#: A trimmed re-post keeps at least this many words: a shorter excerpt is a quotation, not a re-post
+#: (and below the copy judge's floor of shingles on the smaller side).
+MIN_KEPT_WORDS = 50
+SINGLE_KINDS = ("headline", "dateline", "trim_tail", "trimmed_repost", "boilerplate", "word_swap", "update")
 # Combinations syndication produces together (a wire re-post typically gets a dateline and the
 # site's furniture; a trimmed re-post often a new headline). Each original gets all singles and
 # COMBOS_PER_ORIGINAL of these.
@@ -60,6 +67,10 @@ COMBOS = (
     ("headline", "dateline", "word_swap"),
     ("trim_tail", "word_swap", "boilerplate"),
     ("update", "word_swap", "headline"),
+    ("headline", "trimmed_repost"),
+    ("dateline", "trimmed_repost"),
+    ("trimmed_repost", "word_swap"),
+    ("trimmed_repost", "boilerplate"),
 )
 COMBOS_PER_ORIGINAL = 2
 
@@ -168,6 +179,17 @@ def edit_trim_tail(title: str, text: str, rng: random.Random) -> tuple[str, str]
     return title, sep.join(parts[: len(parts) - drop])
 
 
+def edit_trimmed_repost(title: str, text: str, rng: random.Random) -> tuple[str, str]:
+    """Keep only the first 40–90 % of paragraphs (at least MIN_KEPT_WORDS words, never all), then one or
+    two of the re-posting outlet's furniture lines after them."""
+    parts, sep = paragraphs(text)
+    keep = min(len(parts) - 1, max(1, round(len(parts) * rng.uniform(0.4, 0.9))))
+    while keep < len(parts) - 1 and len(_WORD.findall(sep.join(parts[:keep]))) < MIN_KEPT_WORDS:
+        keep += 1
+    furniture = rng.sample(_BOILERPLATE, rng.randint(1, 2))
+    return title, sep.join(parts[:keep]) + "\n\n" + "\n\n".join(furniture)
+
+
 def edit_boilerplate(title: str, text: str, rng: random.Random) -> tuple[str, str]:
     """One to three furniture lines (copyright, follow us, related links) after the body, sometimes one before."""
     lines = rng.sample(_BOILERPLATE, rng.randint(1, 3))
@@ -202,6 +224,7 @@ EDITS = {
     "headline": edit_headline,
     "dateline": edit_dateline,
     "trim_tail": edit_trim_tail,
+    "trimmed_repost": edit_trimmed_repost,
     "boilerplate": edit_boilerplate,
     "word_swap": edit_word_swap,
     "update": edit_update,
@@ -210,7 +233,8 @@ EDITS = {
 
 def apply_edits(kinds: Iterable[str], title: str, text: str, rng: random.Random) -> tuple[str, str]:
     """Apply the named edits in order (trim before furniture is added, as a copy desk would)."""
-    order = {k: i for i, k in enumerate(("trim_tail", "word_swap", "headline", "update", "dateline", "boilerplate"))}
+    order = {k: i for i, k in enumerate(("trim_tail", "trimmed_repost", "word_swap", "headline", "update", "dateline",
+                                         "boilerplate"))}
     for kind in sorted(kinds, key=order.__getitem__):
         title, text = EDITS[kind](title, text, rng)
     return title, text
@@ -382,15 +406,17 @@ class Measurement:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
 
-def measure(copy_set: CopySet, *, seeds_dir: Path | None = DEFAULT_SEEDS, **thresholds: Any) -> Measurement:
-    """Judge every labelled pair with dedup.judge_copy (thresholds as its keyword arguments)."""
-    sketches = {r.id: fingerprint.sketch(r.text) for r in copy_set.records()}
+def measure(copy_set: CopySet, rules: dedup.CopyRules, *, seeds_dir: Path | None = DEFAULT_SEEDS,
+            sketches: dict[str, fingerprint.Sketch] | None = None) -> Measurement:
+    """Judge every labelled pair with dedup.judge_copy under `rules` (`sketches` by id, computed when not given)."""
+    if sketches is None:
+        sketches = {r.id: fingerprint.sketch(r.text) for r in copy_set.records()}
     kinds = {c.id: c.kind for c in copy_set.copies}
     hits: dict[str, list[bool]] = defaultdict(list)
     tp = fn = fp = tn = 0
     missed, false_pos = [], []
     for a, b in copy_set.positives():
-        verdict = dedup.judge_copy(sketches[a], sketches[b], **thresholds)
+        verdict = dedup.judge_copy(sketches[a], sketches[b], rules)
         hits[kinds.get(b, "near_dup_auto")].append(verdict is not None)
         if verdict is not None:
             tp += 1
@@ -399,7 +425,7 @@ def measure(copy_set: CopySet, *, seeds_dir: Path | None = DEFAULT_SEEDS, **thre
             j = dedup.estimated_jaccard(sketches[a], sketches[b])
             missed.append((a, b, j, dedup.estimated_containment(sketches[a], sketches[b])))
     for a, b in copy_set.negatives:
-        verdict = dedup.judge_copy(sketches[a], sketches[b], **thresholds)
+        verdict = dedup.judge_copy(sketches[a], sketches[b], rules)
         if verdict is None:
             tn += 1
         else:
@@ -408,7 +434,7 @@ def measure(copy_set: CopySet, *, seeds_dir: Path | None = DEFAULT_SEEDS, **thre
     seed_copies = 0
     if seeds_dir is not None and seeds_dir.is_dir():
         seed_sketches = [fingerprint.sketch(p.read_text()) for p in sorted(seeds_dir.glob("*.txt"))]
-        seed_copies = sum(dedup.judge_copy(x, y, **thresholds) is not None
+        seed_copies = sum(dedup.judge_copy(x, y, rules) is not None
                           for x, y in itertools.combinations(seed_sketches, 2))
     by_kind = {k: sum(v) / len(v) for k, v in sorted(hits.items())}
     return Measurement(tp, fn, fp, tn, seed_copies, by_kind, missed, false_pos)
@@ -433,16 +459,19 @@ def main(argv: list[str] | None = None) -> None:
     _say(f"copy set: {len(copy_set.originals)} originals, {len(copy_set.copies)} generated copies, "
           f"{len(copy_set.natural_copies)} natural copies, {len(copy_set.negatives)} hard negatives, "
           f"{len(copy_set.ambiguous)} ambiguous pairs left out")
-    current = Settings()  # the thresholds the store runs with
-    grid = [(current.copy_min_jaccard, current.copy_min_containment, current.copy_min_shingles)]
+    current = dedup.CopyRules.of(Settings())  # the thresholds the store runs with
+    grid = [current]
     if args.sweep:
-        grid += [(j, c, s) for j in (0.4, 0.45, 0.5, 0.55) for c in (0.7, 0.75, 0.8, 0.85)
-                 for s in (30, 50)]
-    for j, c, s in grid:
-        m = measure(copy_set, min_jaccard=j, min_containment=c, min_shingles=s)
-        _say(f"J>={j:.2f} C>={c:.2f} min_shingles={s}: precision {m.precision:.4f} recall {m.recall:.4f} "
-              f"(tp {m.tp} fn {m.fn} fp {m.fp} tn {m.tn}) seed copies {m.seed_copies}")
-        if (j, c, s) == grid[0]:
+        grid += [dedup.CopyRules(j, c, s, lj, lc) for j in (0.4, 0.45, 0.5) for c in (0.8, 0.85) for s in (30, 50)
+                 for lj in (0.5, 0.6, 0.7, 1.01) for lc in (0.5, 0.6, 0.7)]
+    sketches = {r.id: fingerprint.sketch(r.text) for r in copy_set.records()}
+    for rules in grid:
+        m = measure(copy_set, rules, sketches=sketches)
+        _say(f"J>={rules.min_jaccard:.2f} C>={rules.min_containment:.2f} min_shingles={rules.min_shingles} "
+             f"lead J>={rules.min_lead_jaccard:.2f} C>={rules.min_lead_containment:.2f}: "
+             f"precision {m.precision:.4f} recall {m.recall:.4f} (tp {m.tp} fn {m.fn} fp {m.fp} tn {m.tn}) "
+             f"seed copies {m.seed_copies}")
+        if rules == grid[0]:
             _say("  recall by kind: " + ", ".join(f"{k} {v:.3f}" for k, v in m.recall_by_kind.items()))
             for a, b, ej, ec in m.missed[:10]:
                 _say(f"  missed {b} of {a}: J {ej:.3f} C {ec:.3f}")

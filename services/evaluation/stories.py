@@ -4,7 +4,11 @@ A composition root: it runs the extractor's entity tagging and the store's
 placement (`Placer.ingest`: the service's batched placement with batches
 of one, which decides what larger batches decide) against a real Redis
 (embedded Valkey when REDIS_URL is unset), in stream order, and scores the
-predicted clusters against the gold labels with BCubed precision/recall/F1.
+predicted clusters against the gold labels: BCubed and pairwise precision/recall/F1 and
+the most gold events inside one predicted story (services.evaluation.metrics), overall
+and per corpus. `dense=True` replays the file with compressed dates
+(services.evaluation.dense), `shared_actors=True` with prominent actors added to
+every article of a dense window (services.evaluation.stress).
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import json
 import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,10 +35,13 @@ from services.common.keys import Keys
 from services.common.messages import Article, Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.evaluation.dense import compress_dates
+from services.evaluation.metrics import ClusterScores, cluster_scores
+from services.evaluation.stress import add_shared_actors
 from services.extractor import entities as tagging
 from services.extractor.aliases import AliasTable
 from services.store.placement import Placer
-from services.store.repository import Repository
+from services.store.repository import JoinReason, Repository
 
 # Undated articles get one fixed "fetch" time, as a live system would stamp them
 # with the time it saw them: far from every dated article of the corpus.
@@ -56,6 +63,7 @@ class Labelled:
     published: datetime | None
     cluster: str
     order: int
+    topic: str | None = None  # the ECB+ topic (both of its events share it); None elsewhere
 
 
 def read_labelled(path: Path) -> list[Labelled]:
@@ -74,7 +82,7 @@ def read_labelled(path: Path) -> list[Labelled]:
                 id=str(rec["id"]), corpus=str(rec.get("corpus") or "all"), outlet=rec.get("outlet") or "unknown",
                 url=rec.get("url") or f"urn:wirewatch:{rec['id']}", title=rec.get("title") or "",
                 text=rec.get("text") or "", published=published, cluster=str(rec.get("cluster")),
-                order=int(rec.get("order", n)),
+                order=int(rec.get("order", n)), topic=rec.get("topic"),
             ))
     return sorted(out, key=lambda r: r.order)
 
@@ -134,19 +142,34 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
             child.stop()
 
 
+@dataclass(frozen=True)
+class Step:
+    """One placement during a replay: the article, the story it is in right after, and why."""
+
+    article_id: str
+    story_id: str
+    joined: JoinReason
+
+
 async def replay(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
-                 progress: Progress | None) -> dict[str, dict[str, Any]]:
-    """Run every article through Placer.ingest in order; {id: {"cluster", "copy_of"}}."""
+                 progress: Progress | None, *, trace: list[Step] | None = None,
+                 placer_factory: Callable[[Settings, Repository], Placer] = Placer) -> dict[str, dict[str, Any]]:
+    """Run every article through Placer.ingest in order; {id: {"cluster", "copy_of"}}.
+
+    `trace` receives each placement as it happens (services.evaluation.chaining reads it);
+    `placer_factory` builds the placer (training passes one whose join decision is an oracle)."""
     async with open_redis(settings) as redis:
         keys = Keys(settings.key_prefix)
         repo = Repository(redis, keys)
-        placer = Placer(settings, repo)
+        placer = placer_factory(settings, repo)
         aliases = AliasTable(redis, keys)
         task = progress.add_task("clustering", total=len(records)) if progress else None
         for record in records:
             # As the extractor publishes them: under the keys the alias table has learned so far.
             resolved = await aliases.resolve(entities.get(record.id, []))
-            await placer.ingest(to_article(record, resolved))
+            placed = await placer.ingest(to_article(record, resolved))
+            if trace is not None:
+                trace.append(Step(record.id, placed.story.id, placed.stored.joined))
             if progress is not None and task is not None:
                 progress.advance(task)
         # Read the final state: a later merge moves earlier articles to the surviving story.
@@ -176,19 +199,21 @@ def bcubed(gold: dict[str, str], predicted: dict[str, str]) -> tuple[float, floa
 
 @dataclass(frozen=True)
 class Scores:
-    """BCubed scores overall and per corpus, and cluster counts."""
+    """BCubed scores overall and per corpus, and cluster counts; `details` has every score ("all" and per corpus)."""
 
     overall: tuple[float, float, float]
     per_corpus: dict[str, tuple[float, float, float]]
     gold_clusters: int
     predicted_clusters: int
+    details: dict[str, ClusterScores] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON."""
         def row(v: tuple[float, float, float]) -> dict[str, float]:
             return {"precision": round(v[0], 4), "recall": round(v[1], 4), "f1": round(v[2], 4)}
         return {"bcubed": row(self.overall), "per_corpus": {k: row(v) for k, v in self.per_corpus.items()},
-                "gold_clusters": self.gold_clusters, "predicted_clusters": self.predicted_clusters}
+                "gold_clusters": self.gold_clusters, "predicted_clusters": self.predicted_clusters,
+                "details": {k: v.as_json() for k, v in self.details.items()}}
 
 
 def score(records: list[Labelled], predictions: dict[str, dict[str, Any]]) -> Scores:
@@ -196,18 +221,35 @@ def score(records: list[Labelled], predictions: dict[str, dict[str, Any]]) -> Sc
     predicted = {rid: str(p["cluster"]) for rid, p in predictions.items()}
     gold = {r.id: r.cluster for r in records}
     per_corpus: dict[str, tuple[float, float, float]] = {}
+    details = {"all": cluster_scores(gold, predicted)}
     for corpus in sorted({r.corpus for r in records}):
         ids = {r.id for r in records if r.corpus == corpus}
         per_corpus[corpus] = bcubed({i: gold[i] for i in ids}, {i: predicted[i] for i in ids if i in predicted})
-    return Scores(bcubed(gold, predicted), per_corpus, len(set(gold.values())), len(set(predicted.values())))
+        details[corpus] = cluster_scores({i: gold[i] for i in ids}, predicted)
+    return Scores(bcubed(gold, predicted), per_corpus, len(set(gold.values())), len(set(predicted.values())),
+                  details)
+
+
+def variant(records: list[Labelled], entities: dict[str, list[Entity]], *, dense: bool = False,
+            shared_actors: bool = False) -> tuple[list[Labelled], dict[str, list[Entity]]]:
+    """The stream as replayed, and its entities: as it is, with dense dates, or dense with shared actors."""
+    if dense or shared_actors:
+        records = compress_dates(records, undated=REPLAY_FETCH_TIME)
+    if shared_actors:
+        records, entities = add_shared_actors(records, entities)
+    return records, entities
 
 
 def evaluate_stories(path: Path, settings: Settings, *, predictions_path: Path | None = None,
                      entities_cache: Path | None = None, workers: int = 2,
-                     progress: Progress | None = None) -> Scores:
-    """Tag, cluster and score one labelled file; optionally write the predictions as JSON Lines."""
+                     progress: Progress | None = None, dense: bool = False, shared_actors: bool = False) -> Scores:
+    """Tag, cluster and score one labelled file; optionally write the predictions as JSON Lines.
+
+    `dense`: replay it with compressed dates, events of one kind overlapping; `shared_actors`: dense, and
+    every article of a window also names the same prominent actors (services.evaluation.stress)."""
     records = read_labelled(path)
     entities = tag_all(records, settings, workers=workers, cache=entities_cache, progress=progress)
+    records, entities = variant(records, entities, dense=dense, shared_actors=shared_actors)
     run = settings.model_copy(update={"key_prefix": f"eval{uuid.uuid4().hex[:8]}:"})
     with redis_for(run) as with_redis:
         predictions = asyncio.run(replay(records, entities, with_redis, progress))

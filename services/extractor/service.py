@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from functools import partial
 
+from services.common import metrics
 from services.common.bus import Bus, Delivery
 from services.common.errors import ExtractionFailed, InvalidUrl
 from services.common.http import HttpResponse, SafeHttpClient
@@ -31,10 +31,9 @@ from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, FEED_ITEMS
 from services.common.urls import canonical_url, same_site
-from services.extractor import entities
 from services.extractor.aliases import AliasTable
 from services.extractor.extract import RawPage
-from services.extractor.pool import ExtractionPool
+from services.extractor.pool import ExtractionPool, WorkerProcesses
 
 log = get_logger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
@@ -79,6 +78,7 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
         fingerprint=fingerprint,
     )
     await bus.publish(ARTICLES, article.id, article)
+    metrics.observe_stage("extracted", item.seen_at, article.fetched_at)
     log.info("article.extracted", article_id=article.id, url=item.url, words=len(page.text.split()),
              entities=len(tagged))
 
@@ -110,21 +110,19 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         redis = await stack.enter_async_context(open_redis(settings))
         http = await stack.enter_async_context(SafeHttpClient.from_settings(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-extractor"))
-        cpu = stack.enter_context(ProcessPoolExecutor(worker_count(settings), initializer=entities.load,
-                                                      initargs=(settings.spacy_model,)))
+        workers = WorkerProcesses(worker_count(settings), settings.spacy_model)
+        stack.push_async_callback(workers.close)  # off the event loop, and bounded
         ledger = Ledger.from_settings(redis, keys, settings)
-        # Workers start lazily; start them (and load spaCy) now, not on the first article.
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(cpu, entities.load, settings.spacy_model)
-                               for _ in range(worker_count(settings))))
+        await workers.start()
 
         async def settle_dead(delivery: Delivery, raw: bytes | None, error: BaseException) -> None:
             # A dead-lettered item's journey is over: do not emit it again.
             if delivery.key:
                 await ledger.settle(delivery.key)
 
-        extraction = ExtractionPool(cpu, slots=worker_count(settings), model=settings.spacy_model,
-                                    ner_max_chars=settings.ner_max_chars, max_batch=settings.extract_batch)
+        extraction = ExtractionPool(workers.executor, slots=worker_count(settings), model=settings.spacy_model,
+                                    ner_max_chars=settings.ner_max_chars, max_batch=settings.extract_batch,
+                                    replace=workers.replace)
         log.info("service.started", service="extractor", workers=worker_count(settings))
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()

@@ -6,19 +6,24 @@ the page's `<base href>` if it has one, else against the page URL (after redirec
 be a URL wirewatch can fetch (`services.common.urls.normalize_url`).
 
 `find_feed_links` and `looks_like_feed` are pure; `discover_feeds` fetches one page through the
-SSRF-safe client and applies them.
+SSRF-safe client and applies them. `probe_feed` is what registering a feed asks first: is this URL a
+feed wirewatch reads (and what is its title), or a page whose advertised feed is one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from services.common.errors import InvalidUrl
-from services.common.http import SafeHttpClient
+from services.common.errors import InvalidUrl, Permanent
+from services.common.http import HttpResponse, SafeHttpClient
 from services.common.urls import normalize_url
+from services.fetcher.parse import FeedParseError, ParsedFeed, parse_feed
 
-__all__ = ["FEED_TYPES", "discover_feeds", "find_feed_links", "looks_like_feed"]
+__all__ = ["FEED_TYPES", "FeedProbe", "NotAFeed", "discover_feeds", "find_feed_links", "looks_like_feed",
+           "probe_feed"]
 
 #: Media types of the feeds a page may advertise: RSS, Atom and JSON Feed.
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
@@ -86,6 +91,55 @@ async def discover_feeds(http: SafeHttpClient, url: str, *, max_bytes: int) -> l
     # A wrong guess at the charset can only garble non-ASCII text, and feed links are URLs.
     html = response.body.decode(response.charset or "utf-8", errors="replace")
     return find_feed_links(html, response.url)
+
+
+class NotAFeed(Permanent):
+    """The URL answers, but with neither a feed wirewatch reads nor a page that advertises one."""
+
+
+@dataclass(frozen=True)
+class FeedProbe:
+    """What one fetch at registration found behind a URL."""
+
+    url: str
+    """The feed to register: the URL itself, or the first feed the page at it advertises."""
+    title: str | None
+    """The feed's own title (None for sitemaps and untitled feeds)."""
+    discovered_from: str | None = None
+    """The page the feed was discovered on; None when the URL is the feed itself."""
+    other_feeds: tuple[str, ...] = ()
+    """Further feeds the page advertises (not registered)."""
+
+
+async def probe_feed(http: SafeHttpClient, url: str, *, max_bytes: int) -> FeedProbe:
+    """Fetch `url` once and read it as the fetcher will (services.fetcher.parse): a feed, with its title; else
+    a page, whose first advertised feed is fetched and read in turn.
+
+    Raises NotAFeed with the reason when neither is the case, and the fetch errors of `SafeHttpClient.get`
+    (BlockedAddress, UpstreamRejected for a 404, ...) as they come.
+    """
+    response = await http.get(url, max_bytes=max_bytes)
+    try:
+        return FeedProbe(url=url, title=(await _parse(response)).title)
+    except FeedParseError as exc:
+        if looks_like_feed(response.body, response.content_type):
+            raise NotAFeed(f"{url} looks like a feed, but wirewatch cannot read it ({exc})") from exc
+        # A wrong guess at the charset can only garble non-ASCII text, and feed links are URLs.
+        links = find_feed_links(response.body.decode(response.charset or "utf-8", errors="replace"), response.url)
+        if not links:
+            raise NotAFeed(f"{url} is not a feed ({exc}) and advertises no feed (no <link rel=\"alternate\"> to "
+                           "RSS, Atom or JSON Feed): give the feed's own URL") from exc
+    feed = await http.get(links[0], max_bytes=max_bytes)
+    try:
+        parsed = await _parse(feed)
+    except FeedParseError as exc:
+        raise NotAFeed(f"{url} advertises {links[0]}, which wirewatch cannot read as a feed ({exc})") from exc
+    return FeedProbe(url=links[0], title=parsed.title, discovered_from=url, other_feeds=tuple(links[1:]))
+
+
+async def _parse(response: HttpResponse) -> ParsedFeed:
+    """The response read as a feed, off the event loop (a large feed takes a while: services.fetcher.poll)."""
+    return await asyncio.to_thread(parse_feed, response.body, response.url)
 
 
 class _EndOfHead(Exception):

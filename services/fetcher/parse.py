@@ -304,11 +304,13 @@ def _parse_with_feedparser(body: bytes, feed_url: str, root_name: str | None) ->
     """
     parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": feed_url})
     version = parsed.get("version") or ""
-    if not parsed.entries and (parsed.get("bozo") or not version):
+    bozo = parsed.get("bozo_exception")
+    # No Content-Type is passed on purpose (the body decides), so feedparser always notes that one: it is
+    # no flaw of the feed, and a well-formed feed without items yet (a new outlet's) is an empty feed.
+    flawed = bozo is not None and not isinstance(bozo, feedparser.NonXMLContentType)
+    if not parsed.entries and (flawed or not version):
         reasons = [f"XML with root <{root_name}>"] if root_name else []
-        bozo = parsed.get("bozo_exception")
-        # No Content-Type is passed on purpose (the body decides), so feedparser always notes that one.
-        if bozo is not None and not isinstance(bozo, feedparser.NonXMLContentType):
+        if flawed:
             reasons.append(f"{type(bozo).__name__}: {bozo}")
         raise FeedParseError(f"not a feed: {'; '.join(reasons) or 'no entries'}")
     entries: list[ParsedEntry] = []

@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from services.common.errors import Permanent, UpstreamRejected, WirewatchError
+from services.common.errors import BlockedAddress, Permanent, UpstreamRejected, WirewatchError
 from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
 from services.common.redis import Redis
@@ -113,6 +113,7 @@ class RobotsCache:
             future.set_result(rules)
         except BaseException as exc:
             future.set_exception(exc)
+            future.exception()  # marked retrieved: with no other caller waiting, asyncio would log it as lost
             raise
         finally:
             del self._fetching[origin]
@@ -133,6 +134,10 @@ class RobotsCache:
             if exc.status is not None and 400 <= exc.status < 500:
                 return RobotsRules(None, False, now, ROBOTS_TTL_S)  # RFC 9309 2.3.1.3: no rules
             return RobotsRules(None, True, now, ROBOTS_RETRY_S)
+        except BlockedAddress:
+            # Not the host being unreachable but our own guard refusing it: the feed would be refused too,
+            # and that refusal (which names the setting that allows it) is what the feed's health must show.
+            raise
         except WirewatchError:
             # RFC 9309 2.3.1.4: unreachable means complete disallow; asked again within the hour.
             return RobotsRules(None, True, now, ROBOTS_RETRY_S)

@@ -13,17 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
-from services.common.bus import Bus
+from services.common import metrics
+from services.common.bus import Bus, is_outage
 from services.common.http import SafeHttpClient
+from services.common.incarnation import CHECK_EVERY_S, IncarnationWatch
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.lifecycle import heartbeat
 from services.common.logging import get_logger
 from services.common.messages import FeedItem
-from services.common.redis import open_redis
+from services.common.redis import open_redis, wait_out_outage
 from services.common.settings import Settings
 from services.common.topics import FEED_ITEMS
 from services.fetcher.politeness import HostGate, PoliteClient, RobotsCache
@@ -34,6 +37,7 @@ from services.fetcher.websub import WebSubStore
 
 log = get_logger(__name__)
 MAX_REEMITS = 10
+REEMIT_ROUND = 500
 CLAIM_IDLE_S = 0.5
 
 
@@ -59,6 +63,7 @@ class Fetcher:
         started = time.time()
         outcome = await poll_feed(self.client, feed, previous)
         emitted = await self._publish(feed, outcome)
+        metrics.count_poll(failure_class=outcome.failure_class, changed=outcome.changed, emitted=emitted)
         pushing = outcome.ok and await self._pushing(feed, outcome, started)
         state = next_state(previous, outcome, started, self.policy, emitted=emitted, pushing=pushing)
         assert state.next_poll is not None  # next_state always schedules
@@ -113,11 +118,13 @@ class Fetcher:
             log.exception("feed.poll_crashed", feed_id=feed.id, url=feed.url)
             return 0
 
-    async def _emit(self, item: FeedItem) -> None:
+    async def _emit(self, item: FeedItem) -> bool:
         try:
             await self.bus.publish(FEED_ITEMS, item.url, item)
+            return True
         except Exception as exc:  # noqa: BLE001 - the item stays pending and is emitted again later
             log.warning("item.emit_failed", url=item.url, error=repr(exc))
+            return False
 
     async def run_schedule(self, stop: asyncio.Event) -> None:
         """Claim due feeds and poll them, at most `fetch_concurrency` at once, until `stop`.
@@ -134,20 +141,24 @@ class Fetcher:
             in_flight.discard(task)
             slot_freed.set()
 
+        outage_delay = 0.5
+
         try:
             while not stop.is_set():
                 slot_freed.clear()
                 free = limit - len(in_flight)
                 claimed: list[str] = []
                 if free > 0:
-                    claimed = await self.registry.claim_due(lease_s=lease, limit=free)
-                    for fid in claimed:
-                        feed = await self.registry.get(fid)
-                        if feed is None or feed.paused:
-                            continue
-                        task = asyncio.create_task(self._poll_guarded(feed))
-                        in_flight.add(task)
-                        task.add_done_callback(finished)
+                    try:
+                        claimed = await self._claim(lease, free, in_flight, finished)
+                    except Exception as exc:
+                        if not is_outage(exc):
+                            raise
+                        # Redis is away: the feeds stay due (or their lease runs out); try again shortly.
+                        log.warning("fetcher.redis_unavailable", error=repr(exc)[:300])
+                        outage_delay = await wait_out_outage(stop, outage_delay)
+                        continue
+                    outage_delay = 0.5
                 if len(claimed) == free and free > 0 and len(in_flight) < limit:
                     continue  # claimed a full batch and slots are free again: more may be due right now
                 # All slots busy: wait for one to free. Free slots but nothing (more) due: look again shortly.
@@ -168,22 +179,57 @@ class Fetcher:
                 task.cancel()
             await asyncio.gather(*polls, return_exceptions=True)
 
-    async def run_reemit(self, stop: asyncio.Event) -> None:
-        """Emit again the items still pending after the grace period (lost with a broker, say)."""
+    async def _claim(self, lease: float, free: int, in_flight: set[asyncio.Task[int]],
+                     finished: Callable[[asyncio.Task[int]], None]) -> list[str]:
+        """Claim up to `free` due feeds and start a poll of each; returns the claimed ids."""
+        claimed = await self.registry.claim_due(lease_s=lease, limit=free)
+        for fid in claimed:
+            feed = await self.registry.get(fid)
+            if feed is None or feed.paused:
+                continue
+            task = asyncio.create_task(self._poll_guarded(feed))
+            in_flight.add(task)
+            task.add_done_callback(finished)
+        return claimed
+
+    async def run_reemit(self, stop: asyncio.Event, watch: IncarnationWatch | None = None) -> None:
+        """Emit again the items still pending: all of them as soon as the broker shows it lost its log
+        (`watch`), and any older than the grace period (a record lost some other way)."""
         every = min(30.0, self.settings.pending_grace_s / 2)
+        next_grace_round = time.monotonic() + every
+        unfinished = False  # a re-emission after a broker restart that could not send everything yet
         while not stop.is_set():
             try:
-                for item, attempts in await self.ledger.due_again(self.settings.pending_grace_s):
-                    if attempts > MAX_REEMITS:
-                        log.error("item.abandoned", url=item.url, attempts=attempts)
-                        await self.ledger.settle(item.url)
-                        continue
-                    log.info("item.reemitted", url=item.url, attempts=attempts)
-                    await self._emit(item)
+                if (watch is not None and await watch.check()) or unfinished:
+                    failed = await self._reemit(emitted_before=time.time())
+                    unfinished = failed > 0
+                if time.monotonic() >= next_grace_round:
+                    next_grace_round = time.monotonic() + every
+                    await self._reemit(older_than_s=self.settings.pending_grace_s)
             except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next round
                 log.warning("ledger.reemit_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+                await asyncio.wait_for(stop.wait(), CHECK_EVERY_S if watch is not None else every)
+
+    async def _reemit(self, *, older_than_s: float = 0.0, emitted_before: float | None = None) -> int:
+        """Emit the due pending items again, in rounds of REEMIT_ROUND until none is left; returns how many
+        could not be sent (they stay pending)."""
+        total = failed = 0
+        while True:
+            due = await self.ledger.due_again(older_than_s, REEMIT_ROUND, emitted_before=emitted_before)
+            for item, attempts in due:
+                if attempts > MAX_REEMITS:
+                    log.error("item.abandoned", url=item.url, attempts=attempts)
+                    await self.ledger.settle(item.url)
+                    continue
+                log.info("item.reemitted", url=item.url, attempts=attempts)
+                failed += not await self._emit(item)
+            total += len(due)
+            if len(due) < REEMIT_ROUND:
+                if total:
+                    log.info("ledger.reemitted", items=total, failed=failed,
+                             after_broker_restart=emitted_before is not None)
+                return failed
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
@@ -200,6 +246,6 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         log.info("service.started", service="fetcher")
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(heartbeat(redis, keys, "fetcher", stop))
-            tasks.create_task(fetcher.run_reemit(stop))
+            tasks.create_task(fetcher.run_reemit(stop, IncarnationWatch(settings, redis, keys, "ledger")))
             tasks.create_task(fetcher.run_schedule(stop))
     log.info("service.stopped", service="fetcher")

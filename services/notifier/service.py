@@ -14,13 +14,17 @@ queued again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from functools import partial
 
 from services.common.bus import Bus, Delivery
 from services.common.http import SafeHttpClient
+from services.common.incarnation import CHECK_EVERY_S, IncarnationWatch
 from services.common.keys import Keys
+from services.common.ledger import EventOutbox
 from services.common.lifecycle import heartbeat
 from services.common.logging import get_logger
 from services.common.messages import StoryArticle, StoryEvent
@@ -49,6 +53,9 @@ class Notifier:
         self.subscriptions = subscriptions
         self.queue = queue
         self.on_queued = on_queued
+        # The consumer and the outbox drain take turns: two handlings of one story at once would both see
+        # "never told" and alert twice.
+        self.turn = asyncio.Lock()
 
     async def handle(self, event: StoryEvent, delivery: Delivery | None = None) -> int:
         """Alert the subscriptions an event is news to; returns how many deliveries were queued."""
@@ -112,16 +119,60 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         deliverer = Deliverer(queue, http, timeout_s=settings.http_timeout_s)
         notifier = Notifier(settings, redis=redis, keys=keys,
                             subscriptions=SubscriptionStore(redis, keys), queue=queue, on_queued=deliverer.wake)
+        outbox = EventOutbox(redis, keys)
         log.info("service.started", service="notifier")
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
             tasks.create_task(heartbeat(redis, keys, "notifier", stop, ready))
             tasks.create_task(deliverer.run(stop))
+            tasks.create_task(drain_outbox(notifier, outbox, IncarnationWatch(settings, redis, keys, "outbox"),
+                                           settings, stop))
             tasks.create_task(bus.consume(
-                STORY_EVENTS, group="notifier", stage="notifier", handle=partial(_handle, notifier),
+                STORY_EVENTS, group="notifier", stage="notifier", handle=partial(_handle, notifier, outbox),
                 stop=stop, ready=ready,
             ))
 
 
-async def _handle(notifier: Notifier, event: StoryEvent, delivery: Delivery) -> None:
-    await notifier.handle(event, delivery)
+async def _handle(notifier: Notifier, outbox: EventOutbox, event: StoryEvent, delivery: Delivery) -> None:
+    async with notifier.turn:
+        await notifier.handle(event, delivery)
+    await outbox.settle(event)
+
+
+async def drain_outbox(notifier: Notifier, outbox: EventOutbox, watch: IncarnationWatch, settings: Settings,
+                       stop: asyncio.Event) -> None:
+    """Handle the story events the broker lost: every one still in the outbox as soon as the broker shows a
+    new incarnation, and any older than the grace period (handling is idempotent, so a merely slow event
+    that arrives later from the topic queues nothing twice)."""
+    every = min(30.0, settings.pending_grace_s / 2)
+    next_grace_round = time.monotonic() + every
+    unfinished: float | None = None  # cutoff of a drain after a broker restart that was interrupted
+    while not stop.is_set():
+        try:
+            if await watch.check():
+                unfinished = time.time()
+            if unfinished is not None:
+                await _drain(notifier, outbox, emitted_before=unfinished, stop=stop)
+                unfinished = None
+            if time.monotonic() >= next_grace_round:
+                next_grace_round = time.monotonic() + every
+                await _drain(notifier, outbox, emitted_before=time.time() - settings.pending_grace_s, stop=stop)
+        except Exception as exc:  # noqa: BLE001 - Redis away: the events stay in the outbox for the next round
+            log.warning("outbox.drain_failed", error=repr(exc)[:300])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CHECK_EVERY_S)
+
+
+async def _drain(notifier: Notifier, outbox: EventOutbox, *, emitted_before: float, stop: asyncio.Event) -> None:
+    handled = 0
+    while not stop.is_set():
+        events = await outbox.due(emitted_before=emitted_before, limit=200)
+        for event in events:
+            async with notifier.turn:
+                await notifier.handle(event)
+            await outbox.settle(event)
+        handled += len(events)
+        if len(events) < 200:
+            break
+    if handled:
+        log.info("outbox.drained", events=handled)

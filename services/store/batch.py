@@ -23,7 +23,7 @@ from itertools import chain
 from services.common.fingerprint import Sketch
 from services.store.cluster import Candidate
 from services.store.lsh import LshIndex
-from services.store.repository import BatchWrite, Repository, StoredArticle, StoredStory
+from services.store.repository import POSTINGS_PER_KEY, BatchWrite, Repository, StoredArticle, StoredStory
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class BatchView:
         self.write = BatchWrite()
         # Read from Redis (prefetched, completed on demand).
         self.body_owner_read: dict[str, str] = {}
-        self.postings_read: dict[str, list[str]] = {}
+        self.postings_read: dict[str, PostingsRead] = {}
         self.sketches: dict[str, Sketch] = {}
         self.articles_read: dict[str, StoredArticle] = {}
         self.entries: dict[str, Entry] = {}
@@ -99,10 +99,17 @@ class BatchView:
 
     # --- prefetch -----------------------------------------------------------------------
     async def read_postings(self, keys: Iterable[str], *, lo: float, hi: float) -> None:
-        """Read the stories posted under index keys not read yet."""
-        missing = [k for k in dict.fromkeys(keys) if k not in self.postings_read]
+        """Read the stories posted under index keys, unless what was read of a key already holds its
+        newest POSTINGS_PER_KEY within [lo, hi]."""
+        missing = []
+        for key in dict.fromkeys(keys):
+            read = self.postings_read.get(key)
+            if read is None or not read.covers(lo, hi):
+                missing.append(key)
         if missing:
-            self.postings_read.update(await self.repo.postings(missing, lo=lo, hi=hi))
+            found = await self.repo.postings(missing, lo=lo, hi=hi)
+            for key, entries in found.items():
+                self.postings_read[key] = PostingsRead(lo, hi, entries)
 
     async def read_articles(self, ids: Iterable[str]) -> None:
         """Read stored articles not known to the batch yet."""
@@ -131,12 +138,24 @@ class BatchView:
         """The first article with this body hash, in Redis or earlier in the batch."""
         return self.body_owner_read.get(digest) or self.write.bodies.get(digest)
 
-    def postings(self, key: str) -> Collection[str]:
-        """Stories posted under an index key, each once: the batch's own and Redis's newest."""
-        read = self.postings_read.get(key, ())
+    def postings(self, key: str, *, lo: float, hi: float) -> Collection[str]:
+        """The POSTINGS_PER_KEY stories most recently posted under an index key in [lo, hi], as Redis would
+        answer had the batch's earlier articles been written one by one (read_postings first)."""
+        read = self.postings_read.get(key)
+        entries = read.entries if read is not None else []
         mine = self.write.postings.get(key)
-        # Most keys have no posting from this batch: Redis's list as it is, no copy.
-        return read if not mine else mine.keys() | read
+        if not mine:
+            # Most keys have no posting from this batch: Redis's list as it is when all of it is in the window.
+            if read is None or read.within(lo, hi):
+                return [cid for cid, _ in entries]
+            return [cid for cid, t in entries if lo <= t <= hi]
+        # A story posted again takes its latest time (ZADD GT), as the commit writes it.
+        times = dict(entries)
+        for cid, t in mine.items():
+            times[cid] = max(t, times.get(cid, t))
+        # Redis's order: newest first, equal times in reverse lexical order of the id.
+        ranked = sorted(((t, cid) for cid, t in times.items() if lo <= t <= hi), reverse=True)
+        return [cid for _, cid in ranked[:POSTINGS_PER_KEY]]
 
     def local_article(self, article_id: str) -> StoredArticle | None:
         """An article this batch wrote or moved."""
@@ -214,6 +233,29 @@ class BatchView:
         for cid, entry in self.touched.items():
             entry.story.mark_stored(self.write.expected_versions[cid] + 1)
             self.cache.put(entry)
+
+
+@dataclass(frozen=True)
+class PostingsRead:
+    """What one read of an index key returned: the newest POSTINGS_PER_KEY stories posted in [lo, hi]."""
+
+    lo: float
+    hi: float
+    entries: list[tuple[str, float]]  # (story id, posting time), newest first
+
+    def covers(self, lo: float, hi: float) -> bool:
+        """Whether this read holds the newest POSTINGS_PER_KEY postings in [lo, hi] (a sub-window)."""
+        if lo < self.lo or hi > self.hi:
+            return False
+        if len(self.entries) < POSTINGS_PER_KEY:
+            return True  # everything in the read's window was read
+        # A full read: complete for [lo, hi] unless newer postings beyond `hi` took places that postings
+        # inside it would have had, which we can rule out when the read reaches below `lo` anyway.
+        return self.entries[0][1] <= hi or self.entries[-1][1] < lo
+
+    def within(self, lo: float, hi: float) -> bool:
+        """Whether every posting read lies in [lo, hi]."""
+        return not self.entries or (self.entries[-1][1] >= lo and self.entries[0][1] <= hi)
 
 
 def count_hits(posting_lists: Iterable[Collection[str]]) -> Counter[str]:

@@ -1,7 +1,8 @@
 """MinHash LSH index in Redis: candidate copies of an article, found atomically.
 
-Layout (32 bands x 4 rows, see LSH_BANDS; PERFORMANCE.md 2.3 measured the
-bucket-HASH design 5.6x leaner than one key per band per article):
+Layout (32 bands x 4 rows of the body's sketch, see LSH_BANDS, then 8 bands x 2 rows
+of the lead's, see LEAD_BANDS; PERFORMANCE.md 2.3 measured the bucket-HASH design
+5.6x leaner than one key per band per article):
 
 * bucket HASH per (epoch, band, first byte of the band hash) -> 256 buckets per
   band and epoch, so at ~100 k articles per epoch each HASH has ~400 fields and
@@ -11,8 +12,8 @@ bucket-HASH design 5.6x leaner than one key per band per article):
   articles with that band, oldest first, capped at MAX_MEMBERS (newest kept: a
   wire story re-posted 60 times still finds its recent copies, whose `copy_of`
   leads back to the original).
-* one STRING per article with its sketch (`Sketch.encode()`, 688 bytes), read with
-  one MGET to verify candidates.
+* one STRING per article with its sketch (`Sketch.encode()`, 777 bytes with the
+  lead), read with one MGET to verify candidates.
 
 Atomicity: `insert_and_query` is one Lua script that reads every bucket's members
 and appends the article in the same step, so of two near-identical articles
@@ -27,7 +28,7 @@ pairs up to 2 x window_s apart may). Bucket keys get a TTL of 1.1 x window_s,
 refreshed on each write, and sketches 2.2 x window_s from their insert: an epoch's
 buckets outlive its last write by one window, and a sketch outlives every bucket
 that names it. Redis therefore holds about two windows of articles. A marker key per epoch
-(same TTL as its buckets) lets the script skip the 32 reads of an epoch that has no buckets.
+(same TTL as its buckets) lets the script skip the 40 reads of an epoch that has no buckets.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 from services.common.fingerprint import Sketch
 from services.common.keys import Keys
 from services.common.redis import Redis
-from services.store.dedup import CopyVerdict, band_hashes, judge_copy
+from services.store.dedup import CopyRules, CopyVerdict, band_hashes, judge_copy, lead_band_hashes
 
 #: Banding: part of the stored layout (another banding finds none of the stored articles), so a constant
 #: and not a setting. 16 x 8 (S-curve threshold ~0.71) found only 80 % of the pairs judge_copy accepts on the
@@ -46,6 +47,11 @@ from services.store.dedup import CopyVerdict, band_hashes, judge_copy
 #: own-words pairs candidates (verified away by judge_copy); 42 x 3 finds 99.9 % for 4x the candidates.
 LSH_BANDS = 32
 LSH_ROWS = 4
+#: Bands of the lead's 16-permutation sketch, indexed after the body's (band numbers 32-39): a re-post that
+#: keeps the top of a story (lead J >= 0.6, body J often < 0.4) becomes a candidate with probability
+#: 1-(1-J^2)^8 >= 0.97; 4 x 4 would find only 43 % at J 0.6. Eight more fields per article.
+LEAD_BANDS = 8
+LEAD_ROWS = 2
 #: Newest members kept per bucket field: bounds a bucket of a much re-posted wire story.
 MAX_MEMBERS = 50
 #: Epochs read around the article's own: previous, own, next.
@@ -178,8 +184,14 @@ class LshIndex:
             replies = await pipe.execute()
         return [[_text(m) for m in found] for found in replies]
 
+    def _bands(self, sketch: Sketch) -> list[tuple[str, str]]:
+        """(bucket, field) per band: the body's LSH_BANDS, then the lead's LEAD_BANDS when it has a lead."""
+        hashes = [*band_hashes(sketch, LSH_BANDS, LSH_ROWS),
+                  *lead_band_hashes(sketch, LEAD_BANDS, LEAD_ROWS, first_band=LSH_BANDS)]
+        return [self._split(h) for h in hashes]
+
     def _insert_call(self, article_id: str, sketch: Sketch, at: float) -> tuple[list[str], list[Any]]:
-        parts = [self._split(h) for h in band_hashes(sketch, LSH_BANDS, LSH_ROWS)]
+        parts = self._bands(sketch)
         own = self.epoch(at)
         epochs = [own + d for d in _EPOCH_SPAN]
         args: list[Any] = [article_id, sketch.encode(), MAX_MEMBERS, self.bucket_ttl_s, self.sketch_ttl_s,
@@ -203,7 +215,7 @@ class LshIndex:
         raw = await self.redis.get(self.keys.lsh_sketch(article_id))
         if raw is None:
             return False
-        parts = [self._split(h) for h in band_hashes(Sketch.decode(raw), LSH_BANDS, LSH_ROWS)]
+        parts = self._bands(Sketch.decode(raw))
         own = self.epoch(at)
         keys = [self.keys.lsh_sketch(article_id), *(self.keys.lsh_bucket(own, b, bucket)
                                                     for b, (bucket, _) in enumerate(parts))]
@@ -211,14 +223,13 @@ class LshIndex:
         return bool(deleted)
 
 
-def verify_copies(sketch: Sketch, candidates: Iterable[str], stored: Mapping[str, Sketch], *,
-                  min_jaccard: float, min_containment: float, min_shingles: int) -> list[tuple[str, CopyVerdict]]:
+def verify_copies(sketch: Sketch, candidates: Iterable[str], stored: Mapping[str, Sketch],
+                  rules: CopyRules) -> list[tuple[str, CopyVerdict]]:
     """The LSH candidates whose stored sketch confirms a copy: (id, verdict), most similar first."""
     verified = []
     for cid in candidates:
         other = stored.get(cid)
-        verdict = judge_copy(sketch, other, min_jaccard=min_jaccard, min_containment=min_containment,
-                             min_shingles=min_shingles) if other is not None else None
+        verdict = judge_copy(sketch, other, rules) if other is not None else None
         if verdict is not None:
             verified.append((cid, verdict))
     verified.sort(key=lambda cv: (-cv[1].similarity, cv[0]))

@@ -39,15 +39,14 @@ from services.store.cluster import (
     ArticleTerms,
     Candidate,
     Features,
-    Weights,
     combine,
     features_of,
     grow,
-    ranked_matches,
     seed,
 )
-from services.store.dedup import CopyVerdict
+from services.store.dedup import CopyRules, CopyVerdict
 from services.store.idf import DocumentFrequencies, term_buckets
+from services.store.join_model import Joiner, Story, joiner_of
 from services.store.lsh import LshIndex, verify_copies
 from services.store.repository import (
     WRITE_RETRIES,
@@ -105,12 +104,6 @@ class Placed(NamedTuple):
     kind: str  # "created" (the article opened the story) or "updated"
 
 
-def weights_of(settings: Settings) -> Weights:
-    """How the clustering score adds up, from the settings."""
-    return Weights(body=settings.cluster_weight_body, title=settings.cluster_weight_title,
-                   entities=settings.cluster_weight_entities, time_scale_s=settings.cluster_time_scale_days * 86400)
-
-
 class Placer:
     """Places articles in stories and keeps their Redis state (through the repository and the LSH index)."""
 
@@ -120,7 +113,7 @@ class Placer:
         self.lsh = LshIndex(repo.redis, repo.keys, window_hours=settings.copy_window_hours)
         self.cache = StoryCache(settings.store_cache_clusters)
         self.idf = DocumentFrequencies(repo)
-        self.weights = weights_of(settings)
+        self.joiner = joiner_of(settings)
 
     async def ingest(self, article: Article) -> Placed:
         """Store an article in its story (idempotent)."""
@@ -230,7 +223,7 @@ class Placer:
                 self.idf.add(own)
             copies, keys = await self._prefetch(view, prepared, feats, lookup, owners)
             reads_done()
-            placed = [await place(view, p, f, c, k, self.settings, self.weights)
+            placed = [await place(view, p, f, c, k, self.settings, self.joiner)
                       for p, f, c, k in zip(prepared, feats, copies, keys, strict=True)]
             self.idf.stage(view.write)
             conflicts = await self.repo.commit(view.write)
@@ -274,12 +267,13 @@ class Placer:
             view.read_articles(o for o in owners.values() if o not in in_batch),
         )
         # The stories the articles are likely to meet: those sharing the most index keys, and their copies' stories.
-        verified = [verify_copies(p.sketch, found, view.sketches, min_jaccard=s.copy_min_jaccard,
-                                  min_containment=s.copy_min_containment, min_shingles=s.copy_min_shingles)
+        rules = CopyRules.of(s)
+        verified = [verify_copies(p.sketch, found, view.sketches, rules)
                     for p, found in zip(prepared, copy_candidates, strict=True)]
         await view.read_articles(c for v in verified for c, _ in v if c not in in_batch)
-        wanted = [c for keys in index_keys
-                  for c, _ in ranked_hits(view, keys, s.cluster_max_candidates, s.cluster_min_shared_keys)]
+        wanted = [c for keys, p in zip(index_keys, prepared, strict=True)
+                  for c, _ in ranked_hits(view, keys, s.cluster_max_candidates, s.cluster_min_shared_keys,
+                                          lo=p.time - window_s, hi=p.time + window_s)]
         wanted += [a.cluster_id for a in view.articles_read.values()]
         await view.read_stories(wanted)
         return verified, index_keys
@@ -299,18 +293,18 @@ def _log_stored(placed: list[Placed]) -> None:
 
 # --- one article ---------------------------------------------------------------------------
 async def place(view: BatchView, p: Prepared, feats: Features, copies: list[tuple[str, CopyVerdict]],
-                keys: list[str], settings: Settings, weights: Weights) -> Placed:
+                keys: list[str], settings: Settings, joiner: Joiner) -> Placed:
     """Decide where one article goes, against the batch's view, and record it there."""
-    return await apply(view, p, feats, keys, await decide(view, p, feats, copies, keys, settings, weights))
+    return await apply(view, p, feats, keys, await decide(view, p, feats, copies, keys, settings, joiner))
 
 
 async def decide(view: BatchView, p: Prepared, feats: Features, copies: list[tuple[str, CopyVerdict]],
-                 keys: list[str], settings: Settings, weights: Weights) -> Decision:
+                 keys: list[str], settings: Settings, joiner: Joiner) -> Decision:
     """The story of the original it copies, else the most similar story, else a new one."""
     copy = await copy_target(view, p, copies)
     if copy is not None and copy.target is not None:
         return copy
-    similar = await similar_story(view, p, feats, keys, settings, weights)
+    similar = await similar_story(view, p, feats, keys, settings, joiner)
     if similar is not None:
         # An original whose story is gone (expired) still makes the article its copy, wherever it goes.
         return replace(similar, copy_of=copy.copy_of) if copy is not None else similar
@@ -320,7 +314,10 @@ async def decide(view: BatchView, p: Prepared, feats: Features, copies: list[tup
 async def copy_target(view: BatchView, p: Prepared, copies: list[tuple[str, CopyVerdict]]) -> Decision | None:
     """The story of the article this one copies: the first with the same body, else the most similar
     verified copy (`copies`, most similar first). None if it copies nothing stored; a decision without
-    a target if the original's story is gone."""
+    a target if the original's story is gone. An article without words copies nothing (every empty body
+    has the same hash)."""
+    if p.sketch.size == 0:
+        return None
     exact = None
     owner = view.body_owner(p.digest)
     if owner and owner != p.article.id:
@@ -343,27 +340,27 @@ async def copy_target(view: BatchView, p: Prepared, copies: list[tuple[str, Copy
 
 
 async def similar_story(view: BatchView, p: Prepared, feats: Features, keys: list[str], settings: Settings,
-                        weights: Weights) -> Decision | None:
-    """The best-scoring story among those sharing the most index keys with the article, if any scores
-    at least the threshold; the others scoring at least the merge threshold are linked."""
+                        joiner: Joiner) -> Decision | None:
+    """The story the join decision (services.store.join_model) picks among those sharing the most index
+    keys with the article, if any; the other stories it would join almost surely are linked (merged)."""
     window_s = settings.cluster_window_hours * 3600
-    missing = [k for k in keys if k not in view.postings_read]
-    if missing:
-        await view.read_postings(missing, lo=p.time - window_s, hi=p.time + window_s)
+    lo, hi = p.time - window_s, p.time + window_s
+    await view.read_postings(keys, lo=lo, hi=hi)
     found: dict[str, Entry] = {}
-    for cid, _ in ranked_hits(view, keys, settings.cluster_max_candidates, settings.cluster_min_shared_keys):
+    for cid, _ in ranked_hits(view, keys, settings.cluster_max_candidates, settings.cluster_min_shared_keys,
+                              lo=lo, hi=hi):
         entry = await view.entry(cid)
         if entry is not None:
             found.setdefault(entry.story.id, entry)
-    ranked = ranked_matches(feats, [e.candidate for e in found.values()], weights, settings.cluster_threshold,
-                            window_s)
+    ranked = joiner.rank(feats, [Story(e.candidate, e.story.size, e.story.outlets) for e in found.values()],
+                         p.article.outlet)
     if not ranked:
         return None
     best = ranked[0]
     reason = JoinReason(rule="similar", score=best.score, text_similarity=best.text_similarity,
                         title_similarity=best.title_similarity, entity_similarity=best.entity_similarity,
                         time_gap_hours=best.time_gap_hours, shared_entities=best.shared_entities)
-    links = tuple(m.cluster_id for m in ranked[1:] if m.score >= settings.cluster_merge_threshold)
+    links = tuple(m.cluster_id for m in ranked[1:] if m.score >= joiner.merge_threshold)
     return Decision(found[best.cluster_id], reason, links=links)
 
 
@@ -486,9 +483,11 @@ def posting_keys(keys: Keys, feats: Features) -> list[str]:
             *map(keys.term_postings, index_terms)]
 
 
-def ranked_hits(view: BatchView, keys: list[str], limit: int, min_shared: int) -> list[tuple[str, int]]:
-    """The stories sharing the most index keys with an article (at least `min_shared`), at most `limit`."""
-    hits = count_hits(view.postings(k) for k in keys)
+def ranked_hits(view: BatchView, keys: list[str], limit: int, min_shared: int, *, lo: float, hi: float,
+                ) -> list[tuple[str, int]]:
+    """The stories sharing the most index keys with an article (at least `min_shared`), at most `limit`,
+    among those posted in [lo, hi]."""
+    hits = count_hits(view.postings(k, lo=lo, hi=hi) for k in keys)
     shared = [(cid, n) for cid, n in hits.items() if n >= min_shared]
     return sorted(shared, key=lambda kv: (-kv[1], kv[0]))[:limit]
 

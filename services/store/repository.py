@@ -49,11 +49,12 @@ class HighWater:
 
 
 # Newest clusters posted under each index key within [ARGV[1], ARGV[2]], at most ARGV[3] per key;
-# ARGV[4] = newline-joined posting keys. One line per key, ids space-joined.
+# ARGV[4] = newline-joined posting keys. One line per key: id and time pairs, space-joined.
 _READ_POSTINGS = """
 local out = {}
 for key in string.gmatch(ARGV[4], "[^\\n]+") do
-  out[#out + 1] = table.concat(redis.call('ZREVRANGEBYSCORE', key, ARGV[2], ARGV[1], 'LIMIT', 0, ARGV[3]), ' ')
+  out[#out + 1] = table.concat(redis.call('ZREVRANGEBYSCORE', key, ARGV[2], ARGV[1], 'WITHSCORES', 'LIMIT', 0,
+                                          ARGV[3]), ' ')
 end
 return table.concat(out, '\\n')
 """
@@ -364,13 +365,18 @@ class Repository:
         return {h: str(v) for h, v in zip(body_hashes, values, strict=True) if v}
 
     async def postings(self, posting_keys: Sequence[str], *, lo: float, hi: float,
-                       limit: int = POSTINGS_PER_KEY) -> dict[str, list[str]]:
-        """The clusters most recently posted under each index key with a time in [lo, hi], newest first."""
+                       limit: int = POSTINGS_PER_KEY) -> dict[str, list[tuple[str, float]]]:
+        """The clusters most recently posted under each index key with a time in [lo, hi], newest first,
+        with their posting times."""
         if not posting_keys:
             return {}
         reply = await self._read_postings(args=[lo, hi, limit, "\n".join(posting_keys)])
         lines = str(reply).split("\n")
-        return {key: line.split() for key, line in zip(posting_keys, lines, strict=True)}
+        out = {}
+        for key, line in zip(posting_keys, lines, strict=True):
+            parts = line.split()
+            out[key] = [(cid, float(t)) for cid, t in zip(parts[::2], parts[1::2], strict=True)]
+        return out
 
     async def recent_articles(self, *, limit: int, since: float | None = None,
                               before: float | None = None) -> list[str]:

@@ -23,9 +23,10 @@ from functools import partial
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.common import metrics
 from services.common.bus import Bus, Delivery
 from services.common.keys import Keys
-from services.common.ledger import Ledger
+from services.common.ledger import EventOutbox, Ledger
 from services.common.lifecycle import heartbeat
 from services.common.logging import get_logger
 from services.common.messages import Article, StoryArticle, StoryEvent
@@ -56,7 +57,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         collections.install()
         stack.callback(collections.uninstall)
         handle_poll = partial(handle_batch, placer=placer, bus=bus, ledger=Ledger.from_settings(redis, keys, settings),
-                              collections=collections)
+                              collections=collections, outbox=EventOutbox(redis, keys))
         log.info("service.started", service="store")
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
@@ -73,7 +74,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def handle_batch(items: Sequence[tuple[Article, Delivery]], *, placer: Placer, bus: Bus, ledger: Ledger,
-                       collections: FullCollections) -> None:
+                       collections: FullCollections, outbox: EventOutbox | None = None) -> None:
     """Store a partition's batch (idempotent), publish the story events, then mark the offsets done."""
     if not items:
         return
@@ -86,7 +87,17 @@ async def handle_batch(items: Sequence[tuple[Article, Delivery]], *, placer: Pla
     placed = await placer.ingest_many([a for a, _ in todo])
     collections.run_if_due()  # between batches: a full collection of the story cache takes a while
     # Re-published when a crash came between the write and the events: consumers dedup on (story id, article id, kind).
-    await bus.publish_many(STORY_EVENTS, story_events(placed))
+    events = story_events(placed)
+    if outbox is not None:
+        # Kept in Redis until the notifier has them: the broker may lose them (services.common.ledger).
+        await outbox.add_many([e for _, e in events])
+    await bus.publish_many(STORY_EVENTS, events)
+    published = datetime.now(UTC)
+    for p in placed:
+        metrics.count_stored(fetched_at=p.stored.fetched_at, stored_at=p.stored.stored_at, published_at=published,
+                             revision=p.stored.revision)
+    for _, event in events:
+        metrics.STORY_EVENTS.labels(event.kind).inc()
     await ledger.settle_many([a.url for a, _ in todo])
     last_article, last = todo[-1]
     await placer.repo.raise_high_water(last.topic, last.partition, last.offset, last_article.id)

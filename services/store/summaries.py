@@ -68,8 +68,9 @@ class StoryFilter:
 
     def passes(self, story: StoredStory) -> bool:
         """Whether the story passes: an entity key or name among its entities, the words in a member's
-        title, enough outlets, an outlet among its members, a member in the language."""
-        if len(story.outlets) < self.min_outlets:
+        title, enough independent outlets (copies do not count), an outlet among its members, a member in the
+        language."""
+        if len(independent_outlets(story)) < self.min_outlets:
             return False
         if self.outlet and self.outlet.casefold() not in {o.casefold() for o in story.outlets}:
             return False
@@ -89,6 +90,16 @@ class StoryFilter:
             if needle not in story.title.casefold() and not any(needle in m.title.casefold() for m in story.members):
                 return False
         return True
+
+
+def independent_outlets(story: StoredStory) -> list[str]:
+    """Outlets with a report of their own in the story (not only copies of another's), sorted."""
+    return sorted({m.outlet for m in story.members if not m.copy_of})
+
+
+def copy_only_outlets(story: StoredStory) -> list[str]:
+    """Outlets whose every article in the story is a copy of another member, sorted."""
+    return sorted({m.outlet for m in story.members if m.copy_of} - set(independent_outlets(story)))
 
 
 async def latest_stories(repo: Repository, wanted: StoryFilter, *, limit: int) -> list[StoredStory]:
@@ -118,6 +129,13 @@ def copy_graph(story: StoredStory) -> list[Report]:
                            similarity=c.copy_similarity) for c in copies],
         ))
     return reports
+
+
+def lead_report(story: StoredStory) -> Report | None:
+    """The story's most representative report: the independent one re-posted most, the earliest among equals
+    (a wire story many outlets carry says what the story is better than the first account to arrive)."""
+    reports = copy_graph(story)
+    return max(reports, key=lambda r: len(r.copies)) if reports else None  # max keeps the first of equals
 
 
 def timeline(story: StoredStory) -> list[OutletJoined]:

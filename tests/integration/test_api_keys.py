@@ -69,7 +69,8 @@ async def test_read_keys_read_and_admin_keys_write(api: TestClient, secured: Set
     refused = api.post("/v1/feeds", json={"url": "https://news.example/rss"}, headers=bearer(read))
     assert refused.status_code == 403 and refused.json()["detail"]
     assert api.delete("/v1/feeds/whatever", headers=bearer(read)).status_code == 403
-    created = api.post("/v1/feeds", json={"url": "https://news.example/rss"}, headers=bearer(admin))
+    created = api.post("/v1/feeds", json={"url": "https://news.example/rss", "force": True},
+                       headers=bearer(admin))
     assert created.status_code == 201
     assert api.delete(f"/v1/feeds/{created.json()['id']}", headers={"X-API-Key": admin}).status_code == 204
 
@@ -105,8 +106,11 @@ async def test_tokens_are_stored_only_as_hashes(secured: Settings) -> None:
     assert [(k.id, k.scope, k.name) for k in listed] == [(key_id, "read", "reader")]
 
 
-def test_openapi_documents_the_keys_only_when_required(api: TestClient, settings: Settings) -> None:
-    schema = api.get("/openapi.json").json()
+async def test_openapi_documents_the_keys_only_when_required(api: TestClient, settings: Settings,
+                                                             secured: Settings) -> None:
+    _, token = await make_key(secured, "read")
+    assert api.get("/openapi.json").status_code == 401  # the schema is keyed like the routes it describes
+    schema = api.get("/openapi.json", headers=bearer(token)).json()
     assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     assert "401" in schema["paths"]["/v1/feeds"]["get"]["responses"]
     assert "security" not in schema["paths"]["/healthz"]["get"]
@@ -119,7 +123,7 @@ def test_a_local_api_stays_open_by_default(settings: Settings) -> None:
     assert settings.api_auth == "auto" and settings.api_host == "127.0.0.1"
     with TestClient(create_app(settings)) as client:
         assert client.get("/v1/feeds").status_code == 200
-        assert client.post("/v1/feeds", json={"url": "https://open.example/rss"}).status_code == 201
+        assert client.post("/v1/feeds", json={"url": "https://open.example/rss", "force": True}).status_code == 201
     beyond = settings.model_copy(update={"api_host": "0.0.0.0"})
     with TestClient(create_app(beyond)) as client:
         assert client.get("/v1/feeds").status_code == 401

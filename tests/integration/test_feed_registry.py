@@ -121,7 +121,7 @@ def test_api_refuses_an_oversized_opml_body(api: TestClient) -> None:
 
 
 def test_api_pause_and_resume(api: TestClient) -> None:
-    feed = api.post("/v1/feeds", json={"url": "https://pause.example/rss", "name": "Pause"}).json()
+    feed = api.post("/v1/feeds", json={"url": "https://pause.example/rss", "name": "Pause", "force": True}).json()
 
     paused = api.post(f"/v1/feeds/{feed['id']}/pause")
     assert paused.status_code == 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 import pytest
 
@@ -12,7 +11,7 @@ from services.common.fingerprint import sketch
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
-from services.store.dedup import judge_copy
+from services.store.dedup import CopyRules, estimated_jaccard, judge_copy
 from services.store.lsh import LshIndex, verify_copies
 
 pytestmark = pytest.mark.integration
@@ -20,10 +19,9 @@ pytestmark = pytest.mark.integration
 T0 = 1_700_000_000.0
 
 
-def thresholds(settings: Settings) -> dict[str, Any]:
+def thresholds(settings: Settings) -> CopyRules:
     """The copy thresholds the store runs with."""
-    return {"min_jaccard": settings.copy_min_jaccard, "min_containment": settings.copy_min_containment,
-            "min_shingles": settings.copy_min_shingles}
+    return CopyRules.of(settings)
 
 
 def text(seed: int, words: int = 400) -> str:
@@ -49,11 +47,31 @@ async def test_near_duplicate_found_unrelated_not(settings: Settings) -> None:
         stored = await index.sketches(["orig", "copy", "missing"])
         assert set(stored) == {"orig", "copy"}
         assert stored["orig"] == sketch(original)
-        assert judge_copy(stored["copy"], stored["orig"], **thresholds(settings)) is not None
+        assert judge_copy(stored["copy"], stored["orig"], thresholds(settings)) is not None
         second = sketch(edited(original, 4))
         candidates = await index.insert_and_query("copy2", second, at=T0 + 180)
-        copies = verify_copies(second, candidates, await index.sketches(candidates), **thresholds(settings))
+        copies = verify_copies(second, candidates, await index.sketches(candidates), thresholds(settings))
         assert {cid for cid, _ in copies} == {"orig", "copy"}
+
+
+async def test_trimmed_repost_found_through_its_lead(settings: Settings) -> None:
+    """Re-posts keeping the first 35 % of a story plus furniture: their body Jaccard (~0.3) makes them a body-band
+    candidate only ~30 % of the time; the lead's bands find every one, and the verdict is the lead rule."""
+    original = text(40, words=1000)
+    rules = thresholds(settings)
+    async with open_redis(settings) as redis:
+        index = LshIndex(redis, Keys(settings.key_prefix), window_hours=settings.copy_window_hours)
+        await index.insert_and_query("orig", sketch(original), at=T0)
+        for n in range(10):
+            furniture = text(1000 + n, words=120)  # the re-posting outlet's own lines
+            repost = sketch(" ".join(original.split()[:350]) + " " + furniture)
+            assert estimated_jaccard(repost, sketch(original)) < rules.min_jaccard
+            found = await index.insert_and_query(f"trim{n}", repost, at=T0 + 60 * (n + 1))
+            assert "orig" in found
+            verdicts = dict(verify_copies(repost, ["orig"], await index.sketches(["orig"]), rules))
+            assert verdicts["orig"].rule == "lead"
+        # An unrelated article sharing nothing still finds nothing.
+        assert await index.insert_and_query("other", sketch(text(41)), at=T0 + 3600) == []
 
 
 async def test_reinsert_is_idempotent(settings: Settings) -> None:

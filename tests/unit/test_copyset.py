@@ -47,6 +47,25 @@ def test_trim_tail_drops_20_to_40_percent_of_paragraphs() -> None:
         assert TEXT.startswith(text) and 6 <= len(kept) <= 8
 
 
+def test_trimmed_repost_keeps_the_top_40_to_90_percent_and_adds_furniture() -> None:
+    kept_counts = set()
+    for seed in range(40):
+        _, text = EDITS["trimmed_repost"](TITLE, TEXT, random.Random(seed))
+        kept = [p for p in text.split("\n\n") if p.startswith("Paragraph")]
+        furniture = [p for p in text.split("\n\n") if not p.startswith("Paragraph")]
+        assert TEXT.startswith("\n\n".join(kept)) and 4 <= len(kept) <= 9 and 1 <= len(furniture) <= 2
+        kept_counts.add(len(kept))
+    assert min(kept_counts) <= 5 and max(kept_counts) >= 8  # the whole range is drawn
+
+
+def test_trimmed_repost_keeps_enough_words_to_be_a_re_post() -> None:
+    short = "\n\n".join(["Short lead."] * 3 + [" ".join(["word"] * 40)] * 5)
+    for seed in range(10):
+        _, text = EDITS["trimmed_repost"](TITLE, short, random.Random(seed))
+        body = [p for p in text.split("\n\n") if p == "Short lead." or p.startswith("word")]
+        assert len(words(" ".join(body))) >= copyset.MIN_KEPT_WORDS
+
+
 def test_boilerplate_adds_furniture_lines() -> None:
     _, text = EDITS["boilerplate"](TITLE, TEXT, random.Random(0))
     assert TEXT in text and len(text) > len(TEXT)

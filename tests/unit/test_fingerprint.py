@@ -43,3 +43,27 @@ def test_a_sketch_survives_encoding() -> None:
     sk = sketch(TEXT)
     assert Sketch.decode(sk.encode()) == sk
     assert Sketch.decode(sk.encode().encode()) == sk
+
+
+def test_the_lead_is_the_first_shingles_in_text_order() -> None:
+    words = fingerprint.words(TEXT)
+    lead = fingerprint.lead_shingles_of(words)
+    assert len(lead) == fingerprint.LEAD_SHINGLES and lead[0] == " ".join(words[:5])
+    assert set(lead) <= shingles(TEXT)
+    assert fingerprint.lead_shingles_of(["a", "b"]) == ["a b"] and fingerprint.lead_shingles_of([]) == []
+    # Repeated shingles count once: the lead reaches further into the text.
+    repeated = fingerprint.lead_shingles_of(("x y z w v " * 20 + TEXT).split())
+    assert len(repeated) == fingerprint.LEAD_SHINGLES and len(set(repeated) & set(lead)) > 40
+
+
+def test_a_trimmed_text_keeps_its_lead() -> None:
+    whole, top = sketch(TEXT), sketch(" ".join(TEXT.split()[:300]))
+    assert len(whole.lead) == 4 * fingerprint.LEAD_PERM and top.lead == whole.lead
+    assert sketch("").lead == b""
+
+
+def test_a_sketch_without_a_lead_still_decodes() -> None:
+    sk = sketch(TEXT)
+    v2 = sk.encode().rsplit(":", 1)[0]  # what fingerprint version 2 stored: size:signature
+    assert Sketch.decode(v2) == Sketch(sk.signature, sk.size) and Sketch.decode(v2).lead_values() == ()
+    assert Sketch(sk.signature, sk.size).encode() == v2

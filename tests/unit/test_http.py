@@ -203,3 +203,16 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 def test_parse_retry_after_date_relative_to_now() -> None:
     now = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
     assert parse_retry_after("Tue, 14 Nov 2023 22:14:20 GMT", now=now) == 60.0
+
+
+def test_every_refusal_of_an_address_names_the_setting_that_allows_it() -> None:
+    # Issue 18: "SSRF guard refused 127.0.0.1: loopback" left a user guessing what would let it through.
+    refusals = []
+    for host, port in (("127.0.0.1", 80), ("169.254.169.254", 80), ("8.8.8.8", 8900)):
+        with pytest.raises(BlockedAddress) as caught:
+            AddressGuard().check(host, ipaddress.ip_address(host), port)
+        refusals.append(str(caught.value))
+    assert all(message.startswith("SSRF guard refused") for message in refusals)
+    assert "WIREWATCH_ALLOW_NETWORKS=127.0.0.1/32" in refusals[0]
+    assert "WIREWATCH_ALLOW_NETWORKS" in refusals[1]
+    assert "WIREWATCH_ALLOW_PORTS" in refusals[2]

@@ -337,6 +337,17 @@ def test_json_feed_empty_items_is_an_empty_feed() -> None:
     assert parse_feed(json_feed([]), "https://j.example/feed.json") == ParsedFeed(title="JSON Outlet", entries=[])
 
 
+@pytest.mark.parametrize("body", [
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>New Outlet</title><link>https://n.example/</link>'
+    b"</channel></rss>",
+    b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>New Outlet</title></feed>',
+])
+def test_an_rss_or_atom_feed_without_items_yet_is_an_empty_feed(body: bytes) -> None:
+    # A new outlet's feed: registering it must not fail as "not a feed" (issue 18).
+    parsed = parse_feed(body, "https://n.example/feed.xml")
+    assert (parsed.title, parsed.entries) == ("New Outlet", [])
+
+
 # ---------------------------------------------------------------------------------------------
 # Sitemaps
 # ---------------------------------------------------------------------------------------------

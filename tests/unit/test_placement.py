@@ -13,6 +13,7 @@ from services.common.settings import Settings
 from services.store.batch import BatchView, StoryCache
 from services.store.cluster import Features, features_of, seed
 from services.store.dedup import CopyVerdict
+from services.store.join_model import joiner_of
 from services.store.placement import (
     Decision,
     Prepared,
@@ -23,12 +24,11 @@ from services.store.placement import (
     posting_keys,
     prepare,
     story_id_for,
-    weights_of,
 )
 from services.store.repository import JoinReason, StoredArticle, StoredStory
 
 SETTINGS = Settings()
-WEIGHTS = weights_of(SETTINGS)
+JOINER = joiner_of(SETTINGS)
 KEYS = Keys("test:")
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 VOLCANO = " ".join(f"lava{i} ash{i} crater{i}" for i in range(40))
@@ -40,7 +40,7 @@ class MemoryRepository:
     keys = KEYS
 
     def __init__(self, articles: Sequence[StoredArticle] = (), stories: Sequence[StoredStory] = (),
-                 postings: Mapping[str, list[str]] | None = None) -> None:
+                 postings: Mapping[str, list[tuple[str, float]]] | None = None) -> None:
         self._articles = {a.id: a for a in articles}
         self._stories = {s.id: s for s in stories}
         self._postings = dict(postings or {})
@@ -52,7 +52,7 @@ class MemoryRepository:
                            ) -> tuple[dict[str, StoredStory], dict[str, str]]:
         return {i: self._stories[i] for i in ids if i in self._stories}, {}
 
-    async def postings(self, keys: Sequence[str], *, lo: float, hi: float) -> dict[str, list[str]]:
+    async def postings(self, keys: Sequence[str], *, lo: float, hi: float) -> dict[str, list[tuple[str, float]]]:
         return {k: self._postings.get(k, []) for k in keys}
 
 
@@ -90,7 +90,7 @@ def story(story_id: str, a: Article) -> StoredStory:
 async def decided(view: BatchView, a: Article, copies: list[tuple[str, CopyVerdict]] | None = None) -> Decision:
     p = prepare(a)
     feats = feats_of(p)
-    return await decide(view, p, feats, copies or [], posting_keys(KEYS, feats), SETTINGS, WEIGHTS)
+    return await decide(view, p, feats, copies or [], posting_keys(KEYS, feats), SETTINGS, JOINER)
 
 
 async def test_an_article_with_a_stored_body_joins_its_original_story_as_an_exact_duplicate() -> None:
@@ -117,7 +117,8 @@ async def test_a_copy_of_an_article_whose_story_is_gone_stays_a_copy_wherever_it
     first, similar = article(0), article(1, title="Volcano erupts again")
     p = prepare(similar)
     keys = posting_keys(KEYS, feats_of(p))
-    repo = MemoryRepository([stored(first, "gone")], [story("c2", similar)], {k: ["c2"] for k in keys})
+    posted = {k: [("c2", START.timestamp())] for k in keys}
+    repo = MemoryRepository([stored(first, "gone")], [story("c2", similar)], posted)
     copies = [(first.id, CopyVerdict(0.9, 0.9, "jaccard"))]
     joined = await decided(view_of(repo), article(2), copies)
     assert joined.target is not None and joined.target.story.id == "c2" and joined.reason.rule == "similar"

@@ -76,3 +76,49 @@ async def test_the_pool_batches_waiting_pages_and_fails_only_the_bad_one(monkeyp
             assert f"Report {n}" in result[0].text
     # one slot, ten pages waiting: batches of at most 4, so at least three pool calls and far fewer than ten
     assert sum(sizes) == 10 and max(sizes) == 4 and 3 <= len(sizes) <= 4, sizes
+
+
+async def test_a_killed_worker_is_replaced_and_its_pages_are_redone() -> None:
+    import os
+    import signal
+    import time
+
+    from services.extractor.pool import WorkerProcesses
+
+    workers = WorkerProcesses(2, MODEL)
+    try:
+        await workers.start()
+        extraction = ExtractionPool(workers.executor, slots=2, model=MODEL, ner_max_chars=20_000, max_batch=2,
+                                    replace=workers.replace)
+        serving = asyncio.create_task(extraction.run())
+        pages = [asyncio.ensure_future(extraction.submit(RawPage(page(n).encode(), "utf-8", f"https://x.example/{n}")))
+                 for n in range(24)]
+        await asyncio.sleep(0.3)
+        first_pids = list(workers.executor._processes)
+        os.kill(first_pids[0], signal.SIGKILL)  # dies mid-batch, as under the OOM killer
+        results = await asyncio.wait_for(asyncio.gather(*pages, return_exceptions=True), 120)
+        serving.cancel()
+    finally:
+        started = time.monotonic()
+        await workers.close()
+        closed_in = time.monotonic() - started
+    assert workers.replaced == 1
+    texts = [r[0].text for r in results if not isinstance(r, BaseException)]
+    assert len(texts) == 24 and all(f"Report {n}" in text for n, text in enumerate(texts))
+    assert closed_in < 15, "shutting the pool down must not wait on a worker that no longer answers"
+    for pid in first_pids:  # the broken pool's survivors were ended, not orphaned
+        assert not _alive(pid), pid
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

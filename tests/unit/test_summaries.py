@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.store.repository import StoredStory, StoryMember
-from services.store.summaries import StoryFilter, timeline
+from services.store.summaries import StoryFilter, copy_only_outlets, independent_outlets, lead_report, timeline
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -47,3 +47,24 @@ def test_resolved_entity_keys_replace_the_name_as_written() -> None:
     assert by_keys.passes(story)
     assert not StoryFilter(entity="putin", entity_keys=frozenset({"person:vladimir putin"})).passes(story), (
         "the keys decide, not the name as written")
+
+
+def test_independent_outlets_leave_out_outlets_that_only_copied() -> None:
+    story = StoredStory(id="c1", title="t", first_seen=T0, last_updated=T0, size=4, outlets=["a", "b", "r"],
+                        members=[member("a1", "a", 0), member("b1", "b", 5), member("r1", "r", 9, copy_of="a1"),
+                                 member("b2", "b", 12, copy_of="a1")])
+    assert independent_outlets(story) == ["a", "b"]
+    assert copy_only_outlets(story) == ["r"], "b reported on its own too, so it is not a copy-only outlet"
+    assert StoryFilter(min_outlets=2).passes(story)
+    assert not StoryFilter(min_outlets=3).passes(story), "a copy is not an independent outlet"
+
+
+def test_the_lead_report_is_the_most_reposted_then_the_earliest() -> None:
+    members = [member("a1", "a", 0), member("b1", "b", 5), member("c1", "c", 7)]
+    story = StoredStory(id="c1", title="b's title", first_seen=T0, last_updated=T0, size=3, outlets=["a", "b", "c"],
+                        members=members)
+    lead = lead_report(story)
+    assert lead is not None and lead.id == "a1", "no copies: the earliest report"
+    reposted = story.model_copy(update={"members": [*members, member("r1", "r", 9, copy_of="b1")]})
+    lead = lead_report(reposted)
+    assert lead is not None and lead.id == "b1", "the report other outlets carry"

@@ -1,11 +1,19 @@
-"""Feed registration, feed health, pause/resume, and OPML import/export."""
+"""Feed registration (services.api.registration), feed health, pause/resume, and OPML import/export."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from services.api.deps import FeedsDep
-from services.api.schemas import FeedCreate, FeedImportResult, FeedPublic, feed_import_result, feed_public
+from services.api.deps import FeedsDep, SettingsDep
+from services.api.registration import RegistrationRefused, register_feed, registered_public
+from services.api.schemas import (
+    FeedCreate,
+    FeedImportResult,
+    FeedPublic,
+    FeedRegistered,
+    feed_import_result,
+    feed_public,
+)
 from services.common.errors import InvalidUrl
 from services.fetcher.opml import MAX_OPML_BYTES, InvalidOpml
 from services.fetcher.registry import Feed, FeedRegistry, feeds_opml
@@ -43,14 +51,25 @@ _OPML_MEDIA_TYPES = ("text/x-opml", "application/xml", "text/xml")
 _OPML_SCHEMA = {"type": "string", "description": "an OPML 1.0/2.0 document"}
 
 
-@router.post("/feeds", status_code=status.HTTP_201_CREATED)
-async def add_feed(body: FeedCreate, registry: FeedsDep) -> FeedPublic:
-    """Register a feed; it is polled within one polling interval (at once when new)."""
+@router.post(
+    "/feeds", status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": FeedRegistered, "description": "already registered: the feed is left as it was"},
+               422: {"description": "not a feed wirewatch can poll: invalid URL, refused by the SSRF guard, "
+                                    "unreachable, or neither a feed nor a page advertising one (the detail says why)"}},
+)
+async def add_feed(body: FeedCreate, registry: FeedsDep, settings: SettingsDep, response: Response) -> FeedRegistered:
+    """Register a feed after fetching it once: a feed is named by its own title (unless `name` is given), a
+    site's page registers the feed it advertises, anything else is refused with the reason (`force`
+    registers it anyway). New feeds are polled at once."""
     try:
-        feed = await registry.add(body.url, body.name)
+        registration = await register_feed(registry, settings, body.url, name=body.name, force=body.force)
     except InvalidUrl as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid feed URL: {exc}") from exc
-    return feed_public(feed, await registry.state(feed.id))
+    except RegistrationRefused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if not registration.created:
+        response.status_code = status.HTTP_200_OK
+    return await registered_public(registry, registration)
 
 
 @router.get("/feeds")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
 from services.api.deps import AliasesDep, RepoDep
@@ -29,7 +29,6 @@ router = APIRouter(tags=["clusters"])
 
 @router.get("/clusters", response_model=Page[StorySummary], responses=AMBIGUOUS)
 async def list_clusters(
-    request: Request,
     repo: RepoDep,
     table: AliasesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -37,7 +36,7 @@ async def list_clusters(
     entity: Annotated[str | None, Query(max_length=200, description="an entity key, full name, surname or any "
                                                                      "alias ('Soleimani')")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words in a member's title")] = None,
-    min_outlets: Annotated[int, Query(ge=1, le=1000)] = 1,
+    min_outlets: Annotated[int, Query(ge=1, le=1000, description="independent outlets (copies do not count)")] = 1,
     outlet: Annotated[str | None, Query(max_length=200, description="an outlet among the members")] = None,
     language: Annotated[str | None, Query(max_length=20, description="a member in this language ('en')")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
@@ -47,8 +46,10 @@ async def list_clusters(
     try:
         by_entity = await entity_filter(table, entity)
     except AmbiguousName as exc:
-        asked = {k: v for k, v in request.query_params.items() if k != "cursor"}
-        return ambiguous_answer(exc, lambda key: f"{request.url.path}?{urlencode({**asked, 'entity': key})}")
+        asked = {"limit": limit, "since": since.isoformat() if since else None, "q": q, "min_outlets": min_outlets,
+                 "outlet": outlet, "language": language}
+        kept = {k: v for k, v in asked.items() if v is not None}
+        return ambiguous_answer(exc, lambda key: f"/v1/clusters?{urlencode({**kept, 'entity': key})}")
     wanted = dataclasses.replace(by_entity, q=q, min_outlets=min_outlets, outlet=outlet, language=language)
 
     async def fetch_ids(before: float | None) -> list[str]:

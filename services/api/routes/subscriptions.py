@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.api.deps import SubscriptionsDep, WebhooksDep
+from services.api.deps import SettingsDep, SubscriptionsDep, WebhooksDep
 from services.api.schemas import (
     AmbiguousEntity,
     SubscriptionCreated,
@@ -18,6 +18,7 @@ from services.api.schemas import (
     ambiguous_answer,
     subscription_public,
 )
+from services.api.undeliverable import undeliverable
 from services.extractor.lookup import AmbiguousName
 from services.notifier.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription, replay, subscribe, unsubscribe
 from services.notifier.webhooks import DeliveryLogEntry
@@ -32,7 +33,7 @@ class SubscriptionCreate(BaseModel):
     target_url: str = Field(description="http(s) URL the webhooks are POSTed to", max_length=8192)
     secret: str | None = Field(
         None, description="Standard Webhooks secret ('whsec_' + base64 of 24 to 64 bytes); generated when omitted")
-    query: Query = Field(default_factory=Query)
+    query: Query = Field(default_factory=Query, description="what to follow: at least one criterion")
     description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
 
 
@@ -48,11 +49,17 @@ _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "no such 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
              responses={409: {"model": AmbiguousEntity, "description": "an entity name stands for several "
                                                                        "entities: register again with one key"}})
-async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep,
-                              webhooks: WebhooksDep) -> SubscriptionCreated | JSONResponse:
+async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep, webhooks: WebhooksDep,
+                              settings: SettingsDep) -> SubscriptionCreated | JSONResponse:
     """Register a subscription; the response holds its secret, which is never shown again. A signed test ping
-    is queued to the target at once. Entities may be given by key or any name ('Soleimani'); each is stored
-    as the key the alias table knows it by, or as given when it knows none."""
+    is queued to the target at once. A target the SSRF guard refuses and a query without any criterion are
+    refused (422), since nothing could ever be delivered to them or everything would be. Entities may be given
+    by key or any name ('Soleimani'); each is stored as the key the alias table knows it by, or as given when
+    it knows none."""
+    problems = await undeliverable(settings, body.target_url, body.query)
+    if problems:
+        raise RequestValidationError([{"loc": ("body", field), "msg": why, "type": "value_error"}
+                                      for field, why in problems])
     try:
         sub = await subscribe(store, webhooks, body.target_url, body.query, secret=body.secret,
                               description=body.description)

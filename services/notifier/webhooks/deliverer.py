@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from services.common import metrics
 from services.common.errors import BlockedAddress, UpstreamRejected, WirewatchError
 from services.common.http import SafeHttpClient, UpstreamBusy
 from services.common.logging import get_logger
+from services.common.redis import is_outage
 from services.notifier.webhooks.queue import DeliveryQueue, WebhookDelivery
 from services.notifier.webhooks.signing import signature_headers
 
@@ -109,6 +111,8 @@ class Deliverer:
     async def deliver_once(self, delivery: WebhookDelivery, token: str) -> WebhookDelivery | None:
         """Send one claimed delivery and record the result (what `run` does for each); returns the
         updated delivery, or None if the claim had expired."""
+        if not await self.queue.begin(delivery, token):
+            return None  # the lease ran out before we started: another sender owns it now
         headers = signature_headers(delivery.secret, delivery.id, delivery.body)  # signed now: fresh timestamp
         headers["content-type"] = "application/json"
         status: int | None = None
@@ -137,8 +141,22 @@ class Deliverer:
         finally:
             self.sent += 1
         latency_ms = int((time.monotonic() - started) * 1000)
-        return await self.queue.record_result(delivery, token, status=status, error=error, latency_ms=latency_ms,
-                                              pause_reason=pause_reason, retry_after_s=retry_after)
+        # The outcome is known now: write it even through a Redis restart, or it would be sent again.
+        delay = 0.2
+        while True:
+            try:
+                updated = await self.queue.record_result(delivery, token, status=status, error=error,
+                                                         latency_ms=latency_ms, pause_reason=pause_reason,
+                                                         retry_after_s=retry_after)
+                metrics.count_delivery(None if updated is None else updated.state, queued_at=delivery.created_at,
+                                       now=time.time())
+                return updated
+            except Exception as exc:
+                if not is_outage(exc) or time.monotonic() - started > self.lease_s:
+                    raise  # past the lease another sender owns it; its claim will count this one as unknown
+                log.warning("webhook.record_waiting", delivery=delivery.id, error=repr(exc)[:200])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _deliver(self, delivery: WebhookDelivery, token: str) -> None:
         try:

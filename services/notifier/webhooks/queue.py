@@ -9,6 +9,11 @@
   so several notifier instances never send the same delivery at once; a sender that dies leaves its
   deliveries to be claimed again when the lease ends. Results are written by one Lua step that checks
   the claim token, so a sender whose lease ran out cannot overwrite a newer result.
+* **Unknown outcomes are re-sent, and counted.** A sender marks a delivery *in flight* just before the
+  request and the result clears the mark. A sender that died mid-request (kill -9) leaves the mark: when
+  the lease ends, the next claim logs that attempt as `outcome_unknown`, counts it in the delivery's
+  `resends`, and sends again under the same `webhook-id`. A known outcome is never re-sent: a result that
+  cannot be written while Redis restarts is retried until it is (services.notifier.webhooks.deliverer).
 * **Retries** follow `RETRY_SCHEDULE` (30 s ... 8 h) with full jitter, persisted as the due time, so a
   restart loses nothing; after the last step the delivery is `failed`. The schedule lives here, not in
   the deliverer, because the next due time is written in the same Lua step as the attempt's result.
@@ -85,6 +90,8 @@ class WebhookDelivery(BaseModel):
     last_status: int | None = None
     last_error: str | None = None
     state: State = "pending"
+    resends: int = Field(0, description="attempts sent again because the previous one's outcome was unknown "
+                                        "(its sender stopped mid-request)")
 
     @field_validator("id", "subscription_id")
     @classmethod
@@ -111,6 +118,8 @@ class DeliveryLogEntry(BaseModel):
     at: float
     state: State
     next_attempt_at: float | None = Field(None, description="when it is tried again, None when it is not")
+    outcome_unknown: bool = Field(False, description="the sender stopped during this attempt: it may or may not "
+                                                     "have arrived, and is sent again under the same webhook-id")
 
 
 class PauseInfo(BaseModel):
@@ -161,9 +170,12 @@ redis.call('SET', KEYS[1], cjson.encode(d), 'KEEPTTL')
 return 1
 """
 
-# KEYS: due, leases, paused. ARGV: now, limit, lease end, token, delivery key prefix.
+# KEYS: due, leases, paused, in flight. ARGV: now, limit, lease end, token, delivery key prefix, log key prefix,
+#       log length.
 # Takes the due deliveries, pushes each one's due time to the end of a lease and records the claim
 # token; a delivery of a paused endpoint leaves the schedule (parked until a replay), a vanished one too.
+# A delivery still marked in flight was being sent by a sender that died: that attempt's outcome is unknown,
+# so it is logged as such and counted (attempts, resends) before this claim sends it again.
 _CLAIM_DUE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
@@ -171,11 +183,24 @@ for _, id in ipairs(ids) do
   local raw = redis.call('GET', ARGV[5] .. id)
   if not raw then
     redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[4], id)
   else
     local d = cjson.decode(raw)
     if d['state'] ~= 'pending' or redis.call('HEXISTS', KEYS[3], d['subscription_id']) == 1 then
       redis.call('ZREM', KEYS[1], id)
     else
+      if redis.call('HEXISTS', KEYS[4], id) == 1 then
+        redis.call('HDEL', KEYS[4], id)
+        d['attempts'] = tonumber(d['attempts']) + 1
+        d['resends'] = tonumber(d['resends'] or 0) + 1
+        raw = cjson.encode(d)
+        redis.call('SET', ARGV[5] .. id, raw, 'KEEPTTL')
+        local logkey = ARGV[6] .. d['subscription_id']
+        redis.call('LPUSH', logkey, cjson.encode({delivery_id = id, attempt = d['attempts'], latency_ms = 0,
+          error = 'outcome unknown: the sender stopped during the request; sent again under the same webhook-id',
+          at = tonumber(ARGV[1]), state = 'pending', outcome_unknown = true}))
+        redis.call('LTRIM', logkey, 0, tonumber(ARGV[7]) - 1)
+      end
       redis.call('ZADD', KEYS[1], ARGV[3], id)
       redis.call('HSET', KEYS[2], id, ARGV[4])
       out[#out + 1] = raw
@@ -185,7 +210,17 @@ end
 return out
 """
 
-# KEYS: delivery, due, leases, undelivered set, failures, paused, log.
+# KEYS: leases, in flight. ARGV: id, token.
+# Marks a claimed delivery as being sent now (only while the caller holds the claim).
+_BEGIN = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS: delivery, due, leases, undelivered set, failures, paused, log, in flight.
 # ARGV: id, token, new JSON, state, next due ('' = none), TTL s ('' = none), log entry, log length,
 #       subscription id, pause-after count, pause reason ('' = none), now, success (1/0).
 # Writes one attempt's result if the caller still holds the claim. Returns {written, paused now}.
@@ -194,6 +229,7 @@ if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return {0, 0}
 end
 redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[8], ARGV[1])
 if ARGV[6] == '' then
   redis.call('SET', KEYS[1], ARGV[3])
 else
@@ -289,6 +325,7 @@ class DeliveryQueue:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._refresh = redis.register_script(_REFRESH)
         self._claim = redis.register_script(_CLAIM_DUE)
+        self._begin = redis.register_script(_BEGIN)
         self._record = redis.register_script(_RECORD)
         self._release = redis.register_script(_RELEASE)
         self._replay = redis.register_script(_REPLAY)
@@ -319,9 +356,15 @@ class DeliveryQueue:
         current = time.time() if now is None else now
         token = secrets.token_hex(8)
         k = self.keys
-        raws = await self._claim(keys=[k.webhook_due, k.webhook_leases, k.webhook_paused],
-                                 args=[current, limit, current + lease_s, token, k.webhook_delivery_prefix])
+        raws = await self._claim(keys=[k.webhook_due, k.webhook_leases, k.webhook_paused, k.webhook_in_flight],
+                                 args=[current, limit, current + lease_s, token, k.webhook_delivery_prefix,
+                                       k.webhook_log(""), self.log_length])
         return [(WebhookDelivery.model_validate_json(raw), token) for raw in raws]
+
+    async def begin(self, delivery: WebhookDelivery, token: str) -> bool:
+        """Mark a claimed delivery as being sent now; False if the claim has expired (then do not send)."""
+        k = self.keys
+        return bool(await self._begin(keys=[k.webhook_leases, k.webhook_in_flight], args=[delivery.id, token]))
 
     async def release(self, delivery: WebhookDelivery, token: str, *, delay_s: float = 1.0) -> bool:
         """Give a claimed delivery back unsent, due again in `delay_s` (its attempts unchanged)."""
@@ -361,7 +404,7 @@ class DeliveryQueue:
         written, paused = await self._record(
             keys=[k.webhook_delivery(delivery.id), k.webhook_due, k.webhook_leases,
                   k.webhook_undelivered(delivery.subscription_id), k.webhook_failures, k.webhook_paused,
-                  k.webhook_log(delivery.subscription_id)],
+                  k.webhook_log(delivery.subscription_id), k.webhook_in_flight],
             args=[delivery.id, token, updated.model_dump_json(), state, "" if next_at is None else next_at,
                   self.delivered_ttl_s if success else "", entry.model_dump_json(), self.log_length,
                   delivery.subscription_id, self.pause_after, pause_reason or "", now, 1 if success else 0],
@@ -406,6 +449,7 @@ class DeliveryQueue:
             if ids:
                 pipe.zrem(k.webhook_due, *ids)
                 pipe.hdel(k.webhook_leases, *ids)
+                pipe.hdel(k.webhook_in_flight, *ids)
                 pipe.delete(*(k.webhook_delivery(i) for i in ids))
             pipe.delete(k.webhook_undelivered(subscription_id), k.webhook_log(subscription_id))
             pipe.hdel(k.webhook_failures, subscription_id)

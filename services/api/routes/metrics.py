@@ -1,0 +1,26 @@
+"""`GET /metrics`: the Prometheus metrics of the services running in this process (all of them under
+`wirewatch up`), and the articles and stories held in Redis, read at each scrape."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from services.api.deps import RepoDep
+from services.common.metrics import ARTICLES, STORIES
+from services.common.redis import OUTAGE_ERRORS
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(repo: RepoDep) -> Response:
+    """Prometheus text exposition format (served at /metrics itself: no redirect to /metrics/)."""
+    try:
+        counts = await repo.stats()
+    except OUTAGE_ERRORS:
+        pass  # Redis away: the counters still answer; the gauges keep their last values
+    else:
+        ARTICLES.set(counts["articles"])
+        STORIES.set(counts["clusters"])
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
