@@ -70,7 +70,7 @@ from services.extractor.lookup import (
     probe_keys,
     surname_probe,
 )
-from services.extractor.resolve import match_form, retypable, specific
+from services.extractor.resolve import institutional, match_form, retypable, specific
 
 #: Name index members read per prefix search: a short prefix ('s') sees the first this many names in order.
 SEARCH_SCAN = 300
@@ -78,7 +78,8 @@ SEARCH_SCAN = 300
 # KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
 # ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable,
-# [name index members], [person tails]], ...], ARGV[5] max hops.
+# [name index members], [person tails], the article's person bearing a one-word name as surname], ...],
+# ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
 _RESOLVE_AND_LEARN = """
@@ -109,6 +110,23 @@ for i, item in ipairs(items) do
   local key, name, learn, key_forms, type_votes, retypable = item[1], item[2], item[3], item[4], item[5], item[6]
   local canonical, terminal = resolve(key)
   local new = canonical == key and redis.call('HEXISTS', names, key) == 0
+  local mate = item[9]
+  if canonical == key and retypable and mate ~= '' then
+    -- a one-word name of another type beside the one person of the article who bears it as surname
+    -- ("gpe:palin" before "Sarah Palin" in the body): that person, when earlier articles wrote the surname
+    -- alone for that very person at least as often as they gave the name this type ("Tyler" the city beside
+    -- "John Tyler": no article wrote "Tyler" for him)
+    local kind, bare = string.match(key, '^([^:]*):(.*)$')
+    local own = tonumber(redis.call('HGET', types_prefix .. bare, kind) or '0')
+    local target = resolve(mate)
+    local for_mate = tonumber(redis.call('HGET', votes_prefix .. 'person:' .. bare, target) or '0')
+    if for_mate >= 1 and for_mate >= own then
+      if target ~= key and not is_alias(target) then
+        point(key, target)
+        canonical = target
+      end
+    end
+  end
   if canonical == key and retypable then
     -- type repair: the type earlier articles gave this name strictly more often than this one
     local kind, bare = string.match(key, '^([^:]*):(.*)$')
@@ -243,6 +261,18 @@ def person_tails(key: str) -> list[str]:
     return [f"person:{tail}" for tail in tails if specific(f"org:{tail}")]
 
 
+def surname_mate(entity: Entity, article: Sequence[Entity]) -> str:
+    """The one person key of the article whose last word is this one-word, non-person key's name
+    ("gpe:palin" beside "person:sarah palin"), or '' (none, two people with that surname, or a "person" made
+    of institution words: "florida hospital kissimmee")."""
+    kind, _, name = entity.key.partition(":")
+    if kind == "person" or not name or " " in name or name in _SUFFIXES:
+        return ""
+    mates = {e.key for e in article if e.key.startswith("person:") and e.key.rsplit(" ", 1)[-1] == name
+             and " " in e.key and not institutional(e.key)}
+    return mates.pop() if len(mates) == 1 else ""
+
+
 def type_votes(entity: Entity) -> list[list[str]]:
     """[type, name] pairs the entity votes for: its key's and its learnable aliases' names, its type."""
     kind = entity.key.partition(":")[0]
@@ -293,7 +323,7 @@ class AliasTable:
         if not entities:
             return []
         voted: set[tuple[str, str]] = set()
-        items = [self._item(e, voted) for e in entities]
+        items = [[*self._item(e, voted), surname_mate(e, entities)] for e in entities]
         reply = await self._script(
             keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
                   self.keys.entity_articles, self.keys.entity_name_index],

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 __all__ = [
-    "GENERIC_ORG_WORDS", "PLACE_NAMES", "is_place_name", "match_form", "org_form", "org_owner_and_form",
-    "person_form", "retypable", "singular", "specific", "truecase_headline",
+    "GENERIC_ORG_WORDS", "PLACE_NAMES", "institutional", "is_place_name", "match_form", "org_form",
+    "org_owner_and_form", "person_form", "retypable", "singular", "specific", "truecase_headline",
 ]
 
 _PLACES = """
@@ -149,6 +149,11 @@ examiner examiner's attorney attorney's prosecutor prosecutor's unit squad burea
 council commission committee government ministry administration force forces guard army navy team club
 church group department's office's marshals marshal's metro metropolitan regional community general
 """.split())
+
+
+def institutional(key: str) -> bool:
+    """Whether a key's name holds an institution word ("person:florida hospital kissimmee"): no person's name."""
+    return any(w in _INSTITUTION_WORDS for w in key.partition(":")[2].split())
 
 
 def specific(key: str) -> bool:

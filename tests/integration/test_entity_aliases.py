@@ -215,6 +215,30 @@ async def test_a_known_person_behind_words_glued_in_front_is_that_person(setting
         assert await resolved_key(table, "org:colts qb jeremy shockey") == "org:colts qb jeremy shockey"
 
 
+async def test_a_surname_of_another_type_beside_its_person_is_the_person_when_articles_wrote_it_for_him(
+        settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = table_with_rules(redis, settings)
+        sarah = entity("person:sarah palin", "person:palin")
+        # no earlier article wrote "Palin" for her: the model's place stays (the in-article rules decide)
+        first = await table.resolve([entity("gpe:palin"), entity("person:sarah palin")])
+        assert {e.key for e in first} == {"gpe:palin", "person:sarah palin"}
+        await table.resolve([sarah])
+        later = await table.resolve([entity("gpe:palin"), entity("person:sarah palin")])
+        assert [e.key for e in later] == ["person:sarah palin"]
+        assert await table.canonical("gpe:palin") == "person:sarah palin", "learned for later articles"
+        # two Bidens in the article: neither
+        await table.resolve([entity("person:joe biden", "person:biden")])
+        both = await table.resolve([entity("gpe:biden"), entity("person:joe biden"), entity("person:hunter biden")])
+        assert "gpe:biden" in {e.key for e in both}
+        # a city named far more often than articles wrote the surname for this person stays the city
+        for _ in range(3):
+            await table.resolve([entity("gpe:tyler")])
+        await table.resolve([entity("person:john tyler", "person:tyler")])
+        city = await table.resolve([entity("gpe:tyler"), entity("person:john tyler")])
+        assert {e.key for e in city} == {"gpe:tyler", "person:john tyler"}
+
+
 async def test_entities_are_found_by_any_name_and_by_prefix(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         table = table_with_rules(redis, settings)

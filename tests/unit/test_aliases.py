@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.messages import Entity
-from services.extractor.aliases import learnable_aliases, person_tails
+from services.extractor.aliases import learnable_aliases, person_tails, surname_mate
 
 
 def entity(key: str, *aliases: str) -> Entity:
@@ -44,3 +44,16 @@ def test_a_person_key_may_be_a_known_person_behind_words_glued_in_front() -> Non
     assert person_tails("person:howard county sheriff") == [], "institution words are no person"
     assert person_tails("person:michael thomas jr.") == [], "a generational suffix is no surname"
     assert person_tails("org:carolina panthers qb cam newton") == [], "only what the model called a person"
+
+
+def test_a_one_word_name_of_another_type_is_paired_with_the_one_person_who_bears_it() -> None:
+    palin, sarah = entity("gpe:palin"), entity("person:sarah palin")
+    assert surname_mate(palin, [palin, sarah]) == "person:sarah palin"
+    assert surname_mate(palin, [palin, sarah, entity("person:todd palin")]) == "", "two Palins: neither"
+    assert surname_mate(sarah, [palin, sarah]) == "", "a person needs no mate"
+    assert surname_mate(entity("gpe:alaska"), [palin, sarah]) == ""
+    kissimmee = entity("gpe:kissimmee")
+    assert surname_mate(kissimmee, [kissimmee, entity("person:florida hospital kissimmee")]) == "", (
+        "a 'person' made of institution words is no person")
+    junior = entity("gpe:jr.")
+    assert surname_mate(junior, [junior, entity("person:martinez jr.")]) == ""
