@@ -72,7 +72,8 @@ class AmbiguousName(ValueError):
     """A name that stands for several entities: the caller must pick one of `candidates`."""
 
     def __init__(self, found: Lookup) -> None:
-        listed = "; ".join(f"{c.key} ({c.name or '?'}, {c.articles} articles)" for c in found.candidates)
+        listed = "; ".join(f"{c.key} ({c.name or '?'}, {c.articles} article{'' if c.articles == 1 else 's'})"
+                           for c in found.candidates)
         super().__init__(f"{found.query!r} names several entities: {listed}; ask for one by its key")
         self.query = found.query
         self.candidates = found.candidates

@@ -215,3 +215,16 @@ async def test_the_cli_finds_entities_by_any_name(world: World, settings: Settin
 
     found = json.loads(cli(settings, "entities", "search", "jor", "--json").stdout)
     assert [e["key"] for e in found] == [JORDAN, MICHAEL]
+
+    added = cli(settings, "subscriptions", "add", "https://hooks.example/in", "-e", "Soleimani", "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["query"]["entities"] == [QASSEM]
+    refused = cli(settings, "subscriptions", "add", "https://hooks.example/in", "-e", "Jordan")
+    assert refused.returncode == 2 and "several entities" in refused.stderr
+
+
+async def test_the_live_stream_takes_any_name_and_refuses_an_ambiguous_one(world: World, api: TestClient) -> None:
+    refused = api.get("/v1/stream", params={"entity": "Jordan"})
+    assert refused.status_code == 422
+    detail = json.dumps(refused.json()["detail"])
+    assert "several entities" in detail and MICHAEL in detail
