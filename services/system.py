@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -39,21 +40,46 @@ RUNTIME_FILE = "runtime.json"
 class _ApiServer(uvicorn.Server):
     """uvicorn without its own signal handling: our stop event decides."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
+
 
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
-    """Serve the HTTP API until `stop` is set."""
+    """Serve the HTTP API until `stop` is set; log its URLs once it accepts connections."""
     config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                             log_config=None, access_log=False, lifespan="on",
                             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)  # then 414, not a reset
     server = _ApiServer(config)
     task = asyncio.create_task(server.serve())
+    listening = asyncio.ensure_future(server.listening.wait())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([listening, stopping, task], return_when=asyncio.FIRST_COMPLETED)
+    listening.cancel()
+    stopping.cancel()
+    if server.listening.is_set():
+        url = api_url(settings)
+        log.info("api.ready", url=url, docs=f"{url}/docs", metrics=f"{url}/metrics")
     await stop.wait()
     server.should_exit = True
     await task
+
+
+def api_url(settings: Settings) -> str:
+    """Where the API answers (a wildcard bind address is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(settings.api_host, settings.api_host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.api_port}"
 
 
 def runtime_path(data_dir: Path) -> Path:
@@ -62,11 +88,15 @@ def runtime_path(data_dir: Path) -> Path:
 
 
 def read_runtime(data_dir: Path) -> dict[str, str] | None:
-    """The addresses of a running `wirewatch up`, if one is running from `data_dir`."""
+    """The addresses of a running `wirewatch up`, if one is running from `data_dir` (a file left behind by a
+    process that is gone is ignored)."""
     path = runtime_path(data_dir)
-    if not path.exists():
+    try:
+        data: dict[str, str] = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    data: dict[str, str] = json.loads(path.read_text())
+    if not pid_alive(int(data.get("pid", "0") or 0)):
+        return None
     return data
 
 
@@ -99,8 +129,12 @@ def stop_children(children: list[ChildProcess]) -> None:
         child.stop()
 
 
-async def run_all(settings: Settings, stop: asyncio.Event) -> None:
-    """Run every service and the API until `stop`; one failing stops the rest."""
+#: Something run beside the system, with its settings (the demo's guide): `wirewatch demo`.
+Companion = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+async def run_all(settings: Settings, stop: asyncio.Event, companion: Companion | None = None) -> None:
+    """Run every service and the API until `stop`; one failing stops the rest (a companion failing does not)."""
     await ensure_all(settings)
 
     async def guarded(name: str, coro_fn: object) -> None:
@@ -117,10 +151,20 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
         tasks.create_task(guarded("fetcher", fetcher.main))
         tasks.create_task(guarded("notifier", notifier.main))
         tasks.create_task(guarded("api", serve_api))
+        if companion is not None:
+            tasks.create_task(_accompany(companion, settings, stop))
 
 
-def up(settings: Settings) -> None:
-    """Run the whole system in the foreground until SIGINT/SIGTERM."""
+async def _accompany(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
+    """Run the companion; its failure is logged and leaves the system running."""
+    try:
+        await companion(settings, stop)
+    except Exception:
+        log.exception("system.companion_failed")
+
+
+def up(settings: Settings, companion: Companion | None = None) -> None:
+    """Run the whole system in the foreground until SIGINT/SIGTERM (with `companion` beside it)."""
     started = time.monotonic()
     already = read_runtime(Path(settings.data_dir))
     if already is not None and pid_alive(int(already.get("pid") or 0)):
@@ -129,12 +173,12 @@ def up(settings: Settings) -> None:
                          "stop it first, or give this one another --data-dir")
     settings, children = start_infrastructure(settings)
     data_dir = Path(settings.data_dir)
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    # What other commands need to reach this system from any shell (services.cli.base.with_runtime).
     runtime_path(data_dir).write_text(json.dumps({
-        "kafka_bootstrap": settings.bootstrap, "redis_url": settings.required_redis_url, "api_url": api_url,
-        "pid": str(os.getpid()),
+        "kafka_bootstrap": settings.bootstrap, "redis_url": settings.required_redis_url, "api_url": api_url(settings),
+        "pid": str(os.getpid()), "allow_networks": settings.allow_networks, "allow_ports": settings.allow_ports,
     }))
-    log.info("system.infrastructure_ready", kafka=settings.bootstrap, api=api_url,
+    log.info("system.infrastructure_ready", kafka=settings.bootstrap, data_dir=str(data_dir.resolve()),
              seconds=round(time.monotonic() - started, 2))
 
     async def _main() -> None:
@@ -143,7 +187,7 @@ def up(settings: Settings) -> None:
         # A broker or Redis that dies is started again on its port; a memory-only broker then needs its topics.
         watching = asyncio.create_task(supervise(children, stop, after_restart=lambda _: ensure_all(settings)))
         try:
-            await run_all(settings, stop)
+            await run_all(settings, stop, companion)
         finally:
             stop.set()
             await watching

@@ -18,6 +18,7 @@ from services.api.docs import mount_docs
 from services.api.pages import mount_desk
 from services.api.routes import (
     articles,
+    config,
     entities,
     feeds,
     health,
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     keyed = key_dependencies(settings)
     app.include_router(health.router)
     app.include_router(feeds.router, prefix="/v1", **keyed)
+    app.include_router(config.router, prefix="/v1", **keyed)  # the running settings, for `wirewatch config`
     app.include_router(articles.router, prefix="/v1", **keyed)
     app.include_router(stories.router, prefix="/v1", **keyed)
     app.include_router(websub.router, prefix="/v1")

@@ -71,9 +71,14 @@ def apikeys_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 @apikeys_app.command("revoke")
 def apikeys_revoke(ctx: typer.Context,
-                   key_id: Annotated[str, typer.Argument(help="key id (see `apikeys list`)")]) -> None:
+                   key_id: Annotated[str, typer.Argument(help="key id (see `apikeys list`)")],
+                   as_json: JsonOpt = False) -> None:
     """Revoke an API key: requests with it get 401 from now on."""
     settings = with_runtime(settings_of(ctx))
     if not _with_apikeys(settings, lambda store: store.revoke(key_id)):
         typer.echo(f"error: no API key {key_id!r} (see `wirewatch apikeys list`)", err=True)
         raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps({"revoked": key_id}))
+    else:
+        console.print(f"revoked API key {key_id}")

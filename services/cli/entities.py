@@ -6,10 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from services.api.schemas import AliasCount, EntityMatch
-from services.cli.base import JsonOpt, console, plain, run, settings_of, with_runtime
+from services.cli.base import JsonOpt, console, plain, run, settings_of, table, with_runtime
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.extractor.aliases import AliasTable
@@ -66,10 +65,10 @@ def entities_show(
         return
     console.print(f"[bold]{plain(entity['name'] or entity['key'])}[/bold]  {plain(entity['key'])}  "
                   f"({entity['articles']} articles)")
-    table = Table("alias", "articles")
+    aliases = table("alias", "articles")
     for row in entity["aliases"]:
-        table.add_row(plain(row["alias"]), str(row["articles"]))
-    console.print(table if entity["aliases"] else "no aliases learned")
+        aliases.add_row(plain(row["alias"]), str(row["articles"]))
+    console.print(aliases if entity["aliases"] else "no aliases learned")
     for story in entity["clusters"]:
         console.print(f"  {story['last_updated'][:19]}  {story['size']:>3}  {plain(story['title'][:90])}")
 
@@ -93,7 +92,7 @@ def entities_search(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    table = Table("key", "name", "articles")
+    found = table("key", "name", "articles")
     for row in rows:
-        table.add_row(plain(row["key"]), plain(row["name"] or ""), str(row["articles"]))
-    console.print(table)
+        found.add_row(plain(row["key"]), plain(row["name"] or ""), str(row["articles"]))
+    console.print(found)

@@ -140,7 +140,8 @@ def feeds_resume(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="f
 
 
 @feeds_app.command("remove")
-def feeds_remove(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="feed id (or its URL)")]) -> None:
+def feeds_remove(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="feed id (or its URL)")],
+                 as_json: JsonOpt = False) -> None:
     """Unregister a feed."""
     settings = with_runtime(settings_of(ctx))
 
@@ -148,7 +149,11 @@ def feeds_remove(ctx: typer.Context, feed: Annotated[str, typer.Argument(help="f
         found = await registry.find(feed)
         return found.id if found is not None and await registry.remove(found.id) else None
 
-    console.print(f"removed feed {_known_feed(feed, _with_registry(settings, go))}")
+    removed = _known_feed(feed, _with_registry(settings, go))
+    if as_json:
+        typer.echo(json.dumps({"removed": removed}))
+    else:
+        console.print(f"removed feed {removed}")
 
 
 @feeds_app.command("import")

@@ -192,10 +192,13 @@ def subscriptions_resume(ctx: typer.Context, subscription: SubscriptionArg, as_j
 
 
 @subscriptions_app.command("remove")
-def subscriptions_remove(ctx: typer.Context, subscription: SubscriptionArg) -> None:
+def subscriptions_remove(ctx: typer.Context, subscription: SubscriptionArg, as_json: JsonOpt = False) -> None:
     """Remove a subscription."""
     settings = with_runtime(settings_of(ctx))
     removed = _with_subscriptions(settings, lambda store: unsubscribe(store, _webhooks(store), subscription))
     _known_subscription(subscription, subscription if removed else None)
-    console.print(f"removed subscription {subscription}")
+    if as_json:
+        typer.echo(json.dumps({"removed": subscription}))
+    else:
+        console.print(f"removed subscription {subscription}")
 

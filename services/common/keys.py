@@ -184,7 +184,8 @@ class Keys:
     # in a single Lua script, so they must live in one slot.
     def lsh_bucket(self, epoch: int, band: int, bucket: str) -> str:
         """HASH for one (time epoch, LSH band, band-hash prefix): field = rest of the band hash,
-        value = space-joined ids of the articles with that band, oldest first (capped). Owner: services.store.lsh.
+        value = space-joined ids of the articles with that band, oldest first (capped). Bands 0-31 are the
+        body's, 32-39 the lead's. Owner: services.store.lsh.
         """
         return f"{self.lsh_bucket_prefix}{epoch}:{band}:{bucket}"
 
@@ -199,7 +200,8 @@ class Keys:
         return f"{self.prefix}{{lsh}}:b:"
 
     def lsh_sketch(self, article_id: str) -> str:
-        """STRING with TTL: an article's MinHash sketch, `size:base64(signature)`. Owner: services.store.lsh."""
+        """STRING with TTL: an article's MinHash sketches, `size:base64(signature):base64(lead)` (Sketch.encode).
+        Owner: services.store.lsh."""
         return f"{self.prefix}{{lsh}}:sig:{article_id}"
 
     # --- alerts (owner: services.notifier.service) ------------------------------------------------

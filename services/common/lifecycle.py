@@ -7,8 +7,11 @@ import contextlib
 import os
 import signal
 import socket
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from prometheus_client import start_http_server
 
@@ -105,6 +108,8 @@ async def heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event,
     while not stop.is_set():
         with contextlib.suppress(Exception):
             await redis.set(key, f"{socket.gethostname()}:{os.getpid()}:{time.time():.3f}", ex=HEARTBEAT_TTL_S)
+            # The same beat for this host alone: a container's probe reads it (`python -m ...lifecycle SERVICE`).
+            await asyncio.to_thread(alive_file(service).touch)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY_S)
     with contextlib.suppress(Exception):
@@ -126,3 +131,21 @@ def beat_is_fresh(value: str | None, *, since: float, now: float | None = None) 
     at = beat_time(value)
     current = time.time() if now is None else now
     return at is not None and at >= since and current - at <= HEARTBEAT_TTL_S
+
+
+def alive_file(service: str) -> Path:
+    """The file a service's beats touch on its own host (what the container probes check)."""
+    return Path(tempfile.gettempdir()) / f"wirewatch-{service}.alive"
+
+
+def beating_here(service: str, *, now: float | None = None) -> bool:
+    """True if `service` on this host beat (reached Redis) within the heartbeat TTL."""
+    try:
+        at = alive_file(service).stat().st_mtime
+    except OSError:
+        return False
+    return (time.time() if now is None else now) - at <= HEARTBEAT_TTL_S
+
+
+if __name__ == "__main__":  # readiness/liveness probe: exit 0 while the named service beats on this host
+    raise SystemExit(0 if len(sys.argv) == 2 and beating_here(sys.argv[1]) else 1)

@@ -1,4 +1,6 @@
-"""Logging: one configuration for every service; JSON when not on a terminal."""
+"""Logging: one configuration for every service. On a terminal, structlog's console renderer (aligned, coloured
+lines for people); when stderr is not a terminal (a file, a pipe, a container's log collector), one JSON object
+per line, and never an escape code. WIREWATCH_LOG_JSON=true/false chooses either way."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ import structlog
 
 def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     """Route structlog and stdlib loggers (aiokafka, httpx, uvicorn) through one renderer."""
-    as_json = (not sys.stderr.isatty()) if json is None else json
+    on_terminal = sys.stderr.isatty()
+    as_json = (not on_terminal) if json is None else json
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=on_terminal)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

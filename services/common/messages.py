@@ -56,7 +56,8 @@ class Fingerprint(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     version: int = Field(description="fingerprint algorithm version; the store recomputes other versions")
     body_hash: str = Field(description="hash of the normalised body (exact copies)")
-    sketch: str = Field(description="MinHash sketch of the body's 5-word shingles, `size:base64`")
+    sketch: str = Field(description="MinHash sketches of the body's 5-word shingles and of its first 60, "
+                                    "`size:base64:base64(lead)`")
     terms: dict[str, int] = Field(description="content-word counts of title and body")
     title_terms: dict[str, int] = Field(description="content-word counts of the title")
 

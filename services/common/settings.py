@@ -7,7 +7,9 @@ accepted as they are (how production and docker-compose name them).
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -37,7 +39,11 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field("wirewatch.", description="prefix of every topic name")
     key_prefix: str = Field("ww:", description="prefix of every Redis key")
-    data_dir: str = Field(".wirewatch", description="where `wirewatch up` keeps broker/Redis data and logs")
+    data_dir: str = Field(
+        default_factory=lambda: default_data_dir(),
+        description="where `wirewatch up` keeps broker/Redis data, logs and the running system's addresses "
+                    "(runtime.json, read by every other command); default $XDG_STATE_HOME/wirewatch, "
+                    "else ~/.local/state/wirewatch")
     api_host: str = Field("127.0.0.1", description="API bind address")
     api_port: int = Field(8080, ge=0, le=65535, description="API port (0 = any free port)")
     api_auth: Literal["auto", "on", "off"] = Field(
@@ -47,7 +53,8 @@ class Settings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535, description="a service run alone (`wirewatch fetcher`, ...) serves "
                               "/metrics on this port; 0 = not (under `wirewatch up` the API serves them)")
     metrics_host: str = Field("0.0.0.0", description="address a service run alone serves /metrics on")
-    log_json: bool | None = Field(None, description="JSON logs; default: JSON when stdout is not a TTY")
+    log_json: bool | None = Field(
+        None, description="JSON logs; default: readable lines on a terminal, JSON when stderr is not one")
 
     # --- bus ------------------------------------------------------------------------------
     max_attempts: int = Field(3, ge=1, description="tries per message before it goes to dead letters")
@@ -201,6 +208,12 @@ class Settings(BaseSettings):
         if self.redis_url is not None:
             out["redis_url"] = _mask_url(self.redis_url.get_secret_value())
         return out
+
+
+def default_data_dir() -> str:
+    """The per-user state directory (XDG Base Directory): one place every shell finds the running system in."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(state_home) / "wirewatch")
 
 
 def _split(value: str) -> list[str]:

@@ -143,15 +143,19 @@ async def seek_past_high_water(consumer: AIOKafkaConsumer, assigned: set[TopicPa
     the embedded broker forgets its log on restart and reuses offsets, and then
     its new records are new work. (End offsets cannot tell: Tansu under-reports them.)
     """
-    for tp in assigned:
+    async def resume(tp: TopicPartition) -> None:
         hw = await repo.high_water(tp.topic, tp.partition)
         if hw is None:
-            continue
+            return
         if await record_key_at(settings, tp, hw.offset) == hw.key:
             consumer.seek(tp, hw.offset + 1)
         else:
             log.warning("store.high_water_reset", partition=tp.partition, high_water=hw.offset)
             await repo.forget_high_water(tp.topic, tp.partition)
+
+    # Side by side: a log that lost the record costs a read deadline per partition, and a rebalance callback
+    # that runs past the group's patience leaves partitions with no consumer (seen after a broker restart).
+    await asyncio.gather(*(resume(tp) for tp in assigned))
 
 
 async def record_key_at(settings: Settings, tp: TopicPartition, offset: int) -> str | None:

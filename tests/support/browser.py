@@ -68,6 +68,7 @@ def screenshot(page: Page, name: str) -> Path:
     """A full-page screenshot under .cache/screenshots/, its path printed for the test log."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise be drawn where the page was scrolled
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")  # noqa: T201 - the artefact's path belongs in the test log
     return path
