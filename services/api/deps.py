@@ -41,7 +41,7 @@ class ApiState:
         aliases = AliasTable(redis, keys)
         return cls(settings=settings, redis=redis, keys=keys, repo=Repository(redis, keys),
                    feeds=FeedRegistry(redis, keys), websub=WebSubStore(redis, keys),
-                   subscriptions=SubscriptionStore(redis, keys, canonical=aliases.canonical),
+                   subscriptions=SubscriptionStore(redis, keys, canonical=aliases.entity_key),
                    webhooks=DeliveryQueue(redis, keys), apikeys=ApiKeyStore(redis, keys), aliases=aliases)
 
 

@@ -4,12 +4,15 @@ each owner's records to them: the routes and the CLI show the same views."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.common.messages import Entity
+from services.extractor.lookup import AmbiguousName
 from services.fetcher.registry import AddedFeeds, Feed, FeedState
 from services.notifier.subscriptions import Query, Subscription
 from services.store.repository import JoinReason, RevisionNote, StoredArticle, StoredStory, StoryMember
@@ -245,6 +248,13 @@ def subscription_public(sub: Subscription) -> SubscriptionPublic:
     return SubscriptionPublic(**sub.model_dump(exclude={"secret"}))
 
 
+class AliasCount(BaseModel):
+    """An alias the alias table learned for an entity, with the articles that used it for that entity."""
+
+    alias: str
+    articles: int
+
+
 class EntityStory(BaseModel):
     """A story cluster mentioning the entity, as listed."""
 
@@ -258,8 +268,63 @@ class EntityStory(BaseModel):
 class EntityPublic(BaseModel):
     """An entity: the key it resolves to, its display name, its aliases and its latest stories."""
 
-    key: str = Field(description="the canonical entity key the requested key resolves to")
-    requested: str = Field(description="the key as asked for")
+    key: str = Field(description="the canonical entity key the requested key or name resolves to")
+    requested: str = Field(description="the key or name as asked for")
     name: str | None = Field(description="display name, the fullest form seen (None when never recorded)")
     aliases: list[str] = Field(description="alias keys that resolve to this entity")
+    articles: int = Field(0, description="articles filed under the canonical key")
+    alias_counts: list[AliasCount] = Field(
+        default_factory=list, description="what the alias table learned: each alias that resolves directly to "
+                                          "this entity and the articles that used it for it, most used first")
     clusters: list[EntityStory] = Field(description="latest updated story clusters first")
+
+
+class EntityMatch(BaseModel):
+    """An entity a name or a prefix may stand for."""
+
+    key: str = Field(description="canonical entity key")
+    name: str | None = Field(description="display name, the fullest form seen")
+    articles: int = Field(description="articles filed under the key")
+
+
+class EntityChoice(EntityMatch):
+    """One of the entities an ambiguous name stands for, with the request that asks for it by key."""
+
+    href: str | None = Field(description="for a read, the same request with this entity's key (None for a "
+                                         "write: send it again with the key)")
+
+
+class AmbiguousEntity(BaseModel):
+    """A name that stands for several entities: repeat the request with one candidate's key."""
+
+    detail: str
+    query: str = Field(description="the name as given")
+    candidates: list[EntityChoice] = Field(description="most articles first")
+
+
+class EntitySearch(BaseModel):
+    """Entities whose name, or a word of it onwards, starts with the prefix."""
+
+    query: str
+    items: list[EntityMatch] = Field(description="most articles first")
+
+
+#: How a GET route answers a name that stands for several entities, for its OpenAPI `responses`.
+AMBIGUOUS: dict[int | str, dict[str, Any]] = {300: {
+    "model": AmbiguousEntity,
+    "description": "Multiple Choices: the name stands for several entities; ask again with one candidate's key "
+                   "(its href)"}}
+
+
+def ambiguous_entity(exc: AmbiguousName, href: Callable[[str], str] | None = None) -> AmbiguousEntity:
+    """The candidates of an ambiguous name, each with `href(key)`: the request that asks for it by key."""
+    return AmbiguousEntity(detail=str(exc), query=exc.query, candidates=[
+        EntityChoice(key=c.key, name=c.name, articles=c.articles, href=href(c.key) if href else None)
+        for c in exc.candidates])
+
+
+def ambiguous_answer(exc: AmbiguousName, href: Callable[[str], str] | None = None, *,
+                     status_code: int = 300) -> JSONResponse:
+    """The response to an ambiguous name, listing its candidates: 300 Multiple Choices for a read (HTTP's
+    "pick one of these", each with its `href`), the caller's `status_code` for a write."""
+    return JSONResponse(ambiguous_entity(exc, href).model_dump(mode="json"), status_code=status_code)

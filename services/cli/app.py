@@ -13,6 +13,7 @@ from services.cli.articles import articles_app
 from services.cli.base import settings_of
 from services.cli.config import config
 from services.cli.demo import demo
+from services.cli.entities import entities_app
 from services.cli.evaluate import eval_app
 from services.cli.feeds import feeds_app
 from services.cli.stories import clusters_app
@@ -28,6 +29,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(eval_app, name="eval")
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(entities_app, name="entities")
 app.add_typer(train_app, name="train")
 app.add_typer(clusters_app, name="clusters")
 app.add_typer(articles_app, name="articles")

@@ -81,6 +81,43 @@ def _prf(row: dict[str, float]) -> str:
     return f"{row['precision']:.4f} {row['recall']:.4f} {row['f1']:.4f}"
 
 
+@eval_app.command("entities")
+def eval_entities(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="labelled JSON Lines (.gz ok)")],
+    ner_cache: Annotated[Path | None, typer.Option(help="spaCy spans cached per piece of text")] = Path(
+        ".cache/ner-spans.jsonl"),
+    workers: Annotated[int, typer.Option(min=1, help="spaCy processes for uncached pieces")] = 2,
+    examples: Annotated[int, typer.Option(min=0, help="fragmented (story, name) pairs to print")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Key fragmentation: per gold story, names (surnames) found under more than one entity key."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.evaluation.fragmentation import evaluate_entities
+
+    configure_logging(json=False, level="WARNING")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
+        result = evaluate_entities(file, settings_of(ctx), cache=ner_cache, workers=workers, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result.as_json()))
+        return
+    for label, f in (("in-article only ", result.in_article), ("with alias table", result.with_table),
+                     ("proper names only, in-article", result.proper_in_article),
+                     ("proper names only, with table", result.proper_with_table),
+                     ("as a query by name sees them (through the final table)", result.queried)):
+        console.print(f"{label}: {f.fragmented}/{f.pairs} (story, name) pairs fragmented = {f.share:.2%}; "
+                      f"names in 2+ articles of the story: {f.multi_article_fragmented}/{f.multi_article_pairs} "
+                      f"= {f.multi_article_share:.2%}", markup=False)
+    rw = result.rewrites
+    console.print(f"alias table rewrites: {rw.rewritten}, to a key no article of the story has in-article: "
+                  f"{rw.foreign} = {rw.foreign_share:.2%}", markup=False)
+    console.print(f"{result.articles} articles, {result.keys} distinct entity keys")
+    for story, name, keys in result.with_table.examples[:examples]:
+        console.print(f"  {story}  {name}: {', '.join(keys)}", markup=False)
+
+
 @eval_app.command("copies")
 def eval_copies(
     ctx: typer.Context,

@@ -7,12 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
+from services.api.names import entity_filter
 from services.api.schemas import story_public, story_summary
 from services.cli.base import JsonOpt, console, plain, run, settings_of, table, with_runtime
 from services.common.keys import Keys
 from services.common.redis import open_redis
+from services.extractor.aliases import AliasTable
+from services.extractor.lookup import AmbiguousName
 from services.store.repository import Repository
-from services.store.summaries import StoryFilter, latest_stories
+from services.store.summaries import latest_stories
 
 clusters_app = typer.Typer(help="The latest stories (story clusters); `clusters show ID` for one.",
                            invoke_without_command=True)
@@ -20,7 +23,7 @@ clusters_app = typer.Typer(help="The latest stories (story clusters); `clusters 
 
 @clusters_app.callback()
 def stories(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
-            entity: Annotated[str | None, typer.Option(help="entity key or name")] = None,
+            entity: Annotated[str | None, typer.Option(help="entity key, full name, surname or any alias")] = None,
             as_json: JsonOpt = False) -> None:
     """The latest story clusters, most recently updated first (full ids: `clusters show ID`)."""
     if ctx.invoked_subcommand is not None:
@@ -29,11 +32,16 @@ def stories(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=50
 
     async def go() -> list[dict[str, Any]]:
         async with open_redis(settings) as redis:
-            repo = Repository(redis, Keys(settings.key_prefix))
-            found = await latest_stories(repo, StoryFilter(entity=entity), limit=limit)
+            keys = Keys(settings.key_prefix)
+            repo = Repository(redis, keys)
+            wanted = await entity_filter(AliasTable(redis, keys), entity)
+            found = await latest_stories(repo, wanted, limit=limit)
             return [story_summary(story).model_dump(mode="json") for story in found]
 
-    rows = run(go)
+    try:
+        rows = run(go)
+    except AmbiguousName as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--entity'") from exc
     if as_json:
         typer.echo(json.dumps(rows))
         return

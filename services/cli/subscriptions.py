@@ -17,6 +17,7 @@ from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor.aliases import AliasTable
+from services.extractor.lookup import AmbiguousName
 from services.notifier.subscriptions import Query, SubscriptionStore, subscribe, unsubscribe
 from services.notifier.webhooks import DeliveryQueue
 
@@ -31,7 +32,7 @@ def _with_subscriptions(settings: Settings, work: Callable[[SubscriptionStore], 
     async def go() -> T:
         async with open_redis(settings) as redis:
             keys = Keys(settings.key_prefix)
-            return await work(SubscriptionStore(redis, keys, canonical=AliasTable(redis, keys).canonical))
+            return await work(SubscriptionStore(redis, keys, canonical=AliasTable(redis, keys).entity_key))
 
     return run(go)
 
@@ -76,7 +77,7 @@ def subscriptions_add(
     ctx: typer.Context,
     target_url: Annotated[str, typer.Argument(help="http(s) URL the webhooks are POSTed to")],
     entity: Annotated[list[str] | None, typer.Option("--entity", "-e", help="entity key (person:qassem soleimani) "
-                                                     "or name (Qassem Soleimani); repeatable")] = None,
+                                                     "or any name (Qassem Soleimani, Soleimani); repeatable")] = None,
     all_entities: Annotated[bool, typer.Option("--all", help="the story must name every entity (default: any)")]
     = False,
     keyword: Annotated[list[str] | None, typer.Option("--keyword", "-k", help="word or phrase in the title or text; "
@@ -113,6 +114,8 @@ def subscriptions_add(
                                                                     secret=secret, description=description))
     except ValidationError as exc:
         raise _invalid_subscription(exc) from exc
+    except AmbiguousName as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--entity'") from exc
     if as_json:
         typer.echo(sub.model_dump_json())
         return

@@ -20,28 +20,73 @@ An alias used for two different entities goes to the one more articles used it
 for (ties keep the earlier): one vote per article, so it settles and never
 flips back and forth. Resolution follows at most MAX_HOPS aliases and never
 loops. Owner of the keys: this module; the extractor writes, the API reads.
+
+Two rules need to know about names (services.extractor.resolve: `match_form`,
+`retypable`, `specific`, which the in-article resolution uses too):
+
+* type repair: every article votes, per name, for the type it gave it (its
+  entities' keys and learnable aliases: "person:qassem soleimani" votes person
+  for "qassem soleimani" and for "soleimani"). A key whose name earlier articles
+  gave another type far more often is filed under that type's key
+  ("gpe:soleimani" -> "person:soleimani" -> "person:qassem soleimani"): a name
+  of two or more words by majority; one word with 2 articles and twice its own
+  type's, a place to a person with 3 and three times, to a person only when
+  one person has that surname ("soleimani", never "jackson"), and a bare
+  person name no earlier article called a person to the place earlier ones
+  named; a place only ever becomes a person or another kind of place. Never
+  when `retypable` says the name is always what the model said (countries and
+  US states: "Jordan" the country never becomes a person, nor the reverse);
+* spelling variants: a key new to the table whose match form (`match_form`:
+  "org:revolutionary guard" for "the Revolutionary Guards", "person:ivan lopez"
+  for "Ivan A. Lopez") an earlier key or alias was written in is filed under that
+  key, so the first spelling of an entity stays its key.
+
+Both are recorded as aliases with a vote, like learned ones. A
+generic name (`specific` is false: "org:sheriff's office", "org:state police")
+is neither learned as an alias nor matched by its form: every county has one. Every alias points
+at a key that is no alias itself when written, so the table cannot loop.
+`aliases_with_counts` lists what was learned for a key, with the articles that
+voted for each alias.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from services.common.keys import Keys
 from services.common.messages import Entity
 from services.common.redis import Redis
+from services.extractor.lookup import (
+    INDEX_SEPARATOR,
+    MAX_HOPS,
+    AmbiguousName,
+    Candidate,
+    Lookup,
+    canonical_key,
+    index_members,
+    lookup,
+    probe_keys,
+    surname_probe,
+)
+from services.extractor.resolve import institutional, match_form, retypable, specific
 
-MAX_HOPS = 4
+#: Name index members read per prefix search: a short prefix ('s') sees the first this many names in order.
+SEARCH_SCAN = 300
 
-# KEYS[1] aliases HASH, KEYS[2] names HASH. ARGV[1] votes key prefix, ARGV[2] known-as key prefix,
-# ARGV[3] JSON [[key, name, [learnable aliases]], ...], ARGV[4] max hops.
+# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
+# ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
+# ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable,
+# [name index members], [person tails], the article's person bearing a one-word name as surname], ...],
+# ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
 _RESOLVE_AND_LEARN = """
-local aliases, names = KEYS[1], KEYS[2]
-local votes_prefix, known_prefix = ARGV[1], ARGV[2]
-local items = cjson.decode(ARGV[3])
-local max_hops = tonumber(ARGV[4])
+local aliases, names, forms, articles, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local votes_prefix, known_prefix, types_prefix = ARGV[1], ARGV[2], ARGV[3]
+local items = cjson.decode(ARGV[4])
+local max_hops = tonumber(ARGV[5])
 local function resolve(key)
   for _ = 1, max_hops do
     local nxt = redis.call('HGET', aliases, key)
@@ -50,17 +95,118 @@ local function resolve(key)
   end
   return key, redis.call('HEXISTS', aliases, key) == 0
 end
+local function is_alias(key) return redis.call('HEXISTS', aliases, key) == 1 end
+-- file `alias` under `target` (a key that is no alias) with this article's vote
+local function point(alias, target)
+  redis.call('HINCRBY', votes_prefix .. alias, target, 1)
+  local current = redis.call('HGET', aliases, alias)
+  if current == target then return end
+  redis.call('HSET', aliases, alias, target)
+  if current then redis.call('SREM', known_prefix .. current, alias) end
+  redis.call('SADD', known_prefix .. target, alias)
+end
 local out = {}
 for i, item in ipairs(items) do
-  local key, name, learn = item[1], item[2], item[3]
+  local key, name, learn, key_forms, type_votes, retypable = item[1], item[2], item[3], item[4], item[5], item[6]
   local canonical, terminal = resolve(key)
+  local new = canonical == key and redis.call('HEXISTS', names, key) == 0
+  local mate = item[9]
+  if canonical == key and retypable and mate ~= '' then
+    -- a one-word name of another type beside the one person of the article who bears it as surname
+    -- ("gpe:palin" before "Sarah Palin" in the body): that person, when earlier articles wrote the surname
+    -- alone for that very person at least as often as they gave the name this type ("Tyler" the city beside
+    -- "John Tyler": no article wrote "Tyler" for him)
+    local kind, bare = string.match(key, '^([^:]*):(.*)$')
+    local own = tonumber(redis.call('HGET', types_prefix .. bare, kind) or '0')
+    local target = resolve(mate)
+    local for_mate = tonumber(redis.call('HGET', votes_prefix .. 'person:' .. bare, target) or '0')
+    if for_mate >= 1 and for_mate >= own then
+      if target ~= key and not is_alias(target) then
+        point(key, target)
+        canonical = target
+      end
+    end
+  end
+  if canonical == key and retypable then
+    -- type repair: the type earlier articles gave this name strictly more often than this one
+    local kind, bare = string.match(key, '^([^:]*):(.*)$')
+    local tally = redis.call('HGETALL', types_prefix .. bare)
+    local own, best, best_n = 0, nil, 0
+    for j = 1, #tally, 2 do
+      local n = tonumber(tally[j + 1])
+      if tally[j] == kind then own = n elseif n > best_n then best, best_n = tally[j], n end
+    end
+    -- Evidence needed: a name of two or more words goes to the type more earlier articles gave it
+    -- ("org:jason varitek" -> "person:jason varitek"); one word needs 2 articles and twice as many as
+    -- its own type, a place becomes a person only with 3 and three times, a bare person name no
+    -- earlier article called a person becomes the place earlier articles named ("person:wasilla");
+    -- a place never becomes an organisation ("org:raleigh" for the city).
+    local place = kind == 'gpe' or kind == 'loc'
+    local ok = false
+    if best and (not place or best == 'person' or best == 'gpe' or best == 'loc') then
+      if string.find(bare, ' ', 1, true) then
+        ok = best_n > own
+      elseif best == 'person' and place then
+        ok = best_n >= 3 and best_n >= 3 * own
+      elseif kind == 'person' and (best == 'gpe' or best == 'loc') and own == 0 then
+        ok = true  -- a bare name no article called a person before, that earlier ones called a place
+      else
+        ok = best_n >= 2 and best_n >= 2 * own
+      end
+      -- one word to a person: only a surname one person has ("soleimani", not "jackson" or "hill")
+      if ok and best == 'person' and not string.find(bare, ' ', 1, true) then
+        ok = redis.call('HLEN', votes_prefix .. 'person:' .. bare) <= 1
+      end
+    end
+    if ok then
+      local target = resolve(best .. ':' .. bare)
+      if target ~= key and not is_alias(target) then
+        point(key, target)
+        canonical = target
+      end
+    end
+  end
+  if canonical == key and new then
+    -- a spelling of an entity an earlier article named otherwise
+    for _, form in ipairs(key_forms) do
+      local known = redis.call('HGET', forms, form)
+      if known and known ~= key then
+        local target = resolve(known)
+        if target ~= key and not is_alias(target) then
+          point(key, target)
+          canonical = target
+          break
+        end
+      end
+    end
+  end
+  if canonical == key and new then
+    -- a known person's full name behind words the model glued in front ("te jeremy shockey", "qeshm governor
+    -- mehdi irannejad"): the person
+    for _, tail in ipairs(item[8]) do
+      if redis.call('HEXISTS', names, tail) == 1 or is_alias(tail) then
+        local target = resolve(tail)
+        if target ~= key and not is_alias(target) and string.sub(target, 1, 7) == 'person:' then
+          point(key, target)
+          canonical = target
+          break
+        end
+      end
+    end
+  end
+  for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
+  -- every name the article wrote is findable; a reader follows the aliases from the key it points at
+  for _, member in ipairs(item[7]) do redis.call('ZADD', index, 0, member) end
   if canonical == key then
     local known = redis.call('HGET', names, key)
     if not known or #name > #known then redis.call('HSET', names, key, name) end
   else
     name = redis.call('HGET', names, canonical) or name
   end
+  redis.call('HINCRBY', articles, canonical, 1)
+  terminal = terminal and not is_alias(canonical)
   if terminal then
+    for _, form in ipairs(key_forms) do redis.call('HSETNX', forms, form, canonical) end
     for _, alias in ipairs(learn) do
       if alias ~= canonical then
         local votes = votes_prefix .. alias
@@ -68,7 +214,7 @@ for i, item in ipairs(items) do
         local current = redis.call('HGET', aliases, alias)
         local theirs = current and tonumber(redis.call('HGET', votes, current) or '0') or 0
         -- Only onto a key that is no alias itself: the table can then never hold a loop.
-        if current ~= canonical and mine > theirs and redis.call('HEXISTS', aliases, canonical) == 0 then
+        if current ~= canonical and mine > theirs then
           redis.call('HSET', aliases, alias, canonical)
           if current then redis.call('SREM', known_prefix .. current, alias) end
           redis.call('SADD', known_prefix .. canonical, alias)
@@ -99,6 +245,49 @@ def learnable_aliases(entity: Entity) -> list[str]:
     return out
 
 
+_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
+
+
+def person_tails(key: str) -> list[str]:
+    """The known person a person key of three or more words may be behind words glued in front, longest
+    first: its tails of two words or more ("person:te jeremy shockey" -> "person:jeremy shockey"). Not a
+    name of institution words ("person:howard county sheriff" is no sheriff called "county sheriff"), not
+    a generational suffix ("michael thomas jr." is no "thomas jr.")."""
+    kind, _, name = key.partition(":")
+    words = name.split()
+    if kind != "person" or len(words) < 3 or words[-1] in _SUFFIXES:
+        return []
+    tails = (" ".join(words[i:]) for i in range(1, len(words) - 1))
+    return [f"person:{tail}" for tail in tails if specific(f"org:{tail}")]
+
+
+def surname_mate(entity: Entity, article: Sequence[Entity]) -> str:
+    """The one person key of the article whose last word is this one-word, non-person key's name
+    ("gpe:palin" beside "person:sarah palin"), or '' (none, two people with that surname, or a "person" made
+    of institution words: "florida hospital kissimmee")."""
+    kind, _, name = entity.key.partition(":")
+    if kind == "person" or not name or " " in name or name in _SUFFIXES:
+        return ""
+    mates = {e.key for e in article if e.key.startswith("person:") and e.key.rsplit(" ", 1)[-1] == name
+             and " " in e.key and not institutional(e.key)}
+    return mates.pop() if len(mates) == 1 else ""
+
+
+def type_votes(entity: Entity) -> list[list[str]]:
+    """[type, name] pairs the entity votes for: its key's and its learnable aliases' names, its type."""
+    kind = entity.key.partition(":")[0]
+    names = {entity.key.partition(":")[2], *(a.partition(":")[2] for a in learnable_aliases(entity))}
+    return [[kind, n] for n in sorted(names) if n]
+
+
+@dataclass(frozen=True)
+class AliasCount:
+    """An alias of an entity key and the articles that used it for that entity."""
+
+    alias: str
+    articles: int
+
+
 class AliasTable:
     """Entity keys learned across articles, in Redis (sole writer of the entity alias keys)."""
 
@@ -106,6 +295,24 @@ class AliasTable:
         self.redis = redis
         self.keys = keys
         self._script = redis.register_script(_RESOLVE_AND_LEARN)
+
+    @staticmethod
+    def _item(entity: Entity, voted: set[tuple[str, str]]) -> list[object]:
+        # a name every county has ("Sheriff's Office", "State Police") is no alias of one of them
+        learn = [a for a in learnable_aliases(entity) if specific(a)]
+        forms: list[str] = []
+        for key in (entity.key, *learn) if specific(entity.key) else ():
+            form = match_form(key)
+            if form and form not in forms:
+                forms.append(form)
+        # one vote per article and name: a later entity of the article does not repeat it
+        votes = [v for v in type_votes(entity) if (v[0], v[1]) not in voted]
+        voted.update((v[0], v[1]) for v in votes)
+        members = index_members(entity.key, entity.name)
+        for alias in learn:
+            members += index_members(alias, "")
+        return [entity.key, entity.name, learn, forms, votes, retypable(entity.key), members,
+                person_tails(entity.key)]
 
     async def resolve(self, entities: Sequence[Entity]) -> list[Entity]:
         """An article's entities under the keys the table knows them by, learning its aliases on the way.
@@ -115,11 +322,13 @@ class AliasTable:
         """
         if not entities:
             return []
-        items = [[e.key, e.name, learnable_aliases(e)] for e in entities]
+        voted: set[tuple[str, str]] = set()
+        items = [[*self._item(e, voted), surname_mate(e, entities)] for e in entities]
         reply = await self._script(
-            keys=[self.keys.entity_aliases, self.keys.entity_names],
+            keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
+                  self.keys.entity_articles, self.keys.entity_name_index],
             args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
-                  json.dumps(items), MAX_HOPS])
+                  self.keys.entity_type_votes_prefix, json.dumps(items), MAX_HOPS])
         resolved: dict[str, Entity] = {}
         for entity, (key, name) in zip(entities, json.loads(reply), strict=True):
             aliases = set(entity.aliases) | ({entity.key} - {key})
@@ -136,6 +345,19 @@ class AliasTable:
         """The alias keys that resolve directly to `key`."""
         return sorted(str(a) for a in await self.redis.smembers(self.keys.entity_known_as_prefix + key))
 
+    async def aliases_with_counts(self, key: str) -> list[AliasCount]:
+        """What the table learned for `key` (its canonical key is looked up first): each alias resolving
+        directly to it with the number of articles that used the alias for it, most used first."""
+        key = await self.canonical(key)
+        aliases = await self.aliases_of(key)
+        counts = [await self.redis.hget(self.keys.entity_alias_votes_prefix + a, key) for a in aliases]
+        rows = [AliasCount(a, int(c or 0)) for a, c in zip(aliases, counts, strict=True)]
+        return sorted(rows, key=lambda r: (-r.articles, r.alias))
+
+    async def articles(self, key: str) -> int:
+        """Articles filed under `key` (as resolved when they were tagged)."""
+        return int(await self.redis.hget(self.keys.entity_articles, key) or 0)
+
     async def canonical(self, key: str) -> str:
         """The key `key` resolves to (itself when it is no alias)."""
         for _ in range(MAX_HOPS):
@@ -149,3 +371,88 @@ class AliasTable:
         """The fullest name an article gave the entity under `key`, or None when it was never recorded."""
         raw = await self.redis.hget(self.keys.entity_names, key)
         return str(raw) if raw else None
+
+    async def _follow(self, keys: Sequence[str], aliases: dict[str, str]) -> None:
+        """Read into `aliases` the targets of `keys` and of their targets, MAX_HOPS deep (one HMGET a hop)."""
+        todo = [k for k in dict.fromkeys(keys) if k not in aliases]
+        for _ in range(MAX_HOPS):
+            if not todo:
+                break
+            found = await self.redis.hmget(self.keys.entity_aliases, todo)
+            step = {k: str(t) for k, t in zip(todo, found, strict=True) if t}
+            aliases.update(step)
+            todo = [t for t in dict.fromkeys(step.values()) if t not in aliases]
+
+    async def _view(self, keys: Sequence[str], forms: Sequence[str]) -> tuple[
+            dict[str, str], dict[str, str], dict[str, int], dict[str, str]]:
+        """(aliases, names, articles, forms) of the table for `keys` and `forms` and every key they lead to."""
+        found_forms: dict[str, str] = {}
+        if forms:
+            raw = await self.redis.hmget(self.keys.entity_forms, list(forms))
+            found_forms = {f: str(k) for f, k in zip(forms, raw, strict=True) if k}
+        aliases: dict[str, str] = {}
+        await self._follow([*keys, *found_forms.values()], aliases)
+        every = list(dict.fromkeys([*keys, *found_forms.values(), *aliases.values()]))
+        if not every:
+            return aliases, {}, {}, found_forms
+        names = await self.redis.hmget(self.keys.entity_names, every)
+        counts = await self.redis.hmget(self.keys.entity_articles, every)
+        return (aliases, {k: str(n) for k, n in zip(every, names, strict=True) if n},
+                {k: int(c) for k, c in zip(every, counts, strict=True) if c}, found_forms)
+
+    async def _named(self, term: str, limit: int) -> list[str]:
+        """Keys whose name, or a tail of it, is exactly `term` (from the name index)."""
+        members = await self.redis.zrangebylex(self.keys.entity_name_index, f"[{term}{INDEX_SEPARATOR}",
+                                               f"({term}{chr(ord(INDEX_SEPARATOR) + 1)}", start=0, num=limit)
+        return [str(m).partition(INDEX_SEPARATOR)[2] for m in members]
+
+    async def lookup(self, query: str) -> Lookup:
+        """The entity `query` names: a key, a full name, a surname or any alias (services.extractor.lookup),
+        reading only the keys the query may name (a few round trips, whatever the size of the table)."""
+        keys, forms = probe_keys(query)
+        surname = surname_probe(query)
+        if surname:
+            keys += [k for k in await self._named(surname, SEARCH_SCAN) if k.startswith("person:")]
+        aliases, names, articles, found_forms = await self._view(keys, forms)
+        return lookup(query, aliases=aliases, names=names, articles=articles, forms=found_forms)
+
+    async def entity_key(self, value: str) -> str:
+        """The canonical key of the entity `value` (a key or any name) names; `value` unchanged when the table
+        knows no entity by it. Raises AmbiguousName (with the candidates) when it names several."""
+        found = await self.lookup(value)
+        if found.key is not None:
+            return found.key
+        if found.ambiguous:
+            raise AmbiguousName(found)
+        return value
+
+    async def keys_of(self, key: str) -> set[str]:
+        """`key` and every alias key that resolves to it, directly or over other aliases: the keys an article
+        about the entity may carry (one filed before the table learned the alias keeps the alias)."""
+        out = {key}
+        todo = [key]
+        for _ in range(MAX_HOPS):
+            if not todo:
+                break
+            found = [a for k in todo for a in await self.aliases_of(k)]
+            todo = [a for a in found if a not in out]
+            out.update(todo)
+        return out
+
+    async def search(self, prefix: str, *, limit: int) -> list[Candidate]:
+        """Entities with a name, or a word of it onwards, starting with `prefix` (case-insensitive): the
+        most filed first, at most `limit`. Looks at the first SEARCH_SCAN index members in order."""
+        text = " ".join(prefix.casefold().split())
+        if not text:
+            return []
+        upper = text[:-1] + chr(ord(text[-1]) + 1)
+        members = await self.redis.zrangebylex(self.keys.entity_name_index, f"[{text}", f"({upper}",
+                                               start=0, num=SEARCH_SCAN)
+        keys = list(dict.fromkeys(str(m).partition(INDEX_SEPARATOR)[2] for m in members))
+        aliases, names, articles, _ = await self._view(keys, [])
+        found: dict[str, Candidate] = {}
+        for key in keys:
+            target = canonical_key(key, aliases)
+            if target in names or target in articles:
+                found.setdefault(target, Candidate(target, names.get(target), articles.get(target, 0)))
+        return sorted(found.values(), key=lambda c: (-c.articles, c.key))[:limit]

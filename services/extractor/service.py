@@ -131,7 +131,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             serving = tasks.create_task(extraction.run())
             consuming = tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
-                handle=partial(handle, http=http, bus=bus, extraction=extraction, aliases=AliasTable(redis, keys),
+                handle=partial(handle, http=http, bus=bus, extraction=extraction,
+                               aliases=AliasTable(redis, keys),
                                settings=settings),
                 stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead, ready=ready,
             ))

@@ -287,8 +287,10 @@ class SubscriptionStore:
     """Subscriptions and their matching index in Redis (sole writer of the `{subs}` keys)."""
 
     def __init__(self, redis: Redis, keys: Keys, *, canonical: Callable[[str], Awaitable[str]] | None = None) -> None:
-        """`canonical` resolves an entity key to the key it stands for (the extractor's alias table, wired in
-        by the composition root); without it keys are stored as given."""
+        """`canonical` resolves a query's entity (a key or any name) to the key it stands for, returning it
+        unchanged when it knows none, and may raise ValueError naming the candidates of an ambiguous name (the
+        extractor's alias table, `AliasTable.entity_key`, wired in by the composition root); without it
+        entities are stored as given."""
         self.redis = redis
         self.keys = keys
         self._replace = redis.register_script(_REPLACE_IF_EXISTS)
@@ -298,9 +300,10 @@ class SubscriptionStore:
                      description: str | None = None) -> Subscription:
         """Register a subscription (a secret is generated when none is given).
 
-        Entity keys the alias table already knows as aliases are stored as the keys they stand for
-        ("person:putin" -> "person:vladimir putin"): story events carry resolved keys.
-        Raises pydantic.ValidationError when the target URL or the secret is unusable.
+        Entities the alias table knows, by key or any name, are stored as the keys they stand for
+        ("person:putin", "Putin" -> "person:vladimir putin"): story events carry resolved keys.
+        Raises pydantic.ValidationError when the target URL or the secret is unusable, and what `canonical`
+        raises for an ambiguous name.
         """
         query = await self.canonical_query(query)
         sub = Subscription(id=new_subscription_id(), target_url=target_url, secret=secret or generate_secret(),
@@ -313,10 +316,11 @@ class SubscriptionStore:
         return sub
 
     async def canonical_query(self, query: Query) -> Query:
-        """The query with its entity keys resolved through the alias table (bare names are kept)."""
+        """The query with its entities (keys or names) resolved through `canonical`; what it knows nothing
+        by is kept (a bare name then matches any entity type with that name)."""
         if self._canonical is None:
             return query
-        resolved = [await self._canonical(e) if is_entity_key(e) else e for e in query.entities]
+        resolved = [await self._canonical(e) for e in query.entities]
         if resolved == query.entities:
             return query
         return query.model_copy(update={"entities": list(dict.fromkeys(resolved))})

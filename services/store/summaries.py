@@ -58,6 +58,9 @@ class StoryFilter:
     """What a listing asks of a story; every field left empty passes."""
 
     entity: str | None = None
+    #: the keys an entity goes by, resolved by the caller (the extractor's alias table); when given, a story
+    #: passes by naming one of them and `entity` (a key or bare name matched as written) is not used
+    entity_keys: frozenset[str] | None = None
     q: str | None = None
     min_outlets: int = 1
     outlet: str | None = None
@@ -75,7 +78,10 @@ class StoryFilter:
             wanted_language = self.language.casefold().split("-")[0]
             if not any((m.language or "").casefold().split("-")[0] == wanted_language for m in story.members):
                 return False
-        if self.entity:
+        if self.entity_keys is not None:
+            if self.entity_keys.isdisjoint(story.entities):
+                return False
+        elif self.entity:
             wanted = self.entity.casefold()
             if not any(k == wanted or k.split(":", 1)[-1] == wanted for k in story.entities):
                 return False

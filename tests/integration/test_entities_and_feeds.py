@@ -130,7 +130,10 @@ async def test_unknown_entities_and_bad_requests_are_clear_4xx(world: World, api
     assert missing.status_code == 404 and "person:nobody at all" in missing.json()["detail"]
     # Shares the surname (and so the store's posting list) with two known people, but was never seen.
     assert api.get(entity_url("person:bob soleimani")).status_code == 404
-    assert api.get(entity_url("no type here")).status_code == 422
+    # a name that is no key is looked up as a name: unknown here
+    unknown_name = api.get(entity_url("no type here"))
+    assert unknown_name.status_code == 404 and "no type here" in unknown_name.json()["detail"]
+    assert api.get(entity_url(" ")).status_code == 422
     assert api.get(entity_url(QASSEM, limit=0)).status_code == 422
     assert api.get(entity_url(QASSEM, limit=101)).status_code == 422
 

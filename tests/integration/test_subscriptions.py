@@ -66,16 +66,17 @@ async def test_create_get_list_pause_resume_delete(settings: Settings) -> None:
             await store.create(HOOK, Query(), secret="whsec_short")
 
 
-async def test_entity_keys_known_as_aliases_are_stored_as_the_key_they_stand_for(settings: Settings) -> None:
+async def test_entities_the_table_knows_by_any_name_are_stored_as_the_key_they_stand_for(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         keys = Keys(settings.key_prefix)
         putin = Entity(key="person:vladimir putin", name="Vladimir Putin", type="PERSON", count=2, first_position=0,
                        aliases=["person:putin"])
         aliases = AliasTable(redis, keys)
         await aliases.resolve([putin])
-        store = SubscriptionStore(redis, keys, canonical=aliases.canonical)  # as the API and the CLI wire it
-        sub = await store.create(HOOK, Query(entities=["person:putin", "Putin", "person:vladimir putin"]))
-        assert sub.query.entities == ["person:vladimir putin", "putin"], "keys resolved, names kept, once each"
+        store = SubscriptionStore(redis, keys, canonical=aliases.entity_key)  # as the API and the CLI wire it
+        sub = await store.create(HOOK, Query(entities=["person:putin", "Putin", "person:vladimir putin", "Nobody"]))
+        assert sub.query.entities == ["person:vladimir putin", "nobody"], (
+            "keys and names resolved, once each; a name the table does not know kept")
         assert [s.id for s in await store.candidates(soleimani_story())] == [sub.id]
 
 

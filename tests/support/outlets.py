@@ -15,7 +15,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 from services.demo.outlets import TEMPLATES, Article, FeedFormat, Outlet, OutletServer, TemplateName, slugify
 
 __all__ = [
+    "HEADLINE_SHAPES",
     "TEMPLATES",
     "Article",
     "FeedFormat",
@@ -145,14 +146,41 @@ def seeds_dir() -> Path | None:
     return path if path.is_dir() and any(path.glob("*.txt")) else None
 
 
+# Headlines as other outlets write them (same article texts): capitals, Title Case, a possessive.
+_POSSESSIVE_TITLES = {
+    "895ecb5a20ebf260": "Putin said to host Iranian Revolutionary Guards’ Soleimani",
+    "dcf7398d4c868163": "Soleimani's Moscow trip: Iran's general meets Putin",
+    "5a1676caa28514ad": "Khamenei's general Soleimani met Putin in Moscow, Fars says",
+}
+
+
+def _title_case(title: str) -> str:
+    return " ".join(w if w.isupper() else w[:1].upper() + w[1:] for w in title.split())
+
+
+def _possessive(title: str, seed: SeedArticle) -> str:
+    return _POSSESSIVE_TITLES.get(seed.path.stem.rsplit("_", 1)[-1], title)
+
+
+HEADLINE_SHAPES: dict[str, Callable[[str, SeedArticle], str]] = {
+    "as written": lambda title, _: title,
+    "all caps": lambda title, _: title.upper(),
+    "title case": lambda title, _: _title_case(title),
+    "possessive": _possessive,
+}
+
+
 def seed_outlets(
-    srv: OutletServer, seeds_dir: Path, *, base: datetime | None = None, spacing: timedelta | None = None
+    srv: OutletServer, seeds_dir: Path, *, base: datetime | None = None, spacing: timedelta | None = None,
+    headline: str = "as written",
 ) -> list[tuple[Outlet, str]]:
     """Create one outlet per seed file (formats rss, atom, rss, ...), each publishing its seed.
 
     Published times are ``base + i * spacing`` (default: 30 minutes ago, 4 minutes apart, so they
     fall inside any recent clustering window; pass e.g. ``datetime(2015, 12, 16, 9, tzinfo=UTC)``
-    for the historical dates). Returns ``(outlet, canonical page URL)`` pairs in file order.
+    for the historical dates). ``headline`` picks how the outlets write the seeds' headlines (a key of
+    HEADLINE_SHAPES: as written, all caps, title case, possessive). Returns ``(outlet, canonical page
+    URL)`` pairs in file order.
     """
     files = sorted(seeds_dir.glob("*.txt"))
     if not files:
@@ -177,7 +205,7 @@ def seed_outlets(
         outlet = srv.add_outlet(slug, name, formats[i % len(formats)])
         url = outlet.add_article(
             seed.slug,
-            seed.title,
+            HEADLINE_SHAPES[headline](seed.title, seed),
             seed.text,
             start + i * step,
             seed.author,

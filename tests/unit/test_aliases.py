@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.messages import Entity
-from services.extractor.aliases import learnable_aliases
+from services.extractor.aliases import learnable_aliases, person_tails, surname_mate
 
 
 def entity(key: str, *aliases: str) -> Entity:
@@ -35,3 +35,25 @@ def test_organisation_acronyms_and_long_names_are_learned_both_ways() -> None:
 
 def test_an_alias_equal_to_the_key_or_empty_is_ignored() -> None:
     assert learnable_aliases(entity("gpe:iran", "gpe:iran", "gpe:")) == []
+
+
+def test_a_person_key_may_be_a_known_person_behind_words_glued_in_front() -> None:
+    assert person_tails("person:colts qb andrew luck") == [
+        "person:qb andrew luck", "person:andrew luck"]
+    assert person_tails("person:andrew luck") == [], "two words: nothing glued"
+    assert person_tails("person:howard county sheriff") == [], "institution words are no person"
+    assert person_tails("person:michael thomas jr.") == [], "a generational suffix is no surname"
+    assert person_tails("org:carolina panthers qb cam newton") == [], "only what the model called a person"
+
+
+def test_a_one_word_name_of_another_type_is_paired_with_the_one_person_who_bears_it() -> None:
+    palin, sarah = entity("gpe:palin"), entity("person:sarah palin")
+    assert surname_mate(palin, [palin, sarah]) == "person:sarah palin"
+    assert surname_mate(palin, [palin, sarah, entity("person:todd palin")]) == "", "two Palins: neither"
+    assert surname_mate(sarah, [palin, sarah]) == "", "a person needs no mate"
+    assert surname_mate(entity("gpe:alaska"), [palin, sarah]) == ""
+    kissimmee = entity("gpe:kissimmee")
+    assert surname_mate(kissimmee, [kissimmee, entity("person:florida hospital kissimmee")]) == "", (
+        "a 'person' made of institution words is no person")
+    junior = entity("gpe:jr.")
+    assert surname_mate(junior, [junior, entity("person:martinez jr.")]) == ""

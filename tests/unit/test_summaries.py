@@ -39,6 +39,16 @@ def test_the_listing_filter_checks_each_field_and_an_empty_filter_passes_everyth
     assert StoryFilter(language="en").passes(story) and not StoryFilter(language="fr").passes(story)
 
 
+def test_resolved_entity_keys_replace_the_name_as_written() -> None:
+    story = StoredStory(id="c1", title="Putin meets Soleimani", first_seen=T0, last_updated=T0, size=1,
+                        outlets=["AP"], entities={"person:putin": 1}, members=[member("a1", "AP", 0)])
+    # filed under the surname before the alias table learned it: found through the entity's keys
+    by_keys = StoryFilter(entity="Putin", entity_keys=frozenset({"person:vladimir putin", "person:putin"}))
+    assert by_keys.passes(story)
+    assert not StoryFilter(entity="putin", entity_keys=frozenset({"person:vladimir putin"})).passes(story), (
+        "the keys decide, not the name as written")
+
+
 def test_independent_outlets_leave_out_outlets_that_only_copied() -> None:
     story = StoredStory(id="c1", title="t", first_seen=T0, last_updated=T0, size=4, outlets=["a", "b", "r"],
                         members=[member("a1", "a", 0), member("b1", "b", 5), member("r1", "r", 9, copy_of="a1"),

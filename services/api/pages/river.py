@@ -22,9 +22,8 @@ from services.api.pages import format as fmt
 from services.api.pages.render import render
 from services.api.pages.viewer import FragmentViewerDep, Viewer, ViewerDep
 from services.api.routes import articles as article_routes
-from services.api.routes import entities as entity_routes
 from services.api.routes import stories as story_routes
-from services.api.schemas import ArticlePublic, StorySummary
+from services.api.schemas import ArticlePublic, Page, StorySummary
 from services.extractor.aliases import AliasTable
 from services.store.repository import Repository
 
@@ -111,40 +110,35 @@ async def _lead_article(repo: Repository, article_id: str | None) -> ArticlePubl
         return None  # expired between the listing and this read: the card shows no lead
 
 
-async def resolve_name(table: AliasTable, repo: Repository, name: str) -> list[tuple[str, str]]:
-    """The entities a bare name may be, as (key, display name), most stories first, read through
-    `GET /v1/entities/{kind}:{name}` for each kind (the alias table maps a surname to its full name)."""
-    found: list[tuple[int, str, str]] = []
-    for kind in fmt.NAME_KINDS:
-        try:
-            entity = await entity_routes.get_entity(table, repo, key=f"{kind}:{name}", limit=20)
-        except HTTPException:
-            continue
-        if entity.clusters and entity.key not in {key for _, key, _ in found}:
-            found.append((len(entity.clusters), entity.key, entity.name or fmt.entity_name(entity.key)))
-    found.sort(key=lambda f: -f[0])
-    return [(key, label) for _, key, label in found]
+async def resolve_name(table: AliasTable, name: str) -> list[tuple[str, str]]:
+    """The entities a bare name may be, as (key, display name), the one it names first, then the others most
+    articles first: the alias table's lookup (a full name, a surname or any alias), as the /v1 routes use it."""
+    found = await table.lookup(name)
+    ranked = sorted(found.candidates, key=lambda c: c.key != found.key)  # stable: the chosen one, then by articles
+    return [(c.key, c.name or fmt.entity_name(c.key)) for c in ranked]
 
 
 async def load_river(repo: Repository, table: AliasTable, wanted: RiverFilter, cursor: str | None) -> River:
-    """The cards for `wanted`: `GET /v1/clusters` with the filters; a bare entity name that matches no
-    story is resolved through the entities resource first (until /v1/clusters resolves names itself)."""
+    """The cards for `wanted`: `GET /v1/clusters` with the filters (an entity by key or any name); a name
+    that stands for several entities lists the stories of the one with most articles and offers the others."""
 
-    async def listing(entity: str) -> tuple[list[StorySummary], str | None]:
+    async def listing(entity: str) -> tuple[list[StorySummary], str | None] | None:
         page = await story_routes.list_clusters(
-            repo, limit=PAGE_SIZE, since=wanted.since, entity=entity or None, q=wanted.q or None,
+            repo, table, limit=PAGE_SIZE, since=wanted.since, entity=entity or None, q=wanted.q or None,
             min_outlets=wanted.min_outlets, outlet=wanted.outlet or None, language=wanted.language or None,
             cursor=cursor)
-        return page.items, page.next_cursor
+        return (page.items, page.next_cursor) if isinstance(page, Page) else None  # else: ambiguous (300)
 
-    items, next_cursor = await listing(wanted.entity)
+    listed = await listing(wanted.entity)
     resolved = None
     candidates: list[tuple[str, str]] = []
-    if not items and wanted.entity and not fmt.is_entity_key(wanted.entity):
-        candidates = await resolve_name(table, repo, wanted.entity)
+    if wanted.entity and not fmt.is_entity_key(wanted.entity):
+        candidates = await resolve_name(table, wanted.entity)
         if candidates:
             resolved = (wanted.entity, *candidates[0])
-            items, next_cursor = await listing(candidates[0][0])
+    if listed is None:
+        listed = await listing(candidates[0][0]) if candidates else None
+    items, next_cursor = listed or ([], None)
     leads = await asyncio.gather(*(_lead_article(repo, s.lead_article) for s in items))
     names: dict[str, str] = {}
     for article in leads:

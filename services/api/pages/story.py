@@ -25,7 +25,7 @@ from services.api.pages.viewer import Viewer, ViewerDep
 from services.api.routes import articles as article_routes
 from services.api.routes import entities as entity_routes
 from services.api.routes import stories as story_routes
-from services.api.schemas import ArticlePublic
+from services.api.schemas import ArticlePublic, EntityPublic
 from services.store.repository import Repository
 
 router = APIRouter(include_in_schema=False)
@@ -93,13 +93,15 @@ async def entity_page(request: Request, viewer: ViewerDep, repo: RepoDep, table:
                       key: Annotated[str, Path(max_length=300)]) -> Response:
     """An entity: its names and aliases, and its latest stories. A bare name goes to the entity it names."""
     if not fmt.is_entity_key(key):
-        candidates = await resolve_name(table, repo, key)
+        candidates = await resolve_name(table, key)
         if not candidates:
             return _not_found(request, viewer, f"No entity is known by the name {key!r}.")
         return RedirectResponse(f"/entities/{quote(candidates[0][0])}", status.HTTP_303_SEE_OTHER)
     try:
         entity = await entity_routes.get_entity(table, repo, key=key, limit=50)
     except HTTPException:
+        entity = None
+    if not isinstance(entity, EntityPublic):  # unknown (404) or, for a key, never ambiguous (300)
         return _not_found(request, viewer, f"No entity {key!r}: no name, alias or story is known for it.")
     return render(request, "entity.html", viewer, entity=entity, now=datetime.now(UTC),
                   display=entity.name or fmt.entity_name(entity.key))

@@ -2,34 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import JSONResponse
 
-from services.api.deps import RepoDep
+from services.api.deps import AliasesDep, RepoDep
+from services.api.names import entity_filter
 from services.api.paging import BATCH, latest_page
-from services.api.schemas import Page, StoryPublic, StorySummary, story_public, story_summary
-from services.store.summaries import StoryFilter
+from services.api.schemas import (
+    AMBIGUOUS,
+    Page,
+    StoryPublic,
+    StorySummary,
+    ambiguous_answer,
+    story_public,
+    story_summary,
+)
+from services.extractor.lookup import AmbiguousName
 
 router = APIRouter(tags=["clusters"])
 
 
-@router.get("/clusters")
+@router.get("/clusters", response_model=Page[StorySummary], responses=AMBIGUOUS)
 async def list_clusters(
     repo: RepoDep,
+    table: AliasesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     since: Annotated[datetime | None, Query(description="only clusters updated at or after this time")] = None,
-    entity: Annotated[str | None, Query(max_length=200, description="entity key or name")] = None,
+    entity: Annotated[str | None, Query(max_length=200, description="an entity key, full name, surname or any "
+                                                                     "alias ('Soleimani')")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words in a member's title")] = None,
     min_outlets: Annotated[int, Query(ge=1, le=1000, description="independent outlets (copies do not count)")] = 1,
     outlet: Annotated[str | None, Query(max_length=200, description="an outlet among the members")] = None,
     language: Annotated[str | None, Query(max_length=20, description="a member in this language ('en')")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
-) -> Page[StorySummary]:
+) -> Page[StorySummary] | JSONResponse:
     """Latest updated story clusters first, filtered by entity, title words, outlet count, outlet and language."""
     after = since.timestamp() if since else None
-    wanted = StoryFilter(entity=entity, q=q, min_outlets=min_outlets, outlet=outlet, language=language)
+    try:
+        by_entity = await entity_filter(table, entity)
+    except AmbiguousName as exc:
+        asked = {"limit": limit, "since": since.isoformat() if since else None, "q": q, "min_outlets": min_outlets,
+                 "outlet": outlet, "language": language}
+        kept = {k: v for k, v in asked.items() if v is not None}
+        return ambiguous_answer(exc, lambda key: f"/v1/clusters?{urlencode({**kept, 'entity': key})}")
+    wanted = dataclasses.replace(by_entity, q=q, min_outlets=min_outlets, outlet=outlet, language=language)
 
     async def fetch_ids(before: float | None) -> list[str]:
         return [sid for sid, _ in await repo.recent_stories(limit=BATCH, since=after, before=before)]

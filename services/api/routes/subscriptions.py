@@ -7,11 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, status
 from fastapi import Query as Query_
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.api.deps import SettingsDep, SubscriptionsDep, WebhooksDep
-from services.api.schemas import SubscriptionCreated, SubscriptionPublic, subscription_public
+from services.api.schemas import (
+    AmbiguousEntity,
+    SubscriptionCreated,
+    SubscriptionPublic,
+    ambiguous_answer,
+    subscription_public,
+)
 from services.api.undeliverable import undeliverable
+from services.extractor.lookup import AmbiguousName
 from services.notifier.subscriptions import MAX_DESCRIPTION_CHARS, Query, Subscription, replay, subscribe, unsubscribe
 from services.notifier.webhooks import DeliveryLogEntry
 
@@ -38,12 +46,16 @@ def _known(sub: Subscription | None, sub_id: str) -> SubscriptionPublic:
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "no such subscription"}}
 
 
-@router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
+@router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
+             responses={409: {"model": AmbiguousEntity, "description": "an entity name stands for several "
+                                                                       "entities: register again with one key"}})
 async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep, webhooks: WebhooksDep,
-                              settings: SettingsDep) -> SubscriptionCreated:
+                              settings: SettingsDep) -> SubscriptionCreated | JSONResponse:
     """Register a subscription; the response holds its secret, which is never shown again. A signed test ping
     is queued to the target at once. A target the SSRF guard refuses and a query without any criterion are
-    refused (422), since nothing could ever be delivered to them or everything would be."""
+    refused (422), since nothing could ever be delivered to them or everything would be. Entities may be given
+    by key or any name ('Soleimani'); each is stored as the key the alias table knows it by, or as given when
+    it knows none."""
     problems = await undeliverable(settings, body.target_url, body.query)
     if problems:
         raise RequestValidationError([{"loc": ("body", field), "msg": why, "type": "value_error"}
@@ -51,6 +63,10 @@ async def create_subscription(body: SubscriptionCreate, store: SubscriptionsDep,
     try:
         sub = await subscribe(store, webhooks, body.target_url, body.query, secret=body.secret,
                               description=body.description)
+    except AmbiguousName as exc:
+        # A write has no representation to choose among (300 is for reads): the request conflicts with what
+        # the table knows, and the body lists the keys to register with instead.
+        return ambiguous_answer(exc, status_code=status.HTTP_409_CONFLICT)
     except ValidationError as exc:
         # The target URL or the secret is unusable: the same 422 shape as any other invalid body
         # (without the input: it may be the secret).
