@@ -741,14 +741,15 @@ def pipeline(model: str) -> Language:
     return _pipeline(model)
 
 
-def article_pieces(text: str, title: str | None) -> list[tuple[int, str]]:
-    """What tag_entities gives spaCy of an article: (offset in `text`, piece); the title's offset is -1."""
+def text_pieces(text: str, title: str | None) -> list[tuple[int, str]]:
+    """What tag_entities gives spaCy of an already capped English text: (offset in `text`, piece); the title's
+    offset is -1."""
     return _pieces(text, title)
 
 
 def entities_from_docs(pieces: Sequence[tuple[int, str]], docs: Iterable[Doc]) -> list[Entity]:
     """The resolved entities of an article from its pieces and a tagged Doc for each (its `ents` set)."""
-    return _resolve(_mentions_in(list(pieces), docs))
+    return _resolve(_mentions_in(list(pieces), (doc_spans(d) for d in docs)))
 
 
 def display_name(surface: str, label: str | None = None) -> str:

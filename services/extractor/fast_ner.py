@@ -256,7 +256,7 @@ def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *,
             continue
         capped = text[:max(1, ner_max_chars)]
         cut = lead_end(capped, max(1, lead_chars))
-        jobs.append((i, capped, cut, entities.article_pieces(capped[:cut], title)))
+        jobs.append((i, capped, cut, entities.text_pieces(capped[:cut], title)))
     lead_docs = iter(nlp.pipe([p for _, _, _, pieces in jobs for _, p in pieces], batch_size=batch_size))
     plans = []
     model_pieces: list[str] = []
