@@ -81,6 +81,12 @@ class Keys:
         return f"{self.prefix}{{ledger}}:pending:items"
 
     @property
+    def unsent(self) -> str:
+        """ZSET canonical URL -> unix time it was claimed (or taken again), until the broker acknowledged it:
+        a fetcher that died between claim and send leaves it here, and it is emitted again soon."""
+        return f"{self.prefix}{{ledger}}:pending:unsent"
+
+    @property
     def pending_attempts(self) -> str:
         """HASH canonical URL -> times emitted."""
         return f"{self.prefix}{{ledger}}:pending:attempts"

@@ -24,25 +24,28 @@ from services.common.redis import Redis
 from services.common.settings import Settings
 
 # Marks the URL seen (with TTL) and enters it in the ledger in one step, so an
-# item is emitted once even when two fetchers find it at the same moment.
+# item is emitted once even when two fetchers find it at the same moment; it is
+# unsent until the fetcher tells the broker acknowledged it (`sent`).
 _CLAIM = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
   redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
   redis.call('HSET', KEYS[4], ARGV[3], 1)
+  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[3])
   return 1
 end
 return 0
 """
 
-# Takes pending items older than the cutoff and re-stamps them, so concurrent
-# fetchers do not emit the same one twice in one round.
+# Takes items of KEYS[1] (pending, or unsent) older than the cutoff and re-stamps them, so concurrent
+# fetchers do not emit the same one twice in one round; ARGV[4] = '1' counts the emission as an attempt.
 _DUE_AGAIN = """
 local urls = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local out = {}
 for _, url in ipairs(urls) do
   redis.call('ZADD', KEYS[1], ARGV[3], url)
-  local n = redis.call('HINCRBY', KEYS[3], url, 1)
+  local n
+  if ARGV[4] == '1' then n = redis.call('HINCRBY', KEYS[3], url, 1) else n = redis.call('HGET', KEYS[3], url) or 0 end
   table.insert(out, url)
   table.insert(out, redis.call('HGET', KEYS[2], url) or '')
   table.insert(out, n)
@@ -70,7 +73,7 @@ class Ledger:
         """True if this URL is new: it is now seen and pending, and the caller must emit it."""
         k = self.keys
         result = await self._claim(
-            keys=[k.seen(item.url), k.pending, k.pending_items, k.pending_attempts],
+            keys=[k.seen(item.url), k.pending, k.pending_items, k.pending_attempts, k.unsent],
             args=[self.seen_ttl_s, time.time(), item.url, item.model_dump_json()],
         )
         return bool(result)
@@ -83,9 +86,24 @@ class Ledger:
         now = time.time()
         cutoff = emitted_before if emitted_before is not None else now - older_than_s
         k = self.keys
-        flat = await self._due_again(
-            keys=[k.pending, k.pending_items, k.pending_attempts], args=[cutoff, limit, now]
-        )
+        return await self._take(k.pending, cutoff, limit, now, count=True)
+
+    async def unsent_again(self, older_than_s: float, limit: int = 500) -> list[tuple[FeedItem, int]]:
+        """Items claimed more than `older_than_s` ago whose send the broker never acknowledged (their fetcher
+        died in between, or the send failed), with how often they were emitted; each is stamped as taken now.
+        Not counted as an attempt: a send that never reached the broker (an outage) must not use them up."""
+        now = time.time()
+        return await self._take(self.keys.unsent, now - older_than_s, limit, now, count=False)
+
+    async def sent(self, url: str) -> None:
+        """The broker acknowledged the item: it is in flight, no longer at risk of never being sent."""
+        await self.redis.zrem(self.keys.unsent, url)
+
+    async def _take(self, source: str, cutoff: float, limit: int, now: float, *,
+                    count: bool) -> list[tuple[FeedItem, int]]:
+        k = self.keys
+        flat = await self._due_again(keys=[source, k.pending_items, k.pending_attempts],
+                                     args=[cutoff, limit, now, "1" if count else "0"])
         out: list[tuple[FeedItem, int]] = []
         for i in range(0, len(flat), 3):
             raw, attempts = flat[i + 1], int(flat[i + 2])
@@ -106,6 +124,7 @@ class Ledger:
         k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(k.pending, *urls)
+            pipe.zrem(k.unsent, *urls)
             pipe.hdel(k.pending_items, *urls)
             pipe.hdel(k.pending_attempts, *urls)
             await pipe.execute()

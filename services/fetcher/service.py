@@ -41,6 +41,9 @@ MAX_REEMITS = 10
 #: re-emission are emitted again (at most about 5 times in that window, well under MAX_REEMITS).
 RESTART_FOLLOW_UP_S = 120.0
 RESTART_GRACE_S = 20.0
+#: An item claimed this long ago whose send the broker never acknowledged is emitted again (its fetcher died,
+#: or the send failed); far above a send's deadline, far below the pending grace period.
+UNSENT_GRACE_S = 30.0
 REEMIT_ROUND = 500
 CLAIM_IDLE_S = 0.5
 
@@ -125,6 +128,7 @@ class Fetcher:
     async def _emit(self, item: FeedItem) -> bool:
         try:
             await self.bus.publish(FEED_ITEMS, item.url, item)
+            await self.ledger.sent(item.url)
             return True
         except Exception as exc:  # noqa: BLE001 - the item stays pending and is emitted again later
             log.warning("item.emit_failed", url=item.url, error=repr(exc))
@@ -217,17 +221,22 @@ class Fetcher:
                     follow_up = time.monotonic() < follow_up_until
                     next_grace_round = time.monotonic() + (RESTART_GRACE_S if follow_up else every)
                     await self._reemit(older_than_s=RESTART_GRACE_S if follow_up else self.settings.pending_grace_s)
+                # Claimed but never acknowledged by the broker (a fetcher killed between claim and send): no
+                # consumer will ever see it, so it need not wait out the pending grace period.
+                await self._reemit(older_than_s=UNSENT_GRACE_S, unsent=True)
             except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next round
                 log.warning("ledger.reemit_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CHECK_EVERY_S if watch is not None else every)
 
-    async def _reemit(self, *, older_than_s: float = 0.0, emitted_before: float | None = None) -> int:
-        """Emit the due pending items again, in rounds of REEMIT_ROUND until none is left; returns how many
-        could not be sent (they stay pending)."""
+    async def _reemit(self, *, older_than_s: float = 0.0, emitted_before: float | None = None,
+                      unsent: bool = False) -> int:
+        """Emit the due pending items (with `unsent`: the claimed items never acknowledged by the broker) again,
+        in rounds of REEMIT_ROUND until none is left; returns how many could not be sent (they stay pending)."""
         total = failed = 0
         while True:
-            due = await self.ledger.due_again(older_than_s, REEMIT_ROUND, emitted_before=emitted_before)
+            due = await (self.ledger.unsent_again(older_than_s, REEMIT_ROUND) if unsent else
+                         self.ledger.due_again(older_than_s, REEMIT_ROUND, emitted_before=emitted_before))
             for item, attempts in due:
                 if attempts > MAX_REEMITS:
                     log.error("item.abandoned", url=item.url, attempts=attempts)
@@ -239,7 +248,7 @@ class Fetcher:
             if len(due) < REEMIT_ROUND:
                 if total:
                     log.info("ledger.reemitted", items=total, failed=failed,
-                             after_broker_restart=emitted_before is not None)
+                             after_broker_restart=emitted_before is not None, unsent=unsent)
                 return failed
 
 

@@ -36,10 +36,10 @@ SITES: dict[tuple[str, str], Callable[[Keys], list[str]]] = {
     ("api/routes/health", "MGET heartbeats"): lambda k: [k.heartbeat(s) for s in
                                                           ("fetcher", "extractor", "store", "notifier")],
     ("common/ledger", "script claim"): lambda k: [k.seen("https://a.example/x"), k.seen("https://b.example/y"),
-                                                  k.pending, k.pending_items, k.pending_attempts],
-    ("common/ledger", "script due again"): lambda k: [k.pending, k.pending_items, k.pending_attempts],
+                                                  k.pending, k.pending_items, k.pending_attempts, k.unsent],
+    ("common/ledger", "script due again"): lambda k: [k.pending, k.unsent, k.pending_items, k.pending_attempts],
     ("common/ledger", "script outbox due"): lambda k: [k.outbox_due, k.outbox],
-    ("common/ledger", "MULTI settle"): lambda k: [k.pending, k.pending_items, k.pending_attempts],
+    ("common/ledger", "MULTI settle"): lambda k: [k.pending, k.unsent, k.pending_items, k.pending_attempts],
     ("common/ledger", "MULTI outbox add"): lambda k: [k.outbox, k.outbox_due],
     ("common/ledger", "MULTI outbox settle"): lambda k: [k.outbox, k.outbox_due],
     ("extractor/aliases", "script resolve and learn"): lambda k: [
