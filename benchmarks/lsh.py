@@ -13,7 +13,7 @@ per article (INFO used_memory delta / N, index + sketches; the sketch share meas
 with MEMORY USAGE on a sample).
 5 % of the sketches are near-duplicates (10 % of the signature and 2 of the 16 lead
 values changed) of an earlier one, as wire re-posts would be. Every sketch has a lead
-(fingerprint version 3: 8 more bands); --no-lead leaves it out, as version 2 stored
+(fingerprint version 3: 4 more bands); --no-lead leaves it out, as version 2 stored
 them, to measure what the lead costs. Ids are 20 hex characters like article_id().
 """
 

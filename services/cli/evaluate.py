@@ -156,7 +156,7 @@ def eval_copies(
         scores = f"P {row['precision']:.4f}  R {row['recall']:.4f}" if positives else f"{'-':<18}"
         # Plain lines (not a table): they stay readable when piped or logged.
         among = f" of {negatives}" if row["true_negatives"] else ""  # rows by time apart count no negatives
-        typer.echo(f"{name:<32} {scores}  copies {positives:>4} missed {row['false_negatives']:>3}  "
+        typer.echo(f"{name:<36} {scores}  copies {positives:>4} missed {row['false_negatives']:>3}  "
                    f"false copies {row['false_positives']}{among}")
         if name == "all" and result.get("by_kind"):
             typer.echo("by edit kind of the later article:" if evaluation.source == "synthetic" else

@@ -215,7 +215,7 @@ class Keys:
     def lsh_bucket(self, epoch: int, band: int, bucket: str) -> str:
         """HASH for one (time epoch, LSH band, band-hash prefix): field = rest of the band hash,
         value = space-joined ids of the articles with that band, oldest first (capped). Bands 0-31 are the
-        body's, 32-39 the lead's. Owner: services.store.lsh.
+        body's, 32-35 the lead's. Owner: services.store.lsh.
         """
         return f"{self.lsh_bucket_prefix}{epoch}:{band}:{bucket}"
 

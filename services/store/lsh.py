@@ -1,6 +1,6 @@
 """MinHash LSH index in Redis: candidate copies of an article, found atomically.
 
-Layout (32 bands x 4 rows of the body's sketch, see LSH_BANDS, then 8 bands x 2 rows
+Layout (32 bands x 4 rows of the body's sketch, see LSH_BANDS, then 4 bands x 2 rows
 of the lead's, see LEAD_BANDS; PERFORMANCE.md 2.3 measured the bucket-HASH design
 5.6x leaner than one key per band per article):
 
@@ -28,7 +28,7 @@ pairs up to 2 x window_s apart may). Bucket keys get a TTL of 1.1 x window_s,
 refreshed on each write, and sketches 2.2 x window_s from their insert: an epoch's
 buckets outlive its last write by one window, and a sketch outlives every bucket
 that names it. Redis therefore holds about two windows of articles. A marker key per epoch
-(same TTL as its buckets) lets the script skip the 40 reads of an epoch that has no buckets.
+(same TTL as its buckets) lets the script skip the 36 reads of an epoch that has no buckets.
 """
 
 from __future__ import annotations
@@ -47,10 +47,12 @@ from services.store.dedup import CopyRules, CopyVerdict, band_hashes, judge_copy
 #: own-words pairs candidates (verified away by judge_copy); 42 x 3 finds 99.9 % for 4x the candidates.
 LSH_BANDS = 32
 LSH_ROWS = 4
-#: Bands of the lead's 16-permutation sketch, indexed after the body's (band numbers 32-39): a re-post that
-#: keeps the top of a story (lead J >= 0.6, body J often < 0.4) becomes a candidate with probability
-#: 1-(1-J^2)^8 >= 0.97; 4 x 4 would find only 43 % at J 0.6. Eight more fields per article.
-LEAD_BANDS = 8
+#: Bands of the lead's sketch, indexed after the body's (band numbers 32-35): a re-post that keeps the top of a
+#: story (body J often < 0.4) shares its lead (J ~0.9-1, 0.6-0.7 with words changed in it) and becomes a
+#: candidate with probability 1-(1-J^2)^4: 0.998 at J 0.9, 0.83 at 0.6. 8 x 2 (every lead permutation) found
+#: 1 more of ~640 trimmed re-posts on the copy set (seeds 0-2) for twice the added Redis work; 4 x 4 finds 43 %
+#: at J 0.6. Four more fields per article; the verdict still compares all 16 lead permutations.
+LEAD_BANDS = 4
 LEAD_ROWS = 2
 #: Newest members kept per bucket field: bounds a bucket of a much re-posted wire story.
 MAX_MEMBERS = 50
