@@ -40,8 +40,9 @@ def eval_stories(
     configure_logging(json=False, level="WARNING")  # one line per article would drown the progress bar
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     if cv:
-        from services.evaluation.train_stories import cross_validate
+        from services.evaluation.train_stories import cross_validate, require_scikit_learn
 
+        require_scikit_learn()
         with Progress(*columns, console=Console(stderr=True), transient=as_json) as progress:
             found = cross_validate(file, settings_of(ctx), k=cv, cache=entities_cache, workers=workers,
                                    progress=progress)

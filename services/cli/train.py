@@ -26,8 +26,9 @@ def train_stories(
     """Learn the store's join decision from a labelled stream (the same file gives the same model)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.evaluation.train_stories import SHIPPED_MODEL, train
+    from services.evaluation.train_stories import SHIPPED_MODEL, require_scikit_learn, train
 
+    require_scikit_learn()
     configure_logging(json=False, level="WARNING")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     target = out or SHIPPED_MODEL

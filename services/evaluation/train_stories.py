@@ -148,6 +148,15 @@ KIND = "gradient_boosting"
 TREES = {"n_estimators": 40, "max_depth": 4, "learning_rate": 0.15}
 
 
+def require_scikit_learn() -> None:
+    """Fail with a clear message when the training library (a dev extra, not needed to run wirewatch) is absent."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise SystemExit("training and cross-validating the join model need scikit-learn, a development extra: "
+                         "pip install -e '.[dev]' (or pip install scikit-learn)") from None
+
+
 def fit(rows: Sequence[Row], kind: str = KIND, dropped: frozenset[str] = DROPPED, c: float = C,
         trees: dict[str, Any] | None = None, threshold: float = THRESHOLD) -> dict[str, Any]:
     """Fit the model on rows; its JSON export (services.store.join_model reads it). Deterministic."""
