@@ -123,8 +123,8 @@ def _format_storage(java: str, classpath: str, work_dir: Path, config: Path) -> 
                 classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                cluster_id,
+                # One argument: an id starting with '-' (1 in 64) would otherwise read as an option.
+                f"--cluster-id={cluster_id}",
                 "--config",
                 str(config),
             ],
