@@ -38,6 +38,12 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn (when something ran it with its own log config) keeps handlers of its own and stops propagating:
+    # its lines would bypass our renderer, so they go through the root's handler again.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        library = logging.getLogger(name)
+        library.handlers[:] = []
+        library.propagate = True
     # Library chatter only at WARNING unless we are debugging.
     quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
     for name in ("aiokafka", "kafka", "httpx", "httpcore", "uvicorn.access", "trafilatura", "htmldate"):
