@@ -61,3 +61,4 @@ def test_a_restart_ends_the_processes_a_crashed_run_left_and_ignores_recycled_pi
     finally:
         if leftover.poll() is None:
             leftover.kill()
+            leftover.wait(10)
