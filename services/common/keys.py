@@ -182,23 +182,23 @@ class Keys:
     @property
     def entity_forms(self) -> str:
         """HASH match form -> the first entity key written in that form ('org:revolutionary guard' -> 'org:irgc')."""
-        return f"{self.prefix}entity:forms"
+        return f"{self.prefix}{{entities}}:entity:forms"
 
     @property
     def entity_type_votes_prefix(self) -> str:
         """Prefix of the HASH per name (no type): type -> articles that named an entity so ('soleimani')."""
-        return f"{self.prefix}entity:type-votes:"
+        return f"{self.prefix}{{entities}}:entity:type-votes:"
 
     @property
     def entity_articles(self) -> str:
         """HASH entity key -> articles filed under it (ranks the candidates of an ambiguous name)."""
-        return f"{self.prefix}entity:articles"
+        return f"{self.prefix}{{entities}}:entity:articles"
 
     @property
     def entity_name_index(self) -> str:
         """ZSET, all scores 0, members '<name or name tail>\\x1f<entity key>' in lexicographic order: finds
         entities by a name's prefix ('soleim' -> 'person:qassem soleimani') or by surname (ZRANGEBYLEX)."""
-        return f"{self.prefix}entity:name-index"
+        return f"{self.prefix}{{entities}}:entity:name-index"
 
     def high_water(self, topic: str, partition: int) -> str:
         """STRING: highest offset of topic/partition whose work the store has finished."""
