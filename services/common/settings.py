@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         0.85, ge=0, le=1, description="share of the shorter text inside the longer that makes a (trimmed) copy"
     )
     copy_min_shingles: int = Field(30, ge=1, description="containment counts only with this many shingles")
+    copy_min_lead_jaccard: float = Field(
+        0.6, ge=0, le=1, description="Jaccard of the two texts' leads (first 60 shingles) that marks the same opening"
+    )
+    copy_min_lead_containment: float = Field(
+        0.5, ge=0, le=1, description="share of the shorter text inside the longer that makes a copy of the same opening"
+    )
     retention_days: float = Field(
         90.0, gt=0, description="articles and stories not updated for this long expire from Redis"
     )
@@ -138,12 +144,6 @@ class Settings(BaseSettings):
         0.3, ge=0, le=1, description="an article scoring this high with two stories merges them"
     )
     store_batch_size: int = Field(500, ge=1, description="articles the store takes per poll")
-    copy_min_lead_jaccard: float = Field(
-        0.6, ge=0, le=1, description="Jaccard of the two texts' leads (first 60 shingles) that marks the same opening"
-    )
-    copy_min_lead_containment: float = Field(
-        0.5, ge=0, le=1, description="share of the shorter text inside the longer that makes a copy of the same opening"
-    )
     cluster_max_candidates: int = Field(
         10, ge=1, description="stories scored per article (those sharing the most index keys): bounded work"
     )
