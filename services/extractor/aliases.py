@@ -261,6 +261,15 @@ def person_tails(key: str) -> list[str]:
     return [f"person:{tail}" for tail in tails if specific(f"org:{tail}")]
 
 
+def _surname_of(key: str) -> str:
+    """The last word of a person key of two words or more, a generational suffix passed over ("cochran" for
+    "person:douglas cochran jr."); '' for a one-word key."""
+    words = key.partition(":")[2].split()
+    if len(words) > 2 and words[-1] in _SUFFIXES:
+        words = words[:-1]
+    return words[-1] if len(words) >= 2 else ""
+
+
 def surname_mate(entity: Entity, article: Sequence[Entity]) -> str:
     """The one person key of the article whose last word is this one-word, non-person key's name
     ("gpe:palin" beside "person:sarah palin"), or '' (none, two people with that surname, or a "person" made
@@ -268,8 +277,8 @@ def surname_mate(entity: Entity, article: Sequence[Entity]) -> str:
     kind, _, name = entity.key.partition(":")
     if kind == "person" or not name or " " in name or name in _SUFFIXES:
         return ""
-    mates = {e.key for e in article if e.key.startswith("person:") and e.key.rsplit(" ", 1)[-1] == name
-             and " " in e.key and not institutional(e.key)}
+    mates = {e.key for e in article if e.key.startswith("person:") and _surname_of(e.key) == name
+             and not institutional(e.key)}
     return mates.pop() if len(mates) == 1 else ""
 
 

@@ -57,3 +57,6 @@ def test_a_one_word_name_of_another_type_is_paired_with_the_one_person_who_bears
         "a 'person' made of institution words is no person")
     junior = entity("gpe:jr.")
     assert surname_mate(junior, [junior, entity("person:martinez jr.")]) == ""
+    cochran = entity("org:cochran")
+    assert surname_mate(cochran, [cochran, entity("person:douglas cochran jr.")]) == "person:douglas cochran jr.", (
+        "the surname is read behind a generational suffix")
