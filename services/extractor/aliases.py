@@ -77,7 +77,7 @@ SEARCH_SCAN = 300
 
 # KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
-# ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name] votes], retypable,
+# ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name, retypable] votes], retypable,
 # [name index members], [person tails], the article's person bearing a one-word name as surname], ...],
 # ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
@@ -105,6 +105,38 @@ local function point(alias, target)
   if current then redis.call('SREM', known_prefix .. current, alias) end
   redis.call('SADD', known_prefix .. target, alias)
 end
+-- The type a key kind:bare is to be filed under by the type votes of the articles so far, or nil.
+-- Evidence needed: a name of two or more words goes to the type more articles gave it
+-- ("org:jason varitek" -> "person:jason varitek"); one word needs 2 articles and twice as many as
+-- its own type, a place becomes a person only with 3 and three times, a bare person name no
+-- earlier article called a person becomes the place earlier articles named ("person:wasilla");
+-- a place never becomes an organisation ("org:raleigh" for the city).
+local function repaired_type(kind, bare)
+  local tally = redis.call('HGETALL', types_prefix .. bare)
+  local own, best, best_n = 0, nil, 0
+  for j = 1, #tally, 2 do
+    local n = tonumber(tally[j + 1])
+    if tally[j] == kind then own = n elseif n > best_n then best, best_n = tally[j], n end
+  end
+  local place = kind == 'gpe' or kind == 'loc'
+  if not best or (place and best ~= 'person' and best ~= 'gpe' and best ~= 'loc') then return nil end
+  local ok
+  if string.find(bare, ' ', 1, true) then
+    ok = best_n > own
+  elseif best == 'person' and place then
+    ok = best_n >= 3 and best_n >= 3 * own
+  elseif kind == 'person' and (best == 'gpe' or best == 'loc') and own == 0 then
+    ok = true  -- a bare name no article called a person before, that earlier ones called a place
+  else
+    ok = best_n >= 2 and best_n >= 2 * own
+  end
+  -- one word to a person: only a surname one person has ("soleimani", not "jackson" or "hill")
+  if ok and best == 'person' and not string.find(bare, ' ', 1, true) then
+    ok = redis.call('HLEN', votes_prefix .. 'person:' .. bare) <= 1
+  end
+  if ok then return best end
+  return nil
+end
 local out = {}
 for i, item in ipairs(items) do
   local key, name, learn, key_forms, type_votes, retypable = item[1], item[2], item[3], item[4], item[5], item[6]
@@ -128,37 +160,10 @@ for i, item in ipairs(items) do
     end
   end
   if canonical == key and retypable then
-    -- type repair: the type earlier articles gave this name strictly more often than this one
+    -- type repair: the type earlier articles gave this name far more often than this one
     local kind, bare = string.match(key, '^([^:]*):(.*)$')
-    local tally = redis.call('HGETALL', types_prefix .. bare)
-    local own, best, best_n = 0, nil, 0
-    for j = 1, #tally, 2 do
-      local n = tonumber(tally[j + 1])
-      if tally[j] == kind then own = n elseif n > best_n then best, best_n = tally[j], n end
-    end
-    -- Evidence needed: a name of two or more words goes to the type more earlier articles gave it
-    -- ("org:jason varitek" -> "person:jason varitek"); one word needs 2 articles and twice as many as
-    -- its own type, a place becomes a person only with 3 and three times, a bare person name no
-    -- earlier article called a person becomes the place earlier articles named ("person:wasilla");
-    -- a place never becomes an organisation ("org:raleigh" for the city).
-    local place = kind == 'gpe' or kind == 'loc'
-    local ok = false
-    if best and (not place or best == 'person' or best == 'gpe' or best == 'loc') then
-      if string.find(bare, ' ', 1, true) then
-        ok = best_n > own
-      elseif best == 'person' and place then
-        ok = best_n >= 3 and best_n >= 3 * own
-      elseif kind == 'person' and (best == 'gpe' or best == 'loc') and own == 0 then
-        ok = true  -- a bare name no article called a person before, that earlier ones called a place
-      else
-        ok = best_n >= 2 and best_n >= 2 * own
-      end
-      -- one word to a person: only a surname one person has ("soleimani", not "jackson" or "hill")
-      if ok and best == 'person' and not string.find(bare, ' ', 1, true) then
-        ok = redis.call('HLEN', votes_prefix .. 'person:' .. bare) <= 1
-      end
-    end
-    if ok then
+    local best = repaired_type(kind, bare)
+    if best then
       local target = resolve(best .. ':' .. bare)
       if target ~= key and not is_alias(target) then
         point(key, target)
@@ -218,6 +223,23 @@ for i, item in ipairs(items) do
           redis.call('HSET', aliases, alias, canonical)
           if current then redis.call('SREM', known_prefix .. current, alias) end
           redis.call('SADD', known_prefix .. canonical, alias)
+        end
+      end
+    end
+  end
+  -- the same repair, backwards: a key of another type an earlier article filed this name under ("org:lohan"
+  -- before the articles that call Lohan a person) is filed under this type's key once the votes say so
+  -- (after this article's aliases are learned: a second person with that surname blocks it),
+  -- so a query by the person finds that article too
+  for _, vote in ipairs(type_votes) do
+    if vote[3] then
+      local t, bare = vote[1], vote[2]
+      for _, k in ipairs(redis.call('HKEYS', types_prefix .. bare)) do
+        local other = k .. ':' .. bare
+        if k ~= t and redis.call('HEXISTS', names, other) == 1 and not is_alias(other)
+            and repaired_type(k, bare) == t then
+          local target = resolve(t .. ':' .. bare)
+          if target ~= other and not is_alias(target) then point(other, target) end
         end
       end
     end
@@ -289,6 +311,11 @@ def type_votes(entity: Entity) -> list[list[str]]:
     return [[kind, n] for n in sorted(names) if n]
 
 
+def _with_retypable(votes: list[list[str]]) -> list[list[object]]:
+    """Each [type, name] vote with whether keys of that name may be re-typed (`retypable`)."""
+    return [[kind, name, retypable(f"{kind}:{name}")] for kind, name in votes]
+
+
 @dataclass(frozen=True)
 class AliasCount:
     """An alias of an entity key and the articles that used it for that entity."""
@@ -320,7 +347,7 @@ class AliasTable:
         members = index_members(entity.key, entity.name)
         for alias in learn:
             members += index_members(alias, "")
-        return [entity.key, entity.name, learn, forms, votes, retypable(entity.key), members,
+        return [entity.key, entity.name, learn, forms, _with_retypable(votes), retypable(entity.key), members,
                 person_tails(entity.key)]
 
     async def resolve(self, entities: Sequence[Entity]) -> list[Entity]:

@@ -137,6 +137,27 @@ async def test_a_surname_most_articles_call_a_person_is_the_person(settings: Set
         assert await table.canonical("gpe:soleimani") == "person:qassem soleimani"
 
 
+async def test_a_key_filed_before_the_evidence_is_repaired_when_the_evidence_comes(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = table_with_rules(redis, settings)
+        assert await resolved_key(table, "org:lohan") == "org:lohan"  # the first article: nothing known
+        assert await resolved_key(table, "gpe:tyler") == "gpe:tyler"
+        assert await resolved_key(table, "gpe:jordan") == "gpe:jordan"
+        for _ in range(2):
+            await table.resolve([entity("person:lindsay lohan", "person:lohan")])
+            await table.resolve([entity("person:john tyler", "person:tyler")])
+        # the organisation that was her surname now reads as her; a query by her finds that first article
+        assert await table.canonical("org:lohan") == "person:lindsay lohan"
+        assert "org:lohan" in await table.keys_of("person:lindsay lohan")
+        assert await table.canonical("gpe:tyler") == "gpe:tyler"  # a place needs 3 articles and 3 times its own
+        for _ in range(5):
+            await table.resolve([entity("person:michael jordan", "person:jordan")])
+        assert await table.canonical("gpe:jordan") == "gpe:jordan"  # a country: never, backwards either
+        for first in ("andrew", "jesse"):  # two people named Tyler: the city is no surname of one person
+            await table.resolve([entity(f"person:{first} tyler", "person:tyler")])
+        assert await table.canonical("gpe:tyler") == "gpe:tyler"
+
+
 async def test_jordan_the_country_and_a_person_named_jordan_stay_apart(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         table = table_with_rules(redis, settings)
