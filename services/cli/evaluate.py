@@ -107,7 +107,10 @@ def eval_entities(
     for label, f in (("in-article only ", result.in_article), ("with alias table", result.with_table),
                      ("proper names only, in-article", result.proper_in_article),
                      ("proper names only, with table", result.proper_with_table),
-                     ("as a query by name sees them (through the final table)", result.queried)):
+                     ("as a query by name sees them (through the final table)", result.queried),
+                     ("with alias table, a place with its own evidence and a person's full name sharing a name "
+                      "counted as two entities", result.two_kinds),
+                     ("the same, as a query by name sees them", result.queried_two_kinds)):
         console.print(f"{label}: {f.fragmented}/{f.pairs} (story, name) pairs fragmented = {f.share:.2%}; "
                       f"names in 2+ articles of the story: {f.multi_article_fragmented}/{f.multi_article_pairs} "
                       f"= {f.multi_article_share:.2%}", markup=False)
@@ -117,6 +120,12 @@ def eval_entities(
     console.print(f"{result.articles} articles, {result.keys} distinct entity keys")
     for story, name, keys in result.with_table.examples[:examples]:
         console.print(f"  {story}  {name}: {', '.join(keys)}", markup=False)
+    if examples:
+        excluded = result.two_kinds.excluded
+        console.print(f"counted as two entities (a place with its own evidence, a person's full name): "
+                      f"{len(excluded)} pairs", markup=False)
+        for story, name, keys in excluded[:examples]:
+            console.print(f"  {story}  {name}: {', '.join(keys)}", markup=False)
 
 
 @eval_app.command("copies")

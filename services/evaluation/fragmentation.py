@@ -48,6 +48,7 @@ from services.evaluation.stories import Labelled, read_labelled, redis_for
 from services.extractor import entities as tagging
 from services.extractor.aliases import AliasTable
 from services.extractor.lookup import canonical_key
+from services.extractor.resolve import PLACE_NAMES, institutional
 
 DEFAULT_CACHE = Path(".cache") / "ner-spans.jsonl"
 _JOB_TEXTS = 32  # pieces per pool task
@@ -105,10 +106,40 @@ def may_be_one(a: str, b: str) -> bool:
     return long[len(long) - len(short):] == short or wa[0] == wb[0]
 
 
-def fragmented(group: Iterable[str]) -> bool:
-    """Whether keys sharing one surname hold at least two that may be one entity."""
+_PLACE_KINDS = frozenset({"gpe", "loc", "fac"})
+
+
+_NAME_WORD = re.compile(r"^[^\W\d_][\w.'’-]*$")
+
+
+def full_person(key: str, common: frozenset[str] = frozenset()) -> bool:
+    """A person key of a first name and a surname at least ("person:eddie jordan"): name words only, no
+    institution word, a first word the texts never write in lower case ("trendy hayes valley" is no person)."""
+    kind, words = _words(key)
+    return (kind == "person" and len(words) >= 2 and all(_NAME_WORD.match(w) for w in words)
+            and not institutional(key) and words[0] not in common)
+
+
+def two_entities(a: str, b: str, places: frozenset[str], common: frozenset[str] = frozenset()) -> bool:
+    """Whether two keys sharing a name are two entities by their own evidence: one a place the articles write
+    as a place (`places`, see place_evidence), the other a person's full name that is the place's name with a
+    first name in front ("gpe:jordan" the country and "person:eddie jordan"; "gpe:salinas" written "in Salinas"
+    and "person:mark salinas"). Not "fac:76 partridge drive" and "person:partridge drive": one street."""
+    for place, person in ((a, b), (b, a)):
+        if place in places and full_person(person, common):
+            place_words, person_words = _words(place)[1], _words(person)[1]
+            if len(place_words) < len(person_words) and person_words[-len(place_words):] == place_words:
+                return True
+    return False
+
+
+def fragmented(group: Iterable[str], places: frozenset[str] = frozenset(), common: frozenset[str] = frozenset()
+               ) -> bool:
+    """Whether keys sharing one surname hold at least two that may be one entity (and are not two entities by
+    their own evidence, when `places` names the place keys that have it: see two_entities)."""
     keys = sorted(set(group))
-    return any(may_be_one(a, b) for i, a in enumerate(keys) for b in keys[i + 1:])
+    return any(may_be_one(a, b) and not two_entities(a, b, places, common)
+               for i, a in enumerate(keys) for b in keys[i + 1:])
 
 
 @dataclass
@@ -120,6 +151,7 @@ class Fragmentation:
     multi_article_pairs: int = 0  # pairs whose name occurs in two or more articles of the story
     multi_article_fragmented: int = 0
     examples: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (story, name, keys)
+    excluded: list[tuple[str, str, list[str]]] = field(default_factory=list)  # two entities by own evidence
 
     @property
     def share(self) -> float:
@@ -136,13 +168,17 @@ class Fragmentation:
         return {"pairs": self.pairs, "fragmented": self.fragmented, "share": round(self.share, 4),
                 "multi_article_pairs": self.multi_article_pairs,
                 "multi_article_fragmented": self.multi_article_fragmented,
-                "multi_article_share": round(self.multi_article_share, 4)}
+                "multi_article_share": round(self.multi_article_share, 4), "excluded": len(self.excluded)}
 
 
-def measure(stories: Mapping[str, Sequence[Iterable[str]]], *, common_words: frozenset[str] = frozenset()
+def measure(stories: Mapping[str, Sequence[Iterable[str]]], *, common_words: frozenset[str] = frozenset(),
+            places: Mapping[str, frozenset[str]] | None = None, lower: frozenset[str] = frozenset()
             ) -> Fragmentation:
     """Fragmentation of stories given as {story: [the entity keys of each of its articles]}; names in
-    `common_words` (words the texts also write in lower case: "department", "hill") are left out."""
+    `common_words` (words the texts also write in lower case: "department", "hill") are left out. With
+    `places` ({story: place keys with their own evidence}), a place and a person's full name sharing a name
+    are two entities, not a split (`lower`: words the texts write in lower case, no first names): the pairs
+    only they fragmented are listed in `excluded`."""
     out = Fragmentation()
     for story in sorted(stories):
         articles = [set(keys) for keys in stories[story]]
@@ -152,6 +188,9 @@ def measure(stories: Mapping[str, Sequence[Iterable[str]]], *, common_words: fro
             group = set().union(*per_article)
             seen_in = sum(1 for keys in per_article if keys)
             split = fragmented(group)
+            if split and places is not None and not fragmented(group, places.get(story, frozenset()), lower):
+                split = False
+                out.excluded.append((story, name, sorted(group)))
             out.pairs += 1
             out.fragmented += split
             if seen_in >= 2:
@@ -271,6 +310,34 @@ def rewrites(records: Sequence[Labelled], tagged: Mapping[str, list[Entity]],
     return out
 
 
+# "in Salinas", "outside Tyler": not the prepositions a person also follows ("shot at Barfield", "near Gibson"),
+# not "the" ("in the Zawahri family"), not "run-in", nor a possessive ("in Zawahri's bedroom")
+_LOCATIVE = r"(?<![\w-])(?:in|outside|inside|across|throughout|around)\s+"
+
+
+def place_evidence(records: Sequence[Labelled], final: Mapping[str, list[Entity]]) -> dict[str, frozenset[str]]:
+    """{story: its place keys (gpe, loc, fac) that have their own evidence of being a place}: a country or US
+    state, or a name an article of the story writes after a locative preposition ("in Salinas", "at Tyler")
+    or before a comma and a country or US state ("Tyler, Texas"). The extractor's rule for a place that stays a
+    place, with the prepositions a person also follows ("shot at Barfield", "near Gibson") left out."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        text = f"{r.title}\n{r.text}"
+        for e in final.get(r.id, []):
+            kind, _, name = e.key.partition(":")
+            if kind not in _PLACE_KINDS or not e.name.strip():
+                continue
+            if name in PLACE_NAMES:
+                out[r.cluster].add(e.key)
+                continue
+            written = re.escape(e.name.strip())
+            if re.search(_LOCATIVE + written + r"\b(?!['’]s\b)", text, re.IGNORECASE) or any(
+                    m.group(1).lower() in PLACE_NAMES
+                    for m in re.finditer(written + r",\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)", text)):
+                out[r.cluster].add(e.key)
+    return {story: frozenset(keys) for story, keys in out.items()}
+
+
 @dataclass
 class EntityEval:
     """Fragmentation before the alias table (in-article resolution alone) and after it."""
@@ -283,6 +350,9 @@ class EntityEval:
     proper_in_article: Fragmentation = field(default_factory=Fragmentation)  # names never written in lower case
     proper_with_table: Fragmentation = field(default_factory=Fragmentation)
     queried: Fragmentation = field(default_factory=Fragmentation)  # through the table as it is at the end
+    # a place with its own evidence and a person's full name sharing a name counted as two entities
+    two_kinds: Fragmentation = field(default_factory=Fragmentation)
+    queried_two_kinds: Fragmentation = field(default_factory=Fragmentation)
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON."""
@@ -290,7 +360,9 @@ class EntityEval:
                 "with_alias_table": self.with_table.as_json(), "table_rewrites": self.rewrites.as_json(),
                 "proper_names_only": {"in_article": self.proper_in_article.as_json(),
                                       "with_alias_table": self.proper_with_table.as_json()},
-                "as_queried": self.queried.as_json()}
+                "as_queried": self.queried.as_json(),
+                "place_and_person_apart": {"with_alias_table": self.two_kinds.as_json(),
+                                           "as_queried": self.queried_two_kinds.as_json()}}
 
 
 _LOWER_WORD = re.compile(r"\b[a-z][a-z'\-]+\b")
@@ -323,7 +395,9 @@ def evaluate_entities(path: Path, settings: Settings, *, cache: Path | None = DE
         final, aliases = asyncio.run(_replay(records, tagged, with_redis))
     keys = Counter(e.key for ents in final.values() for e in ents)
     common = common_words(records)
+    queried = as_queried(final, aliases)
     return EntityEval(len(records), measure(by_story(records, tagged)), measure(by_story(records, final)), len(keys),
                       rewrites(records, tagged, final), measure(by_story(records, tagged), common_words=common),
-                      measure(by_story(records, final), common_words=common),
-                      measure(by_story(records, as_queried(final, aliases))))
+                      measure(by_story(records, final), common_words=common), measure(by_story(records, queried)),
+                      measure(by_story(records, final), places=place_evidence(records, final), lower=common),
+                      measure(by_story(records, queried), places=place_evidence(records, queried), lower=common))
