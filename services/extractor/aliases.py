@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from services.common.keys import Keys
 from services.common.messages import Entity
 from services.common.redis import Redis
+from services.extractor.entities import is_title
 from services.extractor.lookup import (
     INDEX_SEPARATOR,
     MAX_HOPS,
@@ -270,16 +271,22 @@ def learnable_aliases(entity: Entity) -> list[str]:
 _SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
 
 
+_PLACE_KINDS = frozenset({"gpe", "loc", "fac"})
+
+
 def person_tails(key: str) -> list[str]:
     """The known person a person key of three or more words may be behind words glued in front, longest
     first: its tails of two words or more ("person:te jeremy shockey" -> "person:jeremy shockey"). Not a
     name of institution words ("person:howard county sheriff" is no sheriff called "county sheriff"), not
-    a generational suffix ("michael thomas jr." is no "thomas jr.")."""
+    a generational suffix ("michael thomas jr." is no "thomas jr."). A key the model gave another type than
+    a place: only the tail behind a title or rank ("org:carolina panthers qb cam newton" -> "person:cam
+    newton", "work_of_art:baltimore mayor stephanie rawlings-blake"; not "org:broward crime stoppers", whose
+    tail a junk person key "crime stoppers" may be)."""
     kind, _, name = key.partition(":")
     words = name.split()
-    if kind != "person" or len(words) < 3 or words[-1] in _SUFFIXES:
+    if kind in _PLACE_KINDS or len(words) < 3 or words[-1] in _SUFFIXES:
         return []
-    tails = (" ".join(words[i:]) for i in range(1, len(words) - 1))
+    tails = (" ".join(words[i:]) for i in range(1, len(words) - 1) if kind == "person" or is_title(words[i - 1]))
     return [f"person:{tail}" for tail in tails if specific(f"org:{tail}")]
 
 

@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from spacy.tokens import Doc
 
 __all__ = [
-    "ENTITY_TYPES", "Span", "article_pieces", "doc_spans", "entities_from_spans", "load", "ner_spans", "normalise_name",
+    "ENTITY_TYPES", "Span", "article_pieces", "doc_spans", "entities_from_spans", "is_title", "load", "ner_spans",
+    "normalise_name",
     "tag_entities", "tag_entities_many",
 ]
 
@@ -168,6 +169,11 @@ _ACRONYM = re.compile(r"^(?:[A-Z]\.?){2,7}$")
 # Lower-case words that belong to a name ("Ludwig van Beethoven", "al-Assad"); any other lower-case
 # word in front of a name is the sentence's ("receptionist Madeline Kafoury", "victims Shane Newland").
 _NAME_PARTICLES = frozenset("van von der den de da di del della du la le bin ibn al el ben abu bint".split())
+
+
+def is_title(word: str) -> bool:
+    """Whether a word is a title or rank stripped in front of a person's name ("mayor", "qb", "gen.")."""
+    return (word.lower(),) in _TITLES_BY_FIRST.get(word.lower(), ())
 
 
 def _leading_lowercase(token: str) -> bool:

@@ -227,13 +227,16 @@ async def test_a_known_person_behind_words_glued_in_front_is_that_person(setting
         await table.resolve([entity("person:jeremy shockey")])
         assert await resolved_key(table, "person:te jeremy shockey") == "person:jeremy shockey"
         assert await resolved_key(table, "person:colts te jeremy shockey") == "person:jeremy shockey"
-        # counter-cases: no known person behind it; institution words; another generation; not the model's person
+        # another type than a place: behind a title or rank only
+        assert await resolved_key(table, "org:colts qb jeremy shockey") == "person:jeremy shockey"
+        # counter-cases: no known person behind it; institution words; another generation; no title in front
         assert await resolved_key(table, "person:te andrew luck") == "person:te andrew luck"
         await table.resolve([entity("person:county sheriff")])
         assert await resolved_key(table, "person:howard county sheriff") == "person:howard county sheriff"
         await table.resolve([entity("person:thomas jr.")])
         assert await resolved_key(table, "person:michael thomas jr.") == "person:michael thomas jr."
-        assert await resolved_key(table, "org:colts qb jeremy shockey") == "org:colts qb jeremy shockey"
+        await table.resolve([entity("person:crime stoppers")])
+        assert await resolved_key(table, "org:broward crime stoppers") == "org:broward crime stoppers"
 
 
 async def test_a_surname_of_another_type_beside_its_person_is_the_person_when_articles_wrote_it_for_him(

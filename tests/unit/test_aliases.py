@@ -43,7 +43,10 @@ def test_a_person_key_may_be_a_known_person_behind_words_glued_in_front() -> Non
     assert person_tails("person:andrew luck") == [], "two words: nothing glued"
     assert person_tails("person:howard county sheriff") == [], "institution words are no person"
     assert person_tails("person:michael thomas jr.") == [], "a generational suffix is no surname"
-    assert person_tails("org:carolina panthers qb cam newton") == [], "only what the model called a person"
+    # another type than a place: only behind a title or rank
+    assert person_tails("org:carolina panthers qb cam newton") == ["person:cam newton"]
+    assert person_tails("org:broward crime stoppers") == [], "no title: 'crime stoppers' is no person"
+    assert person_tails("gpe:new york city mayor bill de blasio") == [], "a place keeps its name"
 
 
 def test_a_one_word_name_of_another_type_is_paired_with_the_one_person_who_bears_it() -> None:
