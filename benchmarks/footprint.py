@@ -1,0 +1,190 @@
+"""Redis bytes per stored article, by key family: cheap and deterministic (no spaCy, no broker, one core).
+
+    .venv/bin/python -m benchmarks.footprint [--articles 2000] [--entities-cache FILE] [--no-notifier] [--json]
+
+Places `--articles` articles through the store's real code (`Placer.ingest_many` in the service's batches,
+with the service's retention and posting window) against an embedded Valkey (or REDIS_URL), and hands each
+story event to the notifier's real code (`Notifier.handle`: the live stream, alert snapshots, one
+subscription that every story matches, its webhook deliveries settled as delivered, as the delivery engine
+records them), then prints Redis bytes per article by key family (SCAN + MEMORY USAGE, as
+`benchmarks.pipeline` does) and the used_memory delta.
+
+The articles are the dev set's texts (../shared/data/stories-dev.jsonl.gz, ≥ 80 words and titled, in
+stream order, cycled with new ids past its end) or, without it, the project's sample news. Their entities
+come from an `--entities-cache` file written by `wirewatch eval stories --entities-cache` (spaCy's, for
+real figures) or else from a crude deterministic stand-in (runs of capitalised words), so the command
+runs anywhere in seconds. Article i is published `--spacing-s` seconds after article i-1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from benchmarks.pipeline import DEV_SET, footprint, used_memory
+from benchmarks.pipeline import articles as dev_items
+from services.common.embedded import start_valkey
+from services.common.keys import Keys
+from services.common.logging import configure_logging
+from services.common.messages import Article, Entity
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.notifier.service import Notifier
+from services.notifier.subscriptions import Query, SubscriptionStore
+from services.notifier.webhooks import DeliveryQueue
+from services.store.placement import Placer
+from services.store.repository import Repository
+from services.store.service import story_events
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*")
+_SENTENCE_END = re.compile(r"[.!?\n]\s*$")
+
+
+def stand_in_entities(text: str) -> list[Entity]:
+    """Runs of capitalised words as entities (two or more words a person, one an organisation), the
+    first word of a sentence left out: a deterministic stand-in for NER with about as many entities."""
+    found: dict[str, tuple[str, str, int, int]] = {}
+    for m in _CAPITALISED.finditer(text):
+        name = m.group(0)
+        if " " not in name and (m.start() == 0 or _SENTENCE_END.search(text[:m.start()])):
+            continue
+        kind = "PERSON" if " " in name else "ORG"
+        key = f"{kind.lower()}:{name.lower()}"
+        _, _, count, first = found.get(key, (name, kind, 0, m.start()))
+        found[key] = (name, kind, count + 1, first)
+    return [Entity(key=k, name=n, type=t, count=c, first_position=p) for k, (n, t, c, p) in found.items()]
+
+
+def cached_entities(path: Path) -> dict[str, list[Entity]]:
+    """Entities by dev-set id from an evaluation --entities-cache file (its last line per id)."""
+    out: dict[str, list[Entity]] = {}
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        out[rec["id"]] = [Entity.model_validate(e) for e in rec["entities"]]
+    return out
+
+
+def stream(n: int, spacing_s: float, cache: Path | None) -> tuple[list[Article], str]:
+    """The `n` articles, in order, with their entities."""
+    items, source = dev_items(n, outlets=100)
+    by_title: dict[tuple[str, str], list[Entity]] = {}
+    if cache is not None:
+        # The cache is keyed by dev-set id; benchmarks.pipeline's items carry title and text, not the id.
+        ents = cached_entities(cache)
+        with gzip.open(DEV_SET, "rt") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                if rec["id"] in ents:
+                    by_title[(rec.get("title") or "", rec.get("text") or "")] = ents[rec["id"]]
+    out = []
+    for i, item in enumerate(items):
+        at = START + timedelta(seconds=i * spacing_s)
+        entities = by_title.get((item.title, item.text))
+        out.append(Article(id=f"f{i:07d}{item.slug[-6:]}", url=f"https://o{item.outlet}.example/{item.slug}",
+                           outlet=f"outlet{item.outlet}.example", title=item.title, text=item.text, language="en",
+                           entities=stand_in_entities(item.text) if entities is None else entities,
+                           published_at=at, fetched_at=at))
+    return out, source + (" with cached entities" if cache is not None else " with stand-in entities")
+
+
+async def settle_deliveries(queue: DeliveryQueue) -> int:
+    """Record every due webhook delivery as delivered (what the delivery engine does on a 200)."""
+    settled = 0
+    while claimed := await queue.claim_due(500):
+        for delivery, token in claimed:
+            await queue.begin(delivery, token)
+            await queue.record_result(delivery, token, status=200, error=None, latency_ms=1)
+            settled += 1
+    return settled
+
+
+async def run(settings: Settings, articles: list[Article], *, notifier: bool) -> dict[str, Any]:
+    """Place the articles (and notify), then measure."""
+    keys = Keys(settings.key_prefix)
+    async with open_redis(settings) as redis:
+        base = await used_memory(redis)
+        repo = Repository(redis, keys, retention_s=settings.retention_days * 86400,
+                          window_s=settings.cluster_window_hours * 3600)
+        placer = Placer(settings, repo)
+        queue = DeliveryQueue(redis, keys)
+        subs = SubscriptionStore(redis, keys)
+        notify = Notifier(settings, redis=redis, keys=keys, subscriptions=subs, queue=queue)
+        if notifier:
+            await subs.create("http://127.0.0.1:9/hook", Query(keywords=["the"]))
+        started = time.perf_counter()
+        kinds: Counter[str] = Counter()
+        batch = settings.store_batch_size
+        for start in range(0, len(articles), batch):
+            placed = await placer.ingest_many(articles[start:start + batch])
+            for _, event in story_events(placed):
+                kinds[event.kind] += 1
+                if notifier:
+                    await notify.handle(event)
+            if notifier:
+                await settle_deliveries(queue)
+        await placer.close()
+        elapsed = time.perf_counter() - started
+        used = await used_memory(redis) - base
+        families = await footprint(redis, settings.key_prefix)
+        stories = len(await repo.recent_stories(limit=10**9))
+    n = len(articles)
+    return {"articles": n, "stories": stories, "events": dict(kinds), "seconds": round(elapsed, 1),
+            "used_memory_per_article": round(used / n),
+            "families": {f: {"keys": k, "bytes_per_article": round(b / n, 1)} for f, (k, b) in families.items()},
+            "total_per_article": round(sum(b for _, b in families.values()) / n)}
+
+
+def report(result: dict[str, Any], source: str) -> str:
+    """The figures as text."""
+    lines = [f"{result['articles']:,} articles ({source}) -> {result['stories']:,} stories, events "
+             f"{result['events']}, placed and notified in {result['seconds']} s",
+             f"{'key family':<28} {'keys':>8} {'B/article':>10}"]
+    for fam, row in result["families"].items():
+        lines.append(f"{fam:<28} {row['keys']:>8,} {row['bytes_per_article']:>10,.1f}")
+    lines.append(f"{'all keys (MEMORY USAGE)':<28} {'':>8} {result['total_per_article']:>10,}")
+    lines.append(f"{'used_memory delta':<28} {'':>8} {result['used_memory_per_article']:>10,}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--spacing-s", type=float, default=1.0, help="seconds between articles' publication")
+    parser.add_argument("--entities-cache", type=Path, help="an eval --entities-cache file (spaCy's entities)")
+    parser.add_argument("--no-notifier", action="store_true", help="the store's keys only")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    configure_logging(json=False, level="WARNING")
+    articles, source = stream(args.articles, args.spacing_s, args.entities_cache)
+    settings = Settings(key_prefix=f"fp{uuid.uuid4().hex[:6]}:")
+    with tempfile.TemporaryDirectory() as tmp:
+        child = None
+        if settings.redis_url is None:
+            url, child = start_valkey(Path(tmp))
+            settings = settings.model_copy(update={"redis_url": SecretStr(url)})
+        try:
+            result = asyncio.run(run(settings, articles, notifier=not args.no_notifier))
+        finally:
+            if child is not None:
+                child.stop()
+    print(json.dumps(result) if args.json else report(result, source))
+    print(f"(spacing {args.spacing_s} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
