@@ -127,7 +127,8 @@ class Keys:
         return f"{self.prefix}{{store}}:body:{body_hash}"
 
     def story(self, cluster_id: str) -> str:
-        """HASH: `json` = the cluster summary (StoredCluster), `v` = times written (optimistic concurrency)."""
+        """HASH: `json` = the cluster summary (StoredStory), zstd-compressed JSON (older data dirs: plain JSON,
+        still read), `v` = times written (optimistic concurrency)."""
         return f"{self.prefix}{{store}}:cluster:{cluster_id}"
 
     def story_alias(self, cluster_id: str) -> str:

@@ -82,3 +82,25 @@ async def test_an_article_stored_before_texts_were_kept_apart_is_read_and_moves_
             update={"cluster_id": "third"})})) == []
         last = await repo.article(stored.id)
         assert last is not None and last.text == TEXT and last.cluster_id == "third"
+
+
+async def test_a_story_summary_is_stored_compressed_and_one_stored_as_plain_json_is_still_read(
+        settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        repo = Repository(redis, keys, retention_s=3600)
+        [placed] = await Placer(settings, repo).ingest_many([article(3)])
+        summary = await redis.execute_command(  # type: ignore[no-untyped-call]
+            "HGET", keys.story(placed.story.id), "json", **{NEVER_DECODE: True})
+        assert bytes(summary).startswith(b"\x28\xb5\x2f\xfd")
+        story = await repo.story(placed.story.id)
+        assert story is not None and story.model_dump() == placed.story.model_dump()
+        # The old layout: the summary's plain JSON (a data dir of the previous version), read as it is and
+        # joined by the next article of its story.
+        await redis.hset(keys.story(story.id), "json", story.model_dump_json())
+        old = await repo.story(story.id)
+        assert old is not None and old.model_dump() == story.model_dump()
+        [joined] = await Placer(settings, repo).ingest_many([article(4)])
+        assert joined.story.id == story.id and [m.id for m in joined.story.members] == [article(3).id, article(4).id]
+        again = await repo.story(story.id)
+        assert again is not None and again.size == 2

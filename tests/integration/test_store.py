@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis.client import NEVER_DECODE
 
 from services.common.bus import Bus
 from services.common.keys import Keys
@@ -148,7 +149,7 @@ async def test_replaying_the_articles_topic_changes_nothing(settings: Settings) 
         async with running(store.main, settings):
             await wait_for(lambda: _at_least(settings, len(articles)), timeout=60, what="articles stored")
         async with open_redis(settings) as redis:
-            before = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=stories)}
+            before = {k: await raw_hash(redis, k) async for k in redis.scan_iter(match=stories)}
         # A new consumer group reads the topic from offset 0 again.
         replay = settings.model_copy(update={"topic_prefix": settings.topic_prefix})
         async with open_redis(settings) as redis:
@@ -159,10 +160,15 @@ async def test_replaying_the_articles_topic_changes_nothing(settings: Settings) 
         async with running(store.main, replay):
             await asyncio.sleep(8)
     async with open_redis(settings) as redis:
-        after = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=stories)}
+        after = {k: await raw_hash(redis, k) async for k in redis.scan_iter(match=stories)}
     assert after == before
     count, members = await stored_state(settings)
     assert count == len(articles) and len(members) == len(articles)
+
+
+async def raw_hash(redis: Redis, key: str) -> dict[bytes, bytes]:
+    """A HASH as stored (a story's summary is zstd-compressed: not UTF-8)."""
+    return dict(await redis.execute_command("HGETALL", key, **{NEVER_DECODE: True}))  # type: ignore[no-untyped-call]
 
 
 async def test_a_failing_task_still_closes_the_placer_and_gives_the_collection_thresholds_back(
