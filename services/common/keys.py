@@ -252,8 +252,9 @@ class Keys:
 
     @property
     def story_stream(self) -> str:
-        """STREAM of story events (field `event`: StoryEvent JSON), capped to STORY_STREAM_MAX entries: the
-        replay window of the live SSE stream (entry ids are the SSE event ids). Owner: services.notifier.live."""
+        """STREAM of story events (field `z`: StoryEvent JSON, zstd-compressed; older entries hold it plain in
+        `event`), capped to STORY_STREAM_MAX entries: the replay window of the live SSE stream (entry ids are the
+        SSE event ids). Owner: services.notifier.live."""
         return f"{self.prefix}stream:story-events"
 
     # --- subscriptions (owner: services.notifier.subscriptions) -------------------------------

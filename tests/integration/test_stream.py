@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.client import NEVER_DECODE
 
 from services.api.app import create_app
 from services.common.keys import Keys
@@ -97,6 +98,23 @@ async def test_without_last_event_id_only_new_events(settings: Settings, redis: 
     got = parse([await asyncio.wait_for(first, 10)] + [c async for c in gen])
     assert [m["id"] for m in got] == new_ids
     assert [m["event"] for m in got] == ["story.merged", "story.merged"]
+
+
+async def test_entries_are_stored_compressed_and_plain_ones_of_an_older_version_are_still_sent(
+        settings: Settings, redis: Redis) -> None:
+    keys = Keys(settings.key_prefix)
+    start = await publish(redis, keys, story(0))
+    # An entry as the previous version wrote it: the event's plain JSON under `event`.
+    old = str(await redis.xadd(keys.story_stream, {"event": story(1).model_dump_json()}))
+    new = await publish(redis, keys, story(2))
+    stored = await redis.execute_command(  # type: ignore[no-untyped-call]
+        "XRANGE", keys.story_stream, new, new, **{NEVER_DECODE: True})
+    assert set(stored[0][1]) == {b"z"} and stored[0][1][b"z"].startswith(b"\x28\xb5\x2f\xfd")
+    got = await asyncio.wait_for(collect(story_sse(redis, keys, last_event_id=start, block_ms=200,
+                                                   stop_after=2)), 10)
+    assert [m["id"] for m in got] == [old, new]
+    assert [json.loads(m["data"])["cluster_id"] for m in got] == ["c1", "c2"]
+    assert json.loads(got[1]["data"])["title"] == "Story 2"
 
 
 async def test_too_old_id_gets_the_window_comment_and_the_oldest_kept(settings: Settings, redis: Redis) -> None:
