@@ -155,6 +155,12 @@ class Keys:
         return f"{self.prefix}{{store}}:stats:df-buckets"
 
     @property
+    def document_frequencies_sparse(self) -> str:
+        """HASH term hash bucket -> articles containing a term of that bucket: the document frequencies while
+        few buckets are counted; they move into `document_frequencies` when there are too many for a HASH."""
+        return f"{self.prefix}{{store}}:stats:df-sparse"
+
+    @property
     def document_count(self) -> str:
         """STRING counter: articles counted in the document frequencies."""
         return f"{self.prefix}{{store}}:stats:df-documents"

@@ -12,6 +12,10 @@ terms a rare term shares its bucket with one of the ~5,000 frequent terms (the
 only collisions that move an IDF noticeably) about 0.1 % of the time, the trade
 count-min sketches and scikit-learn's HashingVectorizer make too.
 
+In Redis the counts are a HASH of the buckets counted so far while a store is young (tens of thousands of
+distinct terms: a few MB), and the dense block of u32 counters (16 MiB) once a HASH would weigh more
+(repository.SPARSE_DF_BUCKETS); the store process always holds the dense array.
+
 IDF is a statistic of the stream, not state that must agree exactly: with
 several store instances each one counts its own share of the stream on top of
 what was persisted when it started, and adds its increments to Redis summed over

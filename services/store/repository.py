@@ -24,6 +24,10 @@ from services.common.messages import Article
 from services.common.redis import Redis
 
 WRITE_RETRIES = 20
+#: Buckets the document frequencies are kept for one by one (a HASH) before they move into the dense block of
+#: u32 counters (services.store.idf: 2**22 of them, 16 MiB): a HASH field costs ~70-80 bytes, so about here
+#: the two weigh the same. A young store counts a few tens of thousands of distinct terms.
+SPARSE_DF_BUCKETS = 200_000
 MAX_ALIAS_HOPS = 5
 # Newest stories read per index key: a common entity ("gpe:us") is posted by thousands of
 # stories, and the candidate lookup must not grow with them.
@@ -66,17 +70,17 @@ return table.concat(out, '\\n')
 # One script with the values as arguments, not a MULTI of ~5 commands per article: queueing,
 # packing and parsing those commands was a third of the store's time.
 #
-# KEYS: articles-recent ZSET, clusters-recent ZSET, DF counters, DF document count, then per
-# section the keys its items write (see Repository.commit). ARGV[1] = TTL s ('' = none),
+# KEYS: articles-recent ZSET, clusters-recent ZSET, DF counters (dense), DF document count, DF counters
+# (sparse), then per section the keys its items write (see Repository.commit). ARGV[1] = TTL s ('' = none),
 # ARGV[2] = posting window s ('' = none), ARGV[3] = item counts per section, ARGV[4] = posting
 # lines "key<TAB>cluster id<TAB>time", ARGV[5] = DF pairs "bucket count ...", ARGV[6] = documents
-# counted, then the sections' values from ARGV[7].
+# counted, ARGV[7] = buckets the sparse DF counters hold at most, then the sections' values from ARGV[8].
 _COMMIT = """
 local ttl = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local n = {}
 for c in string.gmatch(ARGV[3], '%d+') do n[#n + 1] = tonumber(c) end
-local k, a = 5, 7
+local k, a = 6, 8
 local conflicts = {}
 for i = 1, n[1] do  -- expected versions: id, version
   if tonumber(redis.call('HGET', KEYS[k], 'v') or '0') ~= tonumber(ARGV[a + 1]) then
@@ -128,17 +132,33 @@ for key, id, t in string.gmatch(ARGV[4], "([^\\t\\n]+)\\t([^\\t\\n]+)\\t([^\\t\\
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(t) - window))
   end
 end
--- Document-frequency increments into u32 counters, one BITFIELD per 500 pairs.
-if tonumber(ARGV[6]) > 0 then
+-- Document-frequency increments: into a HASH of the buckets counted so far while it is small (a young
+-- store uses a few of the 4 M buckets), into dense u32 counters (one BITFIELD per 500 pairs) once it
+-- would outgrow them; the HASH moves into the counters in the write that crosses the bound.
+local function dense(pairs)
   local args = {'OVERFLOW', 'SAT'}
-  for bucket, c in string.gmatch(ARGV[5], "(%d+) (%d+)") do
-    args[#args + 1] = 'INCRBY'; args[#args + 1] = 'u32'; args[#args + 1] = '#' .. bucket; args[#args + 1] = c
+  for i = 1, #pairs, 2 do
+    args[#args + 1] = 'INCRBY'; args[#args + 1] = 'u32'; args[#args + 1] = '#' .. pairs[i]
+    args[#args + 1] = pairs[i + 1]
     if #args >= 2002 then
       redis.call('BITFIELD', KEYS[3], unpack(args))
       args = {'OVERFLOW', 'SAT'}
     end
   end
   if #args > 2 then redis.call('BITFIELD', KEYS[3], unpack(args)) end
+end
+if tonumber(ARGV[6]) > 0 then
+  local pairs = {}
+  for bucket, c in string.gmatch(ARGV[5], "(%d+) (%d+)") do pairs[#pairs + 1] = bucket; pairs[#pairs + 1] = c end
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    dense(pairs)
+  else
+    for i = 1, #pairs, 2 do redis.call('HINCRBY', KEYS[5], pairs[i], pairs[i + 1]) end
+    if redis.call('HLEN', KEYS[5]) > tonumber(ARGV[7]) then
+      dense(redis.call('HGETALL', KEYS[5]))
+      redis.call('DEL', KEYS[5])
+    end
+  end
   redis.call('INCRBY', KEYS[4], ARGV[6])
 end
 return {}
@@ -459,12 +479,18 @@ class Repository:
         return [(str(sid), float(ts)) for sid, ts in rows]
 
     async def load_document_frequencies(self) -> tuple[npt.NDArray[np.uint32], int]:
-        """The persisted document count of every hash bucket, and how many articles were counted."""
+        """The persisted document count of every hash bucket (up to the highest one counted), and how many
+        articles were counted."""
         k = self.keys
         # Binary (u32 counters), so not decoded as UTF-8 like everything else.
         raw = await self.redis.execute_command(  # type: ignore[no-untyped-call]
             "GET", k.document_frequencies, **{NEVER_DECODE: True})
         counts = np.frombuffer(raw or b"", dtype=">u4", count=len(raw or b"") // 4).astype(np.uint32)
+        sparse = {int(b): int(c) for b, c in (await self.redis.hgetall(k.document_frequencies_sparse)).items()}
+        if sparse:
+            buckets = np.fromiter(sparse, dtype=np.int64, count=len(sparse))
+            counts = np.pad(counts, (0, max(0, int(buckets.max()) + 1 - len(counts))))
+            counts[buckets] += np.fromiter(sparse.values(), dtype=np.uint32, count=len(sparse))
         return counts, int(await self.redis.get(k.document_count) or 0)
 
     async def high_water(self, topic: str, partition: int) -> HighWater | None:
@@ -492,7 +518,8 @@ class Repository:
         caller redoes the batch. An empty list means everything was written.
         """
         k = self.keys
-        keys = [k.articles_recent, k.stories_recent, k.document_frequencies, k.document_count]
+        keys = [k.articles_recent, k.stories_recent, k.document_frequencies, k.document_count,
+                k.document_frequencies_sparse]
         values: list[Any] = []
         for cid, version in batch.expected_versions.items():
             keys.append(k.story(cid))
@@ -521,7 +548,7 @@ class Repository:
             df = " ".join(map(str, batch.document_buckets.ravel().tolist()))
         conflicts = await self._commit(keys=keys, args=[
             self.ttl or "", self.window_s or "", " ".join(str(len(s)) for s in sections), postings, df,
-            batch.documents if df else 0, *values])
+            batch.documents if df else 0, SPARSE_DF_BUCKETS, *values])
         return [str(c) for c in conflicts]
 
     async def replace_article(self, article: StoredArticle) -> None:

@@ -14,6 +14,7 @@ from services.common.keys import Keys
 from services.common.messages import Article, Entity, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.store import repository
 from services.store.placement import PLACE_CHUNK, Placer
 from services.store.repository import BatchWrite, Repository
 from tests.support.seed_articles import repost, seed_articles
@@ -86,15 +87,29 @@ async def test_a_replayed_batch_changes_nothing(settings: Settings) -> None:
     assert [(p.stored.id, p.story.id) for p in again] == [(p.stored.id, p.stored.cluster_id) for p in first]
 
 
-async def test_document_frequencies_survive_a_restart(settings: Settings) -> None:
+@pytest.mark.parametrize("sparse_bound", [repository.SPARSE_DF_BUCKETS, 300])
+async def test_document_frequencies_survive_a_restart(settings: Settings, sparse_bound: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kept one by one while few buckets are counted; with a low bound they move into the dense block midway.
+    monkeypatch.setattr(repository, "SPARSE_DF_BUCKETS", sparse_bound)
     articles = stream(40)
     async with open_redis(settings) as redis:
-        repo = Repository(redis, Keys(settings.key_prefix))
+        keys = Keys(settings.key_prefix)
+        repo = Repository(redis, keys)
         placer = Placer(settings, repo)
-        await placer.ingest_many(articles)
+        for start in range(0, len(articles), 10):
+            await placer.ingest_many(articles[start:start + 10])
+            await placer.idf.flush()
         await placer.close()
         restarted = Placer(settings, repo)
         await restarted.idf.load()
+        sparse = await redis.hlen(keys.document_frequencies_sparse)
+        dense = await redis.exists(keys.document_frequencies)
+    counted = int(np.count_nonzero(placer.idf.counts))
+    if sparse_bound > counted:
+        assert (sparse, dense) == (counted, 0), "a young store keeps only the buckets it counted"
+    else:
+        assert (sparse, dense) == (0, 1)
     assert restarted.idf.documents == placer.idf.documents == len(articles)
     assert placer.idf.counts.any()
     assert np.array_equal(restarted.idf.counts, placer.idf.counts)

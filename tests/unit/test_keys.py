@@ -54,7 +54,8 @@ SITES: dict[tuple[str, str], Callable[[Keys], list[str]]] = {
     ("store/repository", "script raise high water"): lambda k: [k.high_water("t.articles", 0)],
     ("store/repository", "script read postings"): lambda k: [k.entity_postings("person:x"), k.term_postings("y")],
     ("store/repository", "script commit"): lambda k: [
-        k.articles_recent, k.stories_recent, k.document_frequencies, k.document_count, k.story("c1"),
+        k.articles_recent, k.stories_recent, k.document_frequencies, k.document_count,
+        k.document_frequencies_sparse, k.story("c1"),
         k.article("a1"), k.article_text("a1"), k.body("h1"), k.story("c2"), k.story_alias("c2"),
         k.entity_postings("gpe:x"), k.term_postings("bridge")],
     ("store/repository", "script read versions"): lambda k: [k.story("c1"), k.story("c2")],
