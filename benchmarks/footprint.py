@@ -39,7 +39,7 @@ from benchmarks.pipeline import articles as dev_items
 from services.common.embedded import start_valkey
 from services.common.keys import Keys
 from services.common.logging import configure_logging
-from services.common.messages import Article, Entity
+from services.common.messages import Article, Entity, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.notifier.service import Notifier
@@ -94,7 +94,8 @@ def stream(n: int, spacing_s: float, cache: Path | None) -> tuple[list[Article],
     for i, item in enumerate(items):
         at = START + timedelta(seconds=i * spacing_s)
         entities = by_title.get((item.title, item.text))
-        out.append(Article(id=f"f{i:07d}{item.slug[-6:]}", url=f"https://o{item.outlet}.example/{item.slug}",
+        url = f"https://o{item.outlet}.example/{item.slug}"
+        out.append(Article(id=article_id(url), url=url,
                            outlet=f"outlet{item.outlet}.example", title=item.title, text=item.text, language="en",
                            entities=stand_in_entities(item.text) if entities is None else entities,
                            published_at=at, fetched_at=at))
