@@ -222,7 +222,8 @@ class Keys:
     def lsh_bucket(self, epoch: int, band: int, bucket: str) -> str:
         """HASH for one (time epoch, LSH band, band-hash prefix): field = rest of the band hash,
         value = space-joined ids of the articles with that band, oldest first (capped). Bands 0-31 are the
-        body's, 32-35 the lead's. Owner: services.store.lsh.
+        body's, 32-35 the lead's. The earlier layout: read, never written, until it expires (lsh_packed_bucket
+        replaced it). Owner: services.store.lsh.
         """
         return f"{self.lsh_bucket_prefix}{epoch}:{band}:{bucket}"
 
@@ -236,9 +237,25 @@ class Keys:
         """What every lsh_bucket key starts with (the insert script builds bucket keys from it)."""
         return f"{self.prefix}{{lsh}}:b:"
 
+    def lsh_packed_bucket(self, epoch: int, band: int, bucket: str) -> str:
+        """HASH for one (time epoch, LSH band, band-hash prefix in hex): field = the next 5 bytes of the band
+        hash (raw), value = the packed ids of the articles with that band, concatenated, oldest first (capped).
+        Bands 0-31 are the body's, 32-35 the lead's. Owner: services.store.lsh."""
+        return f"{self.lsh_packed_bucket_prefix}{epoch}:{band}:{bucket}"
+
+    @property
+    def lsh_packed_bucket_prefix(self) -> str:
+        """What every lsh_packed_bucket key starts with (the insert script builds bucket keys from it)."""
+        return f"{self.prefix}{{lsh}}:p:"
+
+    @property
+    def lsh_packed_epoch_prefix(self) -> str:
+        """Prefix of the STRING (with TTL) marking that an LSH epoch has packed buckets: `<prefix><epoch>`."""
+        return f"{self.prefix}{{lsh}}:e:"
+
     def lsh_sketch(self, article_id: str) -> str:
-        """STRING with TTL: an article's MinHash sketches, `size:base64(signature):base64(lead)` (Sketch.encode).
-        Owner: services.store.lsh."""
+        """STRING with TTL: an article's MinHash sketches, packed (services.store.lsh.pack_sketch); older data
+        dirs hold `size:base64(signature):base64(lead)` (Sketch.encode), still read. Owner: services.store.lsh."""
         return f"{self.prefix}{{lsh}}:sig:{article_id}"
 
     # --- alerts (owner: services.notifier.service) ------------------------------------------------

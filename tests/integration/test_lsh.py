@@ -6,13 +6,14 @@ import asyncio
 import random
 
 import pytest
+from redis.client import NEVER_DECODE
 
 from services.common.fingerprint import sketch
 from services.common.keys import Keys
-from services.common.redis import open_redis
+from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.store.dedup import CopyRules, estimated_jaccard, judge_copy
-from services.store.lsh import LshIndex, verify_copies
+from services.store.lsh import LshIndex, unpack_id, verify_copies
 
 pytestmark = pytest.mark.integration
 
@@ -82,13 +83,55 @@ async def test_reinsert_is_idempotent(settings: Settings) -> None:
         await index.insert_and_query("a", sketch(base), at=T0)
         first = await index.insert_and_query("b", sketch(edited(base, 11)), at=T0 + 1)
         await index.insert_and_query("c", sketch(edited(base, 12)), at=T0 + 2)
-        before = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=f"{settings.key_prefix}*b:*")}
+        buckets = f"{keys.lsh_packed_bucket_prefix}*"
+        before = {k: await raw_hash(redis, k) async for k in redis.scan_iter(match=buckets)}
         again = await index.insert_and_query("b", sketch(edited(base, 11)), at=T0 + 1)
-        after = {k: await redis.hgetall(k) async for k in redis.scan_iter(match=f"{settings.key_prefix}*b:*")}
+        after = {k: await raw_hash(redis, k) async for k in redis.scan_iter(match=buckets)}
         assert first == again == ["a"]  # a replay gets its first answer: not "c", which came later
-        assert before == after
+        assert before == after and after
         for members in after[next(iter(after))].values():
-            assert len(members.split()) == len(set(members.split()))
+            ids = entries(members)
+            assert len(ids) == len(set(ids)) and set(ids) <= {"a", "b", "c"}
+
+
+async def raw_hash(redis: Redis, key: str) -> dict[bytes, bytes]:
+    """A bucket as stored (binary fields and packed ids)."""
+    return dict(await redis.execute_command("HGETALL", key, **{NEVER_DECODE: True}))  # type: ignore[no-untyped-call]
+
+
+def entries(members: bytes) -> list[str]:
+    """The ids of a bucket field's packed entries."""
+    out, i = [], 0
+    while i < len(members):
+        n = members[i] & 0x7F
+        out.append(unpack_id(members[i:i + n + 1]))
+        i += n + 1
+    return out
+
+
+async def test_an_index_of_the_earlier_layout_is_still_found_and_forgotten(settings: Settings) -> None:
+    # An older data dir: hex fields, space-joined plain ids, ASCII sketches under `{lsh}:b:` and `{lsh}:epoch:`.
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        index = LshIndex(redis, keys, window_hours=settings.copy_window_hours)
+        base = text(30)
+        old = sketch(base)
+        epoch = index.epoch(T0)
+        for band, (bucket, field) in enumerate(index._bands(old)):
+            await redis.hset(keys.lsh_bucket(epoch, band, bucket), field, "x0 oldarticle")
+        await redis.set(keys.lsh_epoch_prefix + str(epoch), "1")
+        await redis.set(keys.lsh_sketch("oldarticle"), old.encode())
+        found = await index.insert_and_query("new1", sketch(edited(base, 31)), at=T0 + 60)
+        assert sorted(found) == ["oldarticle", "x0"]
+        assert (await index.sketches(["oldarticle"]))["oldarticle"] == old
+        assert sorted(await index.insert_and_query("new2", sketch(edited(base, 32)), at=T0 + 120)) == [
+            "new1", "oldarticle", "x0"]
+        assert await index.forget("oldarticle", at=T0)
+        assert sorted(await index.insert_and_query("new3", sketch(edited(base, 33)), at=T0 + 180)) == [
+            "new1", "new2", "x0"]
+        assert await index.forget("new1", at=T0 + 60)
+        assert sorted(await index.insert_and_query("new4", sketch(edited(base, 34)), at=T0 + 240)) == [
+            "new2", "new3", "x0"]
 
 
 async def test_forget_and_retention(settings: Settings) -> None:

@@ -48,8 +48,10 @@ SITES: dict[tuple[str, str], Callable[[Keys], list[str]]] = {
         k.entity_alias_votes_prefix + "person:putin", k.entity_known_as_prefix + "person:vladimir putin",
         k.entity_type_votes_prefix + "soleimani"],
     ("store/lsh", "script insert and query"): lambda k: [
-        k.lsh_sketch("a1"), k.lsh_bucket(3, 0, "ff"), k.lsh_bucket(4, 39, "00"), k.lsh_epoch_prefix + "3"],
-    ("store/lsh", "script forget"): lambda k: [k.lsh_sketch("a1"), k.lsh_bucket(3, 7, "ab")],
+        k.lsh_sketch("a1"), k.lsh_packed_bucket(3, 0, "ff"), k.lsh_packed_bucket(4, 39, "00"),
+        k.lsh_packed_epoch_prefix + "3", k.lsh_bucket(3, 0, "ff"), k.lsh_bucket(4, 39, "00"), k.lsh_epoch_prefix + "3"],
+    ("store/lsh", "script forget"): lambda k: [k.lsh_sketch("a1"), k.lsh_packed_bucket(3, 7, "ab")],
+    ("store/lsh", "script forget earlier"): lambda k: [k.lsh_sketch("a1"), k.lsh_bucket(3, 7, "ab")],
     ("store/lsh", "MGET sketches"): lambda k: [k.lsh_sketch("a1"), k.lsh_sketch("a2")],
     ("store/repository", "script raise high water"): lambda k: [k.high_water("t.articles", 0)],
     ("store/repository", "script read postings"): lambda k: [k.entity_postings("person:x"), k.term_postings("y")],
