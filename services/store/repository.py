@@ -34,6 +34,9 @@ MAX_ALIAS_HOPS = 5
 # 10, 15, 30, 50 and 100 score the same F1 on the dev set (10: 0.9201, the others 0.9198); reading and
 # counting them is a fifth of the store's time at 30, so the fewest.
 POSTINGS_PER_KEY = 10
+#: Newest stories kept per index key: the most any reader asks for (the API's and CLI's entity pages read
+#: 1,000), so a common entity's or word's key stops growing with the stream.
+POSTINGS_KEPT_PER_KEY = 1000
 
 # Raises the partition's high-water mark ("offset:record key"), never lowers it.
 _RAISE_HIGH_WATER = """
@@ -74,13 +77,14 @@ return table.concat(out, '\\n')
 # (sparse), then per section the keys its items write (see Repository.commit). ARGV[1] = TTL s ('' = none),
 # ARGV[2] = posting window s ('' = none), ARGV[3] = item counts per section, ARGV[4] = posting
 # lines "key<TAB>cluster id<TAB>time", ARGV[5] = DF pairs "bucket count ...", ARGV[6] = documents
-# counted, ARGV[7] = buckets the sparse DF counters hold at most, then the sections' values from ARGV[8].
+# counted, ARGV[7] = buckets the sparse DF counters hold at most, ARGV[8] = postings kept per key, then the
+# sections' values from ARGV[9].
 _COMMIT = """
 local ttl = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local n = {}
 for c in string.gmatch(ARGV[3], '%d+') do n[#n + 1] = tonumber(c) end
-local k, a = 6, 8
+local k, a = 6, 9
 local conflicts = {}
 for i = 1, n[1] do  -- expected versions: id, version
   if tonumber(redis.call('HGET', KEYS[k], 'v') or '0') ~= tonumber(ARGV[a + 1]) then
@@ -126,11 +130,15 @@ for i = 1, n[6] do  -- clusters: id, json, last updated
   k = k + 1; a = a + 3
 end
 -- Postings older than the window before the newest time are dropped: those stories can take no new article.
--- Only a new member grows a posting list, so only then is it trimmed (most writes move a story's time).
+-- Only a new member grows a posting list, so only then is it trimmed (most writes move a story's time), to
+-- the window and to the newest ARGV[8]. A key not posted to for a window expires (a rare word's key).
+local kept = tonumber(ARGV[8])
 for key, id, t in string.gmatch(ARGV[4], "([^\\t\\n]+)\\t([^\\t\\n]+)\\t([^\\t\\n]+)") do
-  if redis.call('ZADD', key, 'GT', t, id) > 0 and window then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(t) - window))
+  if redis.call('ZADD', key, 'GT', t, id) > 0 then
+    if window then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(t) - window)) end
+    if redis.call('ZCARD', key) > kept then redis.call('ZREMRANGEBYRANK', key, 0, -kept - 1) end
   end
+  if window then redis.call('EXPIRE', key, math.ceil(window)) end
 end
 -- Document-frequency increments: into a HASH of the buckets counted so far while it is small (a young
 -- store uses a few of the 4 M buckets), into dense u32 counters (one BITFIELD per 500 pairs) once it
@@ -341,11 +349,13 @@ class Repository:
     def __init__(self, redis: Redis, keys: Keys, *, retention_s: float | None = None,
                  window_s: float | None = None) -> None:
         """`retention_s`: articles and clusters not written for this long expire (None: kept);
-        `window_s`: index postings older than this before the newest article are trimmed (None: kept)."""
+        `window_s`: index postings older than this before the newest article are trimmed, and an index key not
+        posted to for this long expires (None: kept). The window is at most the retention: a posting older than
+        that mostly names a story that has expired."""
         self.redis = redis
         self.keys = keys
         self.ttl = int(retention_s) if retention_s else None
-        self.window_s = window_s
+        self.window_s = min(window_s, self.ttl) if window_s and self.ttl else window_s
         self._raise_hw = redis.register_script(_RAISE_HIGH_WATER)
         self._read_postings = redis.register_script(_READ_POSTINGS)
         self._commit = redis.register_script(_COMMIT)
@@ -548,7 +558,7 @@ class Repository:
             df = " ".join(map(str, batch.document_buckets.ravel().tolist()))
         conflicts = await self._commit(keys=keys, args=[
             self.ttl or "", self.window_s or "", " ".join(str(len(s)) for s in sections), postings, df,
-            batch.documents if df else 0, SPARSE_DF_BUCKETS, *values])
+            batch.documents if df else 0, SPARSE_DF_BUCKETS, POSTINGS_KEPT_PER_KEY, *values])
         return [str(c) for c in conflicts]
 
     async def replace_article(self, article: StoredArticle) -> None:

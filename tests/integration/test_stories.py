@@ -170,10 +170,36 @@ async def test_retention_expires_old_stories_and_trims_postings(settings: Settin
         _, new_story, _ = await placer.ingest(article(
             "new", START + timedelta(days=10), "Another tremor rattled the capital, and residents fled homes."))
         posting = await redis.zrange(keys.entity_postings("gpe:lima"), 0, -1)
+        posting_ttl = await redis.ttl(keys.entity_postings("gpe:lima"))
         ttls = [await redis.ttl(keys.article(old.id)), await redis.ttl(keys.story(new_story.id))]
         removed = await repo.trim(now=START.timestamp() + 10**10)  # far in the future: all expired
         left = await repo.stats()
     assert old_story.id != new_story.id, "ten days apart with a one-day window: two stories"
     assert posting == [new_story.id], "the old story's posting was trimmed when it fell out of the window"
     assert all(0 < ttl <= 3600 for ttl in ttls), "articles and stories expire after the retention period"
+    assert 0 < posting_ttl <= 3600, "an index key not posted to for the retention period expires"
     assert removed == 4 and left == {"articles": 0, "clusters": 0}
+
+
+async def test_an_index_key_keeps_its_newest_stories_only(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    from services.common.messages import Entity
+    from services.store import repository
+
+    monkeypatch.setattr(repository, "POSTINGS_KEPT_PER_KEY", 3)
+    keys = Keys(settings.key_prefix)
+    volcano = [Entity(key="gpe:etna", name="Etna", type="GPE", count=2, first_position=0)]
+    async with open_redis(settings) as redis:
+        placer = Placer(settings.model_copy(update={"cluster_window_hours": 1.0}), Repository(redis, keys))
+        stories = []
+        for day in range(5):  # days apart with a one-hour window: five stories naming Etna
+            url = f"https://outlet.example/etna{day}"
+            when = START + timedelta(days=day)
+            placed = await placer.ingest(Article(
+                id=article_id(url), url=url, outlet="outlet.example", title=f"Etna erupts again ({day})",
+                text=f"Lava flowed from Etna for the {day}th time, said volcanologist{day}.", language="en",
+                entities=volcano, published_at=when, fetched_at=when))
+            stories.append(placed.story.id)
+        kept = await redis.zrange(keys.entity_postings("gpe:etna"), 0, -1)
+    assert len(set(stories)) == 5
+    assert kept == stories[2:], "the newest three"
