@@ -7,7 +7,9 @@ with the service's retention and posting window) against an embedded Valkey (or 
 story event to the notifier's real code (`Notifier.handle`: the live stream, alert snapshots, one
 subscription that every story matches, its webhook deliveries settled as delivered, as the delivery engine
 records them), then prints Redis bytes per article by key family (SCAN + MEMORY USAGE, as
-`benchmarks.pipeline` does) and the used_memory delta.
+`benchmarks.pipeline` does) and the used_memory delta, and beside them a modelled steady state: what each
+family weighs per article once Redis holds a whole retention period at `--per-day` articles a day (a
+family living shorter than the retention, or capped by count, weighs its share; fixed costs are spread).
 
 The articles are the dev set's texts (../shared/data/stories-dev.jsonl.gz, ≥ 80 words and titled, in
 stream order, cycled with new ids past its end) or, without it, the project's sample news. Their entities
@@ -42,9 +44,12 @@ from services.common.logging import configure_logging
 from services.common.messages import Article, Entity, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.notifier.live import STORY_STREAM_MAX, STORY_STREAM_SEEN_TTL_S
 from services.notifier.service import Notifier
 from services.notifier.subscriptions import Query, SubscriptionStore
 from services.notifier.webhooks import DeliveryQueue
+from services.notifier.webhooks.queue import DELIVERED_TTL_S
+from services.store.idf import BUCKETS
 from services.store.placement import Placer
 from services.store.repository import Repository
 from services.store.service import story_events
@@ -149,15 +154,48 @@ async def run(settings: Settings, articles: list[Article], *, notifier: bool) ->
             "total_per_article": round(sum(b for _, b in families.values()) / n)}
 
 
-def report(result: dict[str, Any], source: str) -> str:
+def steady_share(family: str, settings: Settings, stored: float) -> float | None:
+    """What share of a family's bytes per article stays once Redis holds a whole retention period of `stored`
+    articles (None: a fixed cost, not per article): the families that live shorter than the retention
+    (copy index, delivered webhooks, replay markers) or are capped by count (the live stream) weigh less."""
+    retention = settings.retention_days * 86400
+    window = settings.copy_window_hours * 3600
+    if family.startswith("{lsh}:sig"):
+        return min(1.0, 2.2 * window / retention)
+    if family.startswith("{lsh}:"):  # buckets: an entry lives until its epoch's bucket expires, <= 2.1 windows
+        return min(1.0, 2.1 * window / retention)
+    if family == "{wh}:delivery":
+        return min(1.0, DELIVERED_TTL_S / retention)
+    if family == "stream:streamed":
+        return min(1.0, STORY_STREAM_SEEN_TTL_S / retention)
+    if family == "stream:story-events":
+        return min(1.0, STORY_STREAM_MAX / stored)
+    if family.startswith(("{store}:stats", "{subs}", "{wh}:log", "alerted")):
+        return None
+    return 1.0
+
+
+def report(result: dict[str, Any], source: str, settings: Settings, per_day: float) -> str:
     """The figures as text."""
+    stored = per_day * settings.retention_days
     lines = [f"{result['articles']:,} articles ({source}) -> {result['stories']:,} stories, events "
              f"{result['events']}, placed and notified in {result['seconds']} s",
-             f"{'key family':<28} {'keys':>8} {'B/article':>10}"]
+             f"{'key family':<28} {'keys':>8} {'B/article':>10} {'steady':>8}"]
+    steady = 0.0
     for fam, row in result["families"].items():
-        lines.append(f"{fam:<28} {row['keys']:>8,} {row['bytes_per_article']:>10,.1f}")
-    lines.append(f"{'all keys (MEMORY USAGE)':<28} {'':>8} {result['total_per_article']:>10,}")
+        share = steady_share(fam, settings, stored)
+        # A fixed cost spread over the retention period's articles; the IDF block is dense by then.
+        fixed = (BUCKETS * 4 if fam.startswith("{store}:stats") else row["bytes_per_article"] * result["articles"])
+        value = fixed / stored if share is None else row["bytes_per_article"] * share
+        steady += value
+        lines.append(f"{fam:<28} {row['keys']:>8,} {row['bytes_per_article']:>10,.1f} {value:>8,.1f}")
+    lines.append(f"{'all keys (MEMORY USAGE)':<28} {'':>8} {result['total_per_article']:>10,} {steady:>8,.0f}")
     lines.append(f"{'used_memory delta':<28} {'':>8} {result['used_memory_per_article']:>10,}")
+    lines.append(f"steady: modelled for a full retention period ({settings.retention_days:g} days) at {per_day:,.0f} "
+                 f"articles/day: each family's measured bytes times the share of the retention it lives "
+                 f"(copy index {2.1 * settings.copy_window_hours / 24:g}-{2.2 * settings.copy_window_hours / 24:g} "
+                 f"days, delivered webhooks and replay markers 7 days, the live stream its last "
+                 f"{STORY_STREAM_MAX:,} events), fixed costs spread over the period's articles")
     return "\n".join(lines)
 
 
@@ -168,6 +206,8 @@ def main() -> None:
     parser.add_argument("--spacing-s", type=float, default=1.0, help="seconds between articles' publication")
     parser.add_argument("--entities-cache", type=Path, help="an eval --entities-cache file (spaCy's entities)")
     parser.add_argument("--no-notifier", action="store_true", help="the store's keys only")
+    parser.add_argument("--per-day", type=float, default=1_000_000,
+                        help="articles stored per day, for the modelled steady state")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_logging(json=False, level="WARNING")
@@ -183,7 +223,7 @@ def main() -> None:
         finally:
             if child is not None:
                 child.stop()
-    print(json.dumps(result) if args.json else report(result, source))
+    print(json.dumps(result) if args.json else report(result, source, settings, args.per_day))
     print(f"(spacing {args.spacing_s} s)", file=sys.stderr)
 
 
