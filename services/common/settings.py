@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     cluster_min_shared_keys: int = Field(
         2, ge=1, description="a story is scored only if it shares this many index keys (entities, salient words)"
     )
+    cluster_centroid_members: int = Field(
+        10, ge=0, description="a story's centroid is the sum of its first this many members (0: all): later "
+        "members join by resembling them, without widening what the story is about")
     store_cache_clusters: int = Field(
         10_000, ge=0, description="stories the store keeps parsed in memory (re-read only when changed elsewhere)"
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from operator import mul
 from typing import Any
@@ -273,6 +273,11 @@ def combine(a: Candidate, b: Candidate) -> Candidate:
 def grow(candidate: Candidate, article: Features) -> Candidate:
     """The candidate with the article added: centroids summed, time span widened."""
     return combine(candidate, seed(candidate.cluster_id, article))
+
+
+def stretched(candidate: Candidate, time: float) -> Candidate:
+    """The candidate with its time span widened to `time`, its centroids as they are."""
+    return replace(candidate, first_time=min(candidate.first_time, time), last_time=max(candidate.last_time, time))
 
 
 def seed(cluster_id: str, article: Features) -> Candidate:

@@ -43,6 +43,7 @@ from services.store.cluster import (
     features_of,
     grow,
     seed,
+    stretched,
 )
 from services.store.dedup import CopyRules, CopyVerdict
 from services.store.idf import DocumentFrequencies, term_buckets
@@ -295,7 +296,8 @@ def _log_stored(placed: list[Placed]) -> None:
 async def place(view: BatchView, p: Prepared, feats: Features, copies: list[tuple[str, CopyVerdict]],
                 keys: list[str], settings: Settings, joiner: Joiner) -> Placed:
     """Decide where one article goes, against the batch's view, and record it there."""
-    return await apply(view, p, feats, keys, await decide(view, p, feats, copies, keys, settings, joiner))
+    return await apply(view, p, feats, keys, await decide(view, p, feats, copies, keys, settings, joiner),
+                       settings.cluster_centroid_members)
 
 
 async def decide(view: BatchView, p: Prepared, feats: Features, copies: list[tuple[str, CopyVerdict]],
@@ -364,11 +366,12 @@ async def similar_story(view: BatchView, p: Prepared, feats: Features, keys: lis
     return Decision(found[best.cluster_id], reason, links=links)
 
 
-async def apply(view: BatchView, p: Prepared, feats: Features, keys: list[str], decision: Decision) -> Placed:
+async def apply(view: BatchView, p: Prepared, feats: Features, keys: list[str], decision: Decision,
+                centroid_members: int = 0) -> Placed:
     """Record a decision in the batch's view: the article stored, its story grown (or opened), the index
-    keys posted, then the linked stories merged into it."""
+    keys posted, then the linked stories merged into it; `centroid_members`: see grown_story."""
     now = datetime.now(UTC)
-    grown = grown_story(decision, p.article, feats, now)
+    grown = grown_story(decision, p.article, feats, now, centroid_members)
     # Constructed from the already validated article: validating its text again cost more than placing it.
     stored = StoredArticle.model_construct(
         **{name: getattr(p.article, name) for name in Article.model_fields if name != "fingerprint"},
@@ -386,8 +389,10 @@ async def apply(view: BatchView, p: Prepared, feats: Features, keys: list[str], 
     return await merge_links(view, stored, decision.links, kind)
 
 
-def grown_story(decision: Decision, article: Article, feats: Features, now: datetime) -> Entry:
-    """The decision's story with the article added (a new story if it has no target)."""
+def grown_story(decision: Decision, article: Article, feats: Features, now: datetime,
+                centroid_members: int = 0) -> Entry:
+    """The decision's story with the article added (a new story if it has no target). A story of
+    `centroid_members` or more (0: no bound) keeps its centroid, only its time span grows."""
     event_time = article.published_at or article.fetched_at
     if decision.target is None:
         story = StoredStory(id=story_id_for(article.id), title=article.title, first_seen=event_time,
@@ -395,7 +400,13 @@ def grown_story(decision: Decision, article: Article, feats: Features, now: date
         centroid = seed(story.id, feats)
     else:
         story = decision.target.story
-        centroid = grow(decision.target.candidate, feats)
+        # A centroid summing every member widens as the story grows, until it resembles every event of its
+        # kind and takes them in (dense replay: an event whose first article joined the story of another
+        # brought its own articles after it). Bounded, the story stays what its first members say.
+        if centroid_members and story.size >= centroid_members:
+            centroid = stretched(decision.target.candidate, feats.time)
+        else:
+            centroid = grow(decision.target.candidate, feats)
     member = StoryMember(id=article.id, outlet=article.outlet, title=article.title, url=article.url,
                          published_at=article.published_at, copy_of=decision.copy_of,
                          copy_similarity=decision.reason.score if decision.copy_of else None,

@@ -10,7 +10,7 @@ import numpy as np
 from services.common.keys import Keys
 from services.common.messages import Article, Entity, article_id
 from services.common.settings import Settings
-from services.store.batch import BatchView, StoryCache
+from services.store.batch import BatchView, Entry, StoryCache, candidate_of
 from services.store.cluster import Features, features_of, seed
 from services.store.dedup import CopyVerdict
 from services.store.join_model import joiner_of
@@ -21,6 +21,7 @@ from services.store.placement import (
     centroid_from,
     count_entities,
     decide,
+    grown_story,
     posting_keys,
     prepare,
     story_id_for,
@@ -141,6 +142,20 @@ async def test_an_article_like_no_story_opens_one_and_applying_it_records_it_in_
     entry = view.touched[placed.story.id]
     assert entry.story is placed.story and entry.candidate.body == feats.body, "the new story's centroid: the article"
     assert view.write.postings.keys() == set(posting_keys(KEYS, feats))
+
+
+def test_a_story_of_centroid_members_keeps_its_centroid_and_stretches_its_time_span() -> None:
+    first, later = article(0), article(5, text="court trial verdict " * 30)
+    base = story("c1", first)
+    entry = Entry(base, candidate_of(base))
+    decision = Decision(entry, JoinReason(rule="similar", score=0.9))
+    feats = feats_of(prepare(later))
+    widened = grown_story(decision, later, feats, START, centroid_members=2)  # a story of 1: still grows
+    assert "court" in widened.candidate.body and widened.story.size == 2
+    bounded = grown_story(decision, later, feats, START, centroid_members=1)  # a story of 1 at its bound
+    assert bounded.candidate.body == entry.candidate.body and bounded.candidate.entities == entry.candidate.entities
+    assert bounded.candidate.last_time == feats.time and bounded.story.size == 2
+    assert bounded.story.members[-1].id == later.id
 
 
 def test_a_story_keeps_the_most_shared_entities_people_before_places() -> None:
