@@ -17,9 +17,10 @@ of the lead's, see LEAD_BANDS; PERFORMANCE.md 2.3 measured the bucket-HASH desig
   lead), read with one MGET to verify candidates.
 
 Packed ids, raw fields and binary sketches take 1,431 bytes per article where hex fields, space-joined ids
-and base64 sketches took 2,179 (`benchmarks.lsh --n 100000`; Redis CPU 0.48 -> 0.39 ms per article). The buckets of that earlier layout (`{lsh}:b:`, hex
-fields, space-joined ids) in an older data dir are still read, never written, while their epoch's marker
-lives (two windows after the upgrade); its ASCII sketches are still read and forgotten.
+and base64 sketches took 2,179 (`benchmarks.lsh --n 100000`; Redis CPU 0.48 -> 0.39 ms per article).
+The buckets of that earlier layout (`{lsh}:b:`, hex fields, space-joined ids) in an older data dir are
+still read, never written, while their epoch's marker lives (two windows after the upgrade); its ASCII
+sketches are still read and forgotten.
 
 Atomicity: `insert_and_query` is one Lua script that reads every bucket's members
 and appends the article in the same step, so of two near-identical articles
