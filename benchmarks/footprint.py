@@ -6,10 +6,10 @@ Places `--articles` articles through the store's real code (`Placer.ingest_many`
 with the service's retention and posting window) against an embedded Valkey (or REDIS_URL), and hands each
 story event to the notifier's real code (`Notifier.handle`: the live stream, alert snapshots, one
 subscription that every story matches, its webhook deliveries settled as delivered, as the delivery engine
-records them), then prints Redis bytes per article by key family (SCAN + MEMORY USAGE, as
-`benchmarks.pipeline` does) and the used_memory delta, and beside them a modelled steady state: what each
-family weighs per article once Redis holds a whole retention period at `--per-day` articles a day (a
-family living shorter than the retention, or capped by count, weighs its share; fixed costs are spread).
+records them), then prints Redis bytes per article by key family (SCAN + MEMORY USAGE, exact) and the
+used_memory delta, and beside them a modelled steady state: what each family weighs per article once Redis
+holds a whole retention period at `--per-day` articles a day (a family living shorter than the retention,
+or capped by count, weighs its share; fixed costs are spread).
 
 The articles are the dev set's texts (../shared/data/stories-dev.jsonl.gz, ≥ 80 words and titled, in
 stream order, cycled with new ids past its end) or, without it, the project's sample news. Their entities
@@ -29,20 +29,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from benchmarks.pipeline import DEV_SET, footprint, used_memory
+from benchmarks.pipeline import DEV_SET, family, used_memory
 from benchmarks.pipeline import articles as dev_items
 from services.common.embedded import start_valkey
 from services.common.keys import Keys
 from services.common.logging import configure_logging
 from services.common.messages import Article, Entity, article_id
-from services.common.redis import open_redis
+from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.notifier.live import STORY_STREAM_MAX, STORY_STREAM_SEEN_TTL_S
 from services.notifier.service import Notifier
@@ -116,6 +116,23 @@ async def settle_deliveries(queue: DeliveryQueue) -> int:
             await queue.record_result(delivery, token, status=200, error=None, latency_ms=1)
             settled += 1
     return settled
+
+
+async def footprint(redis: Redis, prefix: str) -> dict[str, tuple[int, int]]:
+    """{family: (keys, bytes)} over every key of the namespace: SCAN + MEMORY USAGE ... SAMPLES 0 (exact: by
+    default a stream's or a big collection's size is extrapolated from 5 of its nodes or elements)."""
+    sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    keys = [str(k) async for k in redis.scan_iter(match=f"{prefix}*", count=2000)]
+    for start in range(0, len(keys), 500):
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in keys[start:start + 500]:
+                pipe.memory_usage(key, samples=0)
+            used = await pipe.execute()
+        for key, size in zip(keys[start:start + 500], used, strict=True):
+            row = sizes[family(key, prefix)]
+            row[0] += 1
+            row[1] += int(size or 0)
+    return {k: (v[0], v[1]) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1][1])}
 
 
 async def run(settings: Settings, articles: list[Article], *, notifier: bool) -> dict[str, Any]:
