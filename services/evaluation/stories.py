@@ -47,7 +47,7 @@ from services.store.repository import JoinReason, Repository
 # with the time it saw them: far from every dated article of the corpus.
 REPLAY_FETCH_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 # Bumped when tagging output changes, so an --entities-cache written by an older version is not reused.
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: issue 15's in-article rules (surname joins, Jr., mistyped name tails)
 
 
 @dataclass(frozen=True)
