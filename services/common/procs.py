@@ -160,7 +160,8 @@ def process_matches(pid: int, exe: str) -> bool:
     if not pid_alive(pid):
         return False
     cmdline = _cmdline(pid)
-    return cmdline is None or exe in cmdline
+    # An empty command line is a process mid-exec (or a zombie): unknown, like no /proc at all.
+    return not cmdline or exe in cmdline
 
 
 def end_process(pid: int, *, grace_s: float = 5.0) -> None:
