@@ -26,7 +26,6 @@ import gzip
 import json
 import re
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -34,11 +33,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from benchmarks.pipeline import DEV_SET, family, used_memory
 from benchmarks.pipeline import articles as dev_items
-from services.common.embedded import start_valkey
+from benchmarks.redis_server import redis_for
 from services.common.keys import Keys
 from services.common.logging import configure_logging
 from services.common.messages import Article, Entity, article_id
@@ -230,16 +227,8 @@ def main() -> None:
     configure_logging(json=False, level="WARNING")
     articles, source = stream(args.articles, args.spacing_s, args.entities_cache)
     settings = Settings(key_prefix=f"fp{uuid.uuid4().hex[:6]}:")
-    with tempfile.TemporaryDirectory() as tmp:
-        child = None
-        if settings.redis_url is None:
-            url, child = start_valkey(Path(tmp))
-            settings = settings.model_copy(update={"redis_url": SecretStr(url)})
-        try:
-            result = asyncio.run(run(settings, articles, notifier=not args.no_notifier))
-        finally:
-            if child is not None:
-                child.stop()
+    with redis_for(settings) as settings:
+        result = asyncio.run(run(settings, articles, notifier=not args.no_notifier))
     print(json.dumps(result) if args.json else report(result, source, settings, args.per_day))
     print(f"(spacing {args.spacing_s} s)", file=sys.stderr)
 

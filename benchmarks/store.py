@@ -16,16 +16,12 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
-from services.common.embedded import start_valkey
+from benchmarks.redis_server import redis_for
 from services.common.fingerprint import fingerprint
 from services.common.keys import Keys
 from services.common.logging import configure_logging
@@ -130,16 +126,8 @@ def main() -> None:
     configure_logging(json=False, level="WARNING")
     sizes = [int(s) for s in args.sizes.split(",")]
     settings = Settings(key_prefix=f"bench{uuid.uuid4().hex[:6]}:")
-    with tempfile.TemporaryDirectory() as tmp:
-        child = None
-        if settings.redis_url is None:
-            url, child = start_valkey(Path(tmp))
-            settings = settings.model_copy(update={"redis_url": SecretStr(url)})
-        try:
-            rows = asyncio.run(run(settings, sizes, args.probe, args.batch))
-        finally:
-            if child is not None:
-                child.stop()
+    with redis_for(settings) as settings:
+        rows = asyncio.run(run(settings, sizes, args.probe, args.batch))
     if args.json:
         print(json.dumps(rows))
     else:
