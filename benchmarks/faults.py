@@ -462,7 +462,7 @@ async def _settled(redis: Redis, keys: Keys, repo: Repository, sub_id: str, tota
     with contextlib.suppress(Exception):
         if await _stored(repo) < total:
             return False
-        if await Ledger(redis, keys, seen_ttl_s=1).pending_count() or await EventOutbox(redis, keys).pending_count():
+        if any(await _pending(redis, keys)):
             return False
         return not await DeliveryQueue(redis, keys).undelivered(sub_id)
     return False
@@ -502,11 +502,15 @@ async def _left_pending(redis: Redis, keys: Keys, within_s: float = 15.0) -> tup
     is in flight, not left behind; one still there after the wait is."""
     deadline = time.monotonic() + within_s
     while True:
-        pending = await Ledger(redis, keys, seen_ttl_s=1).pending_count()
-        outbox = await EventOutbox(redis, keys).pending_count()
-        if (pending == 0 and outbox == 0) or time.monotonic() >= deadline:
-            return pending, outbox
+        left = await _pending(redis, keys)
+        if not any(left) or time.monotonic() >= deadline:
+            return left
         await asyncio.sleep(0.5)
+
+
+async def _pending(redis: Redis, keys: Keys) -> tuple[int, int]:
+    """Feed items the ledger still holds, and story events the outbox still holds."""
+    return await Ledger(redis, keys, seen_ttl_s=1).pending_count(), await EventOutbox(redis, keys).pending_count()
 
 
 # --------------------------------------------------------------------------- the matrix
