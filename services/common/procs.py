@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import json
 import os
 import queue
@@ -123,19 +122,7 @@ def remove_pid_file(directory: Path, name: str) -> None:
         (directory / f"{name}.pid").unlink()
 
 
-@functools.cache
-def _proc_is_ours() -> bool:
-    # In a sandbox whose /proc belongs to another pid namespace, /proc/<pid> describes some other
-    # process: its command line cannot tell a recycled pid, so it is not read at all.
-    try:
-        return Path("/proc/self").resolve().name == str(os.getpid())
-    except OSError:
-        return False
-
-
 def _cmdline(pid: int) -> str | None:
-    if not _proc_is_ours():
-        return None
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
@@ -178,8 +165,6 @@ def end_process(pid: int, *, grace_s: float = 5.0) -> None:
 
 
 def _zombie(pid: int) -> bool:
-    if not _proc_is_ours():
-        return False
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except (OSError, IndexError):
