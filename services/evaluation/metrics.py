@@ -66,3 +66,54 @@ def cluster_scores(gold: Mapping[str, str], predicted: Mapping[str, str]) -> Clu
     events = Counter(p for (_, p) in cell)  # distinct gold events per predicted story
     return ClusterScores(n, (bp, br, _f1(bp, br)), (pw_p, pw_r, _f1(pw_p, pw_r)), len(gsize), len(psize),
                          max(events.values()), sum(1 for v in events.values() if v > CHAINED_ABOVE))
+
+
+@dataclass(frozen=True)
+class PairReach:
+    """Gold same-event pairs by whether the store could join them, and how many the prediction split.
+
+    Each field is (pairs, split). `within`: both dated within the clustering window of each other, or
+    both undated; `beyond_window`: both dated, further apart than the window (the store never compares
+    them); `undated_vs_dated`: one article without a date (replayed at a fixed fetch time) and one with."""
+
+    within: tuple[int, int]
+    beyond_window: tuple[int, int]
+    undated_vs_dated: tuple[int, int]
+
+    @property
+    def recall_within(self) -> float:
+        """Pairwise recall over the pairs within reach."""
+        pairs, split = self.within
+        return (pairs - split) / pairs if pairs else 1.0
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        def row(v: tuple[int, int]) -> dict[str, int]:
+            return {"pairs": v[0], "split": v[1]}
+        return {"within": row(self.within), "beyond_window": row(self.beyond_window),
+                "undated_vs_dated": row(self.undated_vs_dated), "recall_within": round(self.recall_within, 4)}
+
+
+def pair_reach(gold: Mapping[str, str], predicted: Mapping[str, str], times: Mapping[str, float | None],
+               window_s: float) -> PairReach:
+    """Split gold pairs by reach (see PairReach); `times`: each article's publication time (None: undated)."""
+    members: dict[str, list[str]] = {}
+    for item, event in gold.items():
+        members.setdefault(event, []).append(item)
+    counts = {"within": [0, 0], "beyond_window": [0, 0], "undated_vs_dated": [0, 0]}
+    for items in members.values():
+        for n, a in enumerate(items):
+            for b in items[n + 1:]:
+                ta, tb = times.get(a), times.get(b)
+                if (ta is None) != (tb is None):
+                    kind = "undated_vs_dated"
+                elif ta is not None and tb is not None and abs(ta - tb) > window_s:
+                    kind = "beyond_window"
+                else:
+                    kind = "within"
+                counts[kind][0] += 1
+                counts[kind][1] += predicted.get(a, f"missing:{a}") != predicted.get(b, f"missing:{b}")
+
+    def pair(kind: str) -> tuple[int, int]:
+        return counts[kind][0], counts[kind][1]
+    return PairReach(pair("within"), pair("beyond_window"), pair("undated_vs_dated"))

@@ -36,7 +36,7 @@ from services.common.messages import Article, Entity
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.evaluation.dense import compress_dates
-from services.evaluation.metrics import ClusterScores, cluster_scores
+from services.evaluation.metrics import ClusterScores, PairReach, cluster_scores, pair_reach
 from services.evaluation.stress import add_shared_actors
 from services.extractor import entities as tagging
 from services.extractor.aliases import AliasTable
@@ -206,6 +206,7 @@ class Scores:
     gold_clusters: int
     predicted_clusters: int
     details: dict[str, ClusterScores] = field(default_factory=dict)
+    reach: PairReach | None = None  # same-event pairs by whether the store could join them
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON."""
@@ -213,11 +214,14 @@ class Scores:
             return {"precision": round(v[0], 4), "recall": round(v[1], 4), "f1": round(v[2], 4)}
         return {"bcubed": row(self.overall), "per_corpus": {k: row(v) for k, v in self.per_corpus.items()},
                 "gold_clusters": self.gold_clusters, "predicted_clusters": self.predicted_clusters,
-                "details": {k: v.as_json() for k, v in self.details.items()}}
+                "details": {k: v.as_json() for k, v in self.details.items()},
+                "pair_reach": self.reach.as_json() if self.reach is not None else None}
 
 
-def score(records: list[Labelled], predictions: dict[str, dict[str, Any]]) -> Scores:
-    """Score predictions overall and per corpus."""
+def score(records: list[Labelled], predictions: dict[str, dict[str, Any]], window_hours: float | None = None,
+          ) -> Scores:
+    """Score predictions overall and per corpus; with `window_hours` (the clustering window) also which
+    split pairs the store could have joined (services.evaluation.metrics.pair_reach)."""
     predicted = {rid: str(p["cluster"]) for rid, p in predictions.items()}
     gold = {r.id: r.cluster for r in records}
     per_corpus: dict[str, tuple[float, float, float]] = {}
@@ -226,8 +230,12 @@ def score(records: list[Labelled], predictions: dict[str, dict[str, Any]]) -> Sc
         ids = {r.id for r in records if r.corpus == corpus}
         per_corpus[corpus] = bcubed({i: gold[i] for i in ids}, {i: predicted[i] for i in ids if i in predicted})
         details[corpus] = cluster_scores({i: gold[i] for i in ids}, predicted)
+    reach = None
+    if window_hours is not None:
+        times = {r.id: r.published.timestamp() if r.published is not None else None for r in records}
+        reach = pair_reach(gold, predicted, times, window_hours * 3600)
     return Scores(bcubed(gold, predicted), per_corpus, len(set(gold.values())), len(set(predicted.values())),
-                  details)
+                  details, reach)
 
 
 def variant(records: list[Labelled], entities: dict[str, list[Entity]], *, dense: bool = False,
@@ -257,4 +265,4 @@ def evaluate_stories(path: Path, settings: Settings, *, predictions_path: Path |
         with predictions_path.open("w") as out:
             for record in records:
                 out.write(json.dumps({"id": record.id, **predictions[record.id]}) + "\n")
-    return score(records, predictions)
+    return score(records, predictions, settings.cluster_window_hours)
