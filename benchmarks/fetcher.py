@@ -77,7 +77,7 @@ class InFlight:
                     with self.lock:
                         self.now[path] -= 1
 
-        server._respond = counted  # type: ignore[method-assign]
+        server._respond = counted  # type: ignore[method-assign,assignment]
 
 
 def host_for(i: int) -> str:

@@ -96,10 +96,10 @@ async def test_revoked_keys_stop_working(api: TestClient, secured: Settings) -> 
 async def test_tokens_are_stored_only_as_hashes(secured: Settings) -> None:
     key_id, token = await make_key(secured, "read", "reader")
     async with open_redis(secured) as redis:
-        stored = []
+        stored: list[str] = []
         async for name in redis.scan_iter(match=f"{secured.key_prefix}*"):
             assert token not in name
-            stored.extend(f"{k}={v}" for k, v in (await redis.hgetall(name)).items())
+            stored.extend(f"{k!s}={v!s}" for k, v in (await redis.hgetall(name)).items())
         assert stored and not any(token in entry for entry in stored)
         assert any(hash_token(token) in entry for entry in stored)
         listed = await ApiKeyStore(redis, Keys(secured.key_prefix)).list()

@@ -159,7 +159,7 @@ async def test_clusters_filter_by_any_name(world: World, api: TestClient) -> Non
 
 
 async def test_entities_are_found_by_prefix_for_a_search_box(world: World, api: TestClient) -> None:
-    def keys(q: str, **params: object) -> list[str]:
+    def keys(q: str, **params: str | int) -> list[str]:
         response = api.get("/v1/entities", params={"q": q, **params})
         assert response.status_code == 200, response.text
         return [e["key"] for e in response.json()["items"]]

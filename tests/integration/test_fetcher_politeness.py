@@ -20,6 +20,7 @@ from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.redis import open_redis
 from services.common.settings import Settings
+from services.fetcher import parse as fetcher_parse
 from services.fetcher import poll as fetcher_poll
 from services.fetcher.politeness import HostGate
 from services.fetcher.registry import FeedRegistry
@@ -143,7 +144,7 @@ async def test_robots_txt_is_honoured(settings: Settings) -> None:
 
 async def test_an_unchanged_body_is_not_parsed_again(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real_parse = fetcher_poll.parse_feed
+    real_parse = fetcher_parse.parse_feed
 
     def counting(body: bytes, url: str) -> object:
         calls.append(url)

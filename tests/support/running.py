@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.settings import Settings
 
-ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
+ServiceMain = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ def test_loopback_addresses(host: str, loopback: bool) -> None:
     ("on", "127.0.0.1", True), ("off", "0.0.0.0", False),
 ])
 def test_keys_required_when_listening_beyond_loopback(mode: str, host: str, required: bool) -> None:
-    assert auth_required(Settings(api_auth=mode, api_host=host)) is required  # type: ignore[arg-type]
+    assert auth_required(Settings(api_auth=mode, api_host=host)) is required
 
 
 def test_default_settings_keep_a_local_api_open() -> None:

@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -81,8 +82,8 @@ def trees_json(trees: list[dict[str, list[float | int]]], init: float = 0.0, rat
 
 def test_boosted_trees_add_their_leaves_as_log_odds() -> None:
     body = FEATURE_NAMES.index("body")
-    stump = {"feature": [body, -1, -1], "threshold": [0.3, 0.0, 0.0], "left": [1, -1, -1], "right": [2, -1, -1],
-             "value": [0.0, -2.0, 3.0]}
+    stump: dict[str, list[float | int]] = {"feature": [body, -1, -1], "threshold": [0.3, 0.0, 0.0],
+                                           "left": [1, -1, -1], "right": [2, -1, -1], "value": [0.0, -2.0, 3.0]}
     model = JoinModel.from_json(trees_json([stump, stump], init=-1.0, rate=0.5))
     row = [0.0] * len(FEATURE_NAMES)
     assert model.log_odds(row) == pytest.approx(-1.0 + 0.5 * (-2.0 - 2.0))
@@ -99,7 +100,7 @@ def test_a_tree_file_with_anything_but_numbers_in_range_is_refused(bad: dict[str
     stump: dict[str, list[object]] = {"feature": [0, -1, -1], "threshold": [0.3, 0.0, 0.0], "left": [1, -1, -1],
                                       "right": [2, -1, -1], "value": [0.0, -2.0, 3.0]}
     with pytest.raises(ValueError, match="join model"):
-        JoinModel.from_json(trees_json([{**stump, **bad}]))  # type: ignore[list-item]
+        JoinModel.from_json(trees_json([cast("dict[str, list[float | int]]", {**stump, **bad})]))
 
 
 def test_sites_of_one_group_are_one_family() -> None:
@@ -109,7 +110,7 @@ def test_sites_of_one_group_are_one_family() -> None:
 
 
 def test_a_story_with_an_article_of_the_same_site_family_is_flagged() -> None:
-    seen = []
+    seen: list[float] = []
 
     class Recorder(Joiner):
         def pairs(self, article: Features, candidates: Sequence[Story], outlet: str) -> list[Pair]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import html
 import io
 import json
@@ -65,7 +66,7 @@ def test_feed_lists_items_newest_first_with_absolute_tracked_links(srv: OutletSe
         old + "?utm_source=rss&utm_medium=feed",
     ]
     published = feed.entries[1].published_parsed
-    assert datetime(*published[:6], tzinfo=UTC) == T0
+    assert datetime.fromtimestamp(calendar.timegm(published), tz=UTC) == T0
     assert feed.entries[1].get("author") == "A. Writer"
 
 
@@ -217,7 +218,7 @@ def test_seed_outlets_publish_each_seed(srv: OutletServer) -> None:
         (entry,) = feed.entries
         assert entry.title == seed.title
         assert entry.link.split("?")[0] == page_url
-        published.append(datetime(*entry.published_parsed[:6], tzinfo=UTC))
+        published.append(datetime.fromtimestamp(calendar.timegm(entry.published_parsed), tz=UTC))
 
         status, _, body = get(entry.link)
         assert status == 200

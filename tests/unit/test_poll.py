@@ -18,6 +18,7 @@ from services.common.errors import (
     WirewatchError,
 )
 from services.common.http import HttpResponse, UpstreamBusy
+from services.fetcher import parse
 from services.fetcher import poll as poll_module
 from services.fetcher.parse import FeedParseError, ParsedFeed
 from services.fetcher.politeness import RobotsDisallowed
@@ -52,13 +53,15 @@ class FakeClient:
         return answer
 
 
-def ok(url: str, body: bytes, status: int = 200, **headers: str) -> HttpResponse:
-    return HttpResponse(url=url, status=status, headers=dict(headers), body=body, content_type=None, charset=None)
+def ok(url: str, body: bytes, status: int = 200, headers: Mapping[str, str] | None = None, **named: str,
+       ) -> HttpResponse:
+    return HttpResponse(url=url, status=status, headers={**(headers or {}), **named}, body=body, content_type=None,
+                        charset=None)
 
 
 async def test_a_new_body_is_parsed_into_entries_validators_and_hints() -> None:
-    client = FakeClient({FEED.url: ok(FEED.url, RSS, etag='"v2"', **{"last-modified": "Tue, 24 Nov 2026 10:00:00 GMT",
-                                                                  "cache-control": "max-age=600"})})
+    headers = {"last-modified": "Tue, 24 Nov 2026 10:00:00 GMT", "cache-control": "max-age=600"}
+    client = FakeClient({FEED.url: ok(FEED.url, RSS, etag='"v2"', headers=headers)})
     outcome = await poll_feed(client, FEED, FeedState(etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT"))
     assert client.asked == [(FEED.url, {"If-None-Match": '"v1"', "If-Modified-Since": "Mon, 23 Nov 2026 10:00:00 GMT"})]
     assert outcome.ok and outcome.changed and outcome.status == 200
@@ -72,7 +75,7 @@ async def test_a_new_body_is_parsed_into_entries_validators_and_hints() -> None:
 async def test_a_304_and_the_same_body_again_are_nothing_new(monkeypatch: pytest.MonkeyPatch) -> None:
     first = await poll_feed(FakeClient({FEED.url: ok(FEED.url, RSS)}), FEED, FeedState())
     parsed: list[str] = []
-    real_parse = poll_module.parse_feed
+    real_parse = parse.parse_feed
 
     def counting(body: bytes, url: str) -> ParsedFeed:
         parsed.append(url)
@@ -115,7 +118,7 @@ async def test_parsing_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) 
     """A 10 MB feed takes seconds to parse: the loop's own thread must never do it (heartbeats, other polls)."""
     loop_thread = threading.current_thread()
     parsed_on: list[threading.Thread] = []
-    real_parse = poll_module.parse_feed
+    real_parse = parse.parse_feed
 
     def recording(body: bytes, url: str) -> ParsedFeed:
         parsed_on.append(threading.current_thread())

@@ -9,7 +9,7 @@ from services.api.pages.viewer import Viewer, login_url, safe_next
 
 
 def key(scope: str) -> ApiKey:
-    return ApiKey(id="k", name="n", scope=scope, created_at=datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    return ApiKey(id="k", name="n", scope=scope, created_at=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_only_admin_keys_or_an_open_api_see_write_buttons() -> None:
