@@ -1,15 +1,18 @@
 """Redis bytes per stored article, by key family: cheap and deterministic (no spaCy, no broker, one core).
 
-    .venv/bin/python -m benchmarks.footprint [--articles 2000] [--entities-cache FILE] [--no-notifier] [--json]
+    .venv/bin/python -m benchmarks.footprint [--articles 2000] [--entities-cache FILE] [--no-notifier]
+        [--no-aliases] [--json]
 
-Places `--articles` articles through the store's real code (`Placer.ingest_many` in the service's batches,
-with the service's retention and posting window) against an embedded Valkey (or REDIS_URL), and hands each
-story event to the notifier's real code (`Notifier.handle`: the live stream, alert snapshots, one
-subscription that every story matches, its webhook deliveries settled as delivered, as the delivery engine
+Resolves each article's entities through the extractor's alias table (`AliasTable.resolve`, as the extractor
+does before it publishes an article; its keys are told apart by kind: name index, vote hashes, known-as sets,
+the name/form/article tables), places the articles through the store's real code (`Placer.ingest_many` in the
+service's batches, with the service's retention and posting window) against an embedded Valkey (or REDIS_URL),
+and hands each story event to the notifier's real code (`Notifier.handle`: the live stream, alert snapshots,
+one subscription that every story matches, its webhook deliveries settled as delivered, as the delivery engine
 records them), then prints Redis bytes per article by key family (SCAN + MEMORY USAGE, exact) and the
 used_memory delta, and beside them a modelled steady state: what each family weighs per article once Redis
-holds a whole retention period at `--per-day` articles a day (a family living shorter than the retention,
-or capped by count, weighs its share; fixed costs are spread).
+holds a whole retention period at `--per-day` articles a day (a family living shorter than the retention, or
+capped by count, weighs its share; fixed costs are spread).
 
 The articles are the dev set's texts (../shared/data/stories-dev.jsonl.gz, ≥ 80 words and titled, in
 stream order, cycled with new ids past its end) or, without it, the project's sample news. Their entities
@@ -41,6 +44,7 @@ from services.common.logging import configure_logging
 from services.common.messages import Article, Entity, article_id
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
+from services.extractor.aliases import AliasTable
 from services.notifier.live import STORY_STREAM_MAX, STORY_STREAM_SEEN_TTL_S
 from services.notifier.service import Notifier
 from services.notifier.subscriptions import Query, SubscriptionStore
@@ -132,8 +136,10 @@ async def footprint(redis: Redis, prefix: str) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1][1])}
 
 
-async def run(settings: Settings, articles: list[Article], *, notifier: bool) -> dict[str, Any]:
-    """Place the articles (and notify), then measure."""
+async def run(settings: Settings, articles: list[Article], *, notifier: bool, aliases: bool = True,
+              ) -> dict[str, Any]:
+    """Resolve the articles' entities through the alias table (as the extractor does before it publishes
+    them), place them (and notify), then measure."""
     keys = Keys(settings.key_prefix)
     async with open_redis(settings) as redis:
         base = await used_memory(redis)
@@ -148,8 +154,12 @@ async def run(settings: Settings, articles: list[Article], *, notifier: bool) ->
         started = time.perf_counter()
         kinds: Counter[str] = Counter()
         batch = settings.store_batch_size
+        table = AliasTable(redis, keys) if aliases else None
         for start in range(0, len(articles), batch):
-            placed = await placer.ingest_many(articles[start:start + batch])
+            chunk = articles[start:start + batch]
+            if table is not None:
+                chunk = [a.model_copy(update={"entities": await table.resolve(a.entities)}) for a in chunk]
+            placed = await placer.ingest_many(chunk)
             for _, event in story_events(placed):
                 kinds[event.kind] += 1
                 if notifier:
@@ -219,7 +229,8 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--spacing-s", type=float, default=1.0, help="seconds between articles' publication")
     parser.add_argument("--entities-cache", type=Path, help="an eval --entities-cache file (spaCy's entities)")
-    parser.add_argument("--no-notifier", action="store_true", help="the store's keys only")
+    parser.add_argument("--no-notifier", action="store_true", help="without the notifier's keys")
+    parser.add_argument("--no-aliases", action="store_true", help="without the extractor's entity alias table")
     parser.add_argument("--per-day", type=float, default=1_000_000,
                         help="articles stored per day, for the modelled steady state")
     parser.add_argument("--json", action="store_true")
@@ -228,7 +239,7 @@ def main() -> None:
     articles, source = stream(args.articles, args.spacing_s, args.entities_cache)
     settings = Settings(key_prefix=f"fp{uuid.uuid4().hex[:6]}:")
     with redis_for(settings) as settings:
-        result = asyncio.run(run(settings, articles, notifier=not args.no_notifier))
+        result = asyncio.run(run(settings, articles, notifier=not args.no_notifier, aliases=not args.no_aliases))
     print(json.dumps(result) if args.json else report(result, source, settings, args.per_day))
     print(f"(spacing {args.spacing_s} s)", file=sys.stderr)
 

@@ -250,9 +250,11 @@ def family(key: str, prefix: str) -> str:
     rest = key[len(prefix):] if key.startswith(prefix) else key
     parts = rest.split(":")
     out = [parts[0]]
+    # The alias table's keys are told apart one level further: its name index, vote hashes, known-as sets.
+    depth = 3 if rest.startswith("{entities}:entity:") else 2
     for part in parts[1:]:
-        if _ID_LIKE.match(part) or len(out) >= 2 or out[0] in ("article", "cluster", "cluster-alias", "body", "seen",
-                                                                "feed", "heartbeat", "alerts", "alerted", "hw"):
+        if _ID_LIKE.match(part) or len(out) >= depth or out[0] in (
+                "article", "cluster", "cluster-alias", "body", "seen", "feed", "heartbeat", "alerts", "alerted", "hw"):
             break
         out.append(part)
     return ":".join(out)
