@@ -31,18 +31,18 @@ import re
 import sys
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import DEV_SET, family, used_memory
+from benchmarks.pipeline import DEV_SET, footprint, used_memory
 from benchmarks.pipeline import articles as dev_items
 from benchmarks.redis_server import redis_for
 from services.common.keys import Keys
 from services.common.logging import configure_logging
 from services.common.messages import Article, Entity, article_id
-from services.common.redis import Redis, open_redis
+from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.extractor.aliases import AliasTable
 from services.notifier.live import STORY_STREAM_MAX, STORY_STREAM_SEEN_TTL_S
@@ -119,23 +119,6 @@ async def settle_deliveries(queue: DeliveryQueue) -> int:
     return settled
 
 
-async def footprint(redis: Redis, prefix: str) -> dict[str, tuple[int, int]]:
-    """{family: (keys, bytes)} over every key of the namespace: SCAN + MEMORY USAGE ... SAMPLES 0 (exact: by
-    default a stream's or a big collection's size is extrapolated from 5 of its nodes or elements)."""
-    sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    keys = [str(k) async for k in redis.scan_iter(match=f"{prefix}*", count=2000)]
-    for start in range(0, len(keys), 500):
-        async with redis.pipeline(transaction=False) as pipe:
-            for key in keys[start:start + 500]:
-                pipe.memory_usage(key, samples=0)
-            used = await pipe.execute()
-        for key, size in zip(keys[start:start + 500], used, strict=True):
-            row = sizes[family(key, prefix)]
-            row[0] += 1
-            row[1] += int(size or 0)
-    return {k: (v[0], v[1]) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1][1])}
-
-
 async def run(settings: Settings, articles: list[Article], *, notifier: bool, aliases: bool = True,
               ) -> dict[str, Any]:
     """Resolve the articles' entities through the alias table (as the extractor does before it publishes
@@ -169,7 +152,7 @@ async def run(settings: Settings, articles: list[Article], *, notifier: bool, al
         await placer.close()
         elapsed = time.perf_counter() - started
         used = await used_memory(redis) - base
-        families = await footprint(redis, settings.key_prefix)
+        families = await footprint(redis, settings.key_prefix, samples=0)  # exact
         stories = len(await repo.recent_stories(limit=10**9))
     n = len(articles)
     return {"articles": n, "stories": stories, "events": dict(kinds), "seconds": round(elapsed, 1),

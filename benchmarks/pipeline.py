@@ -260,15 +260,17 @@ def family(key: str, prefix: str) -> str:
     return ":".join(out)
 
 
-async def footprint(redis: Redis, prefix: str) -> dict[str, tuple[int, int]]:
-    """{family: (keys, bytes)} over every key of the namespace (SCAN + MEMORY USAGE)."""
+async def footprint(redis: Redis, prefix: str, samples: int | None = None) -> dict[str, tuple[int, int]]:
+    """{family: (keys, bytes)} over every key of the namespace (SCAN + MEMORY USAGE). `samples`: MEMORY
+    USAGE's SAMPLES (0: exact; None: Redis's default, a stream's or a big collection's size extrapolated
+    from 5 of its nodes or elements)."""
     sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     batch: list[str] = []
 
     async def flush() -> None:
         async with redis.pipeline(transaction=False) as pipe:
             for key in batch:
-                pipe.memory_usage(key)
+                pipe.memory_usage(key, samples=samples)
             used = await pipe.execute()
         for key, size in zip(batch, used, strict=True):
             row = sizes[family(key, prefix)]
