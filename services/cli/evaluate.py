@@ -67,9 +67,8 @@ def eval_stories(
     _print_story_scores(result["details"])
     reach = scores.reach
     if reach is not None:
-        split = reach.within[1] + reach.beyond_window[1] + reach.undated_vs_dated[1]
-        typer.echo(f"same-event pairs split: {split} of "
-                   f"{reach.within[0] + reach.beyond_window[0] + reach.undated_vs_dated[0]}; "
+        pairs, split = reach.total
+        typer.echo(f"same-event pairs split: {split} of {pairs}; "
                    f"{reach.undated_vs_dated[1]} of them pair an undated article (replayed at one fetch time) with a "
                    f"dated one, {reach.beyond_window[1]} are further apart than the clustering window "
                    f"(WIREWATCH_CLUSTER_WINDOW_HOURS); pairwise recall within reach {reach.recall_within:.4f}")

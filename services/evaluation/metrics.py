@@ -81,6 +81,12 @@ class PairReach:
     undated_vs_dated: tuple[int, int]
 
     @property
+    def total(self) -> tuple[int, int]:
+        """(pairs, split) over all three kinds."""
+        kinds = (self.within, self.beyond_window, self.undated_vs_dated)
+        return sum(k[0] for k in kinds), sum(k[1] for k in kinds)
+
+    @property
     def recall_within(self) -> float:
         """Pairwise recall over the pairs within reach."""
         pairs, split = self.within
@@ -100,7 +106,7 @@ def pair_reach(gold: Mapping[str, str], predicted: Mapping[str, str], times: Map
     members: dict[str, list[str]] = {}
     for item, event in gold.items():
         members.setdefault(event, []).append(item)
-    counts = {"within": [0, 0], "beyond_window": [0, 0], "undated_vs_dated": [0, 0]}
+    counts = {kind: [0, 0] for kind in ("within", "beyond_window", "undated_vs_dated")}
     for items in members.values():
         for n, a in enumerate(items):
             for b in items[n + 1:]:
@@ -113,7 +119,4 @@ def pair_reach(gold: Mapping[str, str], predicted: Mapping[str, str], times: Map
                     kind = "within"
                 counts[kind][0] += 1
                 counts[kind][1] += predicted.get(a, f"missing:{a}") != predicted.get(b, f"missing:{b}")
-
-    def pair(kind: str) -> tuple[int, int]:
-        return counts[kind][0], counts[kind][1]
-    return PairReach(pair("within"), pair("beyond_window"), pair("undated_vs_dated"))
+    return PairReach(**{kind: (pairs, split) for kind, (pairs, split) in counts.items()})

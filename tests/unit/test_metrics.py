@@ -39,7 +39,7 @@ def test_split_pairs_are_told_apart_by_whether_the_store_could_join_them() -> No
     assert reach.within == (1, 1)  # a-b
     assert reach.beyond_window == (2, 2)  # a-c, b-c
     assert reach.undated_vs_dated == (3, 3)  # u with each
-    assert reach.recall_within == 0.0
+    assert reach.recall_within == 0.0 and reach.total == (6, 6)
     joined = pair_reach(gold, {"a": "s1", "b": "s1", "c": "s3", "u": "s4"}, times, window_s=365 * day)
     assert joined.within == (1, 0) and joined.recall_within == 1.0
     assert joined.as_json()["beyond_window"] == {"pairs": 2, "split": 2}
