@@ -12,7 +12,8 @@ What is learned (from one article's entity and the other keys it was written as)
   the person is known ("Soleimani" GPE), but "gpe:jordan" must never become a
   basketball player;
 * for people, only a surname or a tail of the full name ("putin", "bashar assad"),
-  never a first name ("qassem" is too many people);
+  or the full name without its generational suffix ("anthony harmon" for "anthony
+  harmon jr."), never a first name ("qassem" is too many people);
 * organisations and the other types: any alias (acronym <-> long name, a name
   without its "news agency" tail).
 
@@ -52,6 +53,7 @@ voted for each alias.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,7 +73,7 @@ from services.extractor.lookup import (
     probe_keys,
     surname_probe,
 )
-from services.extractor.resolve import institutional, match_form, retypable, specific
+from services.extractor.resolve import institutional, match_form, person_form, retypable, specific
 
 #: Name index members read per prefix search: a short prefix ('s') sees the first this many names in order.
 SEARCH_SCAN = 300
@@ -138,6 +140,33 @@ local function repaired_type(kind, bare)
   if ok then return best end
   return nil
 end
+-- The one person the table knows by a full name ending in `bare` ("person:dale cochran" for "cochran"), or
+-- nil when none or two ("smith": many people): the name index lists every key under each tail of its name.
+local function sole_bearer(bare)
+  local found = nil
+  local last = ' ' .. bare
+  for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. bare .. '\\31', '[' .. bare .. '\\31\\255',
+                                     'LIMIT', 0, 20)) do
+    local key = string.sub(member, #bare + 2)
+    if string.sub(key, 1, 7) == 'person:' and string.sub(key, -#last) == last then
+      local target = resolve(key)
+      if found and found ~= target then return nil end
+      found = target
+    end
+  end
+  return found
+end
+-- Whether no earlier article gave the name `bare` any type but person: a one-word organisation, product,
+-- work or group the model made of a surname ("org:cochran" beside the articles' "Dale Cochran") has no
+-- evidence of its own.
+local function only_a_person_so_far(bare)
+  local tally = redis.call('HGETALL', types_prefix .. bare)
+  for j = 1, #tally, 2 do
+    if tally[j] ~= 'person' then return false end
+  end
+  return true
+end
+local NOT_PLACES = {org = true, norp = true, product = true, work_of_art = true, event = true, law = true}
 local out = {}
 for i, item in ipairs(items) do
   local key, name, learn, key_forms, type_votes, retypable = item[1], item[2], item[3], item[4], item[5], item[6]
@@ -170,6 +199,15 @@ for i, item in ipairs(items) do
         point(key, target)
         canonical = target
       end
+    elseif (NOT_PLACES[kind] or kind == 'person') and not string.find(bare, ' ', 1, true)
+        and only_a_person_so_far(bare) then
+      -- a surname alone (of any type but a place: "Tyler" the city beside "John Tyler"), in an article
+      -- without the full name: the one person the table knows by it ("person:reagan", "org:cochran")
+      local target = sole_bearer(bare)
+      if target and target ~= key and not is_alias(target) then
+        point(key, target)
+        canonical = target
+      end
     end
   end
   if canonical == key and new then
@@ -192,6 +230,21 @@ for i, item in ipairs(items) do
     for _, tail in ipairs(item[8]) do
       if redis.call('HEXISTS', names, tail) == 1 or is_alias(tail) then
         local target = resolve(tail)
+        if target ~= key and not is_alias(target) and string.sub(target, 1, 7) == 'person:' then
+          point(key, target)
+          canonical = target
+          break
+        end
+      end
+    end
+  end
+  if canonical == key and new then
+    -- a person's full name the model gave another type, with or without a middle name ("org:jason brian
+    -- holt", "org:malik cobbs"): the person an earlier article named by that first and last name
+    for _, form in ipairs(item[10]) do
+      local known = redis.call('HGET', forms, form)
+      if known then
+        local target = resolve(known)
         if target ~= key and not is_alias(target) and string.sub(target, 1, 7) == 'person:' then
           point(key, target)
           canonical = target
@@ -245,6 +298,27 @@ for i, item in ipairs(items) do
       end
     end
   end
+  -- the same, backwards: a person's full name files the one-word key of another type that one earlier
+  -- article made of the surname ("org:arnette" before "Captain Cliff Arnette"), when the table knows no
+  -- other person by that surname and no other article gave the word a type
+  if terminal and string.sub(canonical, 1, 7) == 'person:' then
+    local bare = string.match(canonical, ' ([^ ]+)$')
+    if bare then
+      local tally = redis.call('HGETALL', types_prefix .. bare)
+      local kinds, articles_n = {}, 0
+      for j = 1, #tally, 2 do
+        if tally[j] ~= 'person' then kinds[#kinds + 1] = tally[j]; articles_n = articles_n + tonumber(tally[j + 1]) end
+      end
+      local others = {}
+      if #kinds == 0 then others = {'person:' .. bare}
+      elseif #kinds == 1 and articles_n == 1 and NOT_PLACES[kinds[1]] then others = {kinds[1] .. ':' .. bare} end
+      for _, other in ipairs(others) do
+        if redis.call('HEXISTS', names, other) == 1 and not is_alias(other) and sole_bearer(bare) == canonical then
+          point(other, canonical)
+        end
+      end
+    end
+  end
   out[i] = {canonical, name}
 end
 return cjson.encode(out)
@@ -262,7 +336,8 @@ def learnable_aliases(entity: Entity) -> list[str]:
             continue
         if kind == "person":
             alias_words = alias_name.split()
-            if len(alias_words) >= len(words) or words[-len(alias_words):] != alias_words:
+            unsuffixed = len(words) > 2 and words[-1] in _SUFFIXES and alias_words == words[:-1]
+            if not unsuffixed and (len(alias_words) >= len(words) or words[-len(alias_words):] != alias_words):
                 continue
         out.append(alias)
     return out
@@ -288,6 +363,22 @@ def person_tails(key: str) -> list[str]:
         return []
     tails = (" ".join(words[i:]) for i in range(1, len(words) - 1) if kind == "person" or is_title(words[i - 1]))
     return [f"person:{tail}" for tail in tails if specific(f"org:{tail}")]
+
+
+_NAME_WORD = re.compile(r"^[^\W\d_][\w.'-]*$")
+
+
+def person_forms(key: str) -> list[str]:
+    """The person form ("person:jason holt") a key of another type may be a person's full name by: two to four
+    name words, no institution word ("org:jason brian holt", "product:ethan payne"; not "org:fire department",
+    not "gpe:new york"). [] for a person key, a one-word name, or a country or US state."""
+    kind, _, name = key.partition(":")
+    words = name.split()
+    if (kind == "person" or not 2 <= len(words) <= 4 or not all(_NAME_WORD.match(w) for w in words)
+            or institutional(key) or not retypable(key)):
+        return []
+    form = person_form(name)
+    return [f"person:{form}"] if form else []
 
 
 def _surname_of(key: str) -> str:
@@ -366,7 +457,7 @@ class AliasTable:
         if not entities:
             return []
         voted: set[tuple[str, str]] = set()
-        items = [[*self._item(e, voted), surname_mate(e, entities)] for e in entities]
+        items = [[*self._item(e, voted), surname_mate(e, entities), person_forms(e.key)] for e in entities]
         reply = await self._script(
             keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
                   self.keys.entity_articles, self.keys.entity_name_index],

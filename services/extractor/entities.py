@@ -37,6 +37,7 @@ from services.extractor.resolve import (
     GENERIC_ORG_WORDS,
     institutional,
     is_place_name,
+    non_person_type,
     org_owner_and_form,
     truecase_headline,
 )
@@ -425,6 +426,21 @@ _NAME_LIKE = frozenset({"ORG", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", 
 _PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 
 
+def _retype_non_persons(mentions: list[_Mention]) -> None:
+    """A PERSON span whose last word no person bears ("John H. Stroger Jr. Hospital", "N. Kenwood Avenue",
+    "County Sheriff") takes the type that word says (`non_person_type`), so no person key names a building."""
+    for m in mentions:
+        if m.label != "PERSON":
+            continue
+        label = non_person_type(m.norm)
+        if label is None:
+            continue
+        display = _clean_name(m.surface, label)
+        norm = _fold(display, label)
+        if norm:
+            m.label, m.display, m.norm, m.tokens = label, display, norm, frozenset(norm.split())
+
+
 def _mistyped_full_names(mentions: list[_Mention]) -> None:
     """A name of two or three capitalised words the model gave another type is a person's full name when
     the article names that person by the name's last word ("Sheena Shealey" tagged ORG, "Shealey" PERSON):
@@ -682,6 +698,7 @@ def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span
 
 def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> list[Entity]:
     """The article's entities from its mentions; `lower` holds the words the article writes in lower case."""
+    _retype_non_persons(mentions)
     _mistyped_full_names(mentions)
     _split_possessives(mentions)
     _acronym_groups(mentions)
@@ -737,9 +754,9 @@ def _majority_label(ms: list[_Mention]) -> str:
 
 def _aliases(key: str, ms: list[_Mention]) -> list[str]:
     """The keys the entity's mentions would have had on their own ("person:putin"), other than `key`: of
-    its own type only, and for a person only tails of the name (a surname, never a first name): what the
-    alias table may learn. "Soleimani" tagged GPE, "Fars" tagged PERSON or "Qassem" count as mentions
-    of the entity but are no aliases of it."""
+    its own type only, and for a person only tails of the name (a surname, never a first name) and the name
+    without its generational suffix: what the alias table may learn. "Soleimani" tagged GPE, "Fars" tagged
+    PERSON or "Qassem" count as mentions of the entity but are no aliases of it."""
     kind, _, name = key.partition(":")
     words = name.split()
     own = {f"{m.label.lower()}:{m.norm}" for m in ms if not m.weak}
@@ -753,7 +770,10 @@ def _aliases(key: str, ms: list[_Mention]) -> list[str]:
         if kind == "person" and not (len(alias_name.split()) < len(words) and _is_tail(alias_name.split(), words)):
             continue
         out.append(alias)
-    return sorted(out)
+    if kind == "person" and _unsuffixed(words) != words:
+        # "Anthony Harmon Jr." is the "Anthony Harmon" of an article that drops the suffix
+        out.append(f"person:{' '.join(_unsuffixed(words))}")
+    return sorted(set(out))
 
 
 def _with_label(ms: list[_Mention], label: str) -> list[_Mention]:

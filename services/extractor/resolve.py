@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 __all__ = [
-    "GENERIC_ORG_WORDS", "PLACE_NAMES", "institutional", "is_place_name", "match_form", "org_form",
-    "org_owner_and_form", "person_form", "retypable", "singular", "specific", "truecase_headline",
+    "GENERIC_ORG_WORDS", "PLACE_NAMES", "institutional", "is_place_name", "match_form", "non_person_type",
+    "org_form", "org_owner_and_form", "person_form", "retypable", "singular", "specific", "truecase_headline",
 ]
 
 _PLACES = """
@@ -154,6 +154,31 @@ church group department's office's marshals marshal's metro metropolitan regiona
 def institutional(key: str) -> bool:
     """Whether a key's name holds an institution word ("person:florida hospital kissimmee"): no person's name."""
     return any(w in _INSTITUTION_WORDS for w in key.partition(":")[2].split())
+
+
+# The last word of a name that no person bears: the model's "John H. Stroger Jr. Hospital", "County Sheriff",
+# "N. Kenwood Avenue", "Chicago Tribune" tagged PERSON. Words that are also surnames ("Street", "Park",
+# "Hill", "Court", "Church", "Post", "Lane", "Lodge", "House") are left out: "Reginald Street" is a person.
+_STREET_HEADS = frozenset("avenue ave ave. drive road rd rd. boulevard blvd blvd. parkway pkwy highway hwy".split())
+_INSTITUTION_HEADS = frozenset("""
+hospital department dept dept. department's office sheriff sheriff's sheriffs center centre school university
+college district station patrol agency bureau police jail prison tribune chronicle herald dispatch gazette journal
+times news club awards labs swat metro county township academy clinic
+""".split())
+
+
+def non_person_type(name: str) -> str | None:
+    """The type a name the model tagged PERSON has by its last word, or None when it may be a person:
+    "FAC" for a street ("n. kenwood avenue"), "ORG" for an institution ("john h. stroger jr. hospital",
+    "county sheriff", "chicago tribune"). A one-word name is left alone ("Sheriff" is a title there)."""
+    words = name.split()
+    if len(words) < 2:
+        return None
+    if words[-1] in _STREET_HEADS:
+        return "FAC"
+    if words[-1] in _INSTITUTION_HEADS:
+        return "ORG"
+    return None
 
 
 def specific(key: str) -> bool:
