@@ -48,6 +48,10 @@ class Entity(BaseModel):
         default_factory=list,
         description="other keys this entity was written as in the article ('person:putin' for 'person:vladimir "
                     "putin'); the alias table learns from them")
+    plain: bool = Field(
+        default=False,
+        description="the article also writes the last word of the name in lower case ('Gang' beside 'a gang'): "
+                    "weak evidence that the word is a name")
 
 
 class Fingerprint(BaseModel):

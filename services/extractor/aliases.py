@@ -73,7 +73,7 @@ from services.extractor.lookup import (
     probe_keys,
     surname_probe,
 )
-from services.extractor.resolve import institutional, match_form, person_form, retypable, specific
+from services.extractor.resolve import INSTITUTION_WORDS, institutional, match_form, person_form, retypable, specific
 
 #: Name index members read per prefix search: a short prefix ('s') sees the first this many names in order.
 SEARCH_SCAN = 300
@@ -81,11 +81,16 @@ SEARCH_SCAN = 300
 # KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
 # ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name, retypable] votes], retypable,
-# [name index members], [person tails], the article's person bearing a one-word name as surname], ...],
+# [name index members], [person tails], the article's person bearing a one-word name as surname,
+# [person forms of a key of another type], the article writes the name's last word in lower case too], ...],
 # ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
 _RESOLVE_AND_LEARN = """
+local INSTITUTION = {}
+for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(INSTITUTION_WORDS)) + """]=])) do
+  INSTITUTION[word] = true
+end
 local aliases, names, forms, articles, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local votes_prefix, known_prefix, types_prefix = ARGV[1], ARGV[2], ARGV[3]
 local items = cjson.decode(ARGV[4])
@@ -114,12 +119,18 @@ end
 -- its own type, a place becomes a person only with 3 and three times, a bare person name no
 -- earlier article called a person becomes the place earlier articles named ("person:wasilla");
 -- a place never becomes an organisation ("org:raleigh" for the city).
+-- A vote in a name's type tally that is no type: an article wrote the word in lower case too ("Gang" beside
+-- "a gang"), so it is no surname to file under a person.
+local PLAIN = 'plain'
+-- A vote that is no type either: the word is the first name of a person's full name.
+local GIVEN = 'given'
 local function repaired_type(kind, bare)
   local tally = redis.call('HGETALL', types_prefix .. bare)
   local own, best, best_n = 0, nil, 0
   for j = 1, #tally, 2 do
     local n = tonumber(tally[j + 1])
-    if tally[j] == kind then own = n elseif n > best_n then best, best_n = tally[j], n end
+    if tally[j] == kind then own = n
+    elseif tally[j] ~= PLAIN and tally[j] ~= GIVEN and n > best_n then best, best_n = tally[j], n end
   end
   local place = kind == 'gpe' or kind == 'loc'
   if not best or (place and best ~= 'person' and best ~= 'gpe' and best ~= 'loc') then return nil end
@@ -142,13 +153,46 @@ local function repaired_type(kind, bare)
 end
 -- The one person the table knows by a full name ending in `bare` ("person:dale cochran" for "cochran"), or
 -- nil when none or two ("smith": many people): the name index lists every key under each tail of its name.
+-- A person key shaped like a full name: two to four words of letters, none an institution's ("bibb county
+-- coroner", "charlie nye)buy photo" are no one's names).
+local function full_name(key)
+  local n = 0
+  for word in string.gmatch(string.sub(key, 8), '%S+') do
+    if INSTITUTION[word] or not string.match(word, "^%a[%a%.'%-]*$") then return false end
+    n = n + 1
+  end
+  return n >= 2 and n <= 4
+end
+-- Whether a person key's first word is the first name of no other person the table knows: "crime" of
+-- "crime stoppers" is no first name.
+local function only_given(key)
+  local first = string.match(key, '^person:(%S+)')
+  return tonumber(redis.call('HGET', types_prefix .. first, GIVEN) or '0') < 2
+end
+-- Whether a one-word person key is a place's name more likely than anyone's: one article called it a
+-- person, no full name the table knows ends with it and no one has it as first name ("person:yorktown"
+-- before "gpe:yorktown"; not "Tyler" beside "John Tyler").
+local function lone_person_word(bare)
+  local tally = redis.call('HGETALL', types_prefix .. bare)
+  for j = 1, #tally, 2 do
+    if (tally[j] == 'person' and tonumber(tally[j + 1]) > 1) or tally[j] == GIVEN or tally[j] == PLAIN then
+      return false
+    end
+  end
+  for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. bare .. '\\31', '[' .. bare .. '\\31\\255',
+                                     'LIMIT', 0, 20)) do
+    local key = string.sub(member, #bare + 2)
+    if string.sub(key, 1, 7) == 'person:' and key ~= 'person:' .. bare then return false end
+  end
+  return true
+end
 local function sole_bearer(bare)
   local found = nil
   local last = ' ' .. bare
   for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. bare .. '\\31', '[' .. bare .. '\\31\\255',
                                      'LIMIT', 0, 20)) do
     local key = string.sub(member, #bare + 2)
-    if string.sub(key, 1, 7) == 'person:' and string.sub(key, -#last) == last then
+    if string.sub(key, 1, 7) == 'person:' and string.sub(key, -#last) == last and full_name(key) then
       local target = resolve(key)
       if found and found ~= target then return nil end
       found = target
@@ -166,6 +210,7 @@ local function only_a_person_so_far(bare)
   end
   return true
 end
+local SUFFIXES = {jr = true, ['jr.'] = true, sr = true, ['sr.'] = true, ii = true, iii = true, iv = true}
 local NOT_PLACES = {org = true, norp = true, product = true, work_of_art = true, event = true, law = true}
 local out = {}
 for i, item in ipairs(items) do
@@ -199,7 +244,7 @@ for i, item in ipairs(items) do
         point(key, target)
         canonical = target
       end
-    elseif (NOT_PLACES[kind] or kind == 'person') and not string.find(bare, ' ', 1, true)
+    elseif (NOT_PLACES[kind] or kind == 'person') and not string.find(bare, ' ', 1, true) and not item[11]
         and only_a_person_so_far(bare) then
       -- a surname alone (of any type but a place: "Tyler" the city beside "John Tyler"), in an article
       -- without the full name: the one person the table knows by it ("person:reagan", "org:cochran")
@@ -254,6 +299,15 @@ for i, item in ipairs(items) do
     end
   end
   for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
+  if item[11] then
+    -- "Stray Gunfire" tagged PERSON in an article that writes "gunfire": its last word is no surname either
+    redis.call('HINCRBY', types_prefix .. string.match(key, '([^ :]+)$'), PLAIN, 1)
+  end
+  if new and canonical == key and string.sub(key, 1, 7) == 'person:' and full_name(key) then
+    -- a first name ("Michael" of "Michael Thomas") is no one surname: a bare "person:michael" stays as it is;
+    -- counted once per person, so "crime" of a "person:crime stoppers" in every article is one vote
+    redis.call('HINCRBY', types_prefix .. string.match(key, '^person:(%S+)'), GIVEN, 1)
+  end
   -- every name the article wrote is findable; a reader follows the aliases from the key it points at
   for _, member in ipairs(item[7]) do redis.call('ZADD', index, 0, member) end
   if canonical == key then
@@ -267,7 +321,10 @@ for i, item in ipairs(items) do
   if terminal then
     for _, form in ipairs(key_forms) do redis.call('HSETNX', forms, form, canonical) end
     for _, alias in ipairs(learn) do
-      if alias ~= canonical then
+      -- "l. patrick gray" for "l. patrick gray iii": not when articles already name someone so (the father)
+      local unsuffixed = string.sub(canonical, 1, #alias + 1) == alias .. ' '
+          and SUFFIXES[string.sub(canonical, #alias + 2)] ~= nil
+      if alias ~= canonical and not (unsuffixed and redis.call('HEXISTS', names, alias) == 1) then
         local votes = votes_prefix .. alias
         local mine = redis.call('HINCRBY', votes, canonical, 1)
         local current = redis.call('HGET', aliases, alias)
@@ -291,7 +348,8 @@ for i, item in ipairs(items) do
       for _, k in ipairs(redis.call('HKEYS', types_prefix .. bare)) do
         local other = k .. ':' .. bare
         if k ~= t and redis.call('HEXISTS', names, other) == 1 and not is_alias(other)
-            and repaired_type(k, bare) == t then
+            and (repaired_type(k, bare) == t
+                 or (k == 'person' and (t == 'gpe' or t == 'loc') and lone_person_word(bare))) then
           local target = resolve(t .. ':' .. bare)
           if target ~= other and not is_alias(target) then point(other, target) end
         end
@@ -301,7 +359,7 @@ for i, item in ipairs(items) do
   -- the same, backwards: a person's full name files the one-word key of another type that one earlier
   -- article made of the surname ("org:arnette" before "Captain Cliff Arnette"), when the table knows no
   -- other person by that surname and no other article gave the word a type
-  if terminal and string.sub(canonical, 1, 7) == 'person:' then
+  if terminal and string.sub(canonical, 1, 7) == 'person:' and not item[11] then
     local bare = string.match(canonical, ' ([^ ]+)$')
     if bare then
       local tally = redis.call('HGETALL', types_prefix .. bare)
@@ -314,6 +372,21 @@ for i, item in ipairs(items) do
       elseif #kinds == 1 and articles_n == 1 and NOT_PLACES[kinds[1]] then others = {kinds[1] .. ':' .. bare} end
       for _, other in ipairs(others) do
         if redis.call('HEXISTS', names, other) == 1 and not is_alias(other) and sole_bearer(bare) == canonical then
+          point(other, canonical)
+        end
+      end
+    end
+    -- and keys an earlier article glued words in front of this full name ("org:planned parenthood vicki
+    -- cowart", "person:receptionist madeline kafoury"): this person
+    if full_name(canonical) and not only_given(canonical) then
+      local own_name = string.sub(canonical, 8)
+      for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. own_name .. '\\31',
+                                         '[' .. own_name .. '\\31\\255', 'LIMIT', 0, 20)) do
+        local other = string.sub(member, #own_name + 2)
+        local kind = string.match(other, '^([^:]*):')
+        if other ~= canonical and kind ~= 'gpe' and kind ~= 'loc' and kind ~= 'fac'
+            and string.sub(other, -(#own_name + 1)) == ' ' .. own_name
+            and redis.call('HEXISTS', names, other) == 1 and not is_alias(other) then
           point(other, canonical)
         end
       end
@@ -457,7 +530,7 @@ class AliasTable:
         if not entities:
             return []
         voted: set[tuple[str, str]] = set()
-        items = [[*self._item(e, voted), surname_mate(e, entities), person_forms(e.key)] for e in entities]
+        items = [[*self._item(e, voted), surname_mate(e, entities), person_forms(e.key), e.plain] for e in entities]
         reply = await self._script(
             keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
                   self.keys.entity_articles, self.keys.entity_name_index],

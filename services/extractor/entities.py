@@ -419,7 +419,11 @@ def _full_names(mentions: list[_Mention]) -> dict[str, tuple[str, ...]]:
     for m in mentions:
         if m.label == "PERSON" and len(m.tokens) >= 2 and not m.group and not m.absorbed:
             full.setdefault(m.norm, tuple(m.norm.split()))
-    return {n: w for n, w in full.items() if not any(set(w) < set(o) for o in full.values())}
+    full = {n: w for n, w in full.items() if not any(set(w) < set(o) for o in full.values())}
+    # "Shine Jr." beside "Douglas Shine": a surname and a suffix is no one's full name
+    return {n: w for n, w in full.items()
+            if not (len(w) == 2 and w[1] in _GENERATIONAL
+                    and any(o != w and _unsuffixed(o)[-1] == w[0] for o in full.values()))}
 
 
 _NAME_LIKE = frozenset({"ORG", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "NORP"})
@@ -427,8 +431,8 @@ _PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 
 
 def _retype_non_persons(mentions: list[_Mention]) -> None:
-    """A PERSON span whose last word no person bears ("John H. Stroger Jr. Hospital", "N. Kenwood Avenue",
-    "County Sheriff") takes the type that word says (`non_person_type`), so no person key names a building."""
+    """A PERSON span whose last word no person bears ("N. Kenwood Avenue", "Dorchester Road") takes the type
+    that word says (`non_person_type`), so no person key names a street."""
     for m in mentions:
         if m.label != "PERSON":
             continue
@@ -439,6 +443,27 @@ def _retype_non_persons(mentions: list[_Mention]) -> None:
         norm = _fold(display, label)
         if norm:
             m.label, m.display, m.norm, m.tokens = label, display, norm, frozenset(norm.split())
+
+
+_SENTENCE_END = ('.', '!', '?', '"', '”', ':', '\n')
+
+
+def _sentence_words(mentions: list[_Mention], lower: frozenset[str]) -> None:
+    """A PERSON span that opens a sentence with a word the article also writes in lower case, in front of
+    a name another mention of the article bears ("Following Gigante's death" beside "Vincent Gigante",
+    "Referee Tony Weeks" beside "Tony Weeks"), loses that word: capitalised only because it starts the sentence."""
+    names = [m.norm.split() for m in mentions if m.label == "PERSON"]
+    for m in mentions:
+        words = m.display.split()
+        if m.label != "PERSON" or len(words) < 2 or words[0].lower() not in lower:
+            continue
+        if words[0].lower() in _NAME_PARTICLES or (m.prefix.strip() and not m.prefix.rstrip().endswith(_SENTENCE_END)):
+            continue
+        rest = _fold(" ".join(words[1:]), "PERSON").split()
+        if rest and any(n != m.norm.split() and len(n) >= len(rest) and _is_tail(rest, n) for n in names):
+            m.display = " ".join(words[1:])
+            m.norm = " ".join(rest)
+            m.tokens = frozenset(rest)
 
 
 def _mistyped_full_names(mentions: list[_Mention]) -> None:
@@ -510,6 +535,8 @@ def _person_groups(mentions: list[_Mention]) -> None:
             continue
         if m.label == "PERSON":
             candidates = [n for n, w in maximal.items() if m.tokens <= set(w)]
+            if not candidates and len(m.tokens) == 2 and m.norm.split()[-1] in _GENERATIONAL:
+                candidates = [n for n, w in maximal.items() if _unsuffixed(w)[-1] == m.norm.split()[0]]
         elif _stays_a_place(m):
             continue
         else:
@@ -699,6 +726,7 @@ def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span
 def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> list[Entity]:
     """The article's entities from its mentions; `lower` holds the words the article writes in lower case."""
     _retype_non_persons(mentions)
+    _sentence_words(mentions, lower)
     _mistyped_full_names(mentions)
     _split_possessives(mentions)
     _acronym_groups(mentions)
@@ -738,6 +766,7 @@ def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> l
                 count=len(ms),
                 first_position=min(starts) if starts else 0,
                 aliases=_aliases(key, ms),
+                plain=key.partition(":")[2].split()[-1] in lower,
             )
         )
     entities.sort(key=lambda e: (e.first_position, e.key))

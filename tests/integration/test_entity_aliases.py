@@ -364,3 +364,65 @@ async def test_each_seed_name_is_one_key_whatever_the_headline(settings: Setting
                                       ner_max_chars=20_000):
             assert all(a.split(":")[0] == e.key.split(":")[0] for a in e.aliases), e
             assert "person:qassem" not in e.aliases and "person:fars" not in e.aliases
+
+
+async def test_a_surname_alone_of_another_type_is_the_one_person_the_table_knows_by_it(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        await table.resolve([entity("person:harold schapelhouman")])
+        # articles without the full name, whose model called the surname a person, or an organisation
+        assert [e.key for e in await table.resolve([entity("person:schapelhouman")])] == [
+            "person:harold schapelhouman"]
+        assert [e.key for e in await table.resolve([entity("org:schapelhouman")])] == ["person:harold schapelhouman"]
+        # counter-cases: two people of that surname, a word the article also writes in lower case, a place
+        await table.resolve([entity("person:maria lopez")])
+        await table.resolve([entity("person:ivan lopez")])
+        assert [e.key for e in await table.resolve([entity("org:lopez")])] == ["org:lopez"]
+        await table.resolve([entity("person:dirt gang")])
+        gang = Entity(key="org:gang", name="Gang", type="ORG", count=1, first_position=0, plain=True)
+        assert [e.key for e in await table.resolve([gang])] == ["org:gang"]
+        await table.resolve([entity("person:john tyler")])
+        assert [e.key for e in await table.resolve([entity("gpe:tyler")])] == ["gpe:tyler"]
+
+
+async def test_a_first_name_alone_is_not_filed_under_someone_bearing_it_as_surname(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        await table.resolve([entity("person:michael thomas")])
+        await table.resolve([entity("person:deandre michael")])
+        assert [e.key for e in await table.resolve([entity("person:michael")])] == ["person:michael"]
+
+
+async def test_a_full_name_files_the_surname_an_earlier_article_gave_another_type(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        assert [e.key for e in await table.resolve([entity("org:arnette")])] == ["org:arnette"]
+        await table.resolve([entity("person:cliff arnette")])
+        assert await table.canonical("org:arnette") == "person:cliff arnette"
+        # an organisation several articles named so keeps its key
+        for _ in range(2):
+            await table.resolve([entity("org:mozilla")])
+        await table.resolve([entity("person:jane mozilla")])
+        assert await table.canonical("org:mozilla") == "org:mozilla"
+
+
+async def test_a_name_without_its_suffix_is_the_suffixed_one_unless_someone_is_named_so(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        await table.resolve([entity("person:anthony harmon jr.", "person:anthony harmon")])
+        assert [e.key for e in await table.resolve([entity("person:anthony harmon")])] == [
+            "person:anthony harmon jr."]
+        # the father named before: "L. Patrick Gray" is not his son "L. Patrick Gray III"
+        await table.resolve([entity("person:l. patrick gray")])
+        await table.resolve([entity("person:l. patrick gray iii", "person:l. patrick gray")])
+        assert await table.canonical("person:l. patrick gray") == "person:l. patrick gray"
+
+
+async def test_a_persons_full_name_the_model_gave_another_type_is_that_person(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        await table.resolve([entity("person:jason holt")])
+        assert [e.key for e in await table.resolve([entity("org:jason brian holt")])] == ["person:jason holt"]
+        assert [e.key for e in await table.resolve([entity("org:jason holt")])] == ["person:jason holt"]
+        assert [e.key for e in await table.resolve([entity("org:holt fire department")])] == [
+            "org:holt fire department"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.messages import Entity
-from services.extractor.aliases import learnable_aliases, person_tails, surname_mate
+from services.extractor.aliases import learnable_aliases, person_forms, person_tails, surname_mate
 
 
 def entity(key: str, *aliases: str) -> Entity:
@@ -63,3 +63,20 @@ def test_a_one_word_name_of_another_type_is_paired_with_the_one_person_who_bears
     cochran = entity("org:cochran")
     assert surname_mate(cochran, [cochran, entity("person:douglas cochran jr.")]) == "person:douglas cochran jr.", (
         "the surname is read behind a generational suffix")
+
+
+def test_a_name_without_its_generational_suffix_is_learned() -> None:
+    harmon = entity("person:anthony harmon jr.", "person:anthony harmon")
+    assert learnable_aliases(harmon) == ["person:anthony harmon"]
+    # not the other way round: "Anthony Harmon" teaches nothing about a Jr.
+    assert learnable_aliases(entity("person:anthony harmon", "person:anthony harmon jr.")) == []
+
+
+def test_a_key_of_another_type_may_be_a_persons_full_name_by_first_and_last_name() -> None:
+    assert person_forms("org:jason brian holt") == ["person:jason holt"]
+    assert person_forms("product:ethan payne") == ["person:ethan payne"]
+    assert person_forms("person:jason holt") == [], "a person already"
+    assert person_forms("org:fire department") == [], "institution words are no person"
+    assert person_forms("gpe:new york") == [], "a US state keeps its name"
+    assert person_forms("org:mozilla") == [], "one word is no full name"
+    assert person_forms("org:1st cavalry division") == [], "no name words"

@@ -430,3 +430,51 @@ def test_a_surname_and_its_full_name_both_mistyped_are_one_entity() -> None:
 ])
 def test_span_cleaning(surface: str, label: str, expected: str) -> None:
     assert normalise_name(surface, label) == expected
+
+
+def test_a_person_span_ending_in_a_street_word_is_that_street() -> None:
+    ents = tag("The shooting was on N. Kenwood Avenue near Dorchester Road.",
+               {"N. Kenwood Avenue": "PERSON", "Dorchester Road": "PERSON"})
+    assert set(ents) == {"fac:n. kenwood avenue", "fac:dorchester road"}
+    # counter-case: a surname that is also a street word stays a person
+    assert "person:reginald street" in tag("Reginald Street, 35, died.", {"Reginald Street": "PERSON"})
+
+
+def test_a_sentence_opening_word_the_article_writes_in_lower_case_is_no_part_of_a_name() -> None:
+    text = ("Vincent Gigante ran the family for decades. Following Gigante's death, the following year "
+            "brought new bosses.")
+    ents = tag(text, {"Vincent Gigante": "PERSON", "Following Gigante": "PERSON"})
+    assert set(ents) == {"person:vincent gigante"}
+    assert ents["person:vincent gigante"].count == 2
+
+
+def test_a_sentence_opening_word_stays_when_no_other_mention_bears_the_rest() -> None:
+    # "mark" is written in lower case too, but no other Felt is named: "Mark Felt" is his name
+    ents = tag("Mark Felt died on Thursday. Friends gathered to mark the day.", {"Mark Felt": "PERSON"})
+    assert "person:mark felt" in ents
+    # and mid-sentence the rule never applies
+    ents = tag("Vincent Gigante led. Reporters said Following Gigante was a band. We are following it.",
+               {"Vincent Gigante": "PERSON", "Following Gigante": "PERSON"})
+    assert "person:following gigante" in ents
+
+
+def test_a_surname_with_a_generational_suffix_is_the_person_of_that_surname() -> None:
+    ents = tag("Douglas Shine was shot. Shine Jr. was taken to a hospital.",
+               {"Douglas Shine": "PERSON", "Shine Jr.": "PERSON"})
+    assert set(ents) == {"person:douglas shine"}
+    # two people of that surname: the one named last before it
+    ents = tag("Douglas Shine and Mary Shine were hurt. Shine Jr. was released.",
+               {"Douglas Shine": "PERSON", "Mary Shine": "PERSON", "Shine Jr.": "PERSON"})
+    assert "person:shine jr." not in ents
+
+
+def test_a_full_name_with_a_suffix_lists_the_name_without_it_as_an_alias() -> None:
+    ents = tag("Anthony Harmon Jr., 25, was shot.", {"Anthony Harmon Jr.": "PERSON"})
+    assert "person:anthony harmon" in ents["person:anthony harmon jr."].aliases
+
+
+def test_an_entity_says_whether_the_article_writes_its_last_word_in_lower_case() -> None:
+    ents = tag("Gang members fled. Police said the gang had guns. Rob Cochran saw them.",
+               {"Gang": "ORG", "Rob Cochran": "PERSON"})
+    assert ents["org:gang"].plain
+    assert not ents["person:rob cochran"].plain

@@ -7,6 +7,7 @@ import pytest
 from services.extractor.resolve import (
     is_place_name,
     match_form,
+    non_person_type,
     org_form,
     person_form,
     retypable,
@@ -45,3 +46,13 @@ def test_generic_institution_names_are_not_specific() -> None:
     assert not specific("org:sheriff's office") and not specific("org:state police")
     assert not specific("org:police department")
     assert specific("org:marlboro county sheriff's office") and specific("person:sheriff")
+
+
+def test_a_person_span_ending_in_a_street_word_is_no_person() -> None:
+    assert non_person_type("n. kenwood avenue") == "FAC"
+    assert non_person_type("dorchester road") == "FAC"
+    # counter-cases: surnames that are also such words, a word alone, institutions (left to the model)
+    assert non_person_type("reginald street") is None
+    assert non_person_type("nathan lane") is None
+    assert non_person_type("avenue") is None
+    assert non_person_type("john h. stroger jr. hospital") is None
