@@ -48,11 +48,15 @@ def test_generic_institution_names_are_not_specific() -> None:
     assert specific("org:marlboro county sheriff's office") and specific("person:sheriff")
 
 
-def test_a_person_span_ending_in_a_street_word_is_no_person() -> None:
+def test_a_person_span_ending_in_an_institution_or_street_word_is_no_person() -> None:
     assert non_person_type("n. kenwood avenue") == "FAC"
     assert non_person_type("dorchester road") == "FAC"
-    # counter-cases: surnames that are also such words, a word alone, institutions (left to the model)
+    assert non_person_type("county sheriff") == "ORG"
+    assert non_person_type("chicago tribune") == "ORG"
+    # counter-cases: surnames that are also such words, a word alone
     assert non_person_type("reginald street") is None
     assert non_person_type("nathan lane") is None
+    assert non_person_type("frank church") is None
     assert non_person_type("avenue") is None
-    assert non_person_type("john h. stroger jr. hospital") is None
+    assert non_person_type("sheriff") is None
+    assert non_person_type("john h. stroger jr. hospital") is None, "hospitals: see the README"
