@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from services.common import metrics
 from services.common.bus import Bus, is_outage
 from services.common.http import SafeHttpClient
-from services.common.incarnation import CHECK_EVERY_S, IncarnationWatch
+from services.common.incarnation import CHECK_EVERY_S, IncarnationWatch, stray_cancellation
 from services.common.keys import Keys
 from services.common.ledger import Ledger
 from services.common.lifecycle import heartbeat
@@ -224,6 +224,12 @@ class Fetcher:
                 # Claimed but never acknowledged by the broker (a fetcher killed between claim and send): no
                 # consumer will ever see it, so it need not wait out the pending grace period.
                 await self._reemit(older_than_s=UNSENT_GRACE_S, unsent=True)
+            except asyncio.CancelledError as exc:
+                # A broker client let out a cancellation of its own: this loop must not end by it (in a task group
+                # it would end silently, and nothing pending would be emitted again). The service stopping goes on.
+                if not stray_cancellation():
+                    raise
+                log.warning("ledger.reemit_failed", error=repr(exc))
             except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next round
                 log.warning("ledger.reemit_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):

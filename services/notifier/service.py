@@ -22,7 +22,7 @@ from functools import partial
 
 from services.common.bus import Bus, Delivery
 from services.common.http import SafeHttpClient
-from services.common.incarnation import CHECK_EVERY_S, IncarnationWatch
+from services.common.incarnation import CHECK_EVERY_S, IncarnationWatch, stray_cancellation
 from services.common.keys import Keys
 from services.common.ledger import EventOutbox
 from services.common.lifecycle import heartbeat
@@ -169,6 +169,12 @@ async def drain_outbox(notifier: Notifier, outbox: EventOutbox, watch: Incarnati
                 grace = RESTART_GRACE_S if follow_up else settings.pending_grace_s
                 next_grace_round = time.monotonic() + (RESTART_GRACE_S if follow_up else every)
                 await _drain(notifier, outbox, emitted_before=time.time() - grace, stop=stop)
+        except asyncio.CancelledError as exc:
+            # A broker client let out a cancellation of its own: this loop must not end by it (in a task group it
+            # would end silently, and the outbox would wait for the grace period). The service stopping goes on.
+            if not stray_cancellation():
+                raise
+            log.warning("outbox.drain_failed", error=repr(exc)[:300])
         except Exception as exc:  # noqa: BLE001 - Redis away: the events stay in the outbox for the next round
             log.warning("outbox.drain_failed", error=repr(exc)[:300])
         with contextlib.suppress(TimeoutError):
