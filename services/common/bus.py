@@ -324,7 +324,8 @@ class ConsumeLoop(Generic[M]):
 
     async def _report_lag(self) -> None:
         """Set wirewatch_consumer_lag: how far this member's partitions are behind their high-water marks
-        (as of the last fetch), at most once every LAG_REPORT_EVERY_S."""
+        (as of the last fetch), at most once every LAG_REPORT_EVERY_S; a partition whose high-water mark is
+        below this member's position (the broker lost its log) is read again from offset 0."""
         now = time.monotonic()
         if self.consumer is None or now - self._lag_reported_at < LAG_REPORT_EVERY_S:
             return
@@ -336,6 +337,15 @@ class ConsumeLoop(Generic[M]):
                 # Immediate for a partition being consumed; a fresh assignment may not know its position yet.
                 position = await asyncio.wait_for(self.consumer.position(tp), 0.1)
             except (KafkaError, TimeoutError):
+                continue
+            if high_water is not None and high_water < position:
+                # The broker holds fewer records than this member has read: it lost its log (the embedded
+                # broker keeps it in memory) and counts from 0 again. Tansu answers a fetch past the end with
+                # nothing rather than OFFSET_OUT_OF_RANGE, so the new life's first records (the re-emitted
+                # ones) would be skipped until its log grew past the old position.
+                log.warning("consumer.log_lost", topic=tp.topic, partition=tp.partition, position=position,
+                            high_water=high_water)
+                self.consumer.seek(tp, 0)
                 continue
             if high_water is not None:
                 lag += max(0, high_water - position)
