@@ -210,6 +210,16 @@ local function only_a_person_so_far(bare)
   end
   return true
 end
+-- File `key` under the person `known` resolves to, when that is a person key and no alias; returns the
+-- person key, or nil.
+local function onto_person(key, known)
+  local target = resolve(known)
+  if target ~= key and not is_alias(target) and string.sub(target, 1, 7) == 'person:' then
+    point(key, target)
+    return target
+  end
+  return nil
+end
 local SUFFIXES = {jr = true, ['jr.'] = true, sr = true, ['sr.'] = true, ii = true, iii = true, iv = true}
 local NOT_PLACES = {org = true, norp = true, product = true, work_of_art = true, event = true, law = true}
 local out = {}
@@ -273,14 +283,8 @@ for i, item in ipairs(items) do
     -- a known person's full name behind words the model glued in front ("te jeremy shockey", "qeshm governor
     -- mehdi irannejad"): the person
     for _, tail in ipairs(item[8]) do
-      if redis.call('HEXISTS', names, tail) == 1 or is_alias(tail) then
-        local target = resolve(tail)
-        if target ~= key and not is_alias(target) and string.sub(target, 1, 7) == 'person:' then
-          point(key, target)
-          canonical = target
-          break
-        end
-      end
+      local target = (redis.call('HEXISTS', names, tail) == 1 or is_alias(tail)) and onto_person(key, tail)
+      if target then canonical = target; break end
     end
   end
   if canonical == key and new then
@@ -288,14 +292,8 @@ for i, item in ipairs(items) do
     -- holt", "org:malik cobbs"): the person an earlier article named by that first and last name
     for _, form in ipairs(item[10]) do
       local known = redis.call('HGET', forms, form)
-      if known then
-        local target = resolve(known)
-        if target ~= key and not is_alias(target) and string.sub(target, 1, 7) == 'person:' then
-          point(key, target)
-          canonical = target
-          break
-        end
-      end
+      local target = known and onto_person(key, known)
+      if target then canonical = target; break end
     end
   end
   for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
