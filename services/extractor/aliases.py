@@ -75,6 +75,8 @@ from services.extractor.lookup import (
 )
 from services.extractor.resolve import INSTITUTION_WORDS, institutional, match_form, person_form, retypable, specific
 
+#: Generational suffixes, which end a person's name and are no surname (also read by the script below).
+_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
 #: Name index members read per prefix search: a short prefix ('s') sees the first this many names in order.
 SEARCH_SCAN = 300
 
@@ -87,10 +89,11 @@ SEARCH_SCAN = 300
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
 _RESOLVE_AND_LEARN = """
-local INSTITUTION = {}
+local INSTITUTION, SUFFIXES = {}, {}
 for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(INSTITUTION_WORDS)) + """]=])) do
   INSTITUTION[word] = true
 end
+for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(_SUFFIXES)) + """]=])) do SUFFIXES[word] = true end
 local aliases, names, forms, articles, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local votes_prefix, known_prefix, types_prefix = ARGV[1], ARGV[2], ARGV[3]
 local items = cjson.decode(ARGV[4])
@@ -172,6 +175,15 @@ end
 -- Whether a one-word person key is a place's name more likely than anyone's: one article called it a
 -- person, no full name the table knows ends with it and no one has it as first name ("person:yorktown"
 -- before "gpe:yorktown"; not "Tyler" beside "John Tyler").
+-- The keys the name index lists under `term` (a name or a tail of one), at most 20.
+local function index_keys(term)
+  local keys = {}
+  for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. term .. '\\31', '[' .. term .. '\\31\\255',
+                                     'LIMIT', 0, 20)) do
+    keys[#keys + 1] = string.sub(member, #term + 2)
+  end
+  return keys
+end
 local function lone_person_word(bare)
   local tally = redis.call('HGETALL', types_prefix .. bare)
   for j = 1, #tally, 2 do
@@ -179,9 +191,7 @@ local function lone_person_word(bare)
       return false
     end
   end
-  for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. bare .. '\\31', '[' .. bare .. '\\31\\255',
-                                     'LIMIT', 0, 20)) do
-    local key = string.sub(member, #bare + 2)
+  for _, key in ipairs(index_keys(bare)) do
     if string.sub(key, 1, 7) == 'person:' and key ~= 'person:' .. bare then return false end
   end
   return true
@@ -189,9 +199,7 @@ end
 local function sole_bearer(bare)
   local found = nil
   local last = ' ' .. bare
-  for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. bare .. '\\31', '[' .. bare .. '\\31\\255',
-                                     'LIMIT', 0, 20)) do
-    local key = string.sub(member, #bare + 2)
+  for _, key in ipairs(index_keys(bare)) do
     if string.sub(key, 1, 7) == 'person:' and string.sub(key, -#last) == last and full_name(key) then
       local target = resolve(key)
       if found and found ~= target then return nil end
@@ -220,7 +228,6 @@ local function onto_person(key, known)
   end
   return nil
 end
-local SUFFIXES = {jr = true, ['jr.'] = true, sr = true, ['sr.'] = true, ii = true, iii = true, iv = true}
 local NOT_PLACES = {org = true, norp = true, product = true, work_of_art = true, event = true, law = true}
 local out = {}
 for i, item in ipairs(items) do
@@ -378,9 +385,7 @@ for i, item in ipairs(items) do
     -- cowart", "person:receptionist madeline kafoury"): this person
     if full_name(canonical) and not only_given(canonical) then
       local own_name = string.sub(canonical, 8)
-      for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. own_name .. '\\31',
-                                         '[' .. own_name .. '\\31\\255', 'LIMIT', 0, 20)) do
-        local other = string.sub(member, #own_name + 2)
+      for _, other in ipairs(index_keys(own_name)) do
         local kind = string.match(other, '^([^:]*):')
         if other ~= canonical and kind ~= 'gpe' and kind ~= 'loc' and kind ~= 'fac'
             and string.sub(other, -(#own_name + 1)) == ' ' .. own_name
@@ -412,9 +417,6 @@ def learnable_aliases(entity: Entity) -> list[str]:
                 continue
         out.append(alias)
     return out
-
-
-_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
 
 
 _PLACE_KINDS = frozenset({"gpe", "loc", "fac"})
