@@ -308,7 +308,7 @@ class ConsumeLoop(Generic[M]):
             log.info("consumer.started", topic=self.bus.topic_name(self.topic), group=self.group)
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
-                await self._report_lag()
+                await self._check_positions()
                 if not batch:
                     continue
                 self.idle.clear()
@@ -322,7 +322,7 @@ class ConsumeLoop(Generic[M]):
                     await self.consumer.stop()
             log.info("consumer.stopped", topic=self.bus.topic_name(self.topic), group=self.group)
 
-    async def _report_lag(self) -> None:
+    async def _check_positions(self) -> None:
         """Set wirewatch_consumer_lag: how far this member's partitions are behind their high-water marks
         (as of the last fetch), at most once every LAG_REPORT_EVERY_S; a partition whose high-water mark is
         below this member's position (the broker lost its log) is read again from offset 0."""

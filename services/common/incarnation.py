@@ -33,7 +33,7 @@ from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.redis import Redis
 from services.common.settings import Settings
-from services.common.topics import TopicSpec, ensure_topics, specs
+from services.common.topics import TopicSpec, ensure_all, ensure_topics
 
 T = TypeVar("T")
 
@@ -187,8 +187,7 @@ class IncarnationWatch:
             return False
         # A new life has none of the data topics yet: create them before anything is emitted again
         # (before the id is recorded, so a failure here is retried at the next look).
-        await self._at_broker(lambda: ensure_topics(self.settings.bootstrap, specs(self.settings.topic_prefix),
-                                                    timeout_s=self.settings.send_timeout_s))
+        await self._at_broker(lambda: ensure_all(self.settings, timeout_s=self.settings.send_timeout_s))
         previous = await self.redis.getset(self.key, current)
         if previous is not None and previous != current:
             log.warning("broker.new_incarnation", role=self.role, previous=previous, current=current)

@@ -83,9 +83,11 @@ def specs(prefix: str, topics: Sequence[Topic[Any]] = ALL_TOPICS) -> list[TopicS
     return [TopicSpec(t.full_name(prefix), t.partitions, {"retention.ms": str(t.retention_ms)}) for t in topics]
 
 
-async def ensure_all(settings: Settings) -> None:
-    """Create every wirewatch topic that is missing on the configured broker (once per process start)."""
-    await ensure_topics(settings.bootstrap, specs(settings.topic_prefix), timeout_s=settings.startup_wait_s)
+async def ensure_all(settings: Settings, *, timeout_s: float | None = None) -> None:
+    """Create every wirewatch topic that is missing on the configured broker (once per process start, and
+    again when the broker lost its log), within `timeout_s` (default: the start-up wait)."""
+    await ensure_topics(settings.bootstrap, specs(settings.topic_prefix),
+                        timeout_s=settings.startup_wait_s if timeout_s is None else timeout_s)
 
 
 async def ensure_topics(bootstrap: str, wanted: Sequence[TopicSpec], *, timeout_s: float = 30.0) -> None:

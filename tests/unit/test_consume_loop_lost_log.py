@@ -48,7 +48,7 @@ def _loop(consumer: _Consumer) -> ConsumeLoop[FeedItem]:
 async def test_a_partition_whose_log_is_shorter_than_the_position_is_read_again_from_the_start() -> None:
     lost, kept, unknown = TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("t", 2)
     consumer = _Consumer({lost: 8, kept: 5, unknown: 3}, {lost: 2, kept: 9, unknown: None})
-    await _loop(consumer)._report_lag()
+    await _loop(consumer)._check_positions()
     assert consumer.seeks == [(lost, 0)]
     assert consumer.positions == {lost: 0, kept: 5, unknown: 3}
 
@@ -56,5 +56,5 @@ async def test_a_partition_whose_log_is_shorter_than_the_position_is_read_again_
 async def test_a_consumer_at_the_end_of_its_log_stays_where_it_is() -> None:
     tp = TopicPartition("t", 0)
     consumer = _Consumer({tp: 9}, {tp: 9})
-    await _loop(consumer)._report_lag()
+    await _loop(consumer)._check_positions()
     assert consumer.seeks == []
