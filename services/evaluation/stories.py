@@ -40,6 +40,7 @@ from services.evaluation.metrics import ClusterScores, PairReach, cluster_scores
 from services.evaluation.stress import add_shared_actors
 from services.extractor import entities as tagging
 from services.extractor.aliases import AliasTable
+from services.extractor.extract import drop_legal_notices
 from services.store.placement import Placer
 from services.store.repository import JoinReason, Repository
 
@@ -47,7 +48,7 @@ from services.store.repository import JoinReason, Repository
 # with the time it saw them: far from every dated article of the corpus.
 REPLAY_FETCH_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 # Bumped when tagging output changes, so an --entities-cache written by an older version is not reused.
-CACHE_VERSION = 4  # 4: issue 15's in-article rules (surname joins, Jr., mistyped name tails)
+CACHE_VERSION = 5  # 5: texts without their copyright notices, as the extractor keeps them
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Labelled:
 
 
 def read_labelled(path: Path) -> list[Labelled]:
-    """Articles of a JSON Lines file (optionally gzipped), in stream order."""
+    """Articles of a JSON Lines file (optionally gzipped), in stream order, their texts as the extractor
+    would keep them (without copyright notices)."""
     opener = gzip.open if path.suffix == ".gz" else open
     out: list[Labelled] = []
     with opener(path, "rt", encoding="utf-8") as handle:
@@ -81,7 +83,7 @@ def read_labelled(path: Path) -> list[Labelled]:
             out.append(Labelled(
                 id=str(rec["id"]), corpus=str(rec.get("corpus") or "all"), outlet=rec.get("outlet") or "unknown",
                 url=rec.get("url") or f"urn:wirewatch:{rec['id']}", title=rec.get("title") or "",
-                text=rec.get("text") or "", published=published, cluster=str(rec.get("cluster")),
+                text=drop_legal_notices(rec.get("text") or ""), published=published, cluster=str(rec.get("cluster")),
                 order=int(rec.get("order", n)), topic=rec.get("topic"),
             ))
     return sorted(out, key=lambda r: r.order)

@@ -29,8 +29,10 @@ __all__ = [
     "ExtractedPage",
     "RawPage",
     "decode_html",
+    "drop_legal_notices",
     "extract_and_tag_many",
     "extract_page",
+    "is_legal_notice",
 ]
 
 MIN_WORDS = 25
@@ -177,6 +179,16 @@ _JSONLD_TYPE = re.compile(r'"@type"\s*:\s*"([A-Za-z]{3,40})"')
 _JSONLD_NOT_FREE = re.compile(r'"isAccessibleForFree"\s*:\s*"?(?:false|False|FALSE)"?')
 _WORD = re.compile(r"\w+", re.UNICODE)
 _BLANKS = re.compile(r"\n{3,}")
+# A paragraph that asserts rights over the page: "Copyright 2016 KSLA. All rights reserved.", "(TM and ©
+# Copyright 2016 CBS Radio Inc. ...)", AP's "may not be published, broadcast, rewritten or redistributed".
+_RIGHTS = re.compile(
+    r"all rights reserved|may not be (?:re)?published|rewritten,? or redistributed|reprint permission"
+    r"|©|\(c\)\s*(?:19|20)\d\d|\bcopyright\s*(?:©\s*)?(?:19|20)\d\d",
+    re.IGNORECASE,
+)
+_STARTS_WITH_COPYRIGHT = re.compile(r"^\W*(?:tm and\s+)?(?:©|copyright\b)", re.IGNORECASE)
+LEGAL_NOTICE_MAX_WORDS = 80
+"""A legal notice is short: a longer paragraph that mentions copyright is reporting, and stays."""
 _MODIFIED_KEYS = (
     "article:modified_time",
     "og:updated_time",
@@ -390,7 +402,8 @@ def extract_page(html: str, url: str) -> ExtractedPage:
         raise ExtractionFailed("no main text found (trafilatura returned nothing)")
     data: dict[str, Any] = doc if isinstance(doc, dict) else doc.as_dict()
     raw_text = data.get("text") or ""
-    text = _BLANKS.sub("\n\n", "\n".join(line.strip() for line in str(raw_text).splitlines())).strip()
+    text = drop_legal_notices(
+        _BLANKS.sub("\n\n", "\n".join(line.strip() for line in str(raw_text).splitlines())).strip())
     words = len(_WORD.findall(text))
     if words == 0:
         raise ExtractionFailed("no main text found (empty text)")
@@ -412,6 +425,26 @@ def extract_page(html: str, url: str) -> ExtractedPage:
         canonical_url=meta.canonical,
         language=_language(text, _clean(data.get("language"))),
     )
+
+
+def is_legal_notice(paragraph: str) -> bool:
+    """Whether a paragraph is the site's copyright notice rather than reporting."""
+    words = len(_WORD.findall(paragraph))
+    if not words or words > LEGAL_NOTICE_MAX_WORDS:
+        return False
+    return _RIGHTS.search(paragraph) is not None or (_STARTS_WITH_COPYRIGHT.search(paragraph) is not None
+                                                     and words <= 15)
+
+
+def drop_legal_notices(text: str) -> str:
+    """`text` without its copyright notices. They are the same words under every article of a site
+    (and of its sister sites: one notice covers every CBS Local station), so they made a site's short
+    articles about different events look alike to clustering, and their owners ("CBS Radio Inc.",
+    "KSLA") looked like organisations the stories shared."""
+    kept = [line for line in text.split("\n") if not is_legal_notice(line)]
+    if len(kept) == text.count("\n") + 1:
+        return text
+    return _BLANKS.sub("\n\n", "\n".join(kept)).strip()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import ExtractionFailed, NotAnArticle
-from services.extractor.extract import ExtractedPage, decode_html, extract_page
+from services.extractor.extract import ExtractedPage, decode_html, drop_legal_notices, extract_page, is_legal_notice
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SEEDS = SHARED / "seeds"
@@ -440,3 +440,48 @@ def test_og_type_website_with_an_article_date_is_still_an_article() -> None:
             '<meta property="article:published_time" content="2020-01-02T03:04:05Z"></head>'
             f"<body><article>{_article()}</article></body></html>")
     assert extract_page(html, "https://x.example/a").published is not None
+
+
+@pytest.mark.parametrize("notice", [
+    "(TM and © Copyright 2016 CBS Radio Inc. and its relevant subsidiaries. CBS RADIO and EYE Logo TM and "
+    "Copyright 2016 CBS Broadcasting Inc. Used under license. All Rights Reserved. This material may not be "
+    "published, broadcast, rewritten, or redistributed.)",
+    "Copyright 2015 KSLA. All rights reserved.",
+    "©2016 CBS Local Media, a division of CBS Radio Inc.",
+    "Copyright Associated Press / NBC 5 Dallas-Fort Worth",
+    "© Copyright 2015 The Washington Times, LLC. Click here for reprint permission.",
+])
+def test_copyright_notices_are_legal_notices(notice: str) -> None:
+    assert is_legal_notice(notice)
+
+
+@pytest.mark.parametrize("reporting", [
+    "The band sued the station for copyright infringement, saying it played the song without a licence.",
+    "Copyright lawyers for the studio said the ruling, which a federal judge in Los Angeles issued on Monday "
+    "after two years of hearings, would change how songs are licensed.",
+    "Police say the shooting happened at 2 a.m. outside a bar on Main Street.",
+    "All rights reserved, the lawyer said of the photographs, was printed under every one of them in the "
+    "book; " + "the judge heard testimony from the photographer and the publisher for three days " * 6,
+])
+def test_reporting_about_copyright_is_not_a_legal_notice(reporting: str) -> None:
+    assert not is_legal_notice(reporting)
+
+
+def test_legal_notices_are_dropped_from_the_text_and_the_rest_is_kept() -> None:
+    text = ("ST. LOUIS (KMOX/AP) — A 14-year-old girl has been fatally shot in a St. Louis home.\n\n"
+            "Police identified the victim as Jamayha Luss.\n\n"
+            "(TM and Copyright 2016 CBS Radio Inc. and its relevant subsidiaries. All Rights Reserved.)\n\n"
+            "Copyright 2016 The Associated Press. All rights reserved.")
+    assert drop_legal_notices(text) == ("ST. LOUIS (KMOX/AP) — A 14-year-old girl has been fatally shot in a "
+                                        "St. Louis home.\n\nPolice identified the victim as Jamayha Luss.")
+    assert drop_legal_notices("No notice here.\n\nNor here.") == "No notice here.\n\nNor here."
+
+
+def test_extracted_text_has_no_copyright_notice() -> None:
+    body = " ".join(f"<p>Paragraph {i} of the report says the council met on Tuesday to vote on the budget.</p>"
+                    for i in range(6))
+    page = (f"<html><head><title>Council votes</title></head><body><article><h1>Council votes</h1>{body}"
+            "<p>Copyright 2016 WXYZ. All rights reserved.</p></article></body></html>")
+    text = extract_page(page, "https://news.example.com/council").text
+    assert "Paragraph 5" in text
+    assert "All rights reserved" not in text
