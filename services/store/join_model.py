@@ -6,7 +6,7 @@ this module (`join_model.json`): feature names, the model, the decision threshol
 Two kinds are read:
 
 * "gradient_boosting": a few dozen shallow regression trees whose leaf values add up
-  to log-odds (scikit-learn's GradientBoostingClassifier, exported node by node).
+  to log-odds (scikit-learn's HistGradientBoostingClassifier, exported node by node).
   They are compiled once, at load, into one Python function of nested comparisons
   built only from the file's numbers (feature indices, thresholds, leaf values, each
   checked to be a number): ~5 µs per candidate where walking the nodes costs ~35;
