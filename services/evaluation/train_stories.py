@@ -68,15 +68,26 @@ class Row:
     label: int
 
 
-class OracleJoiner(Joiner):
+class RowRecorder(Joiner):
+    """A join decision that records rows of the article being placed (`current`) as it decides."""
+
+    def __init__(self, base: Joiner, *, model: JoinModel | None, threshold: float, merge_threshold: float) -> None:
+        super().__init__(base.weights, model=model, threshold=threshold, window_s=base.window_s,
+                         merge_threshold=merge_threshold)
+        self.current = ""
+        self.rows: list[Row] = []
+
+    def placed(self, placed: Placed) -> None:
+        """Note where the current article went (nothing to note by default)."""
+
+
+class OracleJoiner(RowRecorder):
     """Records every candidate's features with its gold label, then joins the gold story (if a candidate)."""
 
     def __init__(self, base: Joiner, gold: dict[str, str], story_gold: dict[str, str]) -> None:
-        super().__init__(base.weights, model=None, threshold=0.0, window_s=base.window_s, merge_threshold=2.0)
+        super().__init__(base, model=None, threshold=0.0, merge_threshold=2.0)
         self.gold = gold
         self.story_gold = story_gold
-        self.current = ""
-        self.rows: list[Row] = []
 
     def rank(self, article: Features, candidates: Sequence[Story], outlet: str) -> list[Match]:
         """Record the rows; place the article in its gold story when the store offers it."""
@@ -92,55 +103,15 @@ class OracleJoiner(Joiner):
         return self.accept(article, chosen[:1], [1.0] * len(chosen[:1]))
 
 
-class OraclePlacer(Placer):
-    """A placer whose join decision is the oracle, told which article it is placing."""
-
-    oracle: OracleJoiner
-
-    async def ingest(self, article: Article) -> Placed:
-        """Place one article, the oracle knowing its id."""
-        self.oracle.current = article.id
-        return await super().ingest(article)
-
-
-def _run(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
-         placer_factory: Callable[[Settings, Repository], Placer]) -> dict[str, dict[str, Any]]:
-    # The placer's own join decision is replaced, so the shipped model (perhaps of older features) is not read.
-    run = settings.model_copy(update={"key_prefix": f"train{uuid.uuid4().hex[:8]}:", "cluster_join_model": "none"})
-    with redis_for(run) as with_redis:
-        return asyncio.run(replay(records, entities, with_redis, None, placer_factory=placer_factory))
-
-
-def collect_rows(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings) -> list[Row]:
-    """Rows of a teacher-forced replay of `records` (in their order)."""
-    gold = {r.id: r.cluster for r in records}
-    # A story's id derives from its first article; under the oracle a story holds one event.
-    story_gold = {story_id_for(r.id): r.cluster for r in records}
-    placers: list[OraclePlacer] = []
-
-    def make(s: Settings, repo: Repository) -> Placer:
-        placer = OraclePlacer(s, repo)
-        placer.oracle = OracleJoiner(placer.joiner, gold, story_gold)
-        placer.joiner = placer.oracle
-        placers.append(placer)
-        return placer
-
-    _run(records, entities, settings, make)
-    return placers[0].oracle.rows
-
-
-class PolicyJoiner(Joiner):
+class PolicyJoiner(RowRecorder):
     """Joins as `model` decides, and records the features of every candidate story that holds articles of
     more than one event, labelled by what it really holds: 1 when the article's gold event is the story's
     main one (most of its members)."""
 
     def __init__(self, base: Joiner, model: JoinModel, gold: dict[str, str], merge_threshold: float) -> None:
-        super().__init__(base.weights, model=model, threshold=model.threshold, window_s=base.window_s,
-                         merge_threshold=merge_threshold)
+        super().__init__(base, model=model, threshold=model.threshold, merge_threshold=merge_threshold)
         self.gold = gold
-        self.current = ""
         self.events: dict[str, Counter[str]] = defaultdict(Counter)  # story -> gold events of its members
-        self.rows: list[Row] = []
 
     def rank(self, article: Features, candidates: Sequence[Story], outlet: str) -> list[Match]:
         """Record the rows; decide with the model."""
@@ -163,17 +134,49 @@ class PolicyJoiner(Joiner):
         survivor[self.gold[self.current]] += 1
 
 
-class PolicyPlacer(Placer):
-    """A placer whose join decision is a PolicyJoiner, told which article it is placing and where it went."""
+class RecordingPlacer(Placer):
+    """A placer whose join decision is a RowRecorder, told which article it is placing and where it went."""
 
-    policy: PolicyJoiner
+    recorder: RowRecorder
 
     async def ingest(self, article: Article) -> Placed:
-        """Place one article and note where it went."""
-        self.policy.current = article.id
+        """Place one article, the recorder knowing its id, and tell the recorder where it went."""
+        self.recorder.current = article.id
         placed = await super().ingest(article)
-        self.policy.placed(placed)
+        self.recorder.placed(placed)
         return placed
+
+
+def _run(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
+         placer_factory: Callable[[Settings, Repository], Placer]) -> dict[str, dict[str, Any]]:
+    # The placer's own join decision is replaced, so the shipped model (perhaps of older features) is not read.
+    run = settings.model_copy(update={"key_prefix": f"train{uuid.uuid4().hex[:8]}:", "cluster_join_model": "none"})
+    with redis_for(run) as with_redis:
+        return asyncio.run(replay(records, entities, with_redis, None, placer_factory=placer_factory))
+
+
+def _recorded_rows(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
+                   recorder_of: Callable[[Joiner, Settings], RowRecorder]) -> list[Row]:
+    """Rows of a replay of `records` whose join decision is `recorder_of(the placer's own, settings)`."""
+    placers: list[RecordingPlacer] = []
+
+    def make(s: Settings, repo: Repository) -> Placer:
+        placer = RecordingPlacer(s, repo)
+        placer.recorder = recorder_of(placer.joiner, s)
+        placer.joiner = placer.recorder
+        placers.append(placer)
+        return placer
+
+    _run(records, entities, settings, make)
+    return placers[0].recorder.rows
+
+
+def collect_rows(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings) -> list[Row]:
+    """Rows of a teacher-forced replay of `records` (in their order)."""
+    gold = {r.id: r.cluster for r in records}
+    # A story's id derives from its first article; under the oracle a story holds one event.
+    story_gold = {story_id_for(r.id): r.cluster for r in records}
+    return _recorded_rows(records, entities, settings, lambda base, s: OracleJoiner(base, gold, story_gold))
 
 
 def collect_policy_rows(records: list[Labelled], entities: dict[str, list[Entity]], settings: Settings,
@@ -182,17 +185,8 @@ def collect_policy_rows(records: list[Labelled], entities: dict[str, list[Entity
     articles meet are the ones the model made, mixed ones included, so the next model learns what to do
     with a story that already swallowed another event; teacher-forced rows never show one."""
     gold = {r.id: r.cluster for r in records}
-    placers: list[PolicyPlacer] = []
-
-    def make(s: Settings, repo: Repository) -> Placer:
-        placer = PolicyPlacer(s, repo)
-        placer.policy = PolicyJoiner(placer.joiner, model, gold, s.cluster_merge_probability)
-        placer.joiner = placer.policy
-        placers.append(placer)
-        return placer
-
-    _run(records, entities, settings, make)
-    return placers[0].policy.rows
+    return _recorded_rows(records, entities, settings,
+                          lambda base, s: PolicyJoiner(base, model, gold, s.cluster_merge_probability))
 
 
 def with_model(model: JoinModel) -> Callable[[Settings, Repository], Placer]:
@@ -355,8 +349,9 @@ def fit_with_policy_rows(data: Prepared, teacher: list[Row], settings: Settings,
     """The model of one DAgger round: fit on the teacher-forced rows, replay with that model to collect
     the rows of the stories it makes, fit again on both. `keep` filters rows (cross-validation keeps the
     training folds')."""
-    first = JoinModel.from_json(fit([r for r in teacher if keep(r)], **fit_args))
-    return fit([r for r in teacher + policy_rows(data, settings, first) if keep(r)], **fit_args)
+    kept = [r for r in teacher if keep(r)]
+    first = JoinModel.from_json(fit(kept, **fit_args))
+    return fit(kept + [r for r in policy_rows(data, settings, first) if keep(r)], **fit_args)
 
 
 def train(path: Path, settings: Settings, *, out: Path = SHIPPED_MODEL, cache: Path | None = None,
@@ -394,10 +389,12 @@ def cross_validate_rows(data: Prepared, rows: list[Row], settings: Settings, *, 
     """cross_validate() with the training rows given.
 
     Per fold: the model is fitted on rows of the other folds' events (rows whose candidate
-    story is a test event are dropped too), the whole stream is replayed with it (so the
-    test events meet as many other stories as in a real replay), and only the test fold's
-    articles are scored; the folds' predictions are pooled. Chains across folds are split
-    when scored, so CV is kind on chaining: read the replays of the shipped model beside it."""
+    story is a test event are dropped too), its DAgger round likewise (the replay that
+    collects those rows places every article, but only the other folds' rows are kept),
+    the whole stream is replayed with it (so the test events meet as many other stories as
+    in a real replay), and only the test fold's articles are scored; the folds' predictions
+    are pooled. Chains across folds are split when scored, so CV is kind on chaining: read
+    the replays of the shipped model beside it."""
     group = {r.id: group_of(r) for r in data.normal}
     event_group = {r.cluster: group_of(r) for r in data.normal}
     task = progress.add_task("cross-validating", total=k * len(data.replays)) if progress else None
