@@ -40,7 +40,7 @@ from services.evaluation.metrics import ClusterScores, PairReach, cluster_scores
 from services.evaluation.stress import add_shared_actors
 from services.extractor import entities as tagging
 from services.extractor.aliases import AliasTable
-from services.extractor.extract import drop_legal_notices
+from services.extractor.extract import date_line, drop_legal_notices
 from services.store.placement import Placer
 from services.store.repository import JoinReason, Repository
 
@@ -69,7 +69,7 @@ class Labelled:
 
 def read_labelled(path: Path) -> list[Labelled]:
     """Articles of a JSON Lines file (optionally gzipped), in stream order, their texts as the extractor
-    would keep them (without copyright notices)."""
+    would keep them (without copyright notices), an undated one dated by the date line at its top if any."""
     opener = gzip.open if path.suffix == ".gz" else open
     out: list[Labelled] = []
     with opener(path, "rt", encoding="utf-8") as handle:
@@ -77,13 +77,16 @@ def read_labelled(path: Path) -> list[Labelled]:
             if not line.strip():
                 continue
             rec = json.loads(line)
-            published = None
+            text = drop_legal_notices(rec.get("text") or "")
+            published: datetime | None
             if rec.get("published"):
                 published = datetime.fromisoformat(rec["published"][:10]).replace(hour=12, tzinfo=UTC)
+            else:  # as the extractor dates a page that has no date in its metadata or feed item
+                published = date_line(text, not_after=REPLAY_FETCH_TIME)
             out.append(Labelled(
                 id=str(rec["id"]), corpus=str(rec.get("corpus") or "all"), outlet=rec.get("outlet") or "unknown",
                 url=rec.get("url") or f"urn:wirewatch:{rec['id']}", title=rec.get("title") or "",
-                text=drop_legal_notices(rec.get("text") or ""), published=published, cluster=str(rec.get("cluster")),
+                text=text, published=published, cluster=str(rec.get("cluster")),
                 order=int(rec.get("order", n)), topic=rec.get("topic"),
             ))
     return sorted(out, key=lambda r: r.order)

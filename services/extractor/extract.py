@@ -28,6 +28,7 @@ __all__ = [
     "MIN_WORDS",
     "ExtractedPage",
     "RawPage",
+    "date_line",
     "decode_html",
     "drop_legal_notices",
     "extract_and_tag_many",
@@ -189,6 +190,24 @@ _RIGHTS = re.compile(
 _STARTS_WITH_COPYRIGHT = re.compile(r"^\W*(?:tm and\s+)?(?:©|copyright\b)", re.IGNORECASE)
 LEGAL_NOTICE_MAX_WORDS = 80
 """A legal notice is short: a longer paragraph that mentions copyright is reporting, and stays."""
+# A date line at the top of an article ("Published: July 28, 2004", "Last updated 15:48 15 / 09 / 2013",
+# "Article posted on 08.07.2012"): a four-digit year with a month name, or a day/month/year triple.
+DATE_LINE_MAX_LINES = 2
+"""A page's date line is one of its first lines; a date further down is something the article reports."""
+DATE_LINE_MAX_WORDS = 12
+"""A date line is short; a longer line with a date in it is a sentence of the article."""
+_YEAR = re.compile(r"(?<![\d_])((?:19|20)\d\d)(?!\d)")
+_MONTH_NAME = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)(?:[a-z]*)\.?\s*(?:-\s*)?\d{1,2}\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th)?\s*(?:-\s*)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b",
+    re.IGNORECASE,
+)
+_NUMERIC_DATE = re.compile(
+    r"(?<![\d.])(\d{1,2})\s*([/.])\s*(\d{1,2})\s*\2\s*((?:19|20)\d\d)(?!\d)"
+    r"|(?<!\d)((?:19|20)\d\d)\s*([/.-])\s*(\d{1,2})\s*\6\s*(\d{1,2})(?![\d])"
+)
+_SPACED_COLON = re.compile(r"(\d)\s*:\s*(\d)")  # "8: 56am", as tokenised text prints a time
+_SENTENCE_END = re.compile(r"[A-Za-z]{3,}[.!?]\W*$")  # "Page was born on April 22, 1923, in Nashville, Tenn."
 _MODIFIED_KEYS = (
     "article:modified_time",
     "og:updated_time",
@@ -425,6 +444,59 @@ def extract_page(html: str, url: str) -> ExtractedPage:
         canonical_url=meta.canonical,
         language=_language(text, _clean(data.get("language"))),
     )
+
+
+def date_line(text: str, *, not_after: datetime) -> datetime | None:
+    """The date a page prints on one of its first lines, at noon UTC, when it has one and it is not
+    later than `not_after` (the fetch time); else None.
+
+    For a page whose metadata and feed item carry no date: without it the article is stamped with its
+    fetch time, and an account of an event years old then never meets the event's other accounts.
+    A numeric date is month/day/year with slashes (as US outlets print it) unless the first number
+    cannot be a month, and day.month.year with dots; a year alone (a copyright line) is not a date.
+    """
+    for line in text.split("\n", DATE_LINE_MAX_LINES)[:DATE_LINE_MAX_LINES]:
+        if len(line.split()) > DATE_LINE_MAX_WORDS or _SENTENCE_END.search(line) or is_legal_notice(line):
+            continue
+        found = _numeric_date(line) or _named_month_date(line)
+        if found is not None and found <= not_after:
+            return found
+    return None
+
+
+def _numeric_date(line: str) -> datetime | None:
+    m = _NUMERIC_DATE.search(line)
+    if m is None:
+        return None
+    if m.group(4):
+        first, second, year = int(m.group(1)), int(m.group(3)), int(m.group(4))
+        day_first = m.group(2) == "." or first > 12
+        month, day = (second, first) if day_first else (first, second)
+    else:
+        year, month, day = int(m.group(5)), int(m.group(7)), int(m.group(8))
+    return _noon(year, month, day)
+
+
+def _named_month_date(line: str) -> datetime | None:
+    years = _YEAR.findall(line)
+    if len(set(years)) != 1 or _MONTH_NAME.search(line) is None:
+        return None
+    from dateutil import parser as date_parser
+
+    try:
+        # fuzzy: the line has words around the date ("Published:", "Updated Thu", "at 16:12 CEST").
+        words = _SPACED_COLON.sub(r"\1:\2", re.sub(r"[()|,]", " ", line))
+        parsed = date_parser.parse(words, fuzzy=True, ignoretz=True, default=datetime(int(years[0]), 1, 1, 12))
+    except (ValueError, OverflowError):
+        return None
+    return _noon(parsed.year, parsed.month, parsed.day) if parsed.year == int(years[0]) else None
+
+
+def _noon(year: int, month: int, day: int) -> datetime | None:
+    try:
+        return datetime(year, month, day, 12, tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def is_legal_notice(paragraph: str) -> bool:

@@ -32,7 +32,7 @@ from services.common.settings import Settings
 from services.common.topics import ARTICLES, FEED_ITEMS
 from services.common.urls import canonical_url, same_site
 from services.extractor.aliases import AliasTable
-from services.extractor.extract import RawPage
+from services.extractor.extract import ExtractedPage, RawPage, date_line
 from services.extractor.pool import ExtractionPool, WorkerProcesses
 
 log = get_logger(__name__)
@@ -59,6 +59,7 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
             RawPage(response.body, response.charset, response.url, item.title or ""))
     tagged = await aliases.resolve(tagged)
     canonical = page_canonical(page.canonical_url, response.url)
+    fetched_at = datetime.now(UTC)
     article = Article(
         id=article_id(canonical or item.url),
         url=item.url,
@@ -68,19 +69,26 @@ async def handle(item: FeedItem, delivery: Delivery, *, http: SafeHttpClient, bu
         title=page.title or item.title or "",
         text=page.text,
         author=page.author or item.author,
-        published_at=page.published or item.published_at,
+        published_at=publication_time(page, item, fetched_at),
         updated_at=page.updated,
         language=page.language,
         site_name=page.site_name,
         description=page.description or item.summary,
         entities=tagged,
-        fetched_at=datetime.now(UTC),
+        fetched_at=fetched_at,
         fingerprint=fingerprint,
     )
     await bus.publish(ARTICLES, article.id, article)
     metrics.observe_stage("extracted", item.seen_at, article.fetched_at)
     log.info("article.extracted", article_id=article.id, url=item.url, words=len(page.text.split()),
              entities=len(tagged))
+
+
+def publication_time(page: ExtractedPage, item: FeedItem, fetched_at: datetime) -> datetime | None:
+    """When the article was published: the page's own metadata says it best, then the feed item, then a
+    date line printed atop the text ("Published: July 28, 2004"); None when none of them does (the store
+    then goes by the fetch time)."""
+    return page.published or item.published_at or date_line(page.text, not_after=fetched_at)
 
 
 def page_canonical(declared: str | None, fetched_url: str) -> str | None:

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import ExtractionFailed, NotAnArticle
-from services.extractor.extract import ExtractedPage, decode_html, drop_legal_notices, extract_page, is_legal_notice
+from services.extractor.extract import (
+    ExtractedPage,
+    date_line,
+    decode_html,
+    drop_legal_notices,
+    extract_page,
+    is_legal_notice,
+)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SEEDS = SHARED / "seeds"
@@ -485,3 +492,37 @@ def test_extracted_text_has_no_copyright_notice() -> None:
     text = extract_page(page, "https://news.example.com/council").text
     assert "Paragraph 5" in text
     assert "All rights reserved" not in text
+
+
+_FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("top", "day"), [
+    ("Published: July 28, 2004\nFred LaRue, a Watergate figure, has died.", "2004-07-28"),
+    ("Last updated 15:48 15 / 09 / 2013\nThe rescue team recovered the body.", "2013-09-15"),
+    ("Article posted on 08.07.2012\nThe champion won in the sixth round.", "2012-07-08"),  # day.month.year
+    ("Posted 2 / 3 / 2009 11:11 PM\nThe council met.", "2009-02-03"),  # slashes: month/day/year
+    ("Sunday, November 27 - 2005 at 16:12\nTremors were felt.", "2005-11-27"),
+    ("8: 56am Monday 10th June 2013\nA man has been charged.", "2013-06-10"),
+    ("Published: 2012.08.08 09:01 AM\nA fire destroyed the mill.", "2012-08-08"),
+    ("Klitschko retains his titles\n27 NOVEMBER, 2005\nThe fight ended early.", "2005-11-27"),  # under a title
+])
+def test_a_date_line_atop_the_text_dates_the_page(top: str, day: str) -> None:
+    found = date_line(top, not_after=_FETCHED)
+    assert found is not None
+    assert found.date().isoformat() == day
+    assert found.tzinfo is not None
+
+
+@pytest.mark.parametrize("top", [
+    "Copyright 2015 Associated Press. All rights reserved.\nThe storm hit on Monday.",  # a notice, not a date
+    "Copyright 2014\nThe storm hit on Monday.",  # a year alone
+    # a sentence that reports a date (a birth date): "Tenn." ends a sentence
+    "Pinup icon Bettie Page died Thursday.\nPage was born on April 22, 1923, in Nashville, Tenn.",
+    "The storm hit on Monday.\nIt was the worst in years.\nPublished: July 28, 2004",  # too far down
+    "Jul. 7 5:59 PM EDT\nThe champion won.",  # no year
+    "Published: March 3, 2027\nA date after the fetch.",
+    "Police said the man, who was arrested on July 28, 2004 in Denver, had been wanted for years by the FBI.",
+])
+def test_no_date_line_no_date(top: str) -> None:
+    assert date_line(top, not_after=_FETCHED) is None
