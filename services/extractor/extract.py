@@ -20,6 +20,8 @@ from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from dateutil import parser as date_parser
+
 from services.common.errors import ExtractionFailed, NotAnArticle
 from services.common.fingerprint import fingerprint
 from services.common.messages import Entity, Fingerprint
@@ -197,9 +199,10 @@ DATE_LINE_MAX_LINES = 2
 DATE_LINE_MAX_WORDS = 12
 """A date line is short; a longer line with a date in it is a sentence of the article."""
 _YEAR = re.compile(r"(?<![\d_])((?:19|20)\d\d)(?!\d)")
-_MONTH_NAME = re.compile(
-    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)(?:[a-z]*)\.?\s*(?:-\s*)?\d{1,2}\b"
-    r"|\b\d{1,2}(?:st|nd|rd|th)?\s*(?:-\s*)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b",
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+          r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_MONTH_NAME = re.compile(  # a month name beside a day: "July 28", "Dec. 24", "10th June", "Dec - 19"
+    rf"\b{_MONTH}\b\.?\s*(?:-\s*)?\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s*(?:-\s*)?{_MONTH}\b",
     re.IGNORECASE,
 )
 _NUMERIC_DATE = re.compile(
@@ -481,8 +484,6 @@ def _named_month_date(line: str) -> datetime | None:
     years = _YEAR.findall(line)
     if len(set(years)) != 1 or _MONTH_NAME.search(line) is None:
         return None
-    from dateutil import parser as date_parser
-
     try:
         # fuzzy: the line has words around the date ("Published:", "Updated Thu", "at 16:12 CEST").
         words = _SPACED_COLON.sub(r"\1:\2", re.sub(r"[()|,]", " ", line))

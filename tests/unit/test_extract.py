@@ -521,6 +521,7 @@ def test_a_date_line_atop_the_text_dates_the_page(top: str, day: str) -> None:
     "Pinup icon Bettie Page died Thursday.\nPage was born on April 22, 1923, in Nashville, Tenn.",
     "The storm hit on Monday.\nIt was the worst in years.\nPublished: July 28, 2004",  # too far down
     "Jul. 7 5:59 PM EDT\nThe champion won.",  # no year
+    "Stock market 5 2012 outlook\nShares rose.",  # a word that starts like a month is no month
     "Published: March 3, 2027\nA date after the fetch.",
     "Police said the man, who was arrested on July 28, 2004 in Denver, had been wanted for years by the FBI.",
 ])
