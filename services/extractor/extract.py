@@ -198,7 +198,8 @@ DATE_LINE_MAX_LINES = 2
 """A page's date line is one of its first lines; a date further down is something the article reports."""
 DATE_LINE_MAX_WORDS = 12
 """A date line is short; a longer line with a date in it is a sentence of the article."""
-_YEAR = re.compile(r"(?<![\d_])((?:19|20)\d\d)(?!\d)")
+_YEAR_DIGITS = r"(?:19|20)\d\d"
+_YEAR = re.compile(rf"(?<![\d_])({_YEAR_DIGITS})(?!\d)")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
           r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _MONTH_NAME = re.compile(  # a month name beside a day: "July 28", "Dec. 24", "10th June", "Dec - 19"
@@ -206,8 +207,8 @@ _MONTH_NAME = re.compile(  # a month name beside a day: "July 28", "Dec. 24", "1
     re.IGNORECASE,
 )
 _NUMERIC_DATE = re.compile(
-    r"(?<![\d.])(\d{1,2})\s*([/.])\s*(\d{1,2})\s*\2\s*((?:19|20)\d\d)(?!\d)"
-    r"|(?<!\d)((?:19|20)\d\d)\s*([/.-])\s*(\d{1,2})\s*\6\s*(\d{1,2})(?![\d])"
+    rf"(?<![\d.])(\d{{1,2}})\s*([/.])\s*(\d{{1,2}})\s*\2\s*({_YEAR_DIGITS})(?!\d)"
+    rf"|(?<!\d)({_YEAR_DIGITS})\s*([/.-])\s*(\d{{1,2}})\s*\6\s*(\d{{1,2}})(?!\d)"
 )
 _SPACED_COLON = re.compile(r"(\d)\s*:\s*(\d)")  # "8: 56am", as tokenised text prints a time
 _SENTENCE_END = re.compile(r"[A-Za-z]{3,}[.!?]\W*$")  # "Page was born on April 22, 1923, in Nashville, Tenn."
@@ -481,16 +482,17 @@ def _numeric_date(line: str) -> datetime | None:
 
 
 def _named_month_date(line: str) -> datetime | None:
-    years = _YEAR.findall(line)
-    if len(set(years)) != 1 or _MONTH_NAME.search(line) is None:
+    years = set(_YEAR.findall(line))
+    if len(years) != 1 or _MONTH_NAME.search(line) is None:
         return None
+    year = int(years.pop())
     try:
         # fuzzy: the line has words around the date ("Published:", "Updated Thu", "at 16:12 CEST").
         words = _SPACED_COLON.sub(r"\1:\2", re.sub(r"[()|,]", " ", line))
-        parsed = date_parser.parse(words, fuzzy=True, ignoretz=True, default=datetime(int(years[0]), 1, 1, 12))
+        parsed = date_parser.parse(words, fuzzy=True, ignoretz=True, default=datetime(year, 1, 1, 12))
     except (ValueError, OverflowError):
         return None
-    return _noon(parsed.year, parsed.month, parsed.day) if parsed.year == int(years[0]) else None
+    return _noon(parsed.year, parsed.month, parsed.day) if parsed.year == year else None
 
 
 def _noon(year: int, month: int, day: int) -> datetime | None:
