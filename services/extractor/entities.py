@@ -284,6 +284,7 @@ class _Mention:
     display: str
     norm: str
     prefix: str  # up to 60 characters of text before the mention (acronym long forms)
+    after: str = ""  # the characters right after the span ("'s" of a possessor the span left out)
     group: str = ""
     group_label: str = ""
     absorbed: bool = False
@@ -413,13 +414,24 @@ def _is_tail(words: Sequence[str], of: Sequence[str]) -> bool:
     return 0 < len(words) <= len(of) and list(of[len(of) - len(words):]) == list(words)
 
 
-_LOCATIVE = re.compile(r"\b(?:in|at|near|outside|inside|across|throughout|around|into)\s+(?:the\s+)?$", re.IGNORECASE)
+# Not "at" or "near", which a person follows as often ("shooting at Lowery", "while near Gibson"), as in the
+# place evidence of `eval entities`.
+_LOCATIVE = re.compile(r"\b(?:in|outside|inside|across|throughout|around|into)\s+(?:the\s+)?$", re.IGNORECASE)
+_POSSESSIVE_END = ("'s", "’s", "s'", "s’")
+
+
+def _possessor(m: _Mention) -> bool:
+    """Whether a mention is written as a possessor ("Penix's", "Michaelis'"), the "'s" in its span or not."""
+    return (m.surface.endswith(_POSSESSIVE_END) or m.after in ("'s", "’s")
+            or (m.surface.endswith("s") and m.after[:1] in ("'", "’")))
 
 
 def _stays_a_place(m: _Mention) -> bool:
     """A place mention that must not become a person of the same name: a country or US state ("Jordan"),
-    or a place named after a locative preposition ("in Madison")."""
-    return m.label in ("GPE", "LOC", "FAC") and (is_place_name(m.norm) or bool(_LOCATIVE.search(m.prefix)))
+    or a place named after a locative preposition ("in Madison"), unless it is a possessor ("in Zawahri's
+    bedroom": the bedroom is the place, Zawahri its owner)."""
+    return m.label in ("GPE", "LOC", "FAC") and (
+        is_place_name(m.norm) or (bool(_LOCATIVE.search(m.prefix)) and not _possessor(m)))
 
 
 def _full_names(mentions: list[_Mention]) -> dict[str, tuple[str, ...]]:
@@ -715,6 +727,7 @@ def _mentions_in(pieces: list[tuple[int, str]], spans: Iterable[list[Span]]) -> 
                     display=display,
                     norm=norm,
                     prefix=piece[max(0, start_char - 60) : start_char],
+                    after=piece[end_char : end_char + 2],
                     tokens=frozenset(norm.split()),
                 )
             )

@@ -349,6 +349,22 @@ def test_a_place_after_in_stays_a_place() -> None:
     assert set(ents) == {"person:tom madison"}  # not after a locative word: the model's error
 
 
+def test_at_near_or_a_possessor_is_no_evidence_of_a_place() -> None:
+    # a person follows "at" and "near" as often as a place does; "in Zawahri's bedroom" names his bedroom
+    ents = tag("Michael Lowery, 23, was killed. Wilson started shooting at Lowery at 4 a.m.",
+               {"Michael Lowery": "PERSON", "Lowery": "GPE"})
+    assert set(ents) == {"person:michael lowery"} and ents["person:michael lowery"].count == 2
+    ents = tag("Pamela Gibson was shot. The gun went off while near Gibson.",
+               {"Pamela Gibson": "PERSON", "Gibson": "GPE"})
+    assert set(ents) == {"person:pamela gibson"}
+    ents = tag("John Zawahri fired. Guns were found in Zawahri's bedroom.",
+               {"John Zawahri": "PERSON", "Zawahri": "GPE"})
+    assert set(ents) == {"person:john zawahri"}
+    # counter-cases: "in Madison" stays the city (above), a country stays a country whatever precedes it
+    ents = tag("Michael Jordan was hurt. He flew near Jordan.", {"Michael Jordan": "PERSON", "Jordan": "GPE"})
+    assert {"gpe:jordan", "person:michael jordan"} <= set(ents)
+
+
 def test_spellings_of_one_organisation_are_one_key() -> None:
     ents = tag("The Revolutionary Guards said so. A Revolutionary Guard commander and the Iranian Revolutionary "
                "Guards denied it.", {"Revolutionary Guards": "ORG", "Revolutionary Guard": "ORG",
