@@ -515,6 +515,63 @@ def _mistyped_full_names(mentions: list[_Mention]) -> None:
             m.tokens = frozenset(m.norm.split())
 
 
+_NAME_INITIAL = re.compile(r"^[A-Z]\.$")
+
+
+def _person_tail(words: Sequence[str], lower: frozenset[str]) -> bool:
+    """Whether words are shaped like a person's full name: two or three capitalised words (a middle initial
+    allowed), none an acronym, an institution or generic organisation word, a place's name or a word the
+    article writes in lower case."""
+    if (not 2 <= len(words) <= 3 or _NAME_INITIAL.match(words[0]) or _NAME_INITIAL.match(words[-1])
+            or non_person_type(" ".join(words).lower()) is not None):
+        return False
+    for w in words:
+        low = w.lower()
+        if (not w[:1].isupper() or (_ACRONYM.match(w) and not _NAME_INITIAL.match(w)) or low in lower
+                or (w.endswith(".") and not _NAME_INITIAL.match(w))
+                or low in GENERIC_ORG_WORDS or is_place_name(low) or institutional(f"x:{low}")):
+            return False
+    return True
+
+
+def _split_titled_names(mentions: list[_Mention], lower: frozenset[str]) -> None:
+    """A span of another type that holds a title or rank in front of a name shaped like a person's full name
+    ("School District Superintendent Matt Grose" ORG, "Superintendent Sandra Lyon" WORK_OF_ART, "Qeshm Governor
+    Mehdi Irannejad"): the name is a person, the title is dropped, and an organisation's words in front stay an
+    organisation mention ("School District"). Not a tail of one word ("General Motors"), not institutions or
+    streets ("Queen Elizabeth Hospital", "St. Louis Avenue": "St." is a saint there). A lower-case word in
+    front is no such evidence: "near Hobby Airport", "olive green Mazda Tribute"."""
+    added: list[_Mention] = []
+    for m in mentions:
+        if m.label == "PERSON" or m.group or m.absorbed:
+            continue
+        words = m.display.split()
+        cut = None
+        for i in range(len(words) - 3, -1, -1):
+            w = words[i]
+            if is_title(w) and w.lower() != "st.":
+                if _person_tail(words[i + 1:], lower):
+                    cut = i
+                break  # only the word right in front of the name
+        if cut is None:
+            continue
+        name = " ".join(words[cut + 1:])
+        norm = _fold(name, "PERSON")
+        if not norm:
+            continue
+        owner = " ".join(words[:cut])
+        owner_norm = _fold(owner, m.label) if owner else ""
+        if m.label == "ORG" and owner_norm and owner[:1].isupper():
+            added.append(_Mention(start=m.start, end=m.start if m.start < 0 else m.start + len(owner),
+                                  surface=owner, label=m.label, display=owner, norm=owner_norm, prefix=m.prefix,
+                                  tokens=frozenset(owner_norm.split())))
+        cut_at = m.surface.rfind(words[cut + 1]) if m.start >= 0 else -1
+        if cut_at > 0:
+            m.start = m.start + cut_at
+        m.label, m.display, m.norm, m.tokens = "PERSON", name, norm, frozenset(norm.split())
+    mentions.extend(added)
+
+
 def _split_possessives(mentions: list[_Mention]) -> None:
     """A span glued over a possessive whose possessed part is a person of the article ("Iranian Revolutionary
     Guards' Soleimani", "Channel 11's Cara Sapida") becomes two mentions: the possessor, with the span's
@@ -759,6 +816,7 @@ def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> l
     _retype_non_persons(mentions)
     _sentence_words(mentions, lower)
     _mistyped_full_names(mentions)
+    _split_titled_names(mentions, lower)
     _split_possessives(mentions)
     _acronym_groups(mentions)
     _person_groups(mentions)

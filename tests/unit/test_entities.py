@@ -365,6 +365,21 @@ def test_at_near_or_a_possessor_is_no_evidence_of_a_place() -> None:
     assert {"gpe:jordan", "person:michael jordan"} <= set(ents)
 
 
+def test_a_title_inside_a_span_of_another_type_puts_the_name_behind_it_to_a_person() -> None:
+    ents = tag("School District Superintendent Matt Grose closed the schools. Grose said so.",
+               {"School District Superintendent Matt Grose": "ORG", "Grose": "PERSON"})
+    assert ents["person:matt grose"].count == 2 and "org:school district" in ents
+    ents = tag("Perris Mayor Daryl Busch spoke.", {"Perris Mayor Daryl Busch": "WORK_OF_ART"})
+    assert set(ents) == {"person:daryl busch"}
+    # counter-cases: a title word in an organisation's or a street's name before no full name of a person
+    ents = tag("General Motors Corp and Queen Elizabeth Hospital agreed. Shots on West St. Louis Avenue.",
+               {"General Motors Corp": "ORG", "Queen Elizabeth Hospital": "ORG", "West St. Louis Avenue": "FAC"})
+    assert {"org:general motors corp", "org:queen elizabeth hospital", "fac:west st. louis avenue"} <= set(ents)
+    # nor a lower-case word in front ("near Hobby Airport" is no person)
+    ents = tag("It happened at Bissonnet near Country Creek.", {"Bissonnet near Country Creek": "ORG"})
+    assert not [k for k in ents if k.startswith("person:")]
+
+
 def test_spellings_of_one_organisation_are_one_key() -> None:
     ents = tag("The Revolutionary Guards said so. A Revolutionary Guard commander and the Iranian Revolutionary "
                "Guards denied it.", {"Revolutionary Guards": "ORG", "Revolutionary Guard": "ORG",
