@@ -479,18 +479,26 @@ underneath unlike until upon with within without following having according incl
 def _sentence_words(mentions: list[_Mention], lower: frozenset[str]) -> None:
     """A PERSON span that opens a sentence with a word the article also writes in lower case, or a
     preposition, in front of a name another mention of the article bears ("Following Gigante's death" beside
-    "Vincent Gigante", "Referee Tony Weeks" beside "Tony Weeks"), loses that word: capitalised only because
-    it starts the sentence."""
+    "Vincent Gigante", "Referee Tony Weeks" beside "Tony Weeks", "Across Athens" beside the city "Athens"), loses
+    that word: capitalised only because it starts the sentence. So does a demonym the article tags as a group,
+    in front of a full name another person mention bears ("Russian Alexander Povetkin")."""
     names = [m.norm.split() for m in mentions if m.label == "PERSON"]
+    others = [m.norm.split() for m in mentions if m.label != "PERSON"]
+    groups = {m.norm for m in mentions if m.label == "NORP"}
     for m in mentions:
         words = m.display.split()
-        if m.label != "PERSON" or len(words) < 2 or (words[0].lower() not in lower
-                                                     and words[0].lower() not in _PREPOSITIONS):
+        if m.label != "PERSON" or len(words) < 2:
             continue
-        if words[0].lower() in _NAME_PARTICLES or (m.prefix.strip() and not m.prefix.rstrip().endswith(_SENTENCE_END)):
+        first = words[0].lower()
+        plain = first in lower or first in _PREPOSITIONS
+        demonym = len(words) >= 3 and first in groups and bool(_DEMONYM_END.search(first))
+        if not (plain or demonym) or first in _NAME_PARTICLES:
+            continue
+        if plain and m.prefix.strip() and not m.prefix.rstrip().endswith(_SENTENCE_END):
             continue
         rest = _fold(" ".join(words[1:]), "PERSON").split()
-        if rest and any(n != m.norm.split() and len(n) >= len(rest) and _is_tail(rest, n) for n in names):
+        bearers = names + others if plain else names
+        if rest and any(n != m.norm.split() and len(n) >= len(rest) and _is_tail(rest, n) for n in bearers):
             m.display = " ".join(words[1:])
             m.norm = " ".join(rest)
             m.tokens = frozenset(rest)

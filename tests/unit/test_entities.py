@@ -521,6 +521,24 @@ def test_a_quoted_or_bracketed_nickname_is_no_part_of_the_key() -> None:
     assert "person:d'mio ingram" in tag("D'Mio Ingram was hurt.", {"D'Mio Ingram": "PERSON"})
 
 
+def test_a_sentence_opening_word_before_a_place_of_the_article_is_no_part_of_its_name() -> None:
+    ents = tag("Protests spread in Athens. Across Athens, shops closed.", {"Athens": "GPE", "Across Athens": "PERSON"})
+    assert set(ents) == {"gpe:athens"} and ents["gpe:athens"].count == 2
+
+
+def test_a_demonym_in_front_of_a_full_name_another_mention_bears_is_no_part_of_it() -> None:
+    text = "The Russian team waited. Unbeaten Russian Alexander Povetkin withdrew. Alexander Povetkin was hurt."
+    ents = tag(text, {"Russian": "NORP", "Russian Alexander Povetkin": "PERSON", "Alexander Povetkin": "PERSON"})
+    assert ents["person:alexander povetkin"].count == 2
+    # counter-cases: a first name shaped like a demonym ("Christian Bale" beside "Bale"), and no other mention
+    ents = tag("Christian voters met. Christian Bale came. Bale spoke.",
+               {"Christian": "NORP", "Christian Bale": "PERSON", "Bale": "PERSON"})
+    assert "person:christian bale" in ents
+    ents = tag("The Russian team waited. Unbeaten Russian Alexander Povetkin withdrew.",
+               {"Russian": "NORP", "Russian Alexander Povetkin": "PERSON"})
+    assert "person:russian alexander povetkin" in ents
+
+
 def test_a_sentence_opening_preposition_is_no_part_of_a_name() -> None:
     ents = tag("Mark Felt was the source. Without Felt's information, the story would not exist.",
                {"Mark Felt": "PERSON", "Without Felt": "PERSON"})
