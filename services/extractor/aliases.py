@@ -228,6 +228,25 @@ local function onto_person(key, known)
   end
   return nil
 end
+-- The one type the one earlier article that wrote the one-word name `bare` gave it, when no article gave it
+-- `kind` ("org:conyers" after "person:conyers", "person:mozilla" after "org:mozilla"): the name's first
+-- type, for this article only (not recorded: a second article of `kind` votes it apart, so a single article
+-- never ties a name's type for good). Not a place to any other type (a place becomes a person only by the
+-- type repair's evidence, never an organisation), not a word an article wrote in lower case too or someone's
+-- first name ("Michael" of "Michael Thomas").
+local function first_type(kind, bare)
+  local tally = redis.call('HGETALL', types_prefix .. bare)
+  local other, n_other = nil, 0
+  for j = 1, #tally, 2 do
+    local t, n = tally[j], tonumber(tally[j + 1])
+    if t == kind or t == PLAIN or t == GIVEN or (other and other ~= t) then return nil end
+    other, n_other = t, n_other + n
+  end
+  if not other or n_other ~= 1 then return nil end
+  if (kind == 'gpe' or kind == 'loc') and other ~= 'gpe' and other ~= 'loc' then return nil end
+  if other == 'person' and redis.call('HLEN', votes_prefix .. 'person:' .. bare) > 1 then return nil end
+  return other
+end
 local NOT_PLACES = {org = true, norp = true, product = true, work_of_art = true, event = true, law = true}
 local out = {}
 for i, item in ipairs(items) do
@@ -268,6 +287,16 @@ for i, item in ipairs(items) do
       local target = sole_bearer(bare)
       if target and target ~= key and not is_alias(target) then
         point(key, target)
+        canonical = target
+      end
+    end
+  end
+  if canonical == key and new and retypable and not item[11] and not string.find(key, ' ', 1, true) then
+    local kind, bare = string.match(key, '^([^:]*):(.*)$')
+    local first = first_type(kind, bare)
+    if first then
+      local target = resolve(first .. ':' .. bare)
+      if target ~= key and not is_alias(target) and redis.call('HEXISTS', names, target) == 1 then
         canonical = target
       end
     end

@@ -1,0 +1,64 @@
+"""The alias table against the session's real Redis: a one-word name written once follows the type it had there."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.keys import Keys
+from services.common.messages import Entity
+from services.common.redis import open_redis
+from services.common.settings import Settings
+from services.extractor.aliases import AliasTable
+
+pytestmark = pytest.mark.integration
+
+
+def entity(key: str, *aliases: str, plain: bool = False) -> Entity:
+    return Entity(key=key, name=key.split(":", 1)[1].title(), type=key.split(":")[0].upper(), count=1,
+                  first_position=0, aliases=list(aliases), plain=plain)
+
+
+async def keys(table: AliasTable, *entities: Entity) -> list[str]:
+    return [e.key for e in await table.resolve(list(entities))]
+
+
+async def test_a_one_word_name_one_article_gave_another_type_is_filed_under_that_type(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        assert await keys(table, entity("org:mozilla")) == ["org:mozilla"]
+        assert await keys(table, entity("person:mozilla")) == ["org:mozilla"]
+        # for this article only, not learned: the second article of the other type votes it apart
+        assert await table.canonical("person:mozilla") == "person:mozilla"
+        assert await keys(table, entity("person:mozilla")) == ["person:mozilla"]
+        # a person's surname one earlier article wrote alone
+        assert await keys(table, entity("person:conyers")) == ["person:conyers"]
+        assert await keys(table, entity("org:conyers")) == ["person:conyers"]
+
+
+async def test_a_place_is_not_filed_under_another_type_by_one_article(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        # a place never becomes an organisation, nor a person on one article's word ("Tyler" the city)
+        await keys(table, entity("org:raleigh"))
+        assert await keys(table, entity("gpe:raleigh")) == ["gpe:raleigh"]
+        await keys(table, entity("person:tyler"))
+        assert await keys(table, entity("gpe:tyler")) == ["gpe:tyler"]
+        # "Jordan" the country and a person named Jordan stay apart
+        await keys(table, entity("person:jordan"))
+        assert await keys(table, entity("gpe:jordan")) == ["gpe:jordan"]
+        await keys(table, entity("gpe:georgia"))
+        assert await keys(table, entity("person:georgia")) == ["person:georgia"]
+
+
+async def test_no_first_type_for_a_word_written_in_lower_case_or_a_name_of_several_types(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        await keys(table, entity("org:gang"))
+        assert await keys(table, entity("person:gang", plain=True)) == ["person:gang"]
+        await keys(table, entity("org:sani"))
+        await keys(table, entity("product:sani"))  # follows the organisation: org 1, product 1
+        assert await keys(table, entity("person:sani")) == ["person:sani"], "two types so far: none is the first"
+        # a first name is no surname to follow ("Michael" of "Michael Thomas")
+        await keys(table, entity("person:michael thomas"), entity("person:michael thomas"))
+        await keys(table, entity("person:michael thomas"))
+        assert await keys(table, entity("org:michael")) == ["org:michael"]
