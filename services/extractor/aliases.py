@@ -37,6 +37,12 @@ Two rules need to know about names (services.extractor.resolve: `match_form`,
   named; a place only ever becomes a person or another kind of place. Never
   when `retypable` says the name is always what the model said (countries and
   US states: "Jordan" the country never becomes a person, nor the reverse);
+* first type: a one-word name never filed under this article's type, that
+  earlier articles gave one other type at least as often, is filed under that
+  type's key ("org:conyers" after "person:conyers"): ties keep the type first
+  filed. Not recorded as an alias (each article asks again, so the votes
+  decide); never a place to another type, a word written in lower case or a
+  first name;
 * spelling variants: a key new to the table whose match form (`match_form`:
   "org:revolutionary guard" for "the Revolutionary Guards", "person:ivan lopez"
   for "Ivan A. Lopez") an earlier key or alias was written in is filed under that
@@ -228,21 +234,22 @@ local function onto_person(key, known)
   end
   return nil
 end
--- The one type the one earlier article that wrote the one-word name `bare` gave it, when no article gave it
--- `kind` ("org:conyers" after "person:conyers", "person:mozilla" after "org:mozilla"): the name's first
--- type, for this article only (not recorded: a second article of `kind` votes it apart, so a single article
--- never ties a name's type for good). Not a place to any other type (a place becomes a person only by the
--- type repair's evidence, never an organisation), not a word an article wrote in lower case too or someone's
--- first name ("Michael" of "Michael Thomas").
+-- The other type earlier articles gave the one-word name `bare` at least as often as `kind`, when it is the
+-- only other type ("org:conyers" after "person:conyers", "person:mozilla" after "org:mozilla"): the type the
+-- name was first filed under keeps it until another type has more articles (the caller files under it only
+-- a key never filed itself, and only onto a key that was). Not an alias: each article asks again, so the
+-- votes decide and one article never ties a name's type for good. Not a place to any other type (a place
+-- becomes a person only by the type repair's evidence, never an organisation), not a word an article wrote
+-- in lower case too or someone's first name ("Michael" of "Michael Thomas").
 local function first_type(kind, bare)
   local tally = redis.call('HGETALL', types_prefix .. bare)
-  local other, n_other = nil, 0
+  local own, other, n_other = 0, nil, 0
   for j = 1, #tally, 2 do
     local t, n = tally[j], tonumber(tally[j + 1])
-    if t == kind or t == PLAIN or t == GIVEN or (other and other ~= t) then return nil end
-    other, n_other = t, n_other + n
+    if t == PLAIN or t == GIVEN or (t ~= kind and other) then return nil end
+    if t == kind then own = n else other, n_other = t, n end
   end
-  if not other or n_other ~= 1 then return nil end
+  if not other or n_other < own then return nil end
   if (kind == 'gpe' or kind == 'loc') and other ~= 'gpe' and other ~= 'loc' then return nil end
   if other == 'person' and redis.call('HLEN', votes_prefix .. 'person:' .. bare) > 1 then return nil end
   return other

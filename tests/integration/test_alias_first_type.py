@@ -1,4 +1,4 @@
-"""The alias table against the session's real Redis: a one-word name written once follows the type it had there."""
+"""The alias table against the session's real Redis: a one-word name keeps the type it was first filed under."""
 
 from __future__ import annotations
 
@@ -22,14 +22,19 @@ async def keys(table: AliasTable, *entities: Entity) -> list[str]:
     return [e.key for e in await table.resolve(list(entities))]
 
 
-async def test_a_one_word_name_one_article_gave_another_type_is_filed_under_that_type(settings: Settings) -> None:
+async def test_a_one_word_name_keeps_the_type_first_filed_until_outvoted(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         table = AliasTable(redis, Keys(settings.key_prefix))
         assert await keys(table, entity("org:mozilla")) == ["org:mozilla"]
         assert await keys(table, entity("person:mozilla")) == ["org:mozilla"]
-        # for this article only, not learned: the second article of the other type votes it apart
-        assert await table.canonical("person:mozilla") == "person:mozilla"
-        assert await keys(table, entity("person:mozilla")) == ["person:mozilla"]
+        assert await table.canonical("person:mozilla") == "person:mozilla", "no alias: each article asks again"
+        # a tie keeps the type first filed
+        assert await keys(table, entity("org:mozilla")) == ["org:mozilla"]
+        assert await keys(table, entity("person:mozilla")) == ["org:mozilla"]  # org 2, person 1
+        assert await keys(table, entity("org:firefox")) == ["org:firefox"]
+        assert await keys(table, entity("person:firefox")) == ["org:firefox"]
+        assert await keys(table, entity("person:firefox")) == ["org:firefox"]  # org 1, person 1: the first filed
+        assert await keys(table, entity("person:firefox")) == ["person:firefox"]  # person 2: outvoted
         # a person's surname one earlier article wrote alone
         assert await keys(table, entity("person:conyers")) == ["person:conyers"]
         assert await keys(table, entity("org:conyers")) == ["person:conyers"]
