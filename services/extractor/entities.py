@@ -284,7 +284,7 @@ class _Mention:
     display: str
     norm: str
     prefix: str  # up to 60 characters of text before the mention (acronym long forms)
-    after: str = ""  # the characters right after the span ("'s" of a possessor the span left out)
+    after: str = ""  # up to 30 characters right after the span ("'s" of a possessor the span left out)
     group: str = ""
     group_label: str = ""
     absorbed: bool = False
@@ -422,7 +422,7 @@ _POSSESSIVE_END = ("'s", "’s", "s'", "s’")
 
 def _possessor(m: _Mention) -> bool:
     """Whether a mention is written as a possessor ("Penix's", "Michaelis'"), the "'s" in its span or not."""
-    return (m.surface.endswith(_POSSESSIVE_END) or m.after in ("'s", "’s")
+    return (m.surface.endswith(_POSSESSIVE_END) or m.after.startswith(("'s", "’s"))
             or (m.surface.endswith("s") and m.after[:1] in ("'", "’")))
 
 
@@ -504,20 +504,48 @@ def _sentence_words(mentions: list[_Mention], lower: frozenset[str]) -> None:
             m.tokens = frozenset(rest)
 
 
-def _mistyped_full_names(mentions: list[_Mention]) -> None:
+# A person's age in front of the name: "18-year-old Dejuan Gladney" (crime news writes every victim so; an
+# age after a name, "Baton Rouge, 25", is as often a number after a place).
+_AGE_BEFORE = re.compile(r"\b\d{1,3}-year-old\s+$")
+# ... unless the name is a place qualifying the noun after it: "a 25-year-old Baton Rouge man".
+_PERSON_NOUN_AFTER = re.compile(
+    r"^[\s-]+(?:man|woman|men|women|boy|girl|teen|teenager|youth|resident|native|mother|father|son|daughter)\b")
+_STATE_AFTER = re.compile(r"^,\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b")
+
+
+def _written_as_a_place(m: _Mention) -> bool:
+    """Whether a mention is written where a place is: after a locative preposition ("in Las Vegas", not a
+    possessor), or before a comma and a country or US state ("North Colonie, New York")."""
+    if _LOCATIVE.search(m.prefix) and not _possessor(m):
+        return True
+    state = _STATE_AFTER.match(m.after)
+    return state is not None and is_place_name(state.group(1).lower())
+
+
+def _mistyped_full_names(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> None:
     """A name of two or three capitalised words the model gave another type is a person's full name when
     the article names that person by the name's last word ("Sheena Shealey" tagged ORG, "Shealey" PERSON):
-    it becomes a PERSON mention. Not places ("Fort Pierce"), not names ending in a generic word
-    ("Fire Department") or holding a lower-case one ("Smith and Wesson")."""
+    it becomes a PERSON mention. Not names ending in a generic word ("Fire Department") or holding a
+    lower-case one ("Smith and Wesson"). A name the model called a place ("Janelle Burrell" GPE beside
+    "Burrell" PERSON) only when the article writes an age beside it ("Johnta Garner, 20", "18-year-old Dejuan
+    Gladney"), never writes it
+    where a place is ("in Fort Pierce", "North Colonie, New York") and none of its words is a country's or
+    US state's name, an institution's or a word the article writes in lower case ("north", "county")."""
     surnames = {m.norm for m in mentions if m.label == "PERSON" and len(m.tokens) == 1}
-    if not surnames:
-        return
     full = {m.norm.split()[-1] for m in mentions if m.label == "PERSON" and len(m.tokens) >= 2}
+    placed = {m.norm for m in mentions if m.label in _PLACE_LABELS and _written_as_a_place(m)}
+    aged = {m.norm for m in mentions if _AGE_BEFORE.search(m.prefix) and not _PERSON_NOUN_AFTER.match(m.after)}
     for m in mentions:
         words = m.display.split()
-        if (m.label in _NAME_LIKE and 2 <= len(words) <= 3 and all(w[:1].isupper() for w in words)
-                and m.norm.split()[-1] in surnames - full and m.norm.split()[-1] not in GENERIC_ORG_WORDS
-                and not _ACRONYM.match(words[0])):
+        if not (2 <= len(words) <= 3 and all(w[:1].isupper() for w in words)
+                and (m.norm.split()[-1] in surnames - full or m.norm in aged)
+                and m.norm.split()[-1] not in GENERIC_ORG_WORDS and not _ACRONYM.match(words[0])):
+            continue
+        if (m.label in ("GPE", "LOC") or m.norm.split()[-1] not in surnames) and (
+                m.norm not in aged or m.norm in placed or institutional(f"x:{m.norm}") or is_place_name(m.norm)
+                or any(w in lower or is_place_name(w) for w in m.norm.split())):
+            continue
+        if m.label in _NAME_LIKE or m.label in ("GPE", "LOC"):
             m.label = "PERSON"
             m.norm = _fold(m.display, "PERSON")
             m.tokens = frozenset(m.norm.split())
@@ -792,7 +820,7 @@ def _mentions_in(pieces: list[tuple[int, str]], spans: Iterable[list[Span]]) -> 
                     display=display,
                     norm=norm,
                     prefix=piece[max(0, start_char - 60) : start_char],
-                    after=piece[end_char : end_char + 2],
+                    after=piece[end_char : end_char + 30],
                     tokens=frozenset(norm.split()),
                 )
             )
@@ -823,7 +851,7 @@ def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> l
     """The article's entities from its mentions; `lower` holds the words the article writes in lower case."""
     _retype_non_persons(mentions)
     _sentence_words(mentions, lower)
-    _mistyped_full_names(mentions)
+    _mistyped_full_names(mentions, lower)
     _split_titled_names(mentions, lower)
     _split_possessives(mentions)
     _acronym_groups(mentions)

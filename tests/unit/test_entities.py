@@ -403,6 +403,22 @@ def test_a_full_name_the_model_called_an_organisation_is_the_person_the_article_
     assert "org:smith and wesson" in ents  # a lower-case word: no person's name
 
 
+def test_a_full_name_written_behind_an_age_is_a_person_whatever_the_model_said() -> None:
+    ents = tag("Police identified the victim as 18-year-old Dejuan Gladney. Gladney died.",
+               {"Dejuan Gladney": "GPE", "Gladney": "PERSON"})
+    assert set(ents) == {"person:dejuan gladney"} and ents["person:dejuan gladney"].count == 2
+    ents = tag("Officers found 58-year-old Santa Guerrero hurt.", {"Santa Guerrero": "GPE"})
+    assert set(ents) == {"person:santa guerrero"}
+    # counter-cases: a place qualifying a noun ("a 25-year-old Baton Rouge man"), a place written as one, a place
+    # beside a one-word person of its name but no age
+    ents = tag("A 25-year-old Baton Rouge man was shot.", {"Baton Rouge": "GPE"})
+    assert set(ents) == {"gpe:baton rouge"}
+    ents = tag("A 25-year-old Las Vegas was born in Las Vegas.", {"Las Vegas": "GPE"})
+    assert set(ents) == {"gpe:las vegas"}
+    ents = tag("Shots in Las Vegas. Vegas said nothing.", {"Las Vegas": "GPE", "Vegas": "PERSON"})
+    assert "gpe:las vegas" in ents
+
+
 def test_aliases_are_same_type_tails_only() -> None:
     ents = tag("Qassem Soleimani met Putin. Soleimani left. My friend Qassem, Putin said. Fars news agency "
                "reported it, Fars said.", {"Qassem Soleimani": "PERSON", "Putin": "PERSON", "Soleimani": "GPE",
