@@ -504,6 +504,25 @@ def _sentence_words(mentions: list[_Mention], lower: frozenset[str]) -> None:
             m.tokens = frozenset(rest)
 
 
+# "the Grigoropoulos family", "the Mayes home": a family named by its surname after "the".
+_HOUSEHOLD_AFTER = re.compile(r"^\s+(?:family|families|home|house|household|residence|brothers|sisters|case)\b")
+
+
+def _teams_tagged_person(mentions: list[_Mention]) -> None:
+    """A one-word plural PERSON name the article writes after "the" ("the Steelers", "the Bluejays") and no
+    person of the article bears as a surname is a team or other group: ORG, every mention of it. Not a family
+    ("the Mayes home", "the Watkins family"), not a possessor, not one word of a longer span."""
+    surnames = {m.norm.split()[-1] for m in mentions if m.label == "PERSON" and len(m.tokens) >= 2}
+    teams = {m.norm for m in mentions
+             if m.label == "PERSON" and len(m.tokens) == 1 and m.norm not in surnames
+             and m.norm.endswith("s") and not m.norm.endswith(("ss", "'s", "us", "is"))
+             and re.search(r"(?<![\w-])the\s+$", m.prefix) and not _HOUSEHOLD_AFTER.match(m.after)
+             and not m.after.startswith(("'s", "’s"))}
+    for m in mentions:
+        if m.label == "PERSON" and m.norm in teams:
+            m.label = "ORG"
+
+
 # A person's age in front of the name: "18-year-old Dejuan Gladney" (crime news writes every victim so; an
 # age after a name, "Baton Rouge, 25", is as often a number after a place).
 _AGE_BEFORE = re.compile(r"\b\d{1,3}-year-old\s+$")
@@ -850,6 +869,7 @@ def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span
 def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> list[Entity]:
     """The article's entities from its mentions; `lower` holds the words the article writes in lower case."""
     _retype_non_persons(mentions)
+    _teams_tagged_person(mentions)
     _sentence_words(mentions, lower)
     _mistyped_full_names(mentions, lower)
     _split_titled_names(mentions, lower)

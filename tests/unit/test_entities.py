@@ -419,6 +419,18 @@ def test_a_full_name_written_behind_an_age_is_a_person_whatever_the_model_said()
     assert "gpe:las vegas" in ents
 
 
+def test_a_plural_name_written_after_the_is_a_team_not_a_person() -> None:
+    ents = tag("The Steelers won. Pittsburgh beat the Steelers' rivals, and the Steelers lead.",
+               {"Steelers": "PERSON", "Pittsburgh": "GPE"})
+    assert "org:steelers" in ents and ents["org:steelers"].count == 3 and "person:steelers" not in ents
+    # counter-cases: a family named after "the", a surname of a person the article names in full
+    ents = tag("Shots hit the Mayes home. Mayes was not hurt.", {"Mayes": "PERSON"})
+    assert set(ents) == {"person:mayes"}
+    ents = tag("Terry Nichols was tried. After the Nichols verdict, Nichols spoke.",
+               {"Terry Nichols": "PERSON", "Nichols": "PERSON"})
+    assert set(ents) == {"person:terry nichols"}
+
+
 def test_aliases_are_same_type_tails_only() -> None:
     ents = tag("Qassem Soleimani met Putin. Soleimani left. My friend Qassem, Putin said. Fars news agency "
                "reported it, Fars said.", {"Qassem Soleimani": "PERSON", "Putin": "PERSON", "Soleimani": "GPE",
