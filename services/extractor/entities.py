@@ -466,6 +466,37 @@ def _retype_non_persons(mentions: list[_Mention]) -> None:
             m.label, m.display, m.norm, m.tokens = label, display, norm, frozenset(norm.split())
 
 
+_CALL_SIGN = re.compile(r"^(?=[A-Z0-9]*[A-Z])[A-Z0-9]{3,}$")  # "WBTV", "KGUN9", "ACSO": no name word
+_TRAILING_ACRONYM = re.compile(r"^[A-Z]{2,}$")
+_ROMAN = re.compile(r"^(?:I{1,3}|IV|VI{0,3}|IX|XI{0,3}|XIV|XV|XVI{0,3})$")  # "Benedict XVI", "Printess Winston IV"
+
+
+def _acronyms_in_person_spans(mentions: list[_Mention]) -> None:
+    """A PERSON span of mixed case that starts or ends with an acronym ("KGUN9 Chris Carillo", "Mike Groll AP":
+    a station, agency or credit glued to a name) loses it when a name of two words or more remains, and is an
+    organisation when one word remains ("WBTV Charlotte", "ACSO K9", "Clarksville PD"). Not a regnal number
+    ("Benedict XVI"), not a span in capitals ("JOHN DAVENPORT"), not initials ("TJ Dileo", "J.R. Smith")."""
+    for m in mentions:
+        words = m.display.split()
+        if m.label != "PERSON" or len(words) < 2 or m.display.isupper():
+            continue
+        if _CALL_SIGN.match(words[0]):
+            rest = words[1:]
+        elif _TRAILING_ACRONYM.match(words[-1]) and not _ROMAN.match(words[-1]):
+            rest = words[:-1]
+        else:
+            continue
+        if len(rest) >= 2:
+            norm = _fold(" ".join(rest), "PERSON")
+            if norm:
+                m.display, m.norm, m.tokens = " ".join(rest), norm, frozenset(norm.split())
+        else:
+            display = _clean_name(m.surface, "ORG")
+            norm = _fold(display, "ORG")
+            if norm:
+                m.label, m.display, m.norm, m.tokens = "ORG", display, norm, frozenset(norm.split())
+
+
 _SENTENCE_END = ('.', '!', '?', '"', '”', ':', '\n')
 # Prepositions (a closed class of English), participial ones included: a sentence may open with one in front of
 # a name ("Without Felt's information", "Following Gigante's conviction") where the article writes it nowhere else.
@@ -869,6 +900,7 @@ def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span
 def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> list[Entity]:
     """The article's entities from its mentions; `lower` holds the words the article writes in lower case."""
     _retype_non_persons(mentions)
+    _acronyms_in_person_spans(mentions)
     _teams_tagged_person(mentions)
     _sentence_words(mentions, lower)
     _mistyped_full_names(mentions, lower)

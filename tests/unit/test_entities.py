@@ -431,6 +431,16 @@ def test_a_plural_name_written_after_the_is_a_team_not_a_person() -> None:
     assert set(ents) == {"person:terry nichols"}
 
 
+def test_an_acronym_glued_to_a_person_span_is_a_station_or_credit_not_a_name() -> None:
+    ents = tag("KGUN9 Chris Carillo reported it. Photo: Mike Groll AP. WBTV Charlotte has more.",
+               {"KGUN9 Chris Carillo": "PERSON", "Mike Groll AP": "PERSON", "WBTV Charlotte": "PERSON"})
+    assert {"person:chris carillo", "person:mike groll", "org:wbtv charlotte"} <= set(ents)
+    # counter-cases: a regnal number, a name in capitals, initials
+    ents = tag("Pope Benedict XVI spoke. JOHN DAVENPORT wrote. TJ Dileo played.",
+               {"Benedict XVI": "PERSON", "JOHN DAVENPORT": "PERSON", "TJ Dileo": "PERSON"})
+    assert {"person:benedict xvi", "person:john davenport", "person:tj dileo"} <= set(ents)
+
+
 def test_aliases_are_same_type_tails_only() -> None:
     ents = tag("Qassem Soleimani met Putin. Soleimani left. My friend Qassem, Putin said. Fars news agency "
                "reported it, Fars said.", {"Qassem Soleimani": "PERSON", "Putin": "PERSON", "Soleimani": "GPE",
