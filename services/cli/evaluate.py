@@ -51,7 +51,8 @@ def eval_stories(
             typer.echo(json.dumps(rows))
             return
         for mode, details in rows.items():
-            typer.echo(f"{cv}-fold grouped cross-validation, {mode} replay (test folds pooled)")
+            typer.echo(f"{cv}-fold grouped cross-validation, {mode} replay (test folds pooled; stream N: the whole "
+                       f"stream scored with fold N's model, which never saw 1/{cv} of its events)")
             _print_story_scores(details)
         return
 

@@ -395,12 +395,16 @@ def cross_validate_rows(data: Prepared, rows: list[Row], settings: Settings, *, 
     collects those rows places every article, but only the other folds' rows are kept),
     the whole stream is replayed with it (so the test events meet as many other stories as
     in a real replay), and only the test fold's articles are scored; the folds' predictions
-    are pooled. Chains across folds are split when scored, so CV is kind on chaining: read
-    the replays of the shipped model beside it."""
+    are pooled ("all" and each corpus). Chains across folds are split when scored, so CV is
+    kind on chaining: each fold's model is also scored on the whole stream it replayed
+    ("stream N": the test fold's events it never saw among the others). Those K figures of chaining, beside the
+    one replay of the shipped model, show how much a retraining moves them."""
     group = {r.id: group_of(r) for r in data.normal}
     event_group = {r.cluster: group_of(r) for r in data.normal}
     task = progress.add_task("cross-validating", total=k * len(data.replays)) if progress else None
     predicted: dict[str, dict[str, str]] = {mode: {} for mode in data.replays}
+    gold = {r.id: r.cluster for r in data.normal}
+    streams: dict[str, dict[str, ClusterScores]] = {mode: {} for mode in data.replays}
     for n, test in enumerate(folds(data.normal, k)):
         def in_training(r: Row, test: set[str] = test) -> bool:
             return group[r.article_id] not in test and event_group.get(r.story_event) not in test
@@ -409,13 +413,14 @@ def cross_validate_rows(data: Prepared, rows: list[Row], settings: Settings, *, 
         for mode, (records, entities) in data.replays.items():
             found = _run(records, entities, settings, with_model(model))
             predicted[mode].update({i: f"{n}:{p['cluster']}" for i, p in found.items() if group[i] in test})
+            streams[mode][f"stream {n + 1}"] = cluster_scores(gold, {i: p["cluster"] for i, p in found.items()})
             if progress is not None and task is not None:
                 progress.advance(task)
-    gold = {r.id: r.cluster for r in data.normal}
     out: dict[str, dict[str, ClusterScores]] = {}
     for mode in data.replays:
         out[mode] = {"all": cluster_scores(gold, predicted[mode])}
         for corpus in sorted({r.corpus for r in data.normal}):
             ids = [r.id for r in data.normal if r.corpus == corpus]
             out[mode][corpus] = cluster_scores({i: gold[i] for i in ids}, predicted[mode])
+        out[mode].update(streams[mode])
     return out
