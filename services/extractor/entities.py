@@ -576,23 +576,28 @@ def _mistyped_full_names(mentions: list[_Mention], lower: frozenset[str] = froze
     """A name of two or three capitalised words the model gave another type is a person's full name when
     the article names that person by the name's last word ("Sheena Shealey" tagged ORG, "Shealey" PERSON):
     it becomes a PERSON mention. Not names ending in a generic word ("Fire Department") or holding a
-    lower-case one ("Smith and Wesson"). A name the model called a place ("Janelle Burrell" GPE beside
-    "Burrell" PERSON) only when the article writes an age beside it ("Johnta Garner, 20", "18-year-old Dejuan
-    Gladney"), never writes it
-    where a place is ("in Fort Pierce", "North Colonie, New York") and none of its words is a country's or
-    US state's name, an institution's or a word the article writes in lower case ("north", "county")."""
+    lower-case one ("Smith and Wesson"), nor a list ("Tonys, Jackman"). So is such a name the article writes
+    behind an age ("18-year-old Dejuan Gladney") without naming the person by surname. A name the model
+    called a place ("Janelle Burrell" GPE beside "Burrell" PERSON, "58-year-old Santa Guerrero") only when it is
+    written once (a person is named in full once, then by surname; "Las Vegas" is written in full throughout)
+    or behind an age, and the article never writes it where a place is ("in Fort Pierce", "North Colonie, New
+    York") and none of its words is a country's or US state's name, an institution's or a word the article
+    writes in lower case ("north", "county"); not a place qualifying a noun behind an age ("a 25-year-old
+    Baton Rouge man")."""
     surnames = {m.norm for m in mentions if m.label == "PERSON" and len(m.tokens) == 1}
     full = {m.norm.split()[-1] for m in mentions if m.label == "PERSON" and len(m.tokens) >= 2}
     placed = {m.norm for m in mentions if m.label in _PLACE_LABELS and _written_as_a_place(m)}
     aged = {m.norm for m in mentions if _AGE_BEFORE.search(m.prefix) and not _PERSON_NOUN_AFTER.match(m.after)}
+    written = Counter(m.norm for m in mentions)
     for m in mentions:
         words = m.display.split()
-        if not (2 <= len(words) <= 3 and all(w[:1].isupper() for w in words)
+        if not (2 <= len(words) <= 3 and all(w[:1].isupper() and not w.endswith(",") for w in words)
                 and (m.norm.split()[-1] in surnames - full or m.norm in aged)
                 and m.norm.split()[-1] not in GENERIC_ORG_WORDS and not _ACRONYM.match(words[0])):
             continue
         if (m.label in ("GPE", "LOC") or m.norm.split()[-1] not in surnames) and (
-                m.norm not in aged or m.norm in placed or institutional(f"x:{m.norm}") or is_place_name(m.norm)
+                (m.norm not in aged and (m.norm.split()[-1] not in surnames or written[m.norm] > 1)) or m.norm in placed
+                or institutional(f"x:{m.norm}") or is_place_name(m.norm)
                 or any(w in lower or is_place_name(w) for w in m.norm.split())):
             continue
         if m.label in _NAME_LIKE or m.label in ("GPE", "LOC"):

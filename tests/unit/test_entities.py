@@ -419,6 +419,18 @@ def test_a_full_name_written_behind_an_age_is_a_person_whatever_the_model_said()
     assert "gpe:las vegas" in ents
 
 
+def test_a_full_name_the_model_called_a_place_written_once_beside_its_surname_is_the_person() -> None:
+    ents = tag("As CBS 2's Janelle Burrell reported, shots were fired. Police told Burrell it was not random.",
+               {"Janelle Burrell": "GPE", "Burrell": "PERSON"})
+    assert set(ents) == {"person:janelle burrell"} and ents["person:janelle burrell"].count == 2
+    # counter-cases: a place written in full again and again, a place written as one
+    ents = tag("Las Vegas police came. Las Vegas schools closed. Vegas said nothing.",
+               {"Las Vegas": "GPE", "Vegas": "PERSON"})
+    assert "gpe:las vegas" in ents and "person:las vegas" not in ents
+    ents = tag("A man was shot outside Fort Pierce. Pierce said he saw it.", {"Fort Pierce": "GPE", "Pierce": "PERSON"})
+    assert "gpe:fort pierce" in ents
+
+
 def test_a_plural_name_written_after_the_is_a_team_not_a_person() -> None:
     ents = tag("The Steelers won. Pittsburgh beat the Steelers' rivals, and the Steelers lead.",
                {"Steelers": "PERSON", "Pittsburgh": "GPE"})
