@@ -451,13 +451,29 @@ _NAME_LIKE = frozenset({"ORG", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", 
 _PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _retype_non_persons(mentions: list[_Mention]) -> None:
     """A PERSON span whose last word no person bears ("N. Kenwood Avenue", "John H. Stroger Jr. Hospital",
-    "County Sheriff") takes the type that word says (`non_person_type`), so no person key names a building."""
+    "County Sheriff") takes the type that word says (`non_person_type`), so no person key names a building.
+    A name holds no digit: a span with one is the name before it when two words remain ("Joe Louis 26 - 1",
+    "George Chen.[9", "John S. Pritchard 3rd"), else an organisation ("Ward 2 Marshal", "Local 4")."""
     for m in mentions:
         if m.label != "PERSON":
             continue
         label = non_person_type(m.norm)
+        words = m.display.split()
+        cut = next((i for i, w in enumerate(words) if _DIGIT.search(w)), None)
+        if label is None and cut is not None:
+            # the letters of the word that holds the digit before a bracket or comma ("Abdou,[36" -> "Abdou")
+            head = re.match(r"^([^\W\d_][\w'’-]*?)(?:[.,]?\[|,)", words[cut])
+            before = _clean_name(" ".join(words[:cut] + ([head.group(1)] if head else [])), "PERSON")
+            norm = _fold(before, "PERSON")
+            if len(norm.split()) >= 2 and not _DIGIT.search(norm):
+                m.display, m.norm, m.tokens = before, norm, frozenset(norm.split())
+                continue
+            label = "ORG"
         if label is None:
             continue
         display = _clean_name(m.surface, label)
@@ -593,7 +609,7 @@ def _mistyped_full_names(mentions: list[_Mention], lower: frozenset[str] = froze
         words = m.display.split()
         if not (2 <= len(words) <= 3 and all(w[:1].isupper() and not w.endswith(",") for w in words)
                 and (m.norm.split()[-1] in surnames - full or m.norm in aged)
-                and m.norm.split()[-1] not in GENERIC_ORG_WORDS and not _ACRONYM.match(words[0])):
+                and m.norm.split()[-1] not in GENERIC_ORG_WORDS and not any(_CALL_SIGN.match(w) for w in words)):
             continue
         if (m.label in ("GPE", "LOC") or m.norm.split()[-1] not in surnames) and (
                 (m.norm not in aged and (m.norm.split()[-1] not in surnames or written[m.norm] > 1)) or m.norm in placed
@@ -904,8 +920,8 @@ def entities_from_spans(pieces: list[tuple[int, str]], spans: Sequence[list[Span
 
 def _resolve(mentions: list[_Mention], lower: frozenset[str] = frozenset()) -> list[Entity]:
     """The article's entities from its mentions; `lower` holds the words the article writes in lower case."""
+    _acronyms_in_person_spans(mentions)  # first: "KGUN9 Chris Carillo" is a name behind a call sign
     _retype_non_persons(mentions)
-    _acronyms_in_person_spans(mentions)
     _teams_tagged_person(mentions)
     _sentence_words(mentions, lower)
     _mistyped_full_names(mentions, lower)

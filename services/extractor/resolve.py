@@ -165,6 +165,8 @@ def institutional(key: str) -> bool:
 # unrelated shootings treated at one hospital, and a model retrained on them joined the test suite's
 # earthquake and dock strike (README, Evaluation).
 _STREET_HEADS = frozenset("avenue ave ave. drive road rd rd. boulevard blvd blvd. parkway pkwy highway hwy".split())
+_SURNAME_STREET_HEADS = frozenset("street st st. lane ln ln. court ct ct. place pl pl. way terrace circle".split())
+_COMPASS = frozenset("north south east west n n. s s. e e. w w. northeast northwest southeast southwest".split())
 _INSTITUTION_HEADS = frozenset("""
 department dept dept. department's office sheriff sheriff's sheriffs center centre school university
 college district station patrol agency bureau police jail prison tribune chronicle herald dispatch gazette journal
@@ -174,12 +176,16 @@ times news club awards labs swat metro county township academy
 
 def non_person_type(name: str) -> str | None:
     """The type a name the model tagged PERSON has by its last word, or None when it may be a person:
-    "FAC" for a street ("n. kenwood avenue"), "ORG" for an institution ("county sheriff", "chicago
-    tribune"). A one-word name is left alone ("Sheriff" is a title there)."""
+    "FAC" for a street ("n. kenwood avenue", "north harding street", "w. 16th st."), "ORG" for an institution
+    ("county sheriff", "chicago tribune"). A one-word name is left alone ("Sheriff" is a title there)."""
     words = name.split()
     if len(words) < 2:
         return None
     if words[-1] in _STREET_HEADS:
+        return "FAC"
+    # "North Harding Street", "W. 16th St.": a street word that is also a surname ("Reginald Street") ends a
+    # street behind a compass point or a number
+    if words[-1] in _SURNAME_STREET_HEADS and (words[0] in _COMPASS or any(c.isdigit() for c in name)):
         return "FAC"
     if words[-1] in _INSTITUTION_HEADS:
         return "ORG"

@@ -453,6 +453,26 @@ def test_an_acronym_glued_to_a_person_span_is_a_station_or_credit_not_a_name() -
     assert {"person:benedict xvi", "person:john davenport", "person:tj dileo"} <= set(ents)
 
 
+def test_a_person_name_holds_no_digit_and_a_street_ends_behind_a_compass_point() -> None:
+    ents = tag("Joe Louis 26 - 1 fought. George Chen.[9 wrote. Ward 2 Marshal spoke. Jimmy Lyons,32, died.",
+               {"Joe Louis 26 - 1": "PERSON", "George Chen.[9": "PERSON", "Ward 2 Marshal": "PERSON",
+                "Jimmy Lyons,32": "PERSON"})
+    assert {"person:joe louis", "person:george chen", "org:ward 2 marshal", "person:jimmy lyons"} <= set(ents)
+    ents = tag("Shots on North Harding Street and W. 16th St. hit a car.",
+               {"North Harding Street": "PERSON", "W. 16th St.": "PERSON"})
+    assert {"fac:north harding street", "fac:w. 16th st."} <= set(ents)
+    # counter-case: a surname that is a street word, without a compass point or a number
+    assert "person:reginald street" in tag("Reginald Street, 35, died.", {"Reginald Street": "PERSON"})
+
+
+def test_initials_in_front_of_a_surname_the_article_uses_make_a_full_name() -> None:
+    ents = tag("CC Sabathia pitched. Sabathia won.", {"CC Sabathia": "ORG", "Sabathia": "PERSON"})
+    assert set(ents) == {"person:cc sabathia"}
+    # counter-case: a call sign in front is a station ("WABC Slick" beside "Slick")
+    ents = tag("WABC Slick aired it. Slick said so.", {"WABC Slick": "ORG", "Slick": "PERSON"})
+    assert "org:wabc slick" in ents
+
+
 def test_aliases_are_same_type_tails_only() -> None:
     ents = tag("Qassem Soleimani met Putin. Soleimani left. My friend Qassem, Putin said. Fars news agency "
                "reported it, Fars said.", {"Qassem Soleimani": "PERSON", "Putin": "PERSON", "Soleimani": "GPE",
