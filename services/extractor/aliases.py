@@ -240,18 +240,25 @@ end
 -- a key never filed itself, and only onto a key that was). Not an alias: each article asks again, so the
 -- votes decide and one article never ties a name's type for good. Not a place to any other type (a place
 -- becomes a person only by the type repair's evidence, never an organisation), not a word an article wrote
--- in lower case too or someone's first name ("Michael" of "Michael Thomas").
+-- in lower case too; someone's first name ("Michael" of "Michael Thomas") only onto the bare word's key.
 local function first_type(kind, bare)
   local tally = redis.call('HGETALL', types_prefix .. bare)
-  local own, other, n_other = 0, nil, 0
+  local own, other, n_other, given = 0, nil, 0, false
   for j = 1, #tally, 2 do
     local t, n = tally[j], tonumber(tally[j + 1])
-    if t == PLAIN or t == GIVEN or (t ~= kind and other) then return nil end
-    if t == kind then own = n else other, n_other = t, n end
+    if t == GIVEN then
+      given = true
+    else
+      if t == PLAIN or (t ~= kind and other) then return nil end
+      if t == kind then own = n else other, n_other = t, n end
+    end
   end
   if not other or n_other < own then return nil end
   if (kind == 'gpe' or kind == 'loc') and other ~= 'gpe' and other ~= 'loc' then return nil end
   if other == 'person' and redis.call('HLEN', votes_prefix .. 'person:' .. bare) > 1 then return nil end
+  -- someone's first name ("Michael" of "Michael Thomas"): only onto the bare word itself, never through an
+  -- alias to a full name
+  if given and redis.call('HEXISTS', aliases, other .. ':' .. bare) == 1 then return nil end
   return other
 end
 local NOT_PLACES = {org = true, norp = true, product = true, work_of_art = true, event = true, law = true}

@@ -63,7 +63,9 @@ async def test_no_first_type_for_a_word_written_in_lower_case_or_a_name_of_sever
         await keys(table, entity("org:sani"))
         await keys(table, entity("product:sani"))  # follows the organisation: org 1, product 1
         assert await keys(table, entity("person:sani")) == ["person:sani"], "two types so far: none is the first"
-        # a first name is no surname to follow ("Michael" of "Michael Thomas")
-        await keys(table, entity("person:michael thomas"), entity("person:michael thomas"))
+        # a first name ("Michael" of "Michael Thomas") follows only onto the bare word's own key
         await keys(table, entity("person:michael thomas"))
-        assert await keys(table, entity("org:michael")) == ["org:michael"]
+        assert await keys(table, entity("org:michael")) == ["org:michael"], "no other type of the bare word"
+        await keys(table, entity("person:crowley"))
+        await keys(table, entity("person:crowley smith"))
+        assert await keys(table, entity("org:crowley")) == ["person:crowley"]
