@@ -333,7 +333,12 @@ for i, item in ipairs(items) do
     -- a known person's full name behind words the model glued in front ("te jeremy shockey", "qeshm governor
     -- mehdi irannejad"): the person
     for _, tail in ipairs(item[8]) do
-      local target = (redis.call('HEXISTS', names, tail) == 1 or is_alias(tail)) and onto_person(key, tail)
+      -- a tail behind no title ('?' in front: "org:victims shane newland") only when the table knows the
+      -- tail as a full name whose first word is a first name ("crime" of a junk "crime stoppers" is none)
+      local untitled = string.sub(tail, 1, 1) == '?'
+      if untitled then tail = string.sub(tail, 2) end
+      local target = (redis.call('HEXISTS', names, tail) == 1 or is_alias(tail))
+          and (not untitled or (full_name(tail) and not only_given(tail))) and onto_person(key, tail)
       if target then canonical = target; break end
     end
   end
@@ -470,15 +475,25 @@ def person_tails(key: str) -> list[str]:
     first: its tails of two words or more ("person:te jeremy shockey" -> "person:jeremy shockey"). Not a
     name of institution words ("person:howard county sheriff" is no sheriff called "county sheriff"), not
     a generational suffix ("michael thomas jr." is no "thomas jr."). A key the model gave another type than
-    a place: only the tail behind a title or rank ("org:carolina panthers qb cam newton" -> "person:cam
-    newton", "work_of_art:baltimore mayor stephanie rawlings-blake"; not "org:broward crime stoppers", whose
-    tail a junk person key "crime stoppers" may be)."""
+    a place: the tail behind a title or rank ("org:carolina panthers qb cam newton" -> "person:cam
+    newton", "work_of_art:baltimore mayor stephanie rawlings-blake"), and, marked '?' for the table to check
+    that its first word is a first name the table knows, any other tail of two or three words
+    ("?person:shane newland" of "org:victims shane newland"; not "org:broward crime stoppers", whose tail a
+    junk person key "crime stoppers" may be: "crime" is no one's first name)."""
     kind, _, name = key.partition(":")
     words = name.split()
     if kind in _PLACE_KINDS or len(words) < 3 or words[-1] in _SUFFIXES:
         return []
-    tails = (" ".join(words[i:]) for i in range(1, len(words) - 1) if kind == "person" or is_title(words[i - 1]))
-    return [f"person:{tail}" for tail in tails if specific(f"org:{tail}")]
+    out = []
+    for i in range(1, len(words) - 1):
+        tail = " ".join(words[i:])
+        if not specific(f"org:{tail}"):
+            continue
+        if kind == "person" or is_title(words[i - 1]):
+            out.append(f"person:{tail}")
+        elif len(words) - i <= 3 and not is_title(words[i]) and all(_NAME_WORD.match(w) for w in words[i:]):
+            out.append(f"?person:{tail}")
+    return out
 
 
 _NAME_WORD = re.compile(r"^[^\W\d_][\w.'-]*$")

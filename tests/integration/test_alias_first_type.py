@@ -69,3 +69,15 @@ async def test_no_first_type_for_a_word_written_in_lower_case_or_a_name_of_sever
         await keys(table, entity("person:crowley"))
         await keys(table, entity("person:crowley smith"))
         assert await keys(table, entity("org:crowley")) == ["person:crowley"]
+
+
+async def test_a_known_full_name_glued_behind_other_words_is_the_person_when_its_first_word_is_a_first_name(
+        settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        table = AliasTable(redis, Keys(settings.key_prefix))
+        await keys(table, entity("person:shane newland"))
+        await keys(table, entity("person:shane smith"))  # "shane" is two people's first name
+        assert await keys(table, entity("org:victims shane newland")) == ["person:shane newland"]
+        # counter-case: a junk person key whose first word is no one's first name ("crime stoppers")
+        await keys(table, entity("person:crime stoppers"))
+        assert await keys(table, entity("org:broward crime stoppers")) == ["org:broward crime stoppers"]
