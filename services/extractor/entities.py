@@ -463,7 +463,7 @@ def _retype_non_persons(mentions: list[_Mention]) -> None:
         if m.label != "PERSON":
             continue
         label = non_person_type(m.norm)
-        words = m.display.split()
+        words = m.display.split() if label is None and _DIGIT.search(m.display) else []
         cut = next((i for i, w in enumerate(words) if _DIGIT.search(w)), None)
         if label is None and cut is not None:
             # the letters of the word that holds the digit before a bracket or comma ("Abdou,[36" -> "Abdou")
@@ -493,9 +493,9 @@ def _acronyms_in_person_spans(mentions: list[_Mention]) -> None:
     organisation when one word remains ("WBTV Charlotte", "ACSO K9", "Clarksville PD"). Not a regnal number
     ("Benedict XVI"), not a span in capitals ("JOHN DAVENPORT"), not initials ("TJ Dileo", "J.R. Smith")."""
     for m in mentions:
-        words = m.display.split()
-        if m.label != "PERSON" or len(words) < 2 or m.display.isupper():
+        if m.label != "PERSON" or len(m.tokens) < 2 or m.display.isupper():
             continue
+        words = m.display.split()
         if _CALL_SIGN.match(words[0]):
             rest = words[1:]
         elif _TRAILING_ACRONYM.match(words[-1]) and not _ROMAN.match(words[-1]):
@@ -529,13 +529,13 @@ def _sentence_words(mentions: list[_Mention], lower: frozenset[str]) -> None:
     "Vincent Gigante", "Referee Tony Weeks" beside "Tony Weeks", "Across Athens" beside the city "Athens"), loses
     that word: capitalised only because it starts the sentence. So does a demonym the article tags as a group,
     in front of a full name another person mention bears ("Russian Alexander Povetkin")."""
-    names = [m.norm.split() for m in mentions if m.label == "PERSON"]
-    others = [m.norm.split() for m in mentions if m.label != "PERSON"]
+    names: list[list[str]] | None = None  # read once a span needs them: most articles have none
+    others: list[list[str]] = []
     groups = {m.norm for m in mentions if m.label == "NORP"}
     for m in mentions:
-        words = m.display.split()
-        if m.label != "PERSON" or len(words) < 2:
+        if m.label != "PERSON" or " " not in m.display:
             continue
+        words = m.display.split()
         first = words[0].lower()
         plain = first in lower or first in _PREPOSITIONS
         demonym = len(words) >= 3 and first in groups and bool(_DEMONYM_END.search(first))
@@ -544,6 +544,9 @@ def _sentence_words(mentions: list[_Mention], lower: frozenset[str]) -> None:
         if plain and m.prefix.strip() and not m.prefix.rstrip().endswith(_SENTENCE_END):
             continue
         rest = _fold(" ".join(words[1:]), "PERSON").split()
+        if names is None:
+            names = [o.norm.split() for o in mentions if o.label == "PERSON"]
+            others = [o.norm.split() for o in mentions if o.label != "PERSON"]
         bearers = names + others if plain else names
         if rest and any(n != m.norm.split() and len(n) >= len(rest) and _is_tail(rest, n) for n in bearers):
             m.display = " ".join(words[1:])
@@ -600,16 +603,21 @@ def _mistyped_full_names(mentions: list[_Mention], lower: frozenset[str] = froze
     York") and none of its words is a country's or US state's name, an institution's or a word the article
     writes in lower case ("north", "county"); not a place qualifying a noun behind an age ("a 25-year-old
     Baton Rouge man")."""
+    shaped = [m for m in mentions if m.label != "PERSON" and 1 <= m.display.count(" ") <= 2
+              and (m.label in _NAME_LIKE or m.label in ("GPE", "LOC"))
+              and all(w[:1].isupper() and not w.endswith(",") and not _CALL_SIGN.match(w) for w in m.display.split())
+              and m.norm.rsplit(" ", 1)[-1] not in GENERIC_ORG_WORDS]
+    if not shaped:
+        return  # most articles: the evidence below is not worth reading
+    names = {m.norm for m in shaped}
     surnames = {m.norm for m in mentions if m.label == "PERSON" and len(m.tokens) == 1}
     full = {m.norm.split()[-1] for m in mentions if m.label == "PERSON" and len(m.tokens) >= 2}
-    placed = {m.norm for m in mentions if m.label in _PLACE_LABELS and _written_as_a_place(m)}
-    aged = {m.norm for m in mentions if _AGE_BEFORE.search(m.prefix) and not _PERSON_NOUN_AFTER.match(m.after)}
-    written = Counter(m.norm for m in mentions)
-    for m in mentions:
-        words = m.display.split()
-        if not (2 <= len(words) <= 3 and all(w[:1].isupper() and not w.endswith(",") for w in words)
-                and (m.norm.split()[-1] in surnames - full or m.norm in aged)
-                and m.norm.split()[-1] not in GENERIC_ORG_WORDS and not any(_CALL_SIGN.match(w) for w in words)):
+    placed = {m.norm for m in mentions if m.norm in names and m.label in _PLACE_LABELS and _written_as_a_place(m)}
+    aged = {m.norm for m in mentions if m.norm in names and _AGE_BEFORE.search(m.prefix)
+            and not _PERSON_NOUN_AFTER.match(m.after)}
+    written = Counter(m.norm for m in mentions if m.norm in names)
+    for m in shaped:
+        if not (m.norm.split()[-1] in surnames - full or m.norm in aged):
             continue
         if (m.label in ("GPE", "LOC") or m.norm.split()[-1] not in surnames) and (
                 (m.norm not in aged and (m.norm.split()[-1] not in surnames or written[m.norm] > 1)) or m.norm in placed
@@ -650,7 +658,7 @@ def _split_titled_names(mentions: list[_Mention], lower: frozenset[str]) -> None
     front is no such evidence: "near Hobby Airport", "olive green Mazda Tribute"."""
     added: list[_Mention] = []
     for m in mentions:
-        if m.label == "PERSON" or m.group or m.absorbed:
+        if m.label == "PERSON" or m.group or m.absorbed or len(m.tokens) < 3:  # a title and two name words
             continue
         words = m.display.split()
         cut = None
