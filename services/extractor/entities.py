@@ -676,14 +676,8 @@ def _split_titled_names(mentions: list[_Mention], lower: frozenset[str]) -> None
             continue
         owner = " ".join(words[:cut])
         owner_norm = _fold(owner, m.label) if owner else ""
-        if m.label == "ORG" and owner_norm and owner[:1].isupper():
-            added.append(_Mention(start=m.start, end=m.start if m.start < 0 else m.start + len(owner),
-                                  surface=owner, label=m.label, display=owner, norm=owner_norm, prefix=m.prefix,
-                                  tokens=frozenset(owner_norm.split())))
-        cut_at = m.surface.rfind(words[cut + 1]) if m.start >= 0 else -1
-        if cut_at > 0:
-            m.start = m.start + cut_at
-        m.label, m.display, m.norm, m.tokens = "PERSON", name, norm, frozenset(norm.split())
+        keep_owner = m.label == "ORG" and bool(owner_norm) and owner[:1].isupper()
+        _split_person_off(m, owner if keep_owner else "", owner_norm, words[cut + 1], name, norm, added)
     mentions.extend(added)
 
 
@@ -707,15 +701,23 @@ def _split_possessives(mentions: list[_Mention]) -> None:
             continue
         owner = _clean_name(" ".join(words[: cut + 1]), m.label)
         owner_norm = _fold(owner, m.label)
-        if owner_norm:
-            added.append(_Mention(start=m.start, end=m.start if m.start < 0 else m.start + len(owner),
-                                  surface=owner, label=m.label, display=owner, norm=owner_norm, prefix=m.prefix,
-                                  tokens=frozenset(owner_norm.split())))
-        cut_at = m.surface.rfind(words[cut + 1]) if m.start >= 0 else -1
-        if cut_at > 0:
-            m.start = m.start + cut_at
-        m.label, m.display, m.norm, m.tokens = "PERSON", possessed, norm, frozenset(norm.split())
+        _split_person_off(m, owner if owner_norm else "", owner_norm, words[cut + 1], name=possessed, norm=norm,
+                          added=added)
     mentions.extend(added)
+
+
+def _split_person_off(m: _Mention, owner: str, owner_norm: str, first_word: str, name: str, norm: str,
+                      added: list[_Mention]) -> None:
+    """Make `m` the person `name` (its words from `first_word` on); the words before it, `owner` (if not
+    empty), become a mention of their own with the span's type, appended to `added`."""
+    if owner:
+        added.append(_Mention(start=m.start, end=m.start if m.start < 0 else m.start + len(owner),
+                              surface=owner, label=m.label, display=owner, norm=owner_norm, prefix=m.prefix,
+                              tokens=frozenset(owner_norm.split())))
+    cut_at = m.surface.rfind(first_word) if m.start >= 0 else -1
+    if cut_at > 0:
+        m.start = m.start + cut_at
+    m.label, m.display, m.norm, m.tokens = "PERSON", name, norm, frozenset(norm.split())
 
 
 def _person_groups(mentions: list[_Mention]) -> None:
