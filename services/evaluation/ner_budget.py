@@ -57,17 +57,26 @@ def prf(found: set[Any], reference: set[Any]) -> dict[str, float]:
     precision = hits / len(found) if found else 1.0
     recall = hits / len(reference) if reference else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "found": len(found), "reference": len(reference)}
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "found": len(found),
+        "reference": len(reference),
+    }
 
 
-def _tag(rows: list[dict[str, Any]], tagger: Callable[[list[tuple[str, str | None, str | None]]], list[list[Entity]]],
-         progress: Progress | None, label: str) -> tuple[list[list[Entity]], float]:
+def _tag(
+    rows: list[dict[str, Any]],
+    tagger: Callable[[list[tuple[str, str | None, str | None]]], list[list[Entity]]],
+    progress: Progress | None,
+    label: str,
+) -> tuple[list[list[Entity]], float]:
     task = progress.add_task(label, total=len(rows)) if progress else None
     out: list[list[Entity]] = []
     cpu = 0.0
     for start in range(0, len(rows), BATCH):
-        chunk = rows[start:start + BATCH]
+        chunk = rows[start : start + BATCH]
         began = time.process_time()
         out.extend(tagger([(r["text"], r.get("title") or None, None) for r in chunk]))
         cpu += time.process_time() - began
@@ -76,15 +85,32 @@ def _tag(rows: list[dict[str, Any]], tagger: Callable[[list[tuple[str, str | Non
     return out, cpu
 
 
-def evaluate_ner_budget(path: Path, *, model: str, lead_chars: int, ner_max_chars: int, limit: int | None = None,
-                        progress: Progress | None = None) -> dict[str, Any]:
+def evaluate_ner_budget(
+    path: Path,
+    *,
+    model: str,
+    lead_chars: int,
+    ner_max_chars: int,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Recurring story entities of the fast path scored against full-text NER's, and both paths' CPU."""
     rows = read_articles(path, limit)
     entities.load(model)
-    full, full_cpu = _tag(rows, lambda batch: entities.tag_entities_many(
-        batch, model=model, ner_max_chars=ner_max_chars), progress, "full-text NER")
-    fast, fast_cpu = _tag(rows, lambda batch: fast_ner.tag_entities_many(
-        batch, model=model, ner_max_chars=ner_max_chars, lead_chars=lead_chars), progress, "fast path")
+    full, full_cpu = _tag(
+        rows,
+        lambda batch: entities.tag_entities_many(batch, model=model, ner_max_chars=ner_max_chars),
+        progress,
+        "full-text NER",
+    )
+    fast, fast_cpu = _tag(
+        rows,
+        lambda batch: fast_ner.tag_entities_many(
+            batch, model=model, ner_max_chars=ner_max_chars, lead_chars=lead_chars
+        ),
+        progress,
+        "fast path",
+    )
     stories = [str(r.get("cluster") or r["id"]) for r in rows]
 
     def keys(tagged: list[Entity], types: frozenset[str] | None = STORY_TYPES) -> set[str]:
@@ -106,10 +132,18 @@ def evaluate_ner_budget(path: Path, *, model: str, lead_chars: int, ner_max_char
     for s in stories:
         story_sizes[s] += 1
     return {
-        "articles": len(rows), "stories_with_2_or_more": sum(1 for n in story_sizes.values() if n >= 2),
-        "words_per_article": round(words / max(1, len(rows)), 1), "model": model, "lead_chars": lead_chars,
-        "recurring": prf(got, ref), "recurring_by_type": by_type, "all_entities": prf(every_fast, every_full),
-        "cpu_ms_per_article": {"full": round(full_cpu * 1000 / max(1, len(rows)), 2),
-                               "fast": round(fast_cpu * 1000 / max(1, len(rows)), 2)},
-        "most_missed": missed.most_common(10), "most_extra": extra.most_common(10),
+        "articles": len(rows),
+        "stories_with_2_or_more": sum(1 for n in story_sizes.values() if n >= 2),
+        "words_per_article": round(words / max(1, len(rows)), 1),
+        "model": model,
+        "lead_chars": lead_chars,
+        "recurring": prf(got, ref),
+        "recurring_by_type": by_type,
+        "all_entities": prf(every_fast, every_full),
+        "cpu_ms_per_article": {
+            "full": round(full_cpu * 1000 / max(1, len(rows)), 2),
+            "fast": round(fast_cpu * 1000 / max(1, len(rows)), 2),
+        },
+        "most_missed": missed.most_common(10),
+        "most_extra": extra.most_common(10),
     }
