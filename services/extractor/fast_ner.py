@@ -102,7 +102,7 @@ def _with_known(doc: Doc, pattern: re.Pattern[str] | None, names: dict[str, str]
     taken = [(e.start_char, e.end_char) for e in doc.ents]
     spans: list[Span] = list(doc.ents)
     last_end = -1
-    for match in pattern.finditer(doc.text):
+    for match in _matches(pattern, doc.text):
         if match.start() < last_end or any(a < match.end() and match.start() < b for a, b in taken):
             continue
         span = doc.char_span(match.start(), match.end(), label=names[match.group()], alignment_mode="strict")
@@ -123,13 +123,51 @@ _LOWER_WORD = re.compile(r"(?<![\w'\u2019-])[a-z][a-z'\u2019\-]+")
 _CONTRACTION = re.compile(r"['\u2019](?:s|m|re|ve|d|ll|t)$")
 _OPENING = re.compile(r"[^A-Za-z0-9]*")
 # Capitalised words that name nothing the tagger keeps (dates are not entities here; "I" is a pronoun).
-_NOT_NAMES = frozenset("I Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April "
-                       "May June July August September October November December Mr Mrs Ms Dr".split()
-                       # titles before a name: the name itself decides ("President Obama")
-                       + "President Vice Prime Minister Secretary Judge Justice Chief Deputy Officer Sheriff Lt Sgt "
-                         "Gen Col Capt Cpl Det Const Rep Sen Gov Mayor Coach Detective Sergeant Lieutenant General "
-                         "Captain Governor Senator Representative Councilman Councilwoman Commissioner Superintendent "
-                         "Director Professor Prof Rev Pastor".split())
+_CALENDAR = frozenset(
+    "I Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April "
+    "May June July August September October November December".split()
+)
+# Titles before a name: the name itself decides ("President Obama").
+_TITLE_WORDS = frozenset(
+    "Mr Mrs Ms Dr President Vice Prime Minister Secretary Judge Justice Chief Deputy Officer "
+    "Sheriff Lt Sgt Gen Col Capt Cpl Det Const Rep Sen Gov Mayor Coach Detective Sergeant "
+    "Lieutenant General Captain Governor Senator Representative Councilman Councilwoman "
+    "Commissioner Superintendent Director Professor Prof Rev Pastor".split()
+)
+_NOT_NAMES = _CALENDAR | _TITLE_WORDS
+
+# The capitalised word right before or after a match, joined to it by spaces only (not a line break).
+_WORD_BEFORE = re.compile(r"(?<![\w'\u2019.\-])([A-Z][\w'\u2019.\-]*)[ \t]+$")
+_WORD_AFTER = re.compile(r"[ \t]+([A-Z][\w'\u2019\-]*)")
+_POSSESSIVE = re.compile(r"['\u2019]s?$")
+
+
+def _inside_longer_name(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is only part of a longer run of capitalised words ("James" of "James Russell",
+    "Sheriff's Office" of "Preble County Sheriff's Office", "U. S." of "U. S. Fish and Wildlife Service"):
+    full-text NER tags the run as one name, or none, so a known name must not be matched alone there. A
+    stop word ("The Pentagon"), a title ("Sheriff Wayne Anderson"), a date word or a possessive ("Iran's
+    Quds Force") before it, a stop word or date word after it, do not make a run."""
+    before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+    if before is not None:
+        word = before.group(1).rstrip(".")
+        if not (word.lower() in _STOP_WORDS or word in _NOT_NAMES or _POSSESSIVE.search(word)):
+            return True
+    after = _WORD_AFTER.match(text, end)
+    if after is not None:
+        word = after.group(1)
+        if not (word.lower() in _STOP_WORDS or word in _CALENDAR):
+            return True
+    return False
+
+
+def _matches(pattern: re.Pattern[str] | None, text: str) -> Iterator[re.Match[str]]:
+    """The pattern's matches in `text` that are whole names (not part of a longer capitalised run)."""
+    if pattern is None:
+        return
+    for match in pattern.finditer(text):
+        if not _inside_longer_name(text, match.start(), match.end()):
+            yield match
 
 
 def sentences(text: str) -> Iterator[tuple[int, str]]:
@@ -138,7 +176,7 @@ def sentences(text: str) -> Iterator[tuple[int, str]]:
     for match in _SENTENCE_END.finditer(text):
         if match.group().strip() == "" and "\n" not in match.group() and _ABBREVIATION.search(text, 0, match.start()):
             continue
-        yield start, text[start:match.end()]
+        yield start, text[start : match.end()]
         start = match.end()
     if start < len(text):
         yield start, text[start:]
@@ -241,9 +279,15 @@ class KnownNames:
 KNOWN = KnownNames()
 
 
-def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *, model: str, ner_max_chars: int,
-                      lead_chars: int, batch_size: int = entities.NER_BATCH,
-                      known: KnownNames | None = None) -> list[list[Entity]]:
+def tag_entities_many(
+    articles: Sequence[tuple[str, str | None, str | None]],
+    *,
+    model: str,
+    ner_max_chars: int,
+    lead_chars: int,
+    batch_size: int = entities.NER_BATCH,
+    known: KnownNames | None = None,
+) -> list[list[Entity]]:
     """entities.tag_entities_many with the model reading each article's title and lead, and of the rest only
     the sentences with a capitalised word that no name already known covers (the lead's names, and those the
     model tagged in earlier articles: `known`, this process's by default); the known names are matched in the
@@ -254,7 +298,7 @@ def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *,
     for i, (text, title, language) in enumerate(articles):
         if not entities.is_english(language) or not text.strip():
             continue
-        capped = text[:max(1, ner_max_chars)]
+        capped = text[: max(1, ner_max_chars)]
         cut = lead_end(capped, max(1, lead_chars))
         jobs.append((i, capped, cut, entities.text_pieces(capped[:cut], title)))
     lead_docs = iter(nlp.pipe([p for _, _, _, pieces in jobs for _, p in pieces], batch_size=batch_size))
@@ -275,7 +319,7 @@ def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *,
         kinds: list[tuple[int, str, bool]] = []
         for offset, piece in _tail_pieces(text, cut):
             for at, sentence in sentences(piece):
-                covered = [(x.start(), x.end()) for x in pattern.finditer(sentence)] if pattern else []
+                covered = [(x.start(), x.end()) for x in _matches(pattern, sentence)]
                 unknown = _unknown(sentence, covered, common, known) if sentence.strip() else []
                 pos = 0
                 for a, b in _windows(sentence, unknown, CONTEXT_WORDS):
@@ -299,7 +343,7 @@ def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *,
                 learned.update({e.text.strip(): e.label_ for e in doc.ents if e.label_ in _PROPAGATED})
                 # The article's own lead names where the model, reading a sentence alone, missed them.
                 doc = _with_known(doc, own, names)
-            elif pattern is not None and pattern.search(piece):
+            elif next(_matches(pattern, piece), None) is not None:
                 doc = _with_known(nlp.make_doc(piece), pattern, lookup)
             else:
                 continue  # no name in it: nothing to tokenise
@@ -312,8 +356,12 @@ def tag_entities_many(articles: Sequence[tuple[str, str | None, str | None]], *,
 
 def _add_part(parts: list[tuple[int, str, bool]], start: int, part: str, needs_model: bool) -> None:
     """Append (offset, text, needs model) to `parts`, joined to the last one when it is of the same kind."""
-    if parts and parts[-1][2] == needs_model and len(parts[-1][1]) + len(part) <= _TAIL_CHUNK_CHARS \
-            and parts[-1][0] + len(parts[-1][1]) == start:
+    if (
+        parts
+        and parts[-1][2] == needs_model
+        and len(parts[-1][1]) + len(part) <= _TAIL_CHUNK_CHARS
+        and parts[-1][0] + len(parts[-1][1]) == start
+    ):
         parts[-1] = (parts[-1][0], parts[-1][1] + part, needs_model)
     else:
         parts.append((start, part, needs_model))
@@ -324,7 +372,7 @@ def _pattern_known(tail: str, lookup: dict[str, str], known: KnownNames, common:
     a known single word is left out where the article also writes it in lower case ("police")."""
     for match in _CAPITALISED.finditer(tail):
         for end in (match.end(), match.end() - 1):
-            word = tail[match.start():end]
+            word = tail[match.start() : end]
             label = None if _common(word, common) else known.label(word)
             if label is not None:
                 lookup.setdefault(word, label)

@@ -5,21 +5,25 @@ from __future__ import annotations
 import pytest
 
 from services.extractor import entities, fast_ner
-from services.extractor.fast_ner import KnownNames, lead_end, sentences
+from services.extractor.fast_ner import KnownNames, _inside_longer_name, lead_end, sentences
 
 MODEL = "en_core_web_sm"
 
-LEAD = ("Qassem Soleimani, the commander of Iran's Quds Force, was killed in a US drone strike at Baghdad "
-        "airport on Friday, the Pentagon said.")
-TAIL = ("Soleimani had led the force for two decades. Officials in Baghdad said the strike also killed an Iraqi "
-        "militia leader.\n\nAngela Merkel called for restraint. The Pentagon said the strike was defensive, "
-        "and Soleimani's funeral is expected in Tehran.")
+LEAD = (
+    "Qassem Soleimani, the commander of Iran's Quds Force, was killed in a US drone strike at Baghdad "
+    "airport on Friday, the Pentagon said."
+)
+TAIL = (
+    "Soleimani had led the force for two decades. Officials in Baghdad said the strike also killed an Iraqi "
+    "militia leader.\n\nAngela Merkel called for restraint. The Pentagon said the strike was defensive, "
+    "and Soleimani's funeral is expected in Tehran."
+)
 
 
 def test_the_lead_ends_at_a_sentence_end_within_the_budget() -> None:
     text = "One sentence here. Another one follows. And a third."
     assert lead_end(text, 100) == len(text)
-    assert text[:lead_end(text, 45)] == "One sentence here. Another one follows. "
+    assert text[: lead_end(text, 45)] == "One sentence here. Another one follows. "
     assert lead_end("x" * 50, 20) == 20  # no break anywhere: a hard cut
 
 
@@ -28,7 +32,7 @@ def test_sentences_cover_the_text_and_keep_initials_and_abbreviations_inside() -
     parts = list(sentences(text))
     assert "".join(p for _, p in parts) == text
     assert [p.strip() for _, p in parts] == ["J. Smith met U.S. officials.", "Gen. Lee left!", "New line here"]
-    assert all(text[at:at + len(p)] == p for at, p in parts)
+    assert all(text[at : at + len(p)] == p for at, p in parts)
 
 
 def test_a_name_is_known_once_its_label_is_clear() -> None:
@@ -45,8 +49,9 @@ def test_a_name_is_known_once_its_label_is_clear() -> None:
 
 def test_names_of_the_lead_are_matched_below_it_and_new_names_are_read_by_the_model() -> None:
     text = LEAD + "\n\n" + TAIL
-    [fast] = fast_ner.tag_entities_many([(text, None, "en")], model=MODEL, ner_max_chars=20_000,
-                                        lead_chars=len(LEAD), known=KnownNames())
+    [fast] = fast_ner.tag_entities_many(
+        [(text, None, "en")], model=MODEL, ner_max_chars=20_000, lead_chars=len(LEAD), known=KnownNames()
+    )
     by_key = {e.key: e for e in fast}
     soleimani = by_key["person:qassem soleimani"]
     assert soleimani.count == 3  # the lead's full name, then "Soleimani" twice below it, joined to it
@@ -69,17 +74,64 @@ def test_a_sentence_with_only_known_names_is_not_read_by_the_model(monkeypatch: 
 
     monkeypatch.setattr(nlp, "pipe", pipe)
     text = LEAD + "\n\nSoleimani was buried in Kerman. The Pentagon said nothing more about Soleimani."
-    [fast] = fast_ner.tag_entities_many([(text, None, None)], model=MODEL, ner_max_chars=20_000,
-                                        lead_chars=len(LEAD), known=KnownNames())
+    [fast] = fast_ner.tag_entities_many(
+        [(text, None, None)], model=MODEL, ner_max_chars=20_000, lead_chars=len(LEAD), known=KnownNames()
+    )
     tail_reads = [t for t in read if t not in (LEAD, LEAD + "\n\n")]
     assert any("Kerman" in t for t in tail_reads)  # an unknown name: read, with a few words around it
     assert not any("said nothing more" in t for t in tail_reads)  # only known names: matched
     full = entities.tag_entities(text, title=None, language=None, model=MODEL, ner_max_chars=20_000)
     assert {e.key: e.count for e in fast}["person:qassem soleimani"] == {e.key: e.count for e in full}[
-        "person:qassem soleimani"]
+        "person:qassem soleimani"
+    ]
 
 
 def test_other_languages_and_empty_texts_give_nothing() -> None:
-    out = fast_ner.tag_entities_many([("Der Bundestag tagte in Berlin.", None, "de"), ("  ", None, None)],
-                                     model=MODEL, ner_max_chars=20_000, lead_chars=400, known=KnownNames())
+    out = fast_ner.tag_entities_many(
+        [("Der Bundestag tagte in Berlin.", None, "de"), ("  ", None, None)],
+        model=MODEL,
+        ner_max_chars=20_000,
+        lead_chars=400,
+        known=KnownNames(),
+    )
     assert out == [[], []]
+
+
+def test_a_known_name_is_not_matched_as_part_of_a_longer_capitalised_run() -> None:
+    lead = "A man was shot dead on Friday night in Eaton, police said. Deputies found him in a car on a county road."
+    tail = (
+        '"He was quiet," said James Russell, who lives nearby. A spokesman for the Preble County Sheriff\'s '
+        "Office asked anyone with information to call. James said so."
+    )
+    text = lead + "\n\n" + tail
+    known = KnownNames()
+    for _ in range(2):  # every word of both runs is a known name, so only the matcher would see these sentences
+        known.learn({"James": "PERSON", "Russell": "PERSON", "Preble County": "GPE", "Sheriff's Office": "ORG"})
+    [fast] = fast_ner.tag_entities_many(
+        [(text, None, "en")], model=MODEL, ner_max_chars=20_000, lead_chars=len(lead), known=known
+    )
+    keys = {e.key: e.count for e in fast}
+    assert "org:sheriff's office" not in keys and "person:russell" not in keys  # the model read those runs
+    assert keys["org:preble county sheriff's office"] == 1
+    assert keys["person:james russell"] == 2  # counter-case: "James" alone ("James said so.") is still matched
+    full = entities.tag_entities(text, title=None, language="en", model=MODEL, ner_max_chars=20_000)
+    assert {e.key: e.count for e in full} == keys
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "inside"),
+    [
+        ("said James Russell, who", "James", True),
+        ("the Preble County Sheriff's Office said", "Sheriff's Office", True),
+        ("at the U. S. Fish and Wildlife Service", "U. S.", True),
+        ("Miami-Dade Crime Stoppers at", "Crime Stoppers", True),
+        ("The Pentagon said", "Pentagon", False),  # a stop word before it
+        ("Sheriff Anderson said", "Anderson", False),  # a title before it
+        ("Iran's Quds Force", "Quds Force", False),  # a possessive: another name
+        ("met Merkel on Monday", "Merkel", False),
+        ("Merkel\nBerlin", "Merkel", False),  # a line break ends a run
+    ],
+)
+def test_a_run_of_capitalised_words_is_one_name(text: str, name: str, inside: bool) -> None:
+    start = text.index(name)
+    assert _inside_longer_name(text, start, start + len(name)) is inside
