@@ -234,10 +234,15 @@ _WORD_SPAN = re.compile(r"\S+")
 CONTEXT_WORDS = 40
 
 
+#: The label KnownNames counts for a known name the model read without tagging it (see _untagged).
+UNTAGGED = ""
+
+
 class KnownNames:
     """Names the model has tagged in earlier articles of this process, with their labels: the rest of an
     article is read by the model only where it holds a capitalised word none of them covers. A name is used
-    once its label is clear (two thirds of its taggings), a single word only once tagged twice."""
+    once its label is clear (two thirds of the articles where the model read it, counting those where it left
+    it untagged: UNTAGGED), a single word only once tagged twice."""
 
     def __init__(self, capacity: int = 50_000, common_capacity: int = 100_000) -> None:
         self.capacity = capacity
@@ -265,13 +270,17 @@ class KnownNames:
             del self.labels[next(iter(self.labels))]
 
     def label(self, name: str) -> str | None:
-        """The name's label if it is a known name with a clear one, else None."""
+        """The name's label if it is a known name with a clear one (the model read without tagging it counts
+        against it: UNTAGGED), else None."""
         counts = self.labels.get(name)
         if not counts:
             return None
-        label, top = counts.most_common(1)[0]
+        named = [(label, n) for label, n in counts.most_common() if label != UNTAGGED]
+        if not named:
+            return None
+        label, top = named[0]
         total = sum(counts.values())
-        if top * 3 < total * 2 or (" " not in name and total < 2):
+        if top * 3 < total * 2 or (" " not in name and total - counts[UNTAGGED] < 2):
             return None
         return label
 
@@ -307,13 +316,15 @@ def tag_entities_many(
     for i, text, cut, pieces in jobs:
         docs = [next(lead_docs) for _ in pieces]
         names = propagated_names(docs)
+        common = set(_LOWER_WORD.findall(text))
+        lead_read = [(doc.text, list(doc.ents)) for doc in docs]
+        known.learn({name: UNTAGGED for name in _untagged(lead_read, known, common) if name not in names})
         known.learn(names)
-        plans.append((i, text, cut, pieces, docs, names))
+        plans.append((i, text, cut, pieces, docs, names, common))
     out: list[list[Entity]] = [[] for _ in articles]
     tail_plans = []
-    for i, text, cut, pieces, docs, names in plans:
+    for i, text, cut, pieces, docs, names, common in plans:
         lookup = dict(names)
-        common = set(_LOWER_WORD.findall(text))
         known.read(common)
         pattern = _pattern_known(text[cut:], lookup, known, common)
         kinds: list[tuple[int, str, bool]] = []
@@ -332,15 +343,17 @@ def tag_entities_many(
         for _, t, needs in kinds:
             if needs:
                 model_pieces.append(t)
-        tail_plans.append((i, pieces, docs, kinds, pattern, lookup, names))
+        tail_plans.append((i, pieces, docs, kinds, pattern, lookup, names, common))
     tail_docs = iter(nlp.pipe(model_pieces, batch_size=batch_size))
-    for i, pieces, docs, kinds, pattern, lookup, names in tail_plans:
+    for i, pieces, docs, kinds, pattern, lookup, names, common in tail_plans:
         own = _pattern(names)
         learned: dict[str, str] = {}
+        read: list[tuple[str, list[Span]]] = []
         for offset, piece, needs in kinds:
             if needs:
                 doc = next(tail_docs)
                 learned.update({e.text.strip(): e.label_ for e in doc.ents if e.label_ in _PROPAGATED})
+                read.append((doc.text, list(doc.ents)))  # before the lead's names are added
                 # The article's own lead names where the model, reading a sentence alone, missed them.
                 doc = _with_known(doc, own, names)
             elif next(_matches(pattern, piece), None) is not None:
@@ -349,6 +362,7 @@ def tag_entities_many(
                 continue  # no name in it: nothing to tokenise
             pieces.append((offset, piece))
             docs.append(doc)
+        known.learn({n: UNTAGGED for n in _untagged(read, known, common) if n not in learned})
         known.learn({n: label for n, label in learned.items() if any(ch.isupper() for ch in n)})
         out[i] = entities.entities_from_docs(pieces, docs)
     return out
@@ -368,25 +382,54 @@ def _add_part(parts: list[tuple[int, str, bool]], start: int, part: str, needs_m
 
 
 def _pattern_known(tail: str, lookup: dict[str, str], known: KnownNames, common: set[str]) -> re.Pattern[str] | None:
-    """The pattern of the lead's names and the known names that occur in `tail` (`lookup` gains their labels);
-    a known single word is left out where the article also writes it in lower case ("police")."""
-    for match in _CAPITALISED.finditer(tail):
+    """The pattern of the lead's names and the known names that occur in `tail` (`lookup` gains their labels)."""
+    for name, label in _known_in(tail, known, common).items():
+        lookup.setdefault(name, label)
+    return _pattern(lookup)
+
+
+def _known_in(text: str, known: KnownNames, common: set[str]) -> dict[str, str]:
+    """{name: label} of the known names that occur in `text`; a known single word is left out where the article
+    also writes it in lower case ("police")."""
+    found: dict[str, str] = {}
+    for match in _CAPITALISED.finditer(text):
         for end in (match.end(), match.end() - 1):
-            word = tail[match.start() : end]
+            word = text[match.start() : end]
             label = None if _common(word, common) else known.label(word)
             if label is not None:
-                lookup.setdefault(word, label)
-    # Multi-word known names: try the capitalised runs of the tail.
-    for run in _CAP_RUN.finditer(tail):
+                found.setdefault(word, label)
+    # Multi-word known names: try the capitalised runs of the text.
+    for run in _CAP_RUN.finditer(text):
         words = run.group().split()
         for a in range(len(words)):
             for b in range(len(words), a + 1, -1):
                 name = " ".join(words[a:b])
                 label = known.label(name)
                 if label is not None:
-                    lookup.setdefault(name, label)
+                    found.setdefault(name, label)
                     break
-    return _pattern(lookup)
+    return found
+
+
+def _untagged(read: Sequence[tuple[str, Sequence[Span]]], known: KnownNames, common: set[str]) -> set[str]:
+    """The known names the model read in `read` ((text, the model's entities in it) pairs; as whole names, see
+    _matches) without once tagging them there as a name of their own: evidence that it does not tag them in every
+    context, so matching them everywhere would add mentions that full-text NER does not ("Crime Stoppers")."""
+    seen: set[str] = set()
+    tagged: set[str] = set()
+    for text, spans in read:
+        found = _known_in(text, known, common)
+        if not found:
+            continue
+        ents = [(e.start_char, e.end_char, entities.display_name(e.text, e.label_)) for e in spans]
+        for match in _matches(_pattern(found), text):
+            name = match.group()
+            display = entities.display_name(name, found[name])
+            if any(a <= match.start() and match.end() <= b and d == display for a, b, d in ents):
+                tagged.add(name)
+            else:
+                seen.add(name)
+    return seen - tagged
 
 
 _CAP_RUN = re.compile(r"(?:[A-Z][\w'\u2019.\-]*(?:\s+(?:of|the|de|al|bin|van|von|for|and)\s+|\s+)?)+")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.extractor import entities, fast_ner
-from services.extractor.fast_ner import KnownNames, _inside_longer_name, lead_end, sentences
+from services.extractor.fast_ner import UNTAGGED, KnownNames, _inside_longer_name, _untagged, lead_end, sentences
 
 MODEL = "en_core_web_sm"
 
@@ -135,3 +135,24 @@ def test_a_known_name_is_not_matched_as_part_of_a_longer_capitalised_run() -> No
 def test_a_run_of_capitalised_words_is_one_name(text: str, name: str, inside: bool) -> None:
     start = text.index(name)
     assert _inside_longer_name(text, start, start + len(name)) is inside
+
+
+def test_a_known_name_the_model_reads_without_tagging_loses_its_label() -> None:
+    known = KnownNames()
+    known.learn({"Crime Stoppers": "PERSON"})
+    known.learn({"Crime Stoppers": "PERSON"})
+    nlp = entities.pipeline(MODEL)
+    doc = nlp.make_doc("Anyone with information should call Crime Stoppers at 555-1234.")
+    assert _untagged([(doc.text, [])], known, set()) == {"Crime Stoppers"}  # read, and not tagged
+    start = doc.text.index("Crime")
+    tagged = doc.char_span(start, start + len("Crime Stoppers"), label="ORG")
+    assert tagged is not None
+    assert _untagged([(doc.text, [tagged])], known, set()) == set()  # counter-case: tagged (any label) is no evidence
+    longer = nlp.make_doc("Call Miami-Dade Crime Stoppers at 555-1234.")
+    assert _untagged([(longer.text, [])], known, set()) == set()  # part of a longer run: never matched there
+    known.learn({"Crime Stoppers": UNTAGGED})
+    assert known.label("Crime Stoppers") == "PERSON"  # tagged 2 of the 3 times the model read it
+    known.learn({"Crime Stoppers": UNTAGGED})
+    assert known.label("Crime Stoppers") is None  # 2 of 4: not clear
+    known.learn({"Angela Merkel": UNTAGGED})
+    assert known.label("Angela Merkel") is None  # never tagged: no label
