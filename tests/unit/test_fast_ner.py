@@ -47,6 +47,16 @@ def test_a_name_is_known_once_its_label_is_clear() -> None:
     assert known.label("Merkel") is None  # 2 of 4: no clear label
 
 
+def test_a_name_labelled_differently_in_one_tenth_of_its_taggings_is_left_to_the_model() -> None:
+    known = KnownNames()
+    for _ in range(9):
+        known.learn({"Harry Winston": "PERSON"})
+    known.learn({"Harry Winston": "FAC"})
+    assert known.label("Harry Winston") == "PERSON"  # counter-case: 9 of 10 is clear
+    known.learn({"Harry Winston": "FAC"})
+    assert known.label("Harry Winston") is None  # 9 of 11: the label depends on the context, the model decides
+
+
 def test_names_of_the_lead_are_matched_below_it_and_new_names_are_read_by_the_model() -> None:
     text = LEAD + "\n\n" + TAIL
     [fast] = fast_ner.tag_entities_many(
@@ -150,9 +160,11 @@ def test_a_known_name_the_model_reads_without_tagging_loses_its_label() -> None:
     assert _untagged([(doc.text, [tagged])], known, set()) == set()  # counter-case: tagged (any label) is no evidence
     longer = nlp.make_doc("Call Miami-Dade Crime Stoppers at 555-1234.")
     assert _untagged([(longer.text, [])], known, set()) == set()  # part of a longer run: never matched there
+    for _ in range(7):
+        known.learn({"Crime Stoppers": "PERSON"})
     known.learn({"Crime Stoppers": UNTAGGED})
-    assert known.label("Crime Stoppers") == "PERSON"  # tagged 2 of the 3 times the model read it
+    assert known.label("Crime Stoppers") == "PERSON"  # tagged 9 of the 10 times the model read it
     known.learn({"Crime Stoppers": UNTAGGED})
-    assert known.label("Crime Stoppers") is None  # 2 of 4: not clear
+    assert known.label("Crime Stoppers") is None  # 9 of 11: not clear
     known.learn({"Angela Merkel": UNTAGGED})
     assert known.label("Angela Merkel") is None  # never tagged: no label
