@@ -95,23 +95,23 @@ def _tail_pieces(text: str, start: int) -> Iterator[tuple[int, str]]:
         start = end
 
 
-def _with_known(doc: Doc, pattern: re.Pattern[str] | None, names: dict[str, str]) -> Doc:
-    """`doc` with the known names where they occur added to its entities (those already tagged win)."""
-    if pattern is None:
-        return doc
-    taken = [(e.start_char, e.end_char) for e in doc.ents]
-    spans: list[Span] = list(doc.ents)
+def _with_known(
+    text: str, ents: Sequence[Span], pattern: re.Pattern[str] | None, names: dict[str, str]
+) -> list[entities.Span]:
+    """A piece's entity spans for the resolution: the model's `ents` in it (if it read it) and the names of `names`
+    where `pattern` finds them (those the model tagged win). No tokenising: the resolution reads character
+    offsets, and the pattern's matches are whole words already."""
+    out = [(e.start_char, e.end_char, e.label_) for e in ents if e.label_ in _PROPAGATED]
     last_end = -1
-    for match in _matches(pattern, doc.text):
-        if match.start() < last_end or any(a < match.end() and match.start() < b for a, b in taken):
+    for match in _matches(pattern, text):
+        name = match.group()
+        if name not in names or match.start() < last_end:
             continue
-        span = doc.char_span(match.start(), match.end(), label=names[match.group()], alignment_mode="strict")
-        if span is not None:
-            spans.append(span)
-            last_end = match.end()
-    if len(spans) > len(taken):
-        doc.ents = sorted(spans, key=lambda span: span.start)
-    return doc
+        if any(e.start_char < match.end() and match.start() < e.end_char for e in ents):
+            continue
+        out.append((match.start(), match.end(), names[name]))
+        last_end = match.end()
+    return sorted(out)
 
 
 # A sentence ends at . ! or ? (and any closing quote) before a space, unless the word before is an initial
@@ -319,7 +319,8 @@ def tag_entities_many(
         names = propagated_names(docs)
         common = set(_LOWER_WORD.findall(text))
         lead_read = [(doc.text, list(doc.ents)) for doc in docs]
-        known.learn({name: UNTAGGED for name in _untagged(lead_read, known, common) if name not in names})
+        lead_known = {n: label for doc in docs for n, label in _known_in(doc.text, known, common).items()}
+        known.learn({name: UNTAGGED for name in _untagged(lead_read, lead_known) if name not in names})
         known.learn(names)
         plans.append((i, text, cut, pieces, docs, names, common))
     out: list[list[Entity]] = [[] for _ in articles]
@@ -327,7 +328,10 @@ def tag_entities_many(
     for i, text, cut, pieces, docs, names, common in plans:
         lookup = dict(names)
         known.read(common)
-        pattern = _pattern_known(text[cut:], lookup, known, common)
+        tail_known = _known_in(text[cut:], known, common)
+        for name, label in tail_known.items():
+            lookup.setdefault(name, label)
+        pattern = _pattern(lookup)
         kinds: list[tuple[int, str, bool]] = []
         for offset, piece in _tail_pieces(text, cut):
             for at, sentence in sentences(piece):
@@ -344,28 +348,29 @@ def tag_entities_many(
         for _, t, needs in kinds:
             if needs:
                 model_pieces.append(t)
-        tail_plans.append((i, pieces, docs, kinds, pattern, lookup, names, common))
+        tail_plans.append((i, pieces, docs, kinds, pattern, lookup, names, tail_known))
     tail_docs = iter(nlp.pipe(model_pieces, batch_size=batch_size))
-    for i, pieces, docs, kinds, pattern, lookup, names, common in tail_plans:
-        own = _pattern(names)
+    for i, pieces, docs, kinds, pattern, lookup, names, tail_known in tail_plans:
+        spans = [entities.doc_spans(doc) for doc in docs]
         learned: dict[str, str] = {}
         read: list[tuple[str, list[Span]]] = []
         for offset, piece, needs in kinds:
             if needs:
                 doc = next(tail_docs)
-                learned.update({e.text.strip(): e.label_ for e in doc.ents if e.label_ in _PROPAGATED})
-                read.append((doc.text, list(doc.ents)))  # before the lead's names are added
+                ents = list(doc.ents)
+                learned.update({e.text.strip(): e.label_ for e in ents if e.label_ in _PROPAGATED})
+                read.append((doc.text, ents))
                 # The article's own lead names where the model, reading a sentence alone, missed them.
-                doc = _with_known(doc, own, names)
-            elif next(_matches(pattern, piece), None) is not None:
-                doc = _with_known(nlp.make_doc(piece), pattern, lookup)
+                piece_spans = _with_known(piece, ents, pattern, names)
             else:
-                continue  # no name in it: nothing to tokenise
+                piece_spans = _with_known(piece, (), pattern, lookup)
+                if not piece_spans:
+                    continue  # no name in it
             pieces.append((offset, piece))
-            docs.append(doc)
-        known.learn({n: UNTAGGED for n in _untagged(read, known, common) if n not in learned})
+            spans.append(piece_spans)
+        known.learn({n: UNTAGGED for n in _untagged(read, tail_known) if n not in learned})
         known.learn({n: label for n, label in learned.items() if any(ch.isupper() for ch in n)})
-        out[i] = entities.entities_from_docs(pieces, docs)
+        out[i] = entities.entities_from_spans(pieces, spans)
     return out
 
 
@@ -380,13 +385,6 @@ def _add_part(parts: list[tuple[int, str, bool]], start: int, part: str, needs_m
         parts[-1] = (parts[-1][0], parts[-1][1] + part, needs_model)
     else:
         parts.append((start, part, needs_model))
-
-
-def _pattern_known(tail: str, lookup: dict[str, str], known: KnownNames, common: set[str]) -> re.Pattern[str] | None:
-    """The pattern of the lead's names and the known names that occur in `tail` (`lookup` gains their labels)."""
-    for name, label in _known_in(tail, known, common).items():
-        lookup.setdefault(name, label)
-    return _pattern(lookup)
 
 
 def _known_in(text: str, known: KnownNames, common: set[str]) -> dict[str, str]:
@@ -412,24 +410,40 @@ def _known_in(text: str, known: KnownNames, common: set[str]) -> dict[str, str]:
     return found
 
 
-def _untagged(read: Sequence[tuple[str, Sequence[Span]]], known: KnownNames, common: set[str]) -> set[str]:
-    """The known names the model read in `read` ((text, the model's entities in it) pairs; as whole names, see
-    _matches) without once tagging them there as a name of their own: evidence that it does not tag them in every
-    context, so matching them everywhere would add mentions that full-text NER does not ("Crime Stoppers")."""
+def _occurrences(text: str, name: str) -> Iterator[int]:
+    """Where `name` occurs in `text` as whole words (as _pattern matches it), without compiling a pattern."""
+    start = text.find(name)
+    while start >= 0:
+        end = start + len(name)
+        before = text[start - 1] if start else " "
+        after = text[end : end + 2]
+        if not (before.isalnum() or before in "_&.-") and not (
+            after[:1].isalnum() or after[:1] in "_&-" or (after[:1] == "." and after[1:].isalnum())
+        ):
+            yield start
+        start = text.find(name, start + 1)
+
+
+def _untagged(read: Sequence[tuple[str, Sequence[Span]]], found: dict[str, str]) -> set[str]:
+    """The known names of `found` ({name: label}) that the model read in `read` ((text, the model's entities in
+    it) pairs; as whole names, see _matches) without once tagging them there as a name of their own: evidence that
+    it does not tag them in every context, so matching them everywhere would add mentions that full-text NER does
+    not ("Crime Stoppers")."""
     seen: set[str] = set()
     tagged: set[str] = set()
     for text, spans in read:
-        found = _known_in(text, known, common)
-        if not found:
-            continue
-        ents = [(e.start_char, e.end_char, entities.display_name(e.text, e.label_)) for e in spans]
-        for match in _matches(_pattern(found), text):
-            name = match.group()
-            display = entities.display_name(name, found[name])
-            if any(a <= match.start() and match.end() <= b and d == display for a, b, d in ents):
-                tagged.add(name)
-            else:
-                seen.add(name)
+        for name, label in found.items():
+            display = None
+            for start in _occurrences(text, name):
+                end = start + len(name)
+                if _inside_longer_name(text, start, end):
+                    continue
+                display = display or entities.display_name(name, label)
+                covering = (e for e in spans if e.start_char <= start and end <= e.end_char)
+                if any(entities.display_name(e.text, e.label_) == display for e in covering):
+                    tagged.add(name)
+                else:
+                    seen.add(name)
     return seen - tagged
 
 

@@ -153,13 +153,15 @@ def test_a_known_name_the_model_reads_without_tagging_loses_its_label() -> None:
     known.learn({"Crime Stoppers": "PERSON"})
     nlp = entities.pipeline(MODEL)
     doc = nlp.make_doc("Anyone with information should call Crime Stoppers at 555-1234.")
-    assert _untagged([(doc.text, [])], known, set()) == {"Crime Stoppers"}  # read, and not tagged
+    found = fast_ner._known_in(doc.text, known, set())
+    assert found == {"Crime Stoppers": "PERSON"}
+    assert _untagged([(doc.text, [])], found) == {"Crime Stoppers"}  # read, and not tagged
     start = doc.text.index("Crime")
     tagged = doc.char_span(start, start + len("Crime Stoppers"), label="ORG")
     assert tagged is not None
-    assert _untagged([(doc.text, [tagged])], known, set()) == set()  # counter-case: tagged (any label) is no evidence
+    assert _untagged([(doc.text, [tagged])], found) == set()  # counter-case: tagged (any label) is no evidence
     longer = nlp.make_doc("Call Miami-Dade Crime Stoppers at 555-1234.")
-    assert _untagged([(longer.text, [])], known, set()) == set()  # part of a longer run: never matched there
+    assert _untagged([(longer.text, [])], found) == set()  # part of a longer run: never matched there
     for _ in range(7):
         known.learn({"Crime Stoppers": "PERSON"})
     known.learn({"Crime Stoppers": UNTAGGED})
