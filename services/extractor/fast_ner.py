@@ -53,6 +53,15 @@ def lead_end(text: str, lead_chars: int) -> int:
     return lead_chars
 
 
+def _lead_pieces(text: str, cut: int, title: str | None) -> list[tuple[int, str]]:
+    """What the model reads of the title and the lead: entities.text_pieces of the whole text, cut at the lead's
+    end. Not text_pieces of the lead alone: a headline in Title Case is put in sentence case by how the body
+    writes each word, and the lead alone may not write the name ("Yvonne Hiller" would become "yvonne hiller")."""
+    pieces = entities.text_pieces(text, title)
+    body = "".join(piece for offset, piece in pieces if offset >= 0)  # the chunks cover the text, same length
+    return [(offset, piece) for offset, piece in pieces if offset < 0] + [(0, body[:cut])]
+
+
 def propagated_names(docs: Sequence[Doc]) -> dict[str, str]:
     """{surface: label} to look for in the rest of an article: every entity the model tagged in its lead,
     its display form (titles stripped) and, for a person named in full, the surname alone."""
@@ -310,7 +319,7 @@ def tag_entities_many(
             continue
         capped = text[: max(1, ner_max_chars)]
         cut = lead_end(capped, max(1, lead_chars))
-        jobs.append((i, capped, cut, entities.text_pieces(capped[:cut], title)))
+        jobs.append((i, capped, cut, _lead_pieces(capped, cut, title)))
     lead_docs = iter(nlp.pipe([p for _, _, _, pieces in jobs for _, p in pieces], batch_size=batch_size))
     plans = []
     model_pieces: list[str] = []

@@ -170,3 +170,14 @@ def test_a_known_name_the_model_reads_without_tagging_loses_its_label() -> None:
     assert known.label("Crime Stoppers") is None  # 9 of 11: not clear
     known.learn({"Angela Merkel": UNTAGGED})
     assert known.label("Angela Merkel") is None  # never tagged: no label
+
+
+def test_a_title_case_headline_is_recased_by_the_whole_text_not_the_lead_alone() -> None:
+    title = "Kraft Shooting: Yvonne Hiller Charged With Murder"
+    lead = "A plant worker who had been suspended returned with a handgun, police said Friday.\n"
+    text = lead + "Yvonne Hiller, 43, was charged with murder on Saturday. Hiller had argued with co-workers."
+    [(offset, headline), (start, body)] = fast_ner._lead_pieces(text, len(lead), title)
+    assert (offset, start, body) == (-1, 0, lead)
+    assert "Yvonne Hiller charged with murder" in headline  # names as the body writes them, other words in lower case
+    [(_, lead_only), _] = entities.text_pieces(lead, title)
+    assert "yvonne hiller" in lead_only  # what the lead alone would have given the model
