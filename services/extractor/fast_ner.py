@@ -199,7 +199,8 @@ def _common(word: str, common: set[str], known: KnownNames | None = None) -> boo
 
 def _unknown(sentence: str, covered: list[tuple[int, int]], common: set[str], known: KnownNames) -> list[int]:
     """Where a sentence holds a capitalised word that no known name covers (and is not a common word that
-    opens the sentence): only the model can say what it is."""
+    opens the sentence, unless the model has tagged that word as a name in other articles: "Parliament has 125
+    seats"): only the model can say what it is."""
     opening = _OPENING.match(sentence)
     first = opening.end() if opening else 0
     out = []
@@ -207,7 +208,7 @@ def _unknown(sentence: str, covered: list[tuple[int, int]], common: set[str], kn
         word = match.group().rstrip(".")
         if word in _NOT_NAMES or any(a <= match.start() < b for a, b in covered):
             continue
-        if match.start() == first and _common(word, common, known):
+        if match.start() == first and _common(word, common, known) and not known.tagged(word):
             continue
         out.append(match.start())
     return out
@@ -278,6 +279,11 @@ class KnownNames:
             self.labels[name] = counts
         while len(self.labels) > self.capacity:
             del self.labels[next(iter(self.labels))]
+
+    def tagged(self, name: str) -> bool:
+        """Whether the model has tagged the name in at least two articles (with any label)."""
+        counts = self.labels.get(name)
+        return counts is not None and sum(counts.values()) - counts[UNTAGGED] >= 2
 
     def label(self, name: str) -> str | None:
         """The name's label if it is a known name with a clear one (the model read without tagging it counts

@@ -181,3 +181,29 @@ def test_a_title_case_headline_is_recased_by_the_whole_text_not_the_lead_alone()
     assert "Yvonne Hiller charged with murder" in headline  # names as the body writes them, other words in lower case
     [(_, lead_only), _] = entities.text_pieces(lead, title)
     assert "yvonne hiller" in lead_only  # what the lead alone would have given the model
+
+
+@pytest.mark.parametrize("tagged_before", [True, False])
+def test_a_sentence_opening_with_a_common_word_the_model_tags_as_a_name_is_read(
+    monkeypatch: pytest.MonkeyPatch, tagged_before: bool
+) -> None:
+    read: list[str] = []
+    nlp = entities.pipeline(MODEL)
+    original = nlp.pipe
+
+    def pipe(texts, **kwargs):  # type: ignore[no-untyped-def]
+        texts = list(texts)
+        read.extend(texts)
+        return original(texts, **kwargs)
+
+    monkeypatch.setattr(nlp, "pipe", pipe)
+    known = KnownNames()
+    if tagged_before:
+        known.learn({"Parliament": "ORG"})
+        known.learn({"Parliament": "ORG"})
+    text = LEAD + "\n\nThe parliament met in the evening. Parliament has 125 seats and meets in the capital."
+    fast_ner.tag_entities_many(
+        [(text, None, None)], model=MODEL, ner_max_chars=20_000, lead_chars=len(LEAD), known=known
+    )
+    # "parliament" is written in lower case in the article: a common word, read only if the model tags it elsewhere
+    assert any("125 seats" in t for t in read) is tagged_before
