@@ -1,21 +1,23 @@
-"""Entities for a fraction of the model's time: the model reads the title and the lead, a matcher the rest.
+"""Entities for a fraction of the model's time: the model reads the title, the lead and the sentences with new names.
 
 spaCy's NER costs ~80 % of an article's CPU and grows with the text. The names a story is about are
 introduced at the top of a news article (the inverted pyramid): the headline and the first paragraphs
 name the people, organisations and places, and the rest of the text mostly repeats them, often shorter
-("Qassem Soleimani" ... "Soleimani"). So the statistical model reads only the title and the first
-`lead_chars` characters (cut at a paragraph, sentence or word end), and every name it found there is
-looked for in the rest of the text by one compiled pattern per article (longest name first, whole words,
-case as written), together with the short forms the article's resolution joins to their full name (a
-person's surname, a name without its title). The rest of the text is only tokenised (spaCy's tokenizer,
-~200,000 words/s), so the mentions found there are ordinary spaCy spans and go through the same
-within-article resolution as the model's (services.extractor.entities.entities_from_docs): counts, first
-positions, surnames joined to full names and acronyms to long names come out as full-text tagging
-gives them for the names of the lead.
+("Qassem Soleimani" ... "Soleimani"). So the statistical model reads the title and the first `lead_chars`
+characters (cut at a paragraph, sentence or word end), and of the rest only the sentences holding a
+capitalised word that no known name covers. Known names are the lead's (with a full name's surname and
+display forms) and those the model tagged in earlier articles (KnownNames); they are matched in the
+sentences the model skips by one compiled pattern per article (longest name first, whole words, case as
+written). The matches are character spans that go through the same within-article resolution as the
+model's (services.extractor.entities.entities_from_spans): counts, first positions, surnames joined to full
+names and acronyms to long names come out as full-text tagging gives them.
 
-What it misses: a name that appears only below the lead. `wirewatch eval ner-budget` measures what that
-costs on the entities that matter (people, organisations and places that recur across a story's
-articles) against full-text NER on the same articles.
+Matching a name where the model would not tag it is the main way to differ from full-text NER, so a known
+name is matched only where it stands alone (not inside a longer capitalised run: "James" of "James
+Russell"), and only while the model gives it one clear label wherever it reads it (its untagged readings
+count against it: "Crime Stoppers"). `wirewatch eval ner-budget` measures the difference on the entities
+that matter (people, organisations and places that recur across a story's articles) against full-text NER
+on the same articles, and the CPU of both.
 """
 
 from __future__ import annotations
