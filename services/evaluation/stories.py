@@ -85,7 +85,10 @@ def read_labelled(path: Path) -> list[Labelled]:
             else:  # as the extractor dates a page that has no date in its metadata or feed item
                 published = date_line(text, not_after=REPLAY_FETCH_TIME)
             out.append(Labelled(
-                id=str(rec["id"]), corpus=str(rec.get("corpus") or "all"), outlet=rec.get("outlet") or "unknown",
+                # An article the file gives no outlet is its own outlet: ECB+ leaves 391 without one, and one
+                # shared "unknown" outlet made them all the same outlet to the join decision.
+                id=str(rec["id"]), corpus=str(rec.get("corpus") or "all"),
+                outlet=rec.get("outlet") or f"unknown-{rec['id']}",
                 url=rec.get("url") or f"urn:wirewatch:{rec['id']}", title=rec.get("title") or "",
                 text=text, published=published, cluster=str(rec.get("cluster")),
                 order=int(rec.get("order", n)), topic=rec.get("topic"),
