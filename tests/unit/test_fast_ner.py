@@ -73,16 +73,7 @@ def test_names_of_the_lead_are_matched_below_it_and_new_names_are_read_by_the_mo
 
 
 def test_a_sentence_with_only_known_names_is_not_read_by_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    read: list[str] = []
-    nlp = entities.pipeline(MODEL)
-    original = nlp.pipe
-
-    def pipe(texts, **kwargs):  # type: ignore[no-untyped-def]
-        texts = list(texts)
-        read.extend(texts)
-        return original(texts, **kwargs)
-
-    monkeypatch.setattr(nlp, "pipe", pipe)
+    read = _record_model_reads(monkeypatch)
     text = LEAD + "\n\nSoleimani was buried in Kerman. The Pentagon said nothing more about Soleimani."
     [fast] = fast_ner.tag_entities_many(
         [(text, None, None)], model=MODEL, ner_max_chars=20_000, lead_chars=len(LEAD), known=KnownNames()
@@ -187,16 +178,7 @@ def test_a_title_case_headline_is_recased_by_the_whole_text_not_the_lead_alone()
 def test_a_sentence_opening_with_a_common_word_the_model_tags_as_a_name_is_read(
     monkeypatch: pytest.MonkeyPatch, tagged_before: bool
 ) -> None:
-    read: list[str] = []
-    nlp = entities.pipeline(MODEL)
-    original = nlp.pipe
-
-    def pipe(texts, **kwargs):  # type: ignore[no-untyped-def]
-        texts = list(texts)
-        read.extend(texts)
-        return original(texts, **kwargs)
-
-    monkeypatch.setattr(nlp, "pipe", pipe)
+    read = _record_model_reads(monkeypatch)
     known = KnownNames()
     if tagged_before:
         known.learn({"Parliament": "ORG"})
@@ -207,3 +189,18 @@ def test_a_sentence_opening_with_a_common_word_the_model_tags_as_a_name_is_read(
     )
     # "parliament" is written in lower case in the article: a common word, read only if the model tags it elsewhere
     assert any("125 seats" in t for t in read) is tagged_before
+
+
+def _record_model_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the spaCy model is given from now on (the list fills as it reads)."""
+    read: list[str] = []
+    nlp = entities.pipeline(MODEL)
+    original = nlp.pipe
+
+    def pipe(texts, **kwargs):  # type: ignore[no-untyped-def]
+        texts = list(texts)
+        read.extend(texts)
+        return original(texts, **kwargs)
+
+    monkeypatch.setattr(nlp, "pipe", pipe)
+    return read
