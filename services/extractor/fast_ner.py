@@ -83,11 +83,18 @@ def propagated_names(docs: Sequence[Doc]) -> dict[str, str]:
     return names
 
 
+# Where a known name may start and end: whole words, not inside "AT&T", "U.S." or "e-mail".
+_NAME_START = r"(?<![\w&.\-])"
+_NAME_END = r"(?![\w&\-]|\.\w)"
+_STARTS_NAME = re.compile(_NAME_START)
+_ENDS_NAME = re.compile(_NAME_END)
+
+
 def _pattern(names: dict[str, str]) -> re.Pattern[str] | None:
     if not names:
         return None
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?<![\w&.\-])(?:{alternatives})(?![\w&\-]|\.\w)")
+    return re.compile(rf"{_NAME_START}(?:{alternatives}){_NAME_END}")
 
 
 def _tail_pieces(text: str, start: int) -> Iterator[tuple[int, str]]:
@@ -431,12 +438,7 @@ def _occurrences(text: str, name: str) -> Iterator[int]:
     """Where `name` occurs in `text` as whole words (as _pattern matches it), without compiling a pattern."""
     start = text.find(name)
     while start >= 0:
-        end = start + len(name)
-        before = text[start - 1] if start else " "
-        after = text[end : end + 2]
-        if not (before.isalnum() or before in "_&.-") and not (
-            after[:1].isalnum() or after[:1] in "_&-" or (after[:1] == "." and after[1:].isalnum())
-        ):
+        if _STARTS_NAME.match(text, start) and _ENDS_NAME.match(text, start + len(name)):
             yield start
         start = text.find(name, start + 1)
 
