@@ -193,8 +193,26 @@ class Keys:
 
     @property
     def entity_type_votes_prefix(self) -> str:
-        """Prefix of the HASH per name (no type): type -> articles that named an entity so ('soleimani')."""
+        """Prefix of the HASH per name (no type) of older data dirs: type -> articles that named an entity so
+        ('soleimani'). Folded into `entity_type_tally`'s bucket by the extractor's first start, then deleted."""
         return f"{self.prefix}{{entities}}:entity:type-votes:"
+
+    @property
+    def entity_type_votes_folded(self) -> str:
+        """STRING, set once every per-name HASH under `entity_type_votes_prefix` is folded into its bucket."""
+        return f"{self.prefix}{{entities}}:entity:type-votes-folded"
+
+    def entity_type_tally(self, name: str) -> str:
+        """The bucket HASH holding the type tally of `name` (no type): the alias script computes the same
+        suffix with redis.sha1hex."""
+        return self.entity_type_tallies_prefix + hashlib.sha1(name.encode()).hexdigest()[:3]
+
+    @property
+    def entity_type_tallies_prefix(self) -> str:
+        """Prefix of the 4,096 HASHes (suffix: the first three hex digits of the name's SHA-1):
+        name (no type) -> its type tally 'person=2;gpe=1', types in the order first voted. One small HASH
+        per name cost ~105 B of Redis per name; a bucket of a few names stays a listpack (~30 B a name)."""
+        return f"{self.prefix}{{entities}}:entity:type-tallies:"
 
     @property
     def entity_articles(self) -> str:

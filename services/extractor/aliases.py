@@ -87,7 +87,7 @@ _SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
 SEARCH_SCAN = 300
 
 # KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
-# ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-votes key prefix,
+# ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-tally bucket prefix,
 # ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name, retypable] votes], retypable,
 # [name index members], [person tails], the article's person bearing a one-word name as surname,
 # [person forms of a key of another type], the article writes the name's last word in lower case too], ...],
@@ -101,9 +101,56 @@ for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(INSTITUTION_WORDS)
 end
 for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(_SUFFIXES)) + """]=])) do SUFFIXES[word] = true end
 local aliases, names, forms, articles, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local votes_prefix, known_prefix, types_prefix = ARGV[1], ARGV[2], ARGV[3]
+local votes_prefix, known_prefix, tallies_prefix = ARGV[1], ARGV[2], ARGV[3]
 local items = cjson.decode(ARGV[4])
 local max_hops = tonumber(ARGV[5])
+-- A name's type votes are one field of one of 4,096 bucket HASHes (Keys.entity_type_tally: the first three hex
+-- digits of the name's SHA-1): 'person=2;gpe=1', the types in the order first voted (ties keep the type first
+-- filed), read as a flat {type, n, ...} list. Both are remembered for the rest of the script: the rules read one
+-- name's tally many times per article.
+local buckets, tallies = {}, {}
+local function tally_bucket(bare)
+  local bucket = buckets[bare]
+  if not bucket then
+    bucket = tallies_prefix .. string.sub(redis.sha1hex(bare), 1, 3)
+    buckets[bare] = bucket
+  end
+  return bucket
+end
+local function encoded_tally(flat)
+  local parts = {}
+  for j = 1, #flat, 2 do parts[#parts + 1] = flat[j] .. '=' .. flat[j + 1] end
+  return table.concat(parts, ';')
+end
+local function type_tally(bare)
+  local flat = tallies[bare]
+  if flat then return flat end
+  flat = {}
+  for t, n in string.gmatch(redis.call('HGET', tally_bucket(bare), bare) or '', '([^=;]+)=(%d+)') do
+    flat[#flat + 1] = t
+    flat[#flat + 1] = n
+  end
+  tallies[bare] = flat
+  return flat
+end
+local function type_count(bare, kind)
+  local tally = type_tally(bare)
+  for j = 1, #tally, 2 do
+    if tally[j] == kind then return tonumber(tally[j + 1]) end
+  end
+  return 0
+end
+-- one article's vote for `kind` as the type of the name `bare`
+local function vote_type(bare, kind)
+  local flat, found = {}, false
+  for j, v in ipairs(type_tally(bare)) do flat[j] = v end
+  for j = 1, #flat, 2 do
+    if flat[j] == kind then flat[j + 1], found = tostring(tonumber(flat[j + 1]) + 1), true end
+  end
+  if not found then flat[#flat + 1], flat[#flat + 2] = kind, '1' end
+  tallies[bare] = flat
+  redis.call('HSET', tally_bucket(bare), bare, encoded_tally(flat))
+end
 local function resolve(key)
   for _ = 1, max_hops do
     local nxt = redis.call('HGET', aliases, key)
@@ -134,7 +181,7 @@ local PLAIN = 'plain'
 -- A vote that is no type either: the word is the first name of a person's full name.
 local GIVEN = 'given'
 local function repaired_type(kind, bare)
-  local tally = redis.call('HGETALL', types_prefix .. bare)
+  local tally = type_tally(bare)
   local own, best, best_n = 0, nil, 0
   for j = 1, #tally, 2 do
     local n = tonumber(tally[j + 1])
@@ -176,7 +223,7 @@ end
 -- "crime stoppers" is no first name.
 local function only_given(key)
   local first = string.match(key, '^person:(%S+)')
-  return tonumber(redis.call('HGET', types_prefix .. first, GIVEN) or '0') < 2
+  return type_count(first, GIVEN) < 2
 end
 -- Whether a one-word person key is a place's name more likely than anyone's: one article called it a
 -- person, no full name the table knows ends with it and no one has it as first name ("person:yorktown"
@@ -191,7 +238,7 @@ local function index_keys(term)
   return keys
 end
 local function lone_person_word(bare)
-  local tally = redis.call('HGETALL', types_prefix .. bare)
+  local tally = type_tally(bare)
   for j = 1, #tally, 2 do
     if (tally[j] == 'person' and tonumber(tally[j + 1]) > 1) or tally[j] == GIVEN or tally[j] == PLAIN then
       return false
@@ -218,7 +265,7 @@ end
 -- work or group the model made of a surname ("org:cochran" beside the articles' "Dale Cochran") has no
 -- evidence of its own.
 local function only_a_person_so_far(bare)
-  local tally = redis.call('HGETALL', types_prefix .. bare)
+  local tally = type_tally(bare)
   for j = 1, #tally, 2 do
     if tally[j] ~= 'person' then return false end
   end
@@ -242,7 +289,7 @@ end
 -- becomes a person only by the type repair's evidence, never an organisation), not a word an article wrote
 -- in lower case too; someone's first name ("Michael" of "Michael Thomas") only onto the bare word's key.
 local function first_type(kind, bare)
-  local tally = redis.call('HGETALL', types_prefix .. bare)
+  local tally = type_tally(bare)
   local own, other, n_other, given = 0, nil, 0, false
   for j = 1, #tally, 2 do
     local t, n = tally[j], tonumber(tally[j + 1])
@@ -274,7 +321,7 @@ for i, item in ipairs(items) do
     -- alone for that very person at least as often as they gave the name this type ("Tyler" the city beside
     -- "John Tyler": no article wrote "Tyler" for him)
     local kind, bare = string.match(key, '^([^:]*):(.*)$')
-    local own = tonumber(redis.call('HGET', types_prefix .. bare, kind) or '0')
+    local own = type_count(bare, kind)
     local target = resolve(mate)
     local for_mate = tonumber(redis.call('HGET', votes_prefix .. 'person:' .. bare, target) or '0')
     if for_mate >= 1 and for_mate >= own then
@@ -351,15 +398,15 @@ for i, item in ipairs(items) do
       if target then canonical = target; break end
     end
   end
-  for _, vote in ipairs(type_votes) do redis.call('HINCRBY', types_prefix .. vote[2], vote[1], 1) end
+  for _, vote in ipairs(type_votes) do vote_type(vote[2], vote[1]) end
   if item[11] then
     -- "Stray Gunfire" tagged PERSON in an article that writes "gunfire": its last word is no surname either
-    redis.call('HINCRBY', types_prefix .. string.match(key, '([^ :]+)$'), PLAIN, 1)
+    vote_type(string.match(key, '([^ :]+)$'), PLAIN)
   end
   if new and canonical == key and string.sub(key, 1, 7) == 'person:' and full_name(key) then
     -- a first name ("Michael" of "Michael Thomas") is no one surname: a bare "person:michael" stays as it is;
     -- counted once per person, so "crime" of a "person:crime stoppers" in every article is one vote
-    redis.call('HINCRBY', types_prefix .. string.match(key, '^person:(%S+)'), GIVEN, 1)
+    vote_type(string.match(key, '^person:(%S+)'), GIVEN)
   end
   -- every name the article wrote is findable; a reader follows the aliases from the key it points at
   for _, member in ipairs(item[7]) do redis.call('ZADD', index, 0, member) end
@@ -398,7 +445,9 @@ for i, item in ipairs(items) do
   for _, vote in ipairs(type_votes) do
     if vote[3] then
       local t, bare = vote[1], vote[2]
-      for _, k in ipairs(redis.call('HKEYS', types_prefix .. bare)) do
+      local tally = type_tally(bare)
+      for j = 1, #tally, 2 do
+        local k = tally[j]
         local other = k .. ':' .. bare
         if k ~= t and redis.call('HEXISTS', names, other) == 1 and not is_alias(other)
             and (repaired_type(k, bare) == t
@@ -415,7 +464,7 @@ for i, item in ipairs(items) do
   if terminal and string.sub(canonical, 1, 7) == 'person:' and not item[11] then
     local bare = string.match(canonical, ' ([^ ]+)$')
     if bare then
-      local tally = redis.call('HGETALL', types_prefix .. bare)
+      local tally = type_tally(bare)
       local kinds, articles_n = {}, 0
       for j = 1, #tally, 2 do
         if tally[j] ~= 'person' then kinds[#kinds + 1] = tally[j]; articles_n = articles_n + tonumber(tally[j + 1]) end
@@ -448,6 +497,26 @@ end
 return cjson.encode(out)
 """
 
+
+# KEYS[1] an older data dir's HASH of one name's type votes, KEYS[2] the name's tally bucket; ARGV[1] the name.
+# Adds the old votes to the bucket's tally (before any type voted since: they came first) and deletes the
+# HASH; returns 1, or 0 when the HASH is gone (another extractor folded it).
+_FOLD_TYPE_VOTES = """
+local old = redis.call('HGETALL', KEYS[1])
+if #old == 0 then return 0 end
+local order, counts = {}, {}
+local function add(t, n)
+  if not counts[t] then order[#order + 1] = t; counts[t] = 0 end
+  counts[t] = counts[t] + tonumber(n)
+end
+for j = 1, #old, 2 do add(old[j], old[j + 1]) end
+for t, n in string.gmatch(redis.call('HGET', KEYS[2], ARGV[1]) or '', '([^=;]+)=(%d+)') do add(t, n) end
+local parts = {}
+for _, t in ipairs(order) do parts[#parts + 1] = t .. '=' .. counts[t] end
+redis.call('HSET', KEYS[2], ARGV[1], table.concat(parts, ';'))
+redis.call('DEL', KEYS[1])
+return 1
+"""
 
 def learnable_aliases(entity: Entity) -> list[str]:
     """The entity's in-article aliases the table may learn (see the module docstring)."""
@@ -560,6 +629,26 @@ class AliasTable:
         self.redis = redis
         self.keys = keys
         self._script = redis.register_script(_RESOLVE_AND_LEARN)
+        self._fold = redis.register_script(_FOLD_TYPE_VOTES)
+
+    async def fold_older_type_votes(self) -> int:
+        """Fold the per-name type-vote HASHes of an older data dir into the tally buckets; returns how many.
+
+        Runs once per data dir (a marker key says it is done), at the extractor's start; each name is one
+        atomic step, so two extractors starting together, or one already resolving articles, count every
+        vote once. SCANs the whole keyspace the first time, which on a large old data dir takes a while.
+        """
+        if await self.redis.exists(self.keys.entity_type_votes_folded):
+            return 0
+        prefix = self.keys.entity_type_votes_prefix
+        folded = 0
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"  # the prefix taken literally
+        async for raw in self.redis.scan_iter(match=pattern, count=1000):
+            key = str(raw)
+            name = key[len(prefix):]
+            folded += int(await self._fold(keys=[key, self.keys.entity_type_tally(name)], args=[name]))
+        await self.redis.set(self.keys.entity_type_votes_folded, folded)
+        return folded
 
     @staticmethod
     def _item(entity: Entity, voted: set[tuple[str, str]]) -> list[object]:
@@ -593,7 +682,7 @@ class AliasTable:
             keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
                   self.keys.entity_articles, self.keys.entity_name_index],
             args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
-                  self.keys.entity_type_votes_prefix, json.dumps(items), MAX_HOPS])
+                  self.keys.entity_type_tallies_prefix, json.dumps(items), MAX_HOPS])
         resolved: dict[str, Entity] = {}
         for entity, (key, name) in zip(entities, json.loads(reply), strict=True):
             aliases = set(entity.aliases) | ({entity.key} - {key})

@@ -132,6 +132,10 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                                     ner_max_chars=settings.ner_max_chars, ner_lead_chars=settings.ner_lead_chars,
                                     max_batch=settings.extract_batch,
                                     replace=workers.replace)
+        aliases = AliasTable(redis, keys)
+        folded = await aliases.fold_older_type_votes()
+        if folded:
+            log.info("aliases.type_votes_folded", names=folded)
         log.info("service.started", service="extractor", workers=worker_count(settings))
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
@@ -140,7 +144,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             consuming = tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
                 handle=partial(handle, http=http, bus=bus, extraction=extraction,
-                               aliases=AliasTable(redis, keys),
+                               aliases=aliases,
                                settings=settings),
                 stop=stop, concurrency=settings.extract_concurrency, on_dead_letter=settle_dead, ready=ready,
             ))

@@ -137,6 +137,27 @@ async def test_a_surname_most_articles_call_a_person_is_the_person(settings: Set
         assert await table.canonical("gpe:soleimani") == "person:qassem soleimani"
 
 
+async def test_type_votes_of_an_older_data_dir_count_and_move_into_the_buckets(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        table = table_with_rules(redis, settings)
+        await table.resolve([entity("person:qassem soleimani", "person:soleimani")])
+        # an older data dir kept one HASH per name: eight more articles called "soleimani" a person there
+        await redis.hset(keys.entity_type_votes_prefix + "soleimani", mapping={"person": 8})
+        await redis.hset(keys.entity_type_votes_prefix + "qassem soleimani", mapping={"org": 1, "person": 2})
+        assert await table.fold_older_type_votes() == 2
+        assert await table.fold_older_type_votes() == 0  # once per data dir
+        assert await redis.exists(keys.entity_type_votes_prefix + "soleimani") == 0
+        assert await resolved_key(table, "gpe:soleimani") == "person:qassem soleimani"  # 8 + 1 >= 3 x 0 and >= 3
+        buckets = [k async for k in redis.scan_iter(match=keys.entity_type_tallies_prefix + "*")]
+        tallies = {name: value for k in buckets for name, value in (await redis.hgetall(k)).items()}
+        # the old votes came first; then this table's own, in the order first voted
+        assert tallies["soleimani"] == "person=9;gpe=1"
+        assert tallies["qassem soleimani"] == "org=1;person=3"
+        # one bucket per name's SHA-1 prefix, never one key per name
+        assert len(buckets) <= len(tallies) and all(len(k.rsplit(":", 1)[1]) == 3 for k in buckets)
+
+
 async def test_a_key_filed_before_the_evidence_is_repaired_when_the_evidence_comes(settings: Settings) -> None:
     async with open_redis(settings) as redis:
         table = table_with_rules(redis, settings)

@@ -46,7 +46,9 @@ SITES: dict[tuple[str, str], Callable[[Keys], list[str]]] = {
     ("extractor/aliases", "script resolve and learn"): lambda k: [
         k.entity_aliases, k.entity_names, k.entity_forms, k.entity_articles, k.entity_name_index,
         k.entity_alias_votes_prefix + "person:putin", k.entity_known_as_prefix + "person:vladimir putin",
-        k.entity_type_votes_prefix + "soleimani"],
+        k.entity_type_tally("soleimani")],
+    ("extractor/aliases", "script fold type votes"): lambda k: [
+        k.entity_type_votes_prefix + "soleimani", k.entity_type_tally("soleimani")],
     ("store/lsh", "script insert and query"): lambda k: [
         k.lsh_sketch("a1"), k.lsh_packed_bucket(3, 0, "ff"), k.lsh_packed_bucket(4, 39, "00"),
         k.lsh_packed_epoch_prefix + "3", k.lsh_bucket(3, 0, "ff"), k.lsh_bucket(4, 39, "00"), k.lsh_epoch_prefix + "3"],
