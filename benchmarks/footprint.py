@@ -50,6 +50,7 @@ from services.notifier.service import Notifier
 from services.notifier.subscriptions import Query, SubscriptionStore
 from services.notifier.webhooks import DeliveryQueue
 from services.notifier.webhooks.queue import DELIVERED_TTL_S
+from services.store.compression import Codec
 from services.store.idf import BUCKETS
 from services.store.placement import Placer
 from services.store.repository import Repository
@@ -127,7 +128,8 @@ async def run(settings: Settings, articles: list[Article], *, notifier: bool, al
     async with open_redis(settings) as redis:
         base = await used_memory(redis)
         repo = Repository(redis, keys, retention_s=settings.retention_days * 86400,
-                          window_s=settings.cluster_window_hours * 3600)
+                          window_s=settings.cluster_window_hours * 3600,
+                          codec=Codec.for_store(redis, keys, settings))
         placer = Placer(settings, repo)
         queue = DeliveryQueue(redis, keys)
         subs = SubscriptionStore(redis, keys)

@@ -118,6 +118,17 @@ class Keys:
         return f"{self.prefix}{{store}}:text:{article_id}"
 
     @property
+    def store_dictionaries(self) -> str:
+        """HASH dictionary id -> a zstd dictionary the store trained on its first texts, records or story
+        summaries (services.store.compression); kept as long as any frame may name it, i.e. always."""
+        return f"{self.prefix}{{store}}:zdict"
+
+    @property
+    def store_dictionary_current(self) -> str:
+        """HASH kind ('text', 'record', 'story') -> the id of the dictionary new values of that kind use."""
+        return f"{self.prefix}{{store}}:zdict-current"
+
+    @property
     def articles_recent(self) -> str:
         """ZSET article id -> unix time stored (listing, `since`)."""
         return f"{self.prefix}{{store}}:articles:recent"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import cramjam
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -22,6 +21,7 @@ from redis.client import NEVER_DECODE
 from services.common.keys import Keys
 from services.common.messages import Article
 from services.common.redis import Redis
+from services.store.compression import MAGIC, Codec
 
 WRITE_RETRIES = 20
 #: Buckets the document frequencies are kept for one by one (a HASH) before they move into the dense block of
@@ -234,25 +234,20 @@ class StoredArticle(Article):
             (r.body_hash, r.title) == (body_hash, title) for r in self.revisions)
 
 
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_ZSTD_LEVEL = 3  # 1,824 -> 945 bytes for a dev-set text; levels above 3 gain little for short texts
-
-
-def encode_article(article: StoredArticle) -> tuple[bytes, bytes]:
+def encode_article(article: StoredArticle, codec: Codec) -> tuple[bytes, bytes]:
     """An article as stored: (record, text), each zstd-compressed; the record is its JSON with an empty text."""
     record = article.model_copy(update={"text": ""}).model_dump_json().encode()
-    return (bytes(cramjam.zstd.compress(record, level=_ZSTD_LEVEL)),
-            bytes(cramjam.zstd.compress(article.text.encode(), level=_ZSTD_LEVEL)))
+    return codec.compress("record", record), codec.compress("text", article.text.encode())
 
 
-def decode_article(record: bytes, text: bytes | None) -> StoredArticle:
+def decode_article(record: bytes, text: bytes | None, codec: Codec) -> StoredArticle:
     """A stored article from its record and text (None: not read, the text is left empty). A record written
     before texts were kept apart is plain JSON with the text inside, and is read as it is."""
-    if not record.startswith(_ZSTD_MAGIC):
+    if not record.startswith(MAGIC):
         return StoredArticle.model_validate_json(record)
-    article = StoredArticle.model_validate_json(bytes(cramjam.zstd.decompress(record)))
+    article = StoredArticle.model_validate_json(codec.decompress(record))
     if text:
-        article = article.model_copy(update={"text": bytes(cramjam.zstd.decompress(text)).decode()})
+        article = article.model_copy(update={"text": codec.decompress(text).decode()})
     return article
 
 
@@ -294,19 +289,19 @@ class StoredStory(BaseModel):
     _version: int = PrivateAttr(default=0)
 
     @classmethod
-    def from_stored(cls, raw: str | bytes, version: int) -> StoredStory:
+    def from_stored(cls, raw: str | bytes, version: int, codec: Codec) -> StoredStory:
         """Parse the summary read from Redis (zstd-compressed JSON, or the plain JSON older data dirs hold)
         with the version it was stored under."""
-        if isinstance(raw, bytes) and raw.startswith(_ZSTD_MAGIC):
-            raw = bytes(cramjam.zstd.decompress(raw))
+        if isinstance(raw, bytes) and raw.startswith(MAGIC):
+            raw = codec.decompress(raw)
         story = cls.model_validate_json(raw)
         story._version = version
         return story
 
-    def encode(self) -> bytes:
-        """The summary as stored: its JSON, zstd-compressed (2.3x smaller on the dev set: the centroid's
-        hundreds of floats are most of it, and they must round-trip exactly)."""
-        return bytes(cramjam.zstd.compress(self.model_dump_json().encode(), level=_ZSTD_LEVEL))
+    def encode(self, codec: Codec) -> bytes:
+        """The summary as stored: its JSON, zstd-compressed (2.3x smaller on the dev set without a dictionary:
+        the centroid's hundreds of floats are most of it, and they must round-trip exactly)."""
+        return codec.compress("story", self.model_dump_json().encode())
 
     @property
     def version(self) -> int:
@@ -347,13 +342,15 @@ class Repository:
     """Articles, clusters and indexes in Redis."""
 
     def __init__(self, redis: Redis, keys: Keys, *, retention_s: float | None = None,
-                 window_s: float | None = None) -> None:
+                 window_s: float | None = None, codec: Codec | None = None) -> None:
         """`retention_s`: articles and clusters not written for this long expire (None: kept);
         `window_s`: index postings older than this before the newest article are trimmed, and an index key not
         posted to for this long expires (None: kept). The window is at most the retention: a posting older than
-        that mostly names a story that has expired."""
+        that mostly names a story that has expired. `codec`: how values are compressed (None: plain zstd and the
+        dictionaries the data already names, never training one: a reader's)."""
         self.redis = redis
         self.keys = keys
+        self.codec = codec or Codec(redis, keys, samples=0, dictionary_bytes=0)
         self.ttl = int(retention_s) if retention_s else None
         self.window_s = min(window_s, self.ttl) if window_s and self.ttl else window_s
         self._raise_hw = redis.register_script(_RAISE_HIGH_WATER)
@@ -408,9 +405,10 @@ class Repository:
                 for i in missing:
                     pipe.get(self.keys.story_alias(i))
                 replies = await pipe.execute()
+            await self.codec.load_for(raw for raw, _ in replies[:len(stale)])
             for i, (raw, version) in zip(stale, replies[:len(stale)], strict=True):
                 if raw:
-                    found[i] = StoredStory.from_stored(raw, int(version or 0))
+                    found[i] = StoredStory.from_stored(raw, int(version or 0), self.codec)
             targets: dict[str, str] = {i: str(a) for i, a in zip(missing, replies[len(stale):], strict=True) if a}
             aliases.update(targets)
             wanted = [t for t in dict.fromkeys(targets.values()) if t not in found]
@@ -442,7 +440,8 @@ class Repository:
         # Binary (zstd), so not decoded as UTF-8 like everything else.
         raws = await self.redis.execute_command("MGET", *keys, **{NEVER_DECODE: True})  # type: ignore[no-untyped-call]
         texts = raws[len(ids):] if with_text else [None] * len(ids)
-        return [decode_article(r, t) for r, t in zip(raws[:len(ids)], texts, strict=True) if r]
+        await self.codec.load_for(raws)
+        return [decode_article(r, t, self.codec) for r, t in zip(raws[:len(ids)], texts, strict=True) if r]
 
     async def body_owners(self, body_hashes: Sequence[str]) -> dict[str, str]:
         """Id of the first article stored with each body hash (hashes never stored are left out)."""
@@ -528,6 +527,7 @@ class Repository:
         caller redoes the batch. An empty list means everything was written.
         """
         k = self.keys
+        await self.codec.prepare()
         keys = [k.articles_recent, k.stories_recent, k.document_frequencies, k.document_count,
                 k.document_frequencies_sparse]
         values: list[Any] = []
@@ -536,10 +536,10 @@ class Repository:
             values += (cid, version)
         for article in batch.new_articles.values():
             keys += (k.article(article.id), k.article_text(article.id))
-            values += (article.id, *encode_article(article), article.stored_at.timestamp())
+            values += (article.id, *encode_article(article, self.codec), article.stored_at.timestamp())
         for article in batch.moved_articles.values():
             keys += (k.article(article.id), k.article_text(article.id))
-            record, text = encode_article(article)
+            record, text = encode_article(article, self.codec)
             values += (record, text if article.text else "")
         for digest, owner in batch.bodies.items():
             keys.append(k.body(digest))
@@ -549,7 +549,7 @@ class Repository:
             values += (absorbed, survivor)
         for story in batch.stories.values():
             keys.append(k.story(story.id))
-            values += (story.id, story.encode(), story.last_updated.timestamp())
+            values += (story.id, story.encode(self.codec), story.last_updated.timestamp())
         sections = (batch.expected_versions, batch.new_articles, batch.moved_articles, batch.bodies,
                     batch.absorbed, batch.stories)
         postings = "\n".join(f"{key}\t{cid}\t{t!r}" for key, ids in batch.postings.items() for cid, t in ids.items())
@@ -563,8 +563,9 @@ class Repository:
 
     async def replace_article(self, article: StoredArticle) -> None:
         """Overwrite a stored article and its text in place (a new revision of the same URL)."""
+        await self.codec.prepare()
         await self._replace_article(keys=[self.keys.article(article.id), self.keys.article_text(article.id)],
-                                    args=list(encode_article(article)))
+                                    args=list(encode_article(article, self.codec)))
 
     async def trim(self, now: float) -> int:
         """Drop expired articles and clusters from the latest-first indexes; how many entries went."""

@@ -33,6 +33,7 @@ from services.common.messages import Article, StoryArticle, StoryEvent
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.common.topics import ARTICLES, STORY_EVENTS
+from services.store.compression import Codec
 from services.store.gc_policy import FullCollections
 from services.store.placement import Placed, Placer
 from services.store.repository import Repository, StoredArticle, StoredStory
@@ -49,7 +50,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         redis = await stack.enter_async_context(open_redis(settings))
         bus = await stack.enter_async_context(Bus(settings, client_id="wirewatch-store"))
         repo = Repository(redis, keys, retention_s=settings.retention_days * 86400,
-                          window_s=settings.cluster_window_hours * 3600)
+                          window_s=settings.cluster_window_hours * 3600,
+                          codec=Codec.for_store(redis, keys, settings))
         placer = Placer(settings, repo)
         # Closed in reverse, before the clients, even when a task below fails.
         stack.push_async_callback(close_placer, placer)
