@@ -35,6 +35,8 @@ KINDS = ("text", "record", "story")
 #: zstd level: 1,824 -> 945 bytes for a dev-set text without a dictionary; above 3 gains little for short texts.
 LEVEL = 3
 MAGIC = b"\x28\xb5\x2f\xfd"
+#: Writes between two looks for dictionaries another store process published, while a kind has none.
+ADOPT_EVERY = 50
 
 
 class MissingDictionary(LookupError):
@@ -55,7 +57,7 @@ class Codec:
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
         self._samples: dict[str, list[bytes]] = {kind: [] for kind in KINDS}
         self._untrainable: set[str] = set()
-        self._loaded = False
+        self._writes = 0
 
     @classmethod
     def for_store(cls, redis: Redis, keys: Keys, settings: Settings) -> Codec:
@@ -65,11 +67,13 @@ class Codec:
 
     # --- writes ----------------------------------------------------------------------------
     async def prepare(self) -> None:
-        """Before a write: the published dictionaries loaded (once), and any kind with enough samples trained
-        and published (or the dictionary another process published first adopted)."""
-        if not self._loaded:
+        """Before a write: the published dictionaries adopted (at the first write, then every ADOPT_EVERY while a
+        kind has none), and any kind with enough samples trained and published (or the dictionary another
+        process published first adopted)."""
+        # Another store process may publish first: look again now and then while a kind has none.
+        if self._writes % ADOPT_EVERY == 0 and len(self._compressors) < len(KINDS):
             await self._adopt_published()
-            self._loaded = True
+        self._writes += 1
         for kind in KINDS:
             if (kind in self._compressors or kind in self._untrainable or not self.samples
                     or len(self._samples[kind]) < self.samples):

@@ -13,7 +13,7 @@ from services.common.keys import Keys
 from services.common.messages import Article, Entity, article_id
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
-from services.store.compression import Codec
+from services.store.compression import ADOPT_EVERY, Codec
 from services.store.placement import Placer
 from services.store.repository import Repository
 
@@ -114,3 +114,23 @@ async def test_values_too_short_to_learn_from_stay_plain_zstd(settings: Settings
         frame_ = codec.compress("text", b"tiny again")
         assert zstandard.get_frame_parameters(frame_).dict_id == 0 and codec.decompress(frame_) == b"tiny again"
         assert await redis.hlen(keys.store_dictionary_current) == 0
+
+
+async def test_a_store_process_started_before_the_dictionary_adopts_it_without_training(settings: Settings) -> None:
+    rng = random.Random(11)
+    texts = [article(n, rng).text.encode() for n in range(60)]
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        late = Codec(redis, keys, samples=0, dictionary_bytes=4096)  # a second store, never training itself
+        await late.prepare()
+        trainer = Codec(redis, keys, samples=40, dictionary_bytes=4096)
+        for text in texts[:40]:
+            trainer.compress("text", text)
+        await trainer.prepare()
+        assert zstandard.get_frame_parameters(late.compress("text", texts[50])).dict_id == 0  # not yet seen
+        for _ in range(ADOPT_EVERY):
+            await late.prepare()
+        frame_ = late.compress("text", texts[50])
+        published = await redis.hget(keys.store_dictionary_current, "text")
+        assert published is not None and zstandard.get_frame_parameters(frame_).dict_id == int(published)
+        assert trainer.decompress(frame_) == texts[50]
