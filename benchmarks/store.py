@@ -105,6 +105,7 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int,
                 print_command_stats(stats_started, await command_stats(redis), len(per_article) * batch, n)
                 await redis.config_set("slowlog-log-slower-than", 10_000)
                 print_script_times(await redis.slowlog_get(100_000), script_names(placer), len(per_article) * batch)
+                await redis.slowlog_reset()  # its entries hold the scripts' arguments: not the store's bytes
                 aof = ("aof_rewrites", "aof_rewrite_in_progress", "aof_current_size", "aof_last_rewrite_time_sec")
                 print(f"  keys {await redis.dbsize():,}; " + ", ".join(
                     f"{k} {v}" for k, v in (await redis.info("persistence")).items() if k in aof), file=sys.stderr)
