@@ -1,6 +1,6 @@
 """Store benchmark: articles/s through Placer.ingest_many and Redis bytes per article as the store grows.
 
-    .venv/bin/python -m benchmarks.store [--sizes 1000,10000] [--probe 500] [--json]
+    .venv/bin/python -m benchmarks.store [--sizes 1000,10000] [--probe 500] [--json] [--commandstats]
 
 Starts an embedded Valkey unless REDIS_URL is set. Fills the store with
 synthetic articles (a few thousand "stories" with their own vocabulary and
@@ -58,8 +58,10 @@ def synthetic(n: int, rng: random.Random) -> Article:
                    fetched_at=START + timedelta(minutes=n), fingerprint=fingerprint(title, text))
 
 
-async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> list[dict[str, Any]]:
-    """Fill to each size, then time `probe` articles ingested in batches of `batch` (as the service polls them)."""
+async def run(settings: Settings, sizes: list[int], probe: int, batch: int,
+              commandstats: bool = False) -> list[dict[str, Any]]:
+    """Fill to each size, then time `probe` articles ingested in batches of `batch` (as the service polls them);
+    `commandstats`: also print what Redis spent on each command during each probe."""
     rng = random.Random(7)
     rows = []
     async with open_redis(settings) as redis:
@@ -83,6 +85,12 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
                     rate = (n - filled_from) / (time.perf_counter() - started_fill)
                     print(f"  filled {n:,} / {size:,} ({rate:,.0f} articles/s)", file=sys.stderr)
             per_article = []
+            stats_started = await command_stats(redis) if commandstats else {}
+            if commandstats:
+                # Every top-level call slower than 50 us (the scripts; commands inside them take a few us) logged.
+                await redis.config_set("slowlog-max-len", 100_000)
+                await redis.slowlog_reset()
+                await redis.config_set("slowlog-log-slower-than", 50)
             redis_cpu_started = await redis_cpu_s(redis)
             cpu_started = time.process_time()
             wall_started = time.perf_counter()
@@ -93,6 +101,14 @@ async def run(settings: Settings, sizes: list[int], probe: int, batch: int) -> l
                 per_article.append((time.perf_counter() - started) * 1000 / batch)
                 n += batch
             redis_cpu_ms = (await redis_cpu_s(redis) - redis_cpu_started) * 1000 / (len(per_article) * batch)
+            if commandstats:
+                print_command_stats(stats_started, await command_stats(redis), len(per_article) * batch, n)
+                await redis.config_set("slowlog-log-slower-than", 10_000)
+                print_script_times(await redis.slowlog_get(100_000), script_names(placer), len(per_article) * batch)
+                await redis.slowlog_reset()  # its entries hold the scripts' arguments: not the store's bytes
+                aof = ("aof_rewrites", "aof_rewrite_in_progress", "aof_current_size", "aof_last_rewrite_time_sec")
+                print(f"  keys {await redis.dbsize():,}; " + ", ".join(
+                    f"{k} {v}" for k, v in (await redis.info("persistence")).items() if k in aof), file=sys.stderr)
             started = time.perf_counter()
             for article in articles:
                 fingerprint(article.title, article.text)
@@ -115,6 +131,53 @@ async def redis_cpu_s(redis: Any) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
+async def command_stats(redis: Any) -> dict[str, tuple[int, float]]:
+    """(calls, usec) per command so far."""
+    stats = await redis.info("commandstats")
+    return {name.removeprefix("cmdstat_"): (int(v["calls"]), float(v["usec"])) for name, v in stats.items()}
+
+
+def print_command_stats(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]],
+                        articles: int, stored: int) -> None:
+    """The commands Redis spent most time on between two readings: calls and usec per article, usec per call.
+    A script's commands count both under their own name and under its EVALSHA."""
+    rows = []
+    for name, (calls, usec) in after.items():
+        calls0, usec0 = before.get(name, (0, 0.0))
+        if calls > calls0:
+            rows.append((usec - usec0, calls - calls0, name))
+    print(f"  commands at {stored:,} stored (per probed article):", file=sys.stderr)
+    for usec, calls, name in sorted(rows, reverse=True)[:15]:
+        print(f"    {name:<22} {usec / articles:8.1f} usec {calls / articles:7.1f} calls "
+              f"{usec / calls:6.2f} usec/call", file=sys.stderr)
+
+
+def script_names(placer: Placer) -> dict[str, str]:
+    """The store's Lua scripts by SHA1."""
+    repo, lsh = placer.repo, placer.lsh
+    scripts = {"commit": repo._commit, "read_postings": repo._read_postings, "read_versions": repo._read_versions,
+               "lsh_insert_and_query": lsh._insert}
+    return {script.sha: name for name, script in scripts.items()}
+
+
+def print_script_times(slowlog: list[dict[str, Any]], names: dict[str, str], articles: int) -> None:
+    """usec per probed article in each script, from the slow log (calls of 50 usec or more)."""
+    total: dict[str, list[float]] = {}
+    for entry in slowlog:
+        command = entry["command"].split(b" ") if isinstance(entry["command"], bytes) else entry["command"].split()
+        name = command[0].decode() if isinstance(command[0], bytes) else command[0]
+        if name.lower() == "evalsha":
+            sha = command[1].decode() if isinstance(command[1], bytes) else command[1]
+            name = names.get(sha, sha[:8])
+        row = total.setdefault(name.lower(), [0, 0.0])
+        row[0] += 1
+        row[1] += entry["duration"]
+    print("  scripts and commands of 50 usec or more (per probed article):", file=sys.stderr)
+    for name, (calls, usec) in sorted(total.items(), key=lambda kv: -kv[1][1])[:8]:
+        print(f"    {name:<22} {usec / articles:8.1f} usec {calls / articles:7.2f} calls "
+              f"{usec / calls:8.1f} usec/call", file=sys.stderr)
+
+
 def main() -> None:
     """Run and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,12 +185,13 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=Settings().store_batch_size, help="articles per consumer poll")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--commandstats", action="store_true", help="print Redis time per command at each probe")
     args = parser.parse_args()
     configure_logging(json=False, level="WARNING")
     sizes = [int(s) for s in args.sizes.split(",")]
     settings = Settings(key_prefix=f"bench{uuid.uuid4().hex[:6]}:")
     with redis_for(settings) as settings:
-        rows = asyncio.run(run(settings, sizes, args.probe, args.batch))
+        rows = asyncio.run(run(settings, sizes, args.probe, args.batch, args.commandstats))
     if args.json:
         print(json.dumps(rows))
     else:

@@ -95,16 +95,25 @@ local seen, out = {}, {}
 local function hex(s)
   return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
 end
+-- Each band's key suffix ("band:bucket") and field, made once for all the epochs read: every string made in
+-- Lua (a formatted byte, a number turned to text) costs an allocation of Redis's.
+local suffixes, fields = {}, {}
+for b = 0, #bands / 6 - 1 do
+  suffixes[b] = b .. string.format(':%02x', string.byte(bands, 6 * b + 1))
+  fields[b] = string.sub(bands, 6 * b + 2, 6 * b + 6)
+end
 for e = 1, #epochs do
   -- An epoch nothing was written to has no buckets: skip its reads (most of the time the next
   -- epoch, and in a young index the previous one too).
   local live = e == write_epoch or redis.call('EXISTS', ARGV[10] .. epochs[e]) == 1
+  local epoch_prefix = prefix .. epochs[e] .. ':'
+  local writes = e == write_epoch and not replay
   for b = 0, (live and #bands / 6 or 0) - 1 do
-    local key = prefix .. epochs[e] .. ':' .. b .. ':' .. string.format('%02x', string.byte(bands, 6 * b + 1))
-    local field = string.sub(bands, 6 * b + 2, 6 * b + 6)
+    local key = epoch_prefix .. suffixes[b]
+    local field = fields[b]
     local cur = redis.call('HGET', key, field)
-    local members, mine = {}, false
     if cur then
+      local members, mine = {}, false
       local i = 1
       while i <= #cur do
         local m = string.sub(cur, i, i + string.byte(cur, i) % 128)
@@ -117,13 +126,17 @@ for e = 1, #epochs do
         end
         members[#members + 1] = m
       end
-    end
-    if e == write_epoch and not replay and not mine then
-      local first = math.max(1, #members + 2 - cap)
-      local kept = {}
-      for i = first, #members do kept[#kept + 1] = members[i] end
-      kept[#kept + 1] = id
-      redis.call('HSET', key, field, table.concat(kept))
+      if writes and not mine then
+        local first = math.max(1, #members + 2 - cap)
+        local kept = {}
+        for j = first, #members do kept[#kept + 1] = members[j] end
+        kept[#kept + 1] = id
+        redis.call('HSET', key, field, table.concat(kept))
+        redis.call('EXPIRE', key, bucket_ttl)
+      end
+    elseif writes then
+      -- Most fields are new: the article is their only member.
+      redis.call('HSET', key, field, id)
       redis.call('EXPIRE', key, bucket_ttl)
     end
   end
