@@ -86,6 +86,24 @@ _SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
 #: Name index members read per prefix search: a short prefix ('s') sees the first this many names in order.
 SEARCH_SCAN = 300
 
+# A name's type tally as one HASH field: 'person=2;gpe=1', the types in the order first voted (ties keep the
+# type first filed), read as the flat {type, n, ...} list HGETALL gives. Both scripts below read and write it.
+_TALLY_FORMAT = """
+local function parsed_tally(raw)
+  local flat = {}
+  for t, n in string.gmatch(raw or '', '([^=;]+)=(%d+)') do
+    flat[#flat + 1] = t
+    flat[#flat + 1] = n
+  end
+  return flat
+end
+local function encoded_tally(flat)
+  local parts = {}
+  for j = 1, #flat, 2 do parts[#parts + 1] = flat[j] .. '=' .. flat[j + 1] end
+  return table.concat(parts, ';')
+end
+"""
+
 # KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-tally bucket prefix,
 # ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name, retypable] votes], retypable,
@@ -94,7 +112,7 @@ SEARCH_SCAN = 300
 # ARGV[5] max hops.
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
-_RESOLVE_AND_LEARN = """
+_RESOLVE_AND_LEARN = _TALLY_FORMAT + """
 local INSTITUTION, SUFFIXES = {}, {}
 for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(INSTITUTION_WORDS)) + """]=])) do
   INSTITUTION[word] = true
@@ -104,10 +122,9 @@ local aliases, names, forms, articles, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4
 local votes_prefix, known_prefix, tallies_prefix = ARGV[1], ARGV[2], ARGV[3]
 local items = cjson.decode(ARGV[4])
 local max_hops = tonumber(ARGV[5])
--- A name's type votes are one field of one of 4,096 bucket HASHes (Keys.entity_type_tally: the first three hex
--- digits of the name's SHA-1): 'person=2;gpe=1', the types in the order first voted (ties keep the type first
--- filed), read as a flat {type, n, ...} list. Both are remembered for the rest of the script: the rules read one
--- name's tally many times per article.
+-- A name's type tally is one field of one of 4,096 bucket HASHes (Keys.entity_type_tally: the first three hex
+-- digits of the name's SHA-1). Both are remembered for the rest of the script: the rules read one name's tally
+-- many times per article.
 local buckets, tallies = {}, {}
 local function tally_bucket(bare)
   local bucket = buckets[bare]
@@ -117,20 +134,12 @@ local function tally_bucket(bare)
   end
   return bucket
 end
-local function encoded_tally(flat)
-  local parts = {}
-  for j = 1, #flat, 2 do parts[#parts + 1] = flat[j] .. '=' .. flat[j + 1] end
-  return table.concat(parts, ';')
-end
 local function type_tally(bare)
   local flat = tallies[bare]
-  if flat then return flat end
-  flat = {}
-  for t, n in string.gmatch(redis.call('HGET', tally_bucket(bare), bare) or '', '([^=;]+)=(%d+)') do
-    flat[#flat + 1] = t
-    flat[#flat + 1] = n
+  if not flat then
+    flat = parsed_tally(redis.call('HGET', tally_bucket(bare), bare))
+    tallies[bare] = flat
   end
-  tallies[bare] = flat
   return flat
 end
 local function type_count(bare, kind)
@@ -501,19 +510,21 @@ return cjson.encode(out)
 # KEYS[1] an older data dir's HASH of one name's type votes, KEYS[2] the name's tally bucket; ARGV[1] the name.
 # Adds the old votes to the bucket's tally (before any type voted since: they came first) and deletes the
 # HASH; returns 1, or 0 when the HASH is gone (another extractor folded it).
-_FOLD_TYPE_VOTES = """
-local old = redis.call('HGETALL', KEYS[1])
-if #old == 0 then return 0 end
-local order, counts = {}, {}
-local function add(t, n)
-  if not counts[t] then order[#order + 1] = t; counts[t] = 0 end
-  counts[t] = counts[t] + tonumber(n)
+_FOLD_TYPE_VOTES = _TALLY_FORMAT + """
+local merged = redis.call('HGETALL', KEYS[1])
+if #merged == 0 then return 0 end
+local at = {}
+for j = 1, #merged, 2 do at[merged[j]] = j end
+local since = parsed_tally(redis.call('HGET', KEYS[2], ARGV[1]))
+for j = 1, #since, 2 do
+  local t, n = since[j], since[j + 1]
+  if at[t] then
+    merged[at[t] + 1] = tostring(tonumber(merged[at[t] + 1]) + tonumber(n))
+  else
+    merged[#merged + 1], merged[#merged + 2] = t, n
+  end
 end
-for j = 1, #old, 2 do add(old[j], old[j + 1]) end
-for t, n in string.gmatch(redis.call('HGET', KEYS[2], ARGV[1]) or '', '([^=;]+)=(%d+)') do add(t, n) end
-local parts = {}
-for _, t in ipairs(order) do parts[#parts + 1] = t .. '=' .. counts[t] end
-redis.call('HSET', KEYS[2], ARGV[1], table.concat(parts, ';'))
+redis.call('HSET', KEYS[2], ARGV[1], encoded_tally(merged))
 redis.call('DEL', KEYS[1])
 return 1
 """
