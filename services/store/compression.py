@@ -40,7 +40,7 @@ ADOPT_EVERY = 50
 
 
 class MissingDictionary(LookupError):
-    """A frame names a dictionary this process has not loaded (the caller loads it and decodes again)."""
+    """A frame names a dictionary this process has not loaded: a reader calls Codec.load_for before decoding."""
 
 
 class Codec:
@@ -74,6 +74,7 @@ class Codec:
         if self._writes % ADOPT_EVERY == 0 and len(self._compressors) < len(KINDS):
             await self._adopt_published()
         self._writes += 1
+        published = False
         for kind in KINDS:
             if (kind in self._compressors or kind in self._untrainable or not self.samples
                     or len(self._samples[kind]) < self.samples):
@@ -93,6 +94,8 @@ class Codec:
             await self.redis.hsetnx(self.keys.store_dictionaries, str(ident), trained.as_bytes())
             if not await self.redis.hsetnx(self.keys.store_dictionary_current, kind, str(ident)):
                 await self.redis.hdel(self.keys.store_dictionaries, str(ident))  # another process won
+            published = True
+        if published:  # ours, or the one another process published first
             await self._adopt_published()
 
     def compress(self, kind: str, data: bytes) -> bytes:
