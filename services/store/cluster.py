@@ -21,7 +21,7 @@ from typing import Any
 import numpy.typing as npt
 
 from services.common.messages import Entity, Fingerprint
-from services.store.text import add_vectors, idf, l2_normalise, tfidf_of, top_terms
+from services.store.text import add_vectors, idf, l2_normalise, rounded, tfidf_of, top_terms
 
 BODY_TERMS = 100
 TITLE_TERMS = 20
@@ -281,6 +281,6 @@ def stretched(candidate: Candidate, time: float) -> Candidate:
 
 
 def seed(cluster_id: str, article: Features) -> Candidate:
-    """A new cluster holding one article."""
-    return Candidate(cluster_id, dict(article.body), dict(article.title), dict(article.entities),
+    """A new cluster holding one article (its vectors rounded as every centroid is: see text.rounded)."""
+    return Candidate(cluster_id, rounded(article.body), rounded(article.title), rounded(article.entities),
                      article.time, article.time)

@@ -62,14 +62,32 @@ def l2_normalise(vector: Mapping[str, float]) -> dict[str, float]:
     return {k: v / norm for k, v in vector.items()} if norm else {}
 
 
+#: Decimals a centroid's components keep. A story summary is mostly its centroids' floats, and a float's
+#: last digits are noise to zstd: the dev set's summaries compress to 2,564 B with 17 significant digits,
+#: to 1,762 B with 5 decimals (a component of 0.01 kept to 0.1 %; every placement of the dev replays the
+#: same). Rounded when the centroid is made, so the copy in memory and the one read back from Redis are
+#: the same numbers and score every article alike.
+CENTROID_DECIMALS = 5
+
+
+def rounded(vector: Mapping[str, float]) -> dict[str, float]:
+    """`vector` with each component rounded to CENTROID_DECIMALS, components that round to zero dropped."""
+    out = {}
+    for k, v in vector.items():
+        r = round(v, CENTROID_DECIMALS)
+        if r:
+            out[k] = r
+    return out
+
+
 def add_vectors(total: Mapping[str, float], vector: Mapping[str, float], *, limit: int) -> dict[str, float]:
-    """`total + vector`, keeping the `limit` heaviest components (a bounded centroid)."""
+    """`total + vector`, keeping the `limit` heaviest components (a bounded centroid), rounded (`rounded`)."""
     merged = dict(total)
     for k, v in vector.items():
         merged[k] = merged.get(k, 0.0) + v
-    if len(merged) <= limit:
-        return merged
-    return dict(heapq.nlargest(limit, merged.items(), key=itemgetter(1)))
+    if len(merged) > limit:
+        merged = dict(heapq.nlargest(limit, merged.items(), key=itemgetter(1)))
+    return rounded(merged)
 
 
 def top_terms(vector: Mapping[str, float], n: int) -> list[str]:

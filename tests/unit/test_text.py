@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.store.text import add_vectors, idf, tfidf_of
+from services.store.text import CENTROID_DECIMALS, add_vectors, idf, rounded, tfidf_of
 
 
 def test_idf_rewards_rare_terms_and_tfidf_is_unit_length() -> None:
@@ -16,3 +16,10 @@ def test_idf_rewards_rare_terms_and_tfidf_is_unit_length() -> None:
 
 def test_a_bounded_sum_keeps_the_heaviest_components() -> None:
     assert add_vectors({"a": 1.0}, {"a": 1.0, "b": 0.5}, limit=1) == {"a": 2.0}
+
+
+def test_a_centroid_sum_is_rounded_and_components_rounding_to_zero_are_dropped() -> None:
+    total = add_vectors({"a": 0.1234567891}, {"a": 0.2, "b": 0.000001, "c": 1 / 3}, limit=10)
+    assert total == {"a": 0.32346, "c": 0.33333}
+    assert rounded({"x": 2 / 3, "y": -0.000004}) == {"x": 0.66667}
+    assert CENTROID_DECIMALS == 5
