@@ -68,26 +68,38 @@ def l2_normalise(vector: Mapping[str, float]) -> dict[str, float]:
 #: same). Rounded when the centroid is made, so the copy in memory and the one read back from Redis are
 #: the same numbers and score every article alike.
 CENTROID_DECIMALS = 5
+_SCALE = 10.0 ** CENTROID_DECIMALS
+
+
+def _rounded_weight(weight: float) -> float:
+    # floor(x + 0.5) on the scaled weight, then an exact division: the float nearest to the decimal, as
+    # round(weight, 5) gives it, at a quarter of its cost (it is called for every component of every join).
+    return math.floor(weight * _SCALE + 0.5) / _SCALE
 
 
 def rounded(vector: Mapping[str, float]) -> dict[str, float]:
-    """`vector` with each component rounded to CENTROID_DECIMALS, components that round to zero dropped."""
+    """A vector of non-negative weights with each rounded to CENTROID_DECIMALS, those that round to zero
+    dropped."""
     out = {}
     for k, v in vector.items():
-        r = round(v, CENTROID_DECIMALS)
+        r = _rounded_weight(v)
         if r:
             out[k] = r
     return out
 
 
 def add_vectors(total: Mapping[str, float], vector: Mapping[str, float], *, limit: int) -> dict[str, float]:
-    """`total + vector`, keeping the `limit` heaviest components (a bounded centroid), rounded (`rounded`)."""
+    """`total + vector` (non-negative weights), keeping the `limit` heaviest components (a bounded centroid).
+    The components `vector` adds to are rounded (`rounded`): a centroid made by seeding and adding is rounded
+    throughout (one an older store wrote keeps its other components as they were)."""
     merged = dict(total)
     for k, v in vector.items():
-        merged[k] = merged.get(k, 0.0) + v
-    if len(merged) > limit:
-        merged = dict(heapq.nlargest(limit, merged.items(), key=itemgetter(1)))
-    return rounded(merged)
+        r = _rounded_weight(merged.get(k, 0.0) + v)
+        if r:
+            merged[k] = r
+    if len(merged) <= limit:
+        return merged
+    return dict(heapq.nlargest(limit, merged.items(), key=itemgetter(1)))
 
 
 def top_terms(vector: Mapping[str, float], n: int) -> list[str]:
