@@ -104,4 +104,3 @@ def test_shared_places_fade_with_time_but_shared_people_do_not() -> None:
     assert entity_similarity(same_day, first_town) == 1.0
     assert entity_similarity(later_town, first_town) < 0.1
     assert entity_similarity(later_person, first_person) == 1.0
-

@@ -27,7 +27,7 @@ from services.store.placement import (
     story_id_for,
 )
 from services.store.repository import JoinReason, StoredArticle, StoredStory
-from services.store.text import rounded
+from services.store.text import CENTROID_DECIMALS, rounded
 
 SETTINGS = Settings()
 JOINER = joiner_of(SETTINGS)
@@ -186,4 +186,4 @@ def test_a_story_read_back_from_its_stored_summary_scores_articles_exactly_as_th
     assert (read_back.body, read_back.title, read_back.entities) == (
         entry.candidate.body, entry.candidate.title, entry.candidate.entities)
     assert read_back.norms == entry.candidate.norms
-    assert all(v == round(v, 5) for v in read_back.body.values())
+    assert all(v == round(v, CENTROID_DECIMALS) for v in read_back.body.values())
