@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.store.repository import StoredStory, StoryMember
-from services.store.summaries import StoryFilter, copy_only_outlets, independent_outlets, lead_report, timeline
+from services.store.summaries import (
+    StoryFilter,
+    copy_graph,
+    copy_only_outlets,
+    independent_outlets,
+    lead_report,
+    timeline,
+)
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -68,3 +75,23 @@ def test_the_lead_report_is_the_most_reposted_then_the_earliest() -> None:
     reposted = story.model_copy(update={"members": [*members, member("r1", "r", 9, copy_of="b1")]})
     lead = lead_report(reposted)
     assert lead is not None and lead.id == "b1", "the report other outlets carry"
+
+
+def test_the_copy_graph_gives_each_original_its_copies_in_pickup_order_whatever_the_story_size() -> None:
+    # The plain definition, one scan of the members per original (what copy_graph must keep giving).
+    def expected(story: StoredStory) -> list[tuple[str, list[str]]]:
+        def when(m: StoryMember) -> datetime:
+            return m.published_at or datetime.max.replace(tzinfo=UTC)
+
+        return [(o.id, [c.id for c in sorted((m for m in story.members if m.copy_of == o.id), key=when)])
+                for o in sorted((m for m in story.members if not m.copy_of), key=when)]
+
+    members = [member(f"m{i}", f"o{i % 7}", (i * 37) % 101 if i % 5 else None,
+                      copy_of=f"m{(i * 13) % 50}" if i % 3 == 0 and i >= 50 else None) for i in range(400)]
+    members.append(member("orphan", "o9", 3, copy_of="gone"))  # its original left the story (merged, expired)
+    members.append(member("chain", "o8", 4, copy_of="m51"))  # a copy of a copy: listed under no report
+    story = StoredStory(id="c1", title="t", first_seen=T0, last_updated=T0, size=len(members), outlets=[],
+                        members=members)
+    got = [(r.id, [c.id for c in r.copies]) for r in copy_graph(story)]
+    assert got == expected(story)
+    assert sum(len(c) for _, c in got) > 100 and not any("orphan" in c or "chain" in c for _, c in got)
