@@ -19,6 +19,8 @@ from services.store.repository import Repository, StoredStory, StoryMember
 
 #: Stories a listing filter looks at: the newest this many (a filter that matches little never scans more).
 FILTER_SCAN = 5000
+#: Stories read and parsed at a time while filtering.
+FILTER_BATCH = 200
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
@@ -104,13 +106,16 @@ def copy_only_outlets(story: StoredStory) -> list[str]:
 
 async def latest_stories(repo: Repository, wanted: StoryFilter, *, limit: int) -> list[StoredStory]:
     """The latest updated stories that pass `wanted`, newest first, looking at no more than FILTER_SCAN."""
-    out: list[StoredStory] = []
-    for story in await repo.stories([sid for sid, _ in await repo.recent_stories(limit=FILTER_SCAN)]):
-        if wanted.passes(story):
-            out.append(story)
-            if len(out) == limit:
-                break
-    return out
+    ids = [sid for sid, _ in await repo.recent_stories(limit=FILTER_SCAN)]
+    out: dict[str, StoredStory] = {}
+    # Read a batch at a time: a filter that the newest stories pass reads no more than they.
+    for start in range(0, len(ids), FILTER_BATCH):
+        for story in await repo.stories(ids[start:start + FILTER_BATCH]):
+            if story.id not in out and wanted.passes(story):  # two merged-away ids may lead to one survivor
+                out[story.id] = story
+                if len(out) == limit:
+                    return list(out.values())
+    return list(out.values())
 
 
 def copy_graph(story: StoredStory) -> list[Report]:

@@ -12,7 +12,7 @@ from services.common.messages import Article, article_id
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.store.placement import Placer
-from services.store.repository import Repository
+from services.store.repository import Repository, StoredStory
 from services.store.service import story_event
 from tests.support.seed_articles import START, repost, seed_articles
 
@@ -203,3 +203,38 @@ async def test_an_index_key_keeps_its_newest_stories_only(settings: Settings, mo
         kept = await redis.zrange(keys.entity_postings("gpe:etna"), 0, -1)
     assert len(set(stories)) == 5
     assert kept == stories[2:], "the newest three"
+
+
+async def test_a_filtered_listing_reads_a_batch_at_a_time_and_keeps_the_newest_that_pass(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.store import summaries
+    from services.store.summaries import StoryFilter, latest_stories
+
+    monkeypatch.setattr(summaries, "FILTER_BATCH", 2)
+    async with open_redis(settings) as redis:
+        repo = Repository(redis, Keys(settings.key_prefix))
+        placer = Placer(settings.model_copy(update={"cluster_window_hours": 1.0}), repo)
+        made = []
+        for day in range(7):  # days apart with a one-hour window: seven stories, the odd days' from one outlet
+            outlet = "odd.example" if day % 2 else "even.example"
+            url = f"https://{outlet}/quake{day}"
+            when = START + timedelta(days=day)
+            placed = await placer.ingest(Article(
+                id=article_id(url), url=url, outlet=outlet, title=f"Tremor number {day} felt downtown",
+                text=f"A tremor of magnitude {day}.5 was felt downtown on day {day}.", language="en",
+                published_at=when, fetched_at=when))
+            made.append(placed.story.id)
+        read: list[int] = []
+        stories = repo.stories
+
+        async def counted(ids: list[str]) -> list[StoredStory]:
+            read.append(len(ids))
+            return await stories(ids)
+
+        monkeypatch.setattr(repo, "stories", counted)
+        odd = await latest_stories(repo, StoryFilter(outlet="odd.example"), limit=2)
+        everything = await latest_stories(repo, StoryFilter(), limit=10)
+    assert len(set(made)) == 7
+    assert [s.id for s in odd] == [made[5], made[3]], "the newest two that pass, newest first"
+    assert read[:2] == [2, 2], "two batches held the newest two odd days' stories: no more were read"
+    assert [s.id for s in everything] == made[::-1]
