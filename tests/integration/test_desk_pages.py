@@ -91,3 +91,30 @@ async def test_a_read_only_key_sees_the_pages_without_write_buttons(keyed_api: T
     keyed_api.post("/login", data={"key": admin, "next": "/feeds"})
     assert 'id="feed-form"' in keyed_api.get("/feeds").text
     assert keyed_api.post("/logout").headers["location"] == "/login"
+
+
+async def test_the_page_of_a_story_of_hundreds_of_members_shows_them_all(open_api: TestClient,
+                                                                       settings: Settings) -> None:
+    # A wire story re-posted by 250 outlets: the page reads the members' articles for why each joined.
+    from datetime import UTC, datetime, timedelta
+
+    from services.common.messages import Article, article_id
+    from services.store.placement import Placer
+    from services.store.repository import Repository
+
+    text = ("A magnitude 6.1 earthquake struck near Port Alba on Tuesday, collapsing houses and cutting power. "
+            "Rescue teams searched the rubble for survivors while aftershocks rattled the region. ") * 3
+    start = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    articles = [Article(id=article_id(f"https://outlet{i}.example/quake"), url=f"https://outlet{i}.example/quake",
+                        outlet=f"outlet{i}.example", title=f"Earthquake shakes Port Alba ({i})",
+                        text=f"Outlet {i} reports. {text}", language="en", published_at=start + timedelta(seconds=i),
+                        fetched_at=start + timedelta(seconds=i)) for i in range(250)]
+    async with open_redis(settings) as redis:
+        placer = Placer(settings, Repository(redis, Keys(settings.key_prefix)))
+        placed = [p for n in range(0, len(articles), 50) for p in await placer.ingest_many(articles[n:n + 50])]
+    story = placed[-1].story
+    assert story.size == 250 and {p.story.id for p in placed} == {story.id}
+    page = open_api.get(f"/stories/{story.id}")
+    assert page.status_code == 200, page.text[:200]
+    assert all(f'id="a-{a.id}"' in page.text for a in articles), "every member is listed"
+    assert page.text.count("copied") >= 249, "the re-posts show as copies of the first report"
