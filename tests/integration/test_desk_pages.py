@@ -117,4 +117,9 @@ async def test_the_page_of_a_story_of_hundreds_of_members_shows_them_all(open_ap
     page = open_api.get(f"/stories/{story.id}")
     assert page.status_code == 200, page.text[:200]
     assert all(f'id="a-{a.id}"' in page.text for a in articles), "every member is listed"
-    assert page.text.count("copied") >= 249, "the re-posts show as copies of the first report"
+    assert page.text.count('class="copy"') == 249, "the re-posts show as copies of the first report"
+    # The first copies and outlets are listed, the rest folded under their count (a link to one opens its fold).
+    assert "244 more outlets</summary>" not in page.text and "244 more outlets copied it</summary>" in page.text
+    assert "220 more outlets</summary>" in page.text, "the timeline lists 30 of the 250 outlets"
+    folded = page.text.split("244 more outlets copied it</summary>")[1].split("</details>")[0]
+    assert folded.count('class="copy"') == 244

@@ -35,6 +35,19 @@ ENTITY_CHIPS = 24
 
 
 @dataclass(frozen=True)
+class Shown:
+    """How much of a big story the page lists before folding the rest under a count (a wire story re-posted by
+    hundreds of outlets is one report and a fold, not hundreds of lines to scroll)."""
+
+    reports: int = 50
+    copies: int = 5  # of each report
+    timeline: int = 30
+
+
+SHOWN = Shown()
+
+
+@dataclass(frozen=True)
 class Merge:
     """A merge the story went through: which article linked which stories into it."""
 
@@ -81,7 +94,7 @@ async def story_page(request: Request, viewer: ViewerDep, repo: RepoDep,
     first = min((t.at for t in story.timeline if t.at), default=None)
     return render(request, "story.html", viewer, story=story, articles=articles, entities=entities, names=names,
                   merges=merges, first=first, merged_from=request.query_params.get("merged_from"),
-                  now=datetime.now(UTC))
+                  now=datetime.now(UTC), shown=SHOWN)
 
 
 @router.get("/entities/{key:path}", response_class=HTMLResponse)
