@@ -123,3 +123,48 @@ async def test_the_page_of_a_story_of_hundreds_of_members_shows_them_all(open_ap
     assert "220 more outlets</summary>" in page.text, "the timeline lists 30 of the 250 outlets"
     folded = page.text.split("244 more outlets copied it</summary>")[1].split("</details>")[0]
     assert folded.count('class="copy"') == 244
+
+
+async def test_readers_loading_the_river_at_once_all_get_it(settings: Settings) -> None:
+    # Each card's lead article was read apart, one Redis connection each: a dozen readers at once ran the
+    # API's client out of connections and some got a 503.
+    import asyncio
+    import threading
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+    import uvicorn
+
+    from services.common.embedded import free_port
+    from services.common.messages import Article, article_id
+    from services.store.placement import Placer
+    from services.store.repository import Repository
+
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    async with open_redis(settings) as redis:
+        placer = Placer(settings.model_copy(update={"cluster_window_hours": 1.0}),
+                        Repository(redis, Keys(settings.key_prefix)))
+        for i in range(35):  # days apart with a one-hour window: 35 stories, more than a river page
+            url = f"https://outlet{i}.example/story"
+            await placer.ingest(Article(id=article_id(url), url=url, outlet=f"outlet{i}.example",
+                                        title=f"Harbour report number {i}", text=f"The harbour saw event {i}. " * 5,
+                                        language="en", published_at=start + timedelta(days=i),
+                                        fetched_at=start + timedelta(days=i)))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings.model_copy(update={"api_auth": "off"})),
+                                           host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the API did not start"
+            await asyncio.sleep(0.05)
+        url = f"http://127.0.0.1:{server.config.port}/"
+        async with httpx.AsyncClient(timeout=60) as client:
+            pages = await asyncio.gather(*(client.get(url) for _ in range(12)))
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert [p.status_code for p in pages] == [200] * 12
+    assert all(p.text.count('class="card') >= 30 for p in pages), "each reader got a full page of cards"

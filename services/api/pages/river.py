@@ -8,22 +8,20 @@ live stream reports a change and puts new cards behind the "n new stories" bar.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from services.api.deps import AliasesDep, RepoDep
 from services.api.pages import format as fmt
 from services.api.pages.render import render
 from services.api.pages.viewer import FragmentViewerDep, Viewer, ViewerDep
-from services.api.routes import articles as article_routes
 from services.api.routes import stories as story_routes
-from services.api.schemas import ArticlePublic, Page, StorySummary
+from services.api.schemas import ArticlePublic, Page, StorySummary, article_public
 from services.extractor.aliases import AliasTable
 from services.store.repository import Repository
 
@@ -101,13 +99,12 @@ class River:
     suggestions: list[str] = field(default_factory=list)
 
 
-async def _lead_article(repo: Repository, article_id: str | None) -> ArticlePublic | None:
-    if article_id is None:
-        return None
-    try:
-        return await article_routes.get_article(article_id, repo)
-    except HTTPException:
-        return None  # expired between the listing and this read: the card shows no lead
+async def _lead_articles(repo: Repository, ids: list[str | None]) -> list[ArticlePublic | None]:
+    """The cards' lead articles, in one round trip (one read per card held a Redis connection each: a few readers
+    loading the river at once ran the client out of them, a 503); None where a card has none, or where it expired
+    between the listing and this read (the card shows no lead)."""
+    found = {a.id: article_public(a) for a in await repo.articles([i for i in ids if i is not None])}
+    return [found.get(i) if i is not None else None for i in ids]
 
 
 async def resolve_name(table: AliasTable, name: str) -> list[tuple[str, str]]:
@@ -139,7 +136,7 @@ async def load_river(repo: Repository, table: AliasTable, wanted: RiverFilter, c
     if listed is None:
         listed = await listing(candidates[0][0]) if candidates else None
     items, next_cursor = listed or ([], None)
-    leads = await asyncio.gather(*(_lead_article(repo, s.lead_article) for s in items))
+    leads = await _lead_articles(repo, [s.lead_article for s in items])
     names: dict[str, str] = {}
     for article in leads:
         for e in article.entities if article else []:
