@@ -8,14 +8,23 @@ still holds (the replay window: about the last `STORY_STREAM_MAX` events), then 
 
 `story_sse` is the reader (an async generator of SSE text, drivable without HTTP); `GET /v1/stream`
 validates the request and serves it as `text/event-stream`. Owner of the stream's keys.
+
+Live readers never block on Redis themselves: one `StreamTail` per client and stream in a process waits
+for new entries (a single blocking XREAD) and wakes them, and each reads what is new after its own cursor
+with a plain XRANGE. A blocking read per reader held one of the client's connections each (100 by
+default): a hundred open desk tabs or API streams left none for anything else, and every other request
+of that process answered 503.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import re
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
 import cramjam
@@ -139,14 +148,104 @@ async def _newest(redis: Redis, stream: str) -> str | None:
     return entries[0][0].decode() if entries else None
 
 
-async def _read(redis: Redis, stream: str, cursor: str, block_ms: int) -> list[Entry]:
+async def _read(redis: Redis, stream: str, cursor: str, block_ms: int, count: int = PAGE) -> list[Entry]:
     """Entries after `cursor`, waiting up to `block_ms` for some (empty when none came)."""
     read = await redis.execute_command(  # type: ignore[no-untyped-call]
-        "XREAD", "COUNT", PAGE, "BLOCK", block_ms, "STREAMS", stream, cursor, **{NEVER_DECODE: True})
+        "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", stream, cursor, **{NEVER_DECODE: True})
     if isinstance(read, dict):  # RESP3: {stream: [entries]}
         read = list(read.items())
     return [entry for _, entries in cast(list[tuple[bytes, list[_RawEntry]]] | None, read) or []
             for entry in _entries(entries)]
+
+
+#: After the shared read failed, how long its readers wait before reading (and starting it) again.
+TAIL_RETRY_S = 1.0
+
+
+class StreamTail:
+    """Wakes the live readers of one stream when entries arrive: one blocking XREAD for all of them.
+
+    Its loop runs while anyone reads (`reading()`) and ends within `block_ms` of the last one leaving, or at
+    an error (an outage), after waking everyone: each reader then reads, and meets the error itself."""
+
+    def __init__(self, redis: Redis, stream: str, block_ms: int) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.block_ms = block_ms
+        self._arrived = asyncio.Event()
+        self._readers = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Count a reader for as long as the block runs."""
+        self._readers += 1
+        try:
+            yield
+        finally:
+            self._readers -= 1
+
+    def arrival(self) -> asyncio.Event:
+        """The event set when entries next arrive: take it before reading, wait on it after an empty read (an
+        arrival between the two has set it already)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return self._arrived
+
+    async def _run(self) -> None:
+        try:
+            cursor = await _newest(self.redis, self.stream) or "0-0"
+            while self._readers > 0:
+                if await _read(self.redis, self.stream, cursor, self.block_ms, count=1):
+                    cursor = await _newest(self.redis, self.stream) or cursor
+                    self._wake()
+        except Exception:  # an outage: the readers meet it on their own next read
+            log.warning("stream.tail_stopped", stream=self.stream, exc_info=True)
+            # Not at once: a reader whose own reads still work would start the tail again straight away.
+            await asyncio.sleep(TAIL_RETRY_S)
+        finally:
+            self._wake()
+
+    def _wake(self) -> None:
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
+
+
+#: Stream reads (XRANGE) the live readers of one client make at once: the rest wait their turn. A wake-up
+#: sends every reader to read at the same moment, and a few hundred of them would take every connection.
+READS_AT_ONCE = 32
+
+
+class _Shared:
+    """What the live readers through one client share: the tails of its streams and the turns to read."""
+
+    def __init__(self) -> None:
+        self.tails: dict[tuple[str, int], StreamTail] = {}
+        self.reads = asyncio.Semaphore(READS_AT_ONCE)
+
+
+_SHARED: weakref.WeakKeyDictionary[Redis, _Shared] = weakref.WeakKeyDictionary()
+
+
+def stream_tail(redis: Redis, stream: str, block_ms: int) -> StreamTail:
+    """The tail of `stream` shared by every reader through this client."""
+    tails = _SHARED.setdefault(redis, _Shared()).tails
+    tail = tails.get((stream, block_ms))
+    if tail is None:
+        tail = tails[stream, block_ms] = StreamTail(redis, stream, block_ms)
+    return tail
+
+
+async def _range_in_turn(redis: Redis, stream: str, start: str, end: str, count: int) -> list[Entry]:
+    """_range, at most READS_AT_ONCE at a time through one client."""
+    async with _SHARED.setdefault(redis, _Shared()).reads:
+        return await _range(redis, stream, start, end, count)
+
+
+async def _newest_in_turn(redis: Redis, stream: str) -> str | None:
+    """_newest, in turn as _range_in_turn."""
+    async with _SHARED.setdefault(redis, _Shared()).reads:
+        return await _newest(redis, stream)
 
 
 def sse_message(entry_id: str, event: StoryEvent, raw: str) -> str:
@@ -198,12 +297,14 @@ async def story_sse(
 
     # Where the live part starts; the replay (if any) runs first.
     if last_event_id is None:
-        cursor = await _newest(redis, stream) or "0-0"
+        cursor = await _newest_in_turn(redis, stream) or "0-0"
     else:
-        if parse_event_id(last_event_id) is not None and await _range(redis, stream, last_event_id, last_event_id, 1):
+        held = parse_event_id(last_event_id) is not None and await _range_in_turn(
+            redis, stream, last_event_id, last_event_id, 1)
+        if held:
             start = "(" + last_event_id
         else:
-            oldest = await _range(redis, stream, "-", "+", 1)
+            oldest = await _range_in_turn(redis, stream, "-", "+", 1)
             yield (f": replay window exceeded: event {last_event_id!r} is no longer kept (the stream keeps about "
                    f"the last {STORY_STREAM_MAX} story events); replaying from the oldest kept"
                    f"{' (' + oldest[0][0] + ')' if oldest else ''}\n\n")
@@ -211,7 +312,7 @@ async def story_sse(
             start = "-"
         cursor = last_event_id if start != "-" else "0-0"
         while True:
-            page = await _range(redis, stream, start, "+", PAGE)
+            page = await _range_in_turn(redis, stream, start, "+", PAGE)
             for entry_id, raw in page:
                 cursor = entry_id
                 message = handle(entry_id, raw)
@@ -225,18 +326,25 @@ async def story_sse(
                 break
             start = "(" + cursor
 
-    while True:
-        if is_disconnected is not None and await is_disconnected():
-            return
-        for entry_id, raw in await _read(redis, stream, cursor, block_ms):
-            cursor = entry_id
-            message = handle(entry_id, raw)
-            if message is not None:
-                yield message
+    tail = stream_tail(redis, stream, block_ms)
+    with tail.reading():
+        while True:
+            if is_disconnected is not None and await is_disconnected():
+                return
+            arrived = tail.arrival()
+            page = await _range_in_turn(redis, stream, "(" + cursor, "+", PAGE)
+            for entry_id, raw in page:
+                cursor = entry_id
+                message = handle(entry_id, raw)
+                if message is not None:
+                    yield message
+                    last_sent = time.monotonic()
+                    sent += 1
+                    if stop_after is not None and sent >= stop_after:
+                        return
+            if not page:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), block_ms / 1000)
+            if time.monotonic() - last_sent >= keepalive_s:
+                yield KEEPALIVE
                 last_sent = time.monotonic()
-                sent += 1
-                if stop_after is not None and sent >= stop_after:
-                    return
-        if time.monotonic() - last_sent >= keepalive_s:
-            yield KEEPALIVE
-            last_sent = time.monotonic()

@@ -230,3 +230,23 @@ async def test_http_endpoint(settings: Settings, redis: Redis) -> None:
             assert empty.status_code == 422
             schema = (await client.get("/openapi.json")).json()
             assert "100,000" in schema["paths"]["/v1/stream"]["get"]["description"]
+
+
+async def test_hundreds_of_live_readers_get_each_event_and_leave_the_client_its_connections(
+        settings: Settings, redis: Redis) -> None:
+    # A blocking read per reader held one of the client's connections (100) each: 150 readers failed, and
+    # every other command through the client with them.
+    keys = Keys(settings.key_prefix)
+    start = await publish(redis, keys, story(0))
+    readers = [asyncio.create_task(collect(story_sse(redis, keys, last_event_id=start, block_ms=2000,
+                                                     stop_after=2))) for _ in range(150)]
+    await asyncio.sleep(0.5)  # every reader has caught up and waits
+    assert await redis.ping(), "the client still has connections for other work"
+    first = await publish(redis, keys, story(1, kind="updated"))
+    await asyncio.sleep(0.2)
+    second = await publish(redis, keys, story(2, kind="merged"))
+    got = await asyncio.wait_for(asyncio.gather(*readers), 20)
+    assert all([m["id"] for m in messages] == [first, second] for messages in got)
+    tail = live.stream_tail(redis, keys.story_stream, 2000)
+    await asyncio.sleep(2.5)  # the tail's last blocking read ends without readers
+    assert tail._task is not None and tail._task.done(), "no reader left: the shared read stopped"
