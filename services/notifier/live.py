@@ -227,9 +227,16 @@ class _Shared:
 _SHARED: weakref.WeakKeyDictionary[Redis, _Shared] = weakref.WeakKeyDictionary()
 
 
+def _shared(redis: Redis) -> _Shared:
+    shared = _SHARED.get(redis)
+    if shared is None:
+        shared = _SHARED[redis] = _Shared()
+    return shared
+
+
 def stream_tail(redis: Redis, stream: str, block_ms: int) -> StreamTail:
     """The tail of `stream` shared by every reader through this client."""
-    tails = _SHARED.setdefault(redis, _Shared()).tails
+    tails = _shared(redis).tails
     tail = tails.get((stream, block_ms))
     if tail is None:
         tail = tails[stream, block_ms] = StreamTail(redis, stream, block_ms)
@@ -238,13 +245,13 @@ def stream_tail(redis: Redis, stream: str, block_ms: int) -> StreamTail:
 
 async def _range_in_turn(redis: Redis, stream: str, start: str, end: str, count: int) -> list[Entry]:
     """_range, at most READS_AT_ONCE at a time through one client."""
-    async with _SHARED.setdefault(redis, _Shared()).reads:
+    async with _shared(redis).reads:
         return await _range(redis, stream, start, end, count)
 
 
 async def _newest_in_turn(redis: Redis, stream: str) -> str | None:
     """_newest, in turn as _range_in_turn."""
-    async with _SHARED.setdefault(redis, _Shared()).reads:
+    async with _shared(redis).reads:
         return await _newest(redis, stream)
 
 
@@ -295,36 +302,19 @@ async def story_sse(
             return None
         return sse_message(entry_id, event, raw) if _wanted(queries, event) else None
 
-    # Where the live part starts; the replay (if any) runs first.
+    # The entry the reading starts after: the replay (if any) is the loop's first pages.
     if last_event_id is None:
         cursor = await _newest_in_turn(redis, stream) or "0-0"
+    elif parse_event_id(last_event_id) is not None and await _range_in_turn(
+            redis, stream, last_event_id, last_event_id, 1):
+        cursor = last_event_id
     else:
-        held = parse_event_id(last_event_id) is not None and await _range_in_turn(
-            redis, stream, last_event_id, last_event_id, 1)
-        if held:
-            start = "(" + last_event_id
-        else:
-            oldest = await _range_in_turn(redis, stream, "-", "+", 1)
-            yield (f": replay window exceeded: event {last_event_id!r} is no longer kept (the stream keeps about "
-                   f"the last {STORY_STREAM_MAX} story events); replaying from the oldest kept"
-                   f"{' (' + oldest[0][0] + ')' if oldest else ''}\n\n")
-            last_sent = time.monotonic()
-            start = "-"
-        cursor = last_event_id if start != "-" else "0-0"
-        while True:
-            page = await _range_in_turn(redis, stream, start, "+", PAGE)
-            for entry_id, raw in page:
-                cursor = entry_id
-                message = handle(entry_id, raw)
-                if message is not None:
-                    yield message
-                    last_sent = time.monotonic()
-                    sent += 1
-                    if stop_after is not None and sent >= stop_after:
-                        return
-            if len(page) < PAGE:
-                break
-            start = "(" + cursor
+        oldest = await _range_in_turn(redis, stream, "-", "+", 1)
+        yield (f": replay window exceeded: event {last_event_id!r} is no longer kept (the stream keeps about "
+               f"the last {STORY_STREAM_MAX} story events); replaying from the oldest kept"
+               f"{' (' + oldest[0][0] + ')' if oldest else ''}\n\n")
+        last_sent = time.monotonic()
+        cursor = "0-0"
 
     tail = stream_tail(redis, stream, block_ms)
     with tail.reading():
