@@ -8,17 +8,12 @@ uvicorn on a free port; Debian's chromium driven by Playwright reads the page.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
-from services.api.app import create_app
-from services.common.embedded import free_port
 from services.common.keys import Keys
 from services.common.messages import Article, article_id
 from services.common.redis import open_redis
@@ -26,6 +21,7 @@ from services.common.settings import Settings
 from services.store.placement import Placer
 from services.store.repository import Repository
 from tests.support.browser import Console, chromium, require_chromium
+from tests.support.running import serving_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -52,18 +48,8 @@ async def store_story(settings: Settings) -> str:
 @pytest.fixture
 def api_url(settings: Settings) -> Iterator[str]:
     require_chromium()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings.model_copy(update={"api_auth": "off"})),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving_api(settings.model_copy(update={"api_auth": "off"})) as url:
+        yield url
 
 
 def test_a_big_story_folds_its_long_lists_and_a_link_opens_the_fold(settings: Settings, api_url: str) -> None:

@@ -8,22 +8,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
-from services.api.app import create_app
-from services.common.embedded import free_port
 from services.common.keys import Keys
 from services.common.redis import open_redis
 from services.common.settings import Settings
 from services.store.repository import BatchWrite, JoinReason, Repository, StoredArticle, StoredStory, StoryMember
+from tests.support.running import serving_api
 
 pytestmark = pytest.mark.integration
 ESC = "\x1b"
@@ -40,21 +35,8 @@ def wirewatch(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
 @pytest.fixture
 def running_api(settings: Settings) -> Iterator[str]:
     """The API of a 'running system' (this test's settings) on a free port; its URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code in (200, 503):
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    server.should_exit = True
-    thread.join(10)
+    with serving_api(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -129,17 +129,14 @@ async def test_readers_loading_the_river_at_once_all_get_it(settings: Settings) 
     # Each card's lead article was read apart, one Redis connection each: a dozen readers at once ran the
     # API's client out of connections and some got a 503.
     import asyncio
-    import threading
-    import time
     from datetime import UTC, datetime, timedelta
 
     import httpx
-    import uvicorn
 
-    from services.common.embedded import free_port
     from services.common.messages import Article, article_id
     from services.store.placement import Placer
     from services.store.repository import Repository
+    from tests.support.running import serving_api
 
     start = datetime(2026, 12, 1, tzinfo=UTC)
     async with open_redis(settings) as redis:
@@ -151,20 +148,8 @@ async def test_readers_loading_the_river_at_once_all_get_it(settings: Settings) 
                                         title=f"Harbour report number {i}", text=f"The harbour saw event {i}. " * 5,
                                         language="en", published_at=start + timedelta(days=i),
                                         fetched_at=start + timedelta(days=i)))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings.model_copy(update={"api_auth": "off"})),
-                                           host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            await asyncio.sleep(0.05)
-        url = f"http://127.0.0.1:{server.config.port}/"
+    with serving_api(settings.model_copy(update={"api_auth": "off"})) as url:
         async with httpx.AsyncClient(timeout=60) as client:
-            pages = await asyncio.gather(*(client.get(url) for _ in range(12)))
-    finally:
-        server.should_exit = True
-        thread.join(10)
+            pages = await asyncio.gather(*(client.get(f"{url}/") for _ in range(12)))
     assert [p.status_code for p in pages] == [200] * 12
     assert all(p.text.count('class="card') >= 30 for p in pages), "each reader got a full page of cards"

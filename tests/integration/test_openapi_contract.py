@@ -3,23 +3,18 @@ every operation get no 5xx and answers that match the schema. Real Redis, the re
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from services.api.app import create_app
-from services.common.embedded import free_port
 from services.common.settings import Settings
+from tests.support.running import serving_api
 
 pytestmark = pytest.mark.integration
 
@@ -27,24 +22,10 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def api_schema(settings: Settings) -> Iterator[schemathesis.BaseSchema]:
     """The app served on a free local port for the test; its schema."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    try:
-        schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{port}/openapi.json")
+    with serving_api(settings) as url:
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         # The live stream never ends; /healthz answers 503 by design while services are down (tested on its own).
         yield schema.exclude(path_regex=r"^(/v1/stream|/healthz)")
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_every_operation_keeps_its_contract(api_schema: schemathesis.BaseSchema) -> None:

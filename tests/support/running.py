@@ -1,15 +1,17 @@
-"""Helpers for integration tests: run a service in-process, wait for a condition, read a topic."""
+"""Helpers for integration tests: run a service in-process, serve the API, wait for a condition, read a topic."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.embedded import free_port
 from services.common.settings import Settings
 
 ServiceMain = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
@@ -25,6 +27,29 @@ async def running(main: ServiceMain, settings: Settings) -> AsyncIterator[asynci
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+
+
+@contextmanager
+def serving_api(settings: Settings) -> Iterator[str]:
+    """The API of `settings` served by uvicorn on a free local port, in a thread, until the block ends; its URL
+    (once it listens)."""
+    import uvicorn  # only the tests that serve the API pay for importing it
+
+    from services.api.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 async def wait_for(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str,
