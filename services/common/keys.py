@@ -227,8 +227,16 @@ class Keys:
 
     @property
     def entity_articles(self) -> str:
-        """HASH entity key -> articles filed under it (ranks the candidates of an ambiguous name)."""
+        """HASH entity key -> articles filed under it, of older data dirs: folded into `entity_filed` by the
+        extractor's first start (each field once), then gone."""
         return f"{self.prefix}{{entities}}:entity:articles"
+
+    @property
+    def entity_filed(self) -> str:
+        """ZSET entity key -> the articles filed under it and the hour the last one was, packed in the score
+        (services.extractor.aliases.filed_score): ranks the candidates of an ambiguous name, and finds the
+        entities no article named within the retention, which the extractor forgets."""
+        return f"{self.prefix}{{entities}}:entity:filed"
 
     @property
     def entity_name_index(self) -> str:

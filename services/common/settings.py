@@ -141,7 +141,8 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="share of the shorter text inside the longer that makes a copy of the same opening"
     )
     retention_days: float = Field(
-        90.0, gt=0, description="articles and stories not updated for this long expire from Redis"
+        90.0, gt=0, description="articles and stories not updated for this long expire from Redis, and entities "
+        "no article named for this long are forgotten (the alias table)"
     )
     cluster_merge_threshold: float = Field(
         0.3, ge=0, le=1, description="an article scoring this high with two stories merges them"

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,24 +105,48 @@ local function encoded_tally(flat)
 end
 """
 
-# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] articles HASH, KEYS[5] name index ZSET.
+#: The filed ZSET's score packs two integers: the hour an entity was last filed (unix hours) times FILED_SPAN,
+#: plus the articles filed under it (capped below FILED_SPAN). One member per entity ranks an ambiguous name's
+#: candidates and finds the entities no article named within the retention (a second ZSET would cost
+#: ~80 B per entity more). Scores stay below 2**53, exact in a double.
+FILED_SPAN = 2**28
+_FILED_FORMAT = f"""
+local FILED_SPAN = {FILED_SPAN}
+local function filed_count(score)
+  if not score then return 0 end
+  return tonumber(score) % FILED_SPAN
+end
+-- formatted as an integer: Lua would print a number this large in %.14g and round it
+local function filed_score(last_hour, count)
+  return string.format('%.0f', last_hour * FILED_SPAN + count)
+end
+"""
+
+
+def filed_articles(score: float | None) -> int:
+    """The articles filed under an entity, from its filed score (0 when it has none)."""
+    return int(score) % FILED_SPAN if score is not None else 0
+
+
+# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] filed ZSET, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-tally bucket prefix,
 # ARGV[4] JSON [[key, name, [learnable aliases], [match forms], [[type, name, retypable] votes], retypable,
 # [name index members], [person tails], the article's person bearing a one-word name as surname,
 # [person forms of a key of another type], the article writes the name's last word in lower case too], ...],
-# ARGV[5] max hops.
+# ARGV[5] max hops, ARGV[6] the hour now (unix hours: the hour each resolved key was last filed).
 # Returns JSON [[resolved key, display name], ...] in the order given. One script: an article's
 # lookups and what it teaches are one step, so two extractors never half-learn an alias.
-_RESOLVE_AND_LEARN = _TALLY_FORMAT + """
+_RESOLVE_AND_LEARN = _TALLY_FORMAT + _FILED_FORMAT + """
 local INSTITUTION, SUFFIXES = {}, {}
 for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(INSTITUTION_WORDS)) + """]=])) do
   INSTITUTION[word] = true
 end
 for _, word in ipairs(cjson.decode([=[""" + json.dumps(sorted(_SUFFIXES)) + """]=])) do SUFFIXES[word] = true end
-local aliases, names, forms, articles, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local aliases, names, forms, filed, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local votes_prefix, known_prefix, tallies_prefix = ARGV[1], ARGV[2], ARGV[3]
 local items = cjson.decode(ARGV[4])
 local max_hops = tonumber(ARGV[5])
+local hour = tonumber(ARGV[6])
 -- A name's type tally is one field of one of 4,096 bucket HASHes (Keys.entity_type_tally: the first three hex
 -- digits of the name's SHA-1). Both are remembered for the rest of the script: the rules read one name's tally
 -- many times per article.
@@ -317,6 +342,11 @@ local function first_type(kind, bare)
   if given and redis.call('HEXISTS', aliases, other .. ':' .. bare) == 1 then return nil end
   return other
 end
+-- one more article filed under `key`, now
+local function file_article(key)
+  local n = filed_count(redis.call('ZSCORE', filed, key))
+  redis.call('ZADD', filed, filed_score(hour, math.min(n + 1, FILED_SPAN - 1)), key)
+end
 local NOT_PLACES = {org = true, norp = true, product = true, work_of_art = true, event = true, law = true}
 local out = {}
 for i, item in ipairs(items) do
@@ -425,7 +455,7 @@ for i, item in ipairs(items) do
   else
     name = redis.call('HGET', names, canonical) or name
   end
-  redis.call('HINCRBY', articles, canonical, 1)
+  file_article(canonical)
   terminal = terminal and not is_alias(canonical)
   if terminal then
     for _, form in ipairs(key_forms) do redis.call('HSETNX', forms, form, canonical) end
@@ -528,6 +558,137 @@ redis.call('HSET', KEYS[2], ARGV[1], encoded_tally(merged))
 redis.call('DEL', KEYS[1])
 return 1
 """
+
+# KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] filed ZSET, KEYS[5] name index ZSET.
+# ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-tally bucket prefix, ARGV[4] the first
+# hour kept (an entity last filed before it is forgotten), ARGV[5] JSON [[key, the key it resolves to,
+# [name index members], [match forms], [alias keys it may hold votes under]], ...] as the caller read the
+# table, ARGV[6] max hops.
+# Forgets each key still last filed before that hour, with every alias resolving to it: what the caller read
+# is only where to look (an article may have filed or aliased since), the table itself decides. A key that
+# has become an alias leaves the filed set only, unless the key it resolves to was never filed. Returns
+# [keys forgotten, stale keys that left the filed set].
+_FORGET = _TALLY_FORMAT + _FILED_FORMAT + """
+local aliases, names, forms, filed, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local votes_prefix, known_prefix, tallies_prefix = ARGV[1], ARGV[2], ARGV[3]
+local first_kept = tonumber(ARGV[4])
+local items = cjson.decode(ARGV[5])
+local max_hops = tonumber(ARGV[6])
+local function lives(key)
+  return redis.call('HEXISTS', names, key) == 1 or redis.call('HEXISTS', aliases, key) == 1
+      or redis.call('ZSCORE', filed, key) ~= false
+end
+-- A name's type tally once no key of that name is left: only its votes that are no type (a first name, a
+-- word written in lower case) stay, which speak of the word, not of a forgotten entity.
+local function settle_tally(bare)
+  local bucket = tallies_prefix .. string.sub(redis.sha1hex(bare), 1, 3)
+  local raw = redis.call('HGET', bucket, bare)
+  if not raw then return end
+  local tally, kept = parsed_tally(raw), {}
+  for j = 1, #tally, 2 do
+    local t = tally[j]
+    if t == 'given' or t == 'plain' then
+      kept[#kept + 1], kept[#kept + 2] = t, tally[j + 1]
+    elseif lives(t .. ':' .. bare) then
+      return
+    end
+  end
+  if #kept == 0 then redis.call('HDEL', bucket, bare) else redis.call('HSET', bucket, bare, encoded_tally(kept)) end
+end
+local forgotten, dropped = 0, 0
+for _, item in ipairs(items) do
+  local stale, root = item[1], item[2]
+  local score = redis.call('ZSCORE', filed, stale)
+  if score and math.floor(tonumber(score) / FILED_SPAN) < first_kept then
+    local key = stale
+    for _ = 1, max_hops do key = redis.call('HGET', aliases, key) or key end
+    if key ~= root then
+      -- aliased since the caller read the table: its next sweep reads again
+    elseif key ~= stale and redis.call('ZSCORE', filed, key) then
+      -- an alias now, of a key articles are filed under: that key's own score keeps it
+      redis.call('ZREM', filed, stale)
+      dropped = dropped + 1
+    else
+      -- the key, or the key it has become an alias of when no article was filed under that one (a type
+      -- repair may point a key at one no article resolved to yet), with every alias resolving to it
+      redis.call('ZREM', filed, stale)
+      local gone, order, todo = {[key] = true}, {key}, {key}
+      for _ = 1, max_hops do
+        local found = {}
+        for _, target in ipairs(todo) do
+          for _, alias in ipairs(redis.call('SMEMBERS', known_prefix .. target)) do
+            if not gone[alias] and redis.call('HGET', aliases, alias) == target then
+              gone[alias] = true
+              order[#order + 1], found[#found + 1] = alias, alias
+            end
+          end
+        end
+        todo = found
+      end
+      for _, k in ipairs(order) do
+        redis.call('HDEL', names, k)
+        redis.call('ZREM', filed, k)
+        redis.call('DEL', known_prefix .. k)
+        if k ~= key then
+          redis.call('HDEL', aliases, k)
+          redis.call('DEL', votes_prefix .. k)
+        end
+      end
+      for _, member in ipairs(item[3]) do
+        if gone[string.match(member, '\\31(.*)$')] then redis.call('ZREM', index, member) end
+      end
+      for _, form in ipairs(item[4]) do
+        local owner = redis.call('HGET', forms, form)
+        if owner and gone[owner] then redis.call('HDEL', forms, form) end
+      end
+      local bares = {}
+      for _, k in ipairs(order) do bares[#bares + 1] = string.match(k, '^[^:]*:(.*)$') end
+      for _, alias in ipairs(item[5]) do
+        redis.call('HDEL', votes_prefix .. alias, key)
+        bares[#bares + 1] = string.match(alias, '^[^:]*:(.*)$')
+      end
+      for _, bare in ipairs(bares) do settle_tally(bare) end
+      forgotten, dropped = forgotten + 1, dropped + 1
+    end
+  end
+end
+return {forgotten, dropped}
+"""
+
+# KEYS[1] an older data dir's articles HASH, KEYS[2] the filed ZSET; ARGV[1] the hour now, ARGV[2] JSON
+# [entity key, ...]. Moves each key's count from the HASH into the filed ZSET (added to what it has filed
+# since, last filed now: older data dirs never said when), once: a field moved is gone from the HASH.
+# Returns how many moved.
+_FOLD_ARTICLE_COUNTS = _FILED_FORMAT + """
+local hour = tonumber(ARGV[1])
+local moved = 0
+for _, key in ipairs(cjson.decode(ARGV[2])) do
+  local n = redis.call('HGET', KEYS[1], key)
+  if n then
+    redis.call('HDEL', KEYS[1], key)
+    local count = filed_count(redis.call('ZSCORE', KEYS[2], key)) + tonumber(n)
+    redis.call('ZADD', KEYS[2], filed_score(hour, math.min(count, FILED_SPAN - 1)), key)
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
+def vote_keys(key: str) -> list[str]:
+    """The aliases a person key may hold votes under, as learnable aliases ("person:putin" and
+    "person:vladimir putin" for "person:vladimir putin jr."): each tail of its name, with and without its
+    generational suffix. [] for other types, whose aliases are any keys and are found by the table only."""
+    kind, _, name = key.partition(":")
+    words = name.split()
+    if kind != "person":
+        return []
+    forms = [words]
+    if len(words) > 2 and words[-1] in _SUFFIXES:
+        forms.append(words[:-1])
+    out = {f"person:{' '.join(w[i:])}" for w in forms for i in range(len(w))} - {key}
+    return sorted(out)
+
 
 def learnable_aliases(entity: Entity) -> list[str]:
     """The entity's in-article aliases the table may learn (see the module docstring)."""
@@ -641,6 +802,8 @@ class AliasTable:
         self.keys = keys
         self._script = redis.register_script(_RESOLVE_AND_LEARN)
         self._fold = redis.register_script(_FOLD_TYPE_VOTES)
+        self._fold_counts = redis.register_script(_FOLD_ARTICLE_COUNTS)
+        self._forget = redis.register_script(_FORGET)
 
     async def fold_older_type_votes(self) -> int:
         """Fold the per-name type-vote HASHes of an older data dir into the tally buckets; returns how many.
@@ -661,6 +824,90 @@ class AliasTable:
         await self.redis.set(self.keys.entity_type_votes_folded, folded)
         return folded
 
+    async def fold_older_article_counts(self, *, now: float | None = None) -> int:
+        """Move an older data dir's articles-per-entity HASH into the filed ZSET; returns how many entities.
+
+        Runs at the extractor's start; the old entities count as filed `now` (their last article's time
+        was never kept), so they are forgotten one retention later unless an article names them. Each field
+        moves once, even with two extractors starting together.
+        """
+        old = self.keys.entity_articles
+        if not await self.redis.exists(old):
+            return 0
+        hour = int((time.time() if now is None else now) // 3600)
+        moved, cursor = 0, 0
+        while True:
+            cursor, fields = await self.redis.hscan(old, cursor, count=500)
+            if fields:
+                moved += int(await self._fold_counts(keys=[old, self.keys.entity_filed],
+                                                     args=[hour, json.dumps([str(k) for k in fields])]))
+            if not cursor:
+                return moved
+
+    async def forget_unseen(self, retention_s: float, *, now: float | None = None, batch: int = 200) -> int:
+        """Forget the entities no article named for `retention_s` seconds (by the hour): their names, the
+        aliases resolving to them, their match forms, name index members, votes and type tallies. Returns
+        how many entities were forgotten.
+
+        The stories and articles that named them have expired by then (they live `retention_days` from
+        their last update too); an entity named again is learned again. Batches of `batch` keys, each
+        one atomic step, so articles resolving meanwhile see the table whole.
+        """
+        first_kept = int(((time.time() if now is None else now) - retention_s) // 3600)
+        forgotten = 0
+        while True:
+            stale = [str(k) for k in await self.redis.zrangebyscore(
+                self.keys.entity_filed, "-inf", f"({first_kept * FILED_SPAN}", start=0, num=batch)]
+            if not stale:
+                return forgotten
+            items = await self._forget_items(stale)
+            done, dropped = await self._forget(
+                keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
+                      self.keys.entity_filed, self.keys.entity_name_index],
+                args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
+                      self.keys.entity_type_tallies_prefix, first_kept, json.dumps(items), MAX_HOPS])
+            forgotten += int(done)
+            if not int(dropped):  # every one aliased meanwhile: the next round reads them again
+                return forgotten
+
+    async def _forget_items(self, stale: Sequence[str]) -> list[list[object]]:
+        """What the forget script is to look at for each stale key: [key, the key it resolves to, name index
+        members, match forms, vote keys] of that key and every alias resolving to it, as the table reads now
+        (a few round trips for the whole batch)."""
+        followed: dict[str, str] = {}
+        await self._follow(stale, followed)
+        roots = [canonical_key(k, followed) for k in stale]
+        trees = {root: [root] for root in roots}
+        level = {root: [root] for root in trees}
+        for _ in range(MAX_HOPS):
+            asked = [(root, node) for root, nodes in level.items() for node in nodes]
+            if not asked:
+                break
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for _, node in asked:
+                    pipe.smembers(self.keys.entity_known_as_prefix + node)
+                replies = await pipe.execute()
+            level = {}
+            for (root, _), found in zip(asked, replies, strict=True):
+                for alias in sorted(str(a) for a in found):
+                    if alias not in trees[root]:
+                        trees[root].append(alias)
+                        level.setdefault(root, []).append(alias)
+        every = list(dict.fromkeys(node for tree in trees.values() for node in tree))
+        names = dict(zip(every, await self.redis.hmget(self.keys.entity_names, every), strict=True))
+        items: list[list[object]] = []
+        for key, root in zip(stale, roots, strict=True):
+            members: list[str] = []
+            forms: list[str] = []
+            for node in trees[root]:
+                name = names[node]
+                members += index_members(node, str(name) if name else "")
+                form = match_form(node)
+                if form:
+                    forms.append(form)
+            items.append([key, root, list(dict.fromkeys(members)), list(dict.fromkeys(forms)), vote_keys(root)])
+        return items
+
     @staticmethod
     def _item(entity: Entity, voted: set[tuple[str, str]]) -> list[object]:
         # a name every county has ("Sheriff's Office", "State Police") is no alias of one of them
@@ -679,21 +926,23 @@ class AliasTable:
         return [entity.key, entity.name, learn, forms, _with_retypable(votes), retypable(entity.key), members,
                 person_tails(entity.key)]
 
-    async def resolve(self, entities: Sequence[Entity]) -> list[Entity]:
+    async def resolve(self, entities: Sequence[Entity], *, now: float | None = None) -> list[Entity]:
         """An article's entities under the keys the table knows them by, learning its aliases on the way.
 
         Entities that resolve to one key become one (counts added, earliest position, aliases joined);
-        order by first position, as tagged. One Redis round trip.
+        order by first position, as tagged. Each resolved key is filed one article more, last at `now`
+        (unix seconds; the clock when None). One Redis round trip.
         """
         if not entities:
             return []
         voted: set[tuple[str, str]] = set()
         items = [[*self._item(e, voted), surname_mate(e, entities), person_forms(e.key), e.plain] for e in entities]
+        hour = int((time.time() if now is None else now) // 3600)
         reply = await self._script(
             keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
-                  self.keys.entity_articles, self.keys.entity_name_index],
+                  self.keys.entity_filed, self.keys.entity_name_index],
             args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
-                  self.keys.entity_type_tallies_prefix, json.dumps(items), MAX_HOPS])
+                  self.keys.entity_type_tallies_prefix, json.dumps(items), MAX_HOPS, hour])
         resolved: dict[str, Entity] = {}
         for entity, (key, name) in zip(entities, json.loads(reply), strict=True):
             aliases = set(entity.aliases) | ({entity.key} - {key})
@@ -721,7 +970,7 @@ class AliasTable:
 
     async def articles(self, key: str) -> int:
         """Articles filed under `key` (as resolved when they were tagged)."""
-        return int(await self.redis.hget(self.keys.entity_articles, key) or 0)
+        return filed_articles(await self.redis.zscore(self.keys.entity_filed, key))
 
     async def canonical(self, key: str) -> str:
         """The key `key` resolves to (itself when it is no alias)."""
@@ -761,9 +1010,9 @@ class AliasTable:
         if not every:
             return aliases, {}, {}, found_forms
         names = await self.redis.hmget(self.keys.entity_names, every)
-        counts = await self.redis.hmget(self.keys.entity_articles, every)
+        scores = await self.redis.zmscore(self.keys.entity_filed, every)
         return (aliases, {k: str(n) for k, n in zip(every, names, strict=True) if n},
-                {k: int(c) for k, c in zip(every, counts, strict=True) if c}, found_forms)
+                {k: filed_articles(c) for k, c in zip(every, scores, strict=True) if c is not None}, found_forms)
 
     async def _named(self, term: str, limit: int) -> list[str]:
         """Keys whose name, or a tail of it, is exactly `term` (from the name index)."""

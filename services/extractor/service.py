@@ -5,7 +5,8 @@ Consumes `feed-items`, downloads each page through the SSRF-safe client
 entities (spaCy) in a process pool so the event loop and the consumer's
 heartbeats never stall, puts the entities under the keys the alias table has
 learned across articles (services.extractor.aliases), and publishes to
-`articles` (key: article id).
+`articles` (key: article id). Every FORGET_EVERY_S it forgets the entities no
+article named within the retention, so the alias table stays bounded.
 Idempotent: the article id is derived from the canonical URL, so a replay
 re-publishes the same article and the store ignores it.
 """
@@ -13,6 +14,7 @@ re-publishes the same article and the store ignores it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -38,6 +40,8 @@ from services.extractor.pool import ExtractionPool, WorkerProcesses
 log = get_logger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 EXTRACT_DEADLINE_S = 60.0  # far below max_poll_interval_ms: a stuck page must not evict the consumer
+#: Seconds between sweeps of the alias table (an entity kept an hour past the retention costs little).
+FORGET_EVERY_S = 600.0
 
 
 def check_page(response: HttpResponse) -> None:
@@ -111,6 +115,19 @@ def worker_count(settings: Settings) -> int:
     return settings.extract_workers or os.cpu_count() or 1
 
 
+async def forget_periodically(aliases: AliasTable, retention_s: float, stop: asyncio.Event) -> None:
+    """Keep the alias table to the entities articles named within the retention."""
+    while not stop.is_set():
+        try:
+            forgotten = await aliases.forget_unseen(retention_s)
+            if forgotten:
+                log.info("aliases.forgotten", entities=forgotten)
+        except Exception as exc:  # noqa: BLE001 - a Redis hiccup: try again next round
+            log.warning("aliases.forget_failed", error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), FORGET_EVERY_S)
+
+
 async def main(settings: Settings, stop: asyncio.Event) -> None:
     """Run the extractor until `stop` is set."""
     keys = Keys(settings.key_prefix)
@@ -136,11 +153,15 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         folded = await aliases.fold_older_type_votes()
         if folded:
             log.info("aliases.type_votes_folded", names=folded)
+        moved = await aliases.fold_older_article_counts()
+        if moved:
+            log.info("aliases.article_counts_folded", entities=moved)
         log.info("service.started", service="extractor", workers=worker_count(settings))
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
             tasks.create_task(heartbeat(redis, keys, "extractor", stop, ready))
             serving = tasks.create_task(extraction.run())
+            tasks.create_task(forget_periodically(aliases, settings.retention_days * 86400, stop))
             consuming = tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
                 handle=partial(handle, http=http, bus=bus, extraction=extraction,

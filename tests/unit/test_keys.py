@@ -44,9 +44,14 @@ SITES: dict[tuple[str, str], Callable[[Keys], list[str]]] = {
     ("common/ledger", "MULTI outbox add"): lambda k: [k.outbox, k.outbox_due],
     ("common/ledger", "MULTI outbox settle"): lambda k: [k.outbox, k.outbox_due],
     ("extractor/aliases", "script resolve and learn"): lambda k: [
-        k.entity_aliases, k.entity_names, k.entity_forms, k.entity_articles, k.entity_name_index,
+        k.entity_aliases, k.entity_names, k.entity_forms, k.entity_filed, k.entity_name_index,
         k.entity_alias_votes_prefix + "person:putin", k.entity_known_as_prefix + "person:vladimir putin",
         k.entity_type_tally("soleimani")],
+    ("extractor/aliases", "script forget"): lambda k: [
+        k.entity_aliases, k.entity_names, k.entity_forms, k.entity_filed, k.entity_name_index,
+        k.entity_alias_votes_prefix + "person:putin", k.entity_known_as_prefix + "person:vladimir putin",
+        k.entity_type_tally("soleimani")],
+    ("extractor/aliases", "script fold article counts"): lambda k: [k.entity_articles, k.entity_filed],
     ("extractor/aliases", "script fold type votes"): lambda k: [
         k.entity_type_votes_prefix + "soleimani", k.entity_type_tally("soleimani")],
     ("store/lsh", "script insert and query"): lambda k: [
