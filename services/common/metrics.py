@@ -38,6 +38,11 @@ FEED_POLL_FAILURES = Counter("wirewatch_feed_poll_failures_total", "Failed feed 
                              "blocked, too_large, invalid_url)", ["failure_class"])
 FEED_ITEMS_EMITTED = Counter("wirewatch_feed_items_emitted_total", "Feed items emitted for extraction (each URL once)")
 
+# --- extractor: the entity alias table --------------------------------------------------------------------
+ENTITIES = Gauge("wirewatch_entities", "Entities the alias table holds (read by the API when scraped)")
+ENTITIES_FORGOTTEN = Counter("wirewatch_entities_forgotten_total", "Entities the alias table forgot: no article "
+                             "named them within the retention (WIREWATCH_RETENTION_DAYS)")
+
 # --- store -----------------------------------------------------------------------------------------------
 ARTICLES_STORED = Counter("wirewatch_articles_stored_total", "Articles stored (new ones and new revisions)")
 STORY_EVENTS = Counter("wirewatch_story_events_total", "Story events published, by event (created, updated, "

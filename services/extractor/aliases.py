@@ -968,6 +968,10 @@ class AliasTable:
         rows = [AliasCount(a, int(c or 0)) for a, c in zip(aliases, counts, strict=True)]
         return sorted(rows, key=lambda r: (-r.articles, r.alias))
 
+    async def size(self) -> int:
+        """Entities the table holds (every key an article was filed under, within the retention)."""
+        return int(await self.redis.zcard(self.keys.entity_filed))
+
     async def articles(self, key: str) -> int:
         """Articles filed under `key` (as resolved when they were tagged)."""
         return filed_articles(await self.redis.zscore(self.keys.entity_filed, key))

@@ -121,6 +121,7 @@ async def forget_periodically(aliases: AliasTable, retention_s: float, stop: asy
         try:
             forgotten = await aliases.forget_unseen(retention_s)
             if forgotten:
+                metrics.ENTITIES_FORGOTTEN.inc(forgotten)
                 log.info("aliases.forgotten", entities=forgotten)
         except Exception as exc:  # noqa: BLE001 - a Redis hiccup: try again next round
             log.warning("aliases.forget_failed", error=repr(exc))

@@ -110,6 +110,7 @@ async def test_metrics_count_the_pipeline_from_poll_to_webhook(settings: Setting
     groups = {dict(labels)["group"] for name, labels in after if name == "wirewatch_consumer_lag"}
     assert {f"{settings.topic_prefix}{g}" for g in ("extractor", "store", "notifier")} <= groups
     assert total(after, "wirewatch_articles") >= 1 and total(after, "wirewatch_stories") >= 1
+    assert total(after, "wirewatch_entities") >= 1  # the article's people and places, in the alias table
 
 
 async def _at_least(count: object, n: float) -> bool:
