@@ -562,11 +562,12 @@ return 1
 # KEYS[1] aliases HASH, KEYS[2] names HASH, KEYS[3] forms HASH, KEYS[4] filed ZSET, KEYS[5] name index ZSET.
 # ARGV[1] votes key prefix, ARGV[2] known-as key prefix, ARGV[3] type-tally bucket prefix, ARGV[4] the first
 # hour kept (an entity last filed before it is forgotten), ARGV[5] JSON [[key, the key it resolves to,
-# [name index members], [match forms], [alias keys it may hold votes under]], ...] as the caller read the
-# table, ARGV[6] max hops.
+# [name index members], [match forms], [alias keys it may hold votes under], a subscription follows it], ...]
+# as the caller read the table, ARGV[6] max hops, ARGV[7] the hour now.
 # Forgets each key still last filed before that hour, with every alias resolving to it: what the caller read
 # is only where to look (an article may have filed or aliased since), the table itself decides. A key that
-# has become an alias leaves the filed set only, unless the key it resolves to was never filed. Returns
+# has become an alias leaves the filed set only, unless the key it resolves to was never filed. A key a
+# subscription follows is kept and dated now. Returns
 # [keys forgotten, stale keys that left the filed set].
 _FORGET = _TALLY_FORMAT + _FILED_FORMAT + """
 local aliases, names, forms, filed, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -574,6 +575,7 @@ local votes_prefix, known_prefix, tallies_prefix = ARGV[1], ARGV[2], ARGV[3]
 local first_kept = tonumber(ARGV[4])
 local items = cjson.decode(ARGV[5])
 local max_hops = tonumber(ARGV[6])
+local now_hour = tonumber(ARGV[7])
 local function lives(key)
   return redis.call('HEXISTS', names, key) == 1 or redis.call('HEXISTS', aliases, key) == 1
       or redis.call('ZSCORE', filed, key) ~= false
@@ -604,6 +606,10 @@ for _, item in ipairs(items) do
     for _ = 1, max_hops do key = redis.call('HGET', aliases, key) or key end
     if key ~= root then
       -- aliased since the caller read the table: its next sweep reads again
+    elseif item[6] then
+      -- a subscription follows it: kept, as if named now
+      redis.call('ZADD', filed, filed_score(now_hour, filed_count(score)), stale)
+      dropped = dropped + 1
     elseif key ~= stale and redis.call('ZSCORE', filed, key) then
       -- an alias now, of a key articles are filed under: that key's own score keeps it
       redis.call('ZREM', filed, stale)
@@ -847,13 +853,15 @@ class AliasTable:
     async def forget_unseen(self, retention_s: float, *, now: float | None = None, batch: int = 200) -> int:
         """Forget the entities no article named for `retention_s` seconds (by the hour): their names, the
         aliases resolving to them, their match forms, name index members, votes and type tallies. Returns
-        how many entities were forgotten.
+        how many entities were forgotten. An entity a subscription follows (by key) is kept: its aliases are
+        what files the next article about it under the key the subscription watches.
 
         The stories and articles that named them have expired by then (they live `retention_days` from
         their last update too); an entity named again is learned again. Batches of `batch` keys, each
         one atomic step, so articles resolving meanwhile see the table whole.
         """
-        first_kept = int(((time.time() if now is None else now) - retention_s) // 3600)
+        clock = time.time() if now is None else now
+        first_kept = int((clock - retention_s) // 3600)
         forgotten = 0
         while True:
             stale = [str(k) for k in await self.redis.zrangebyscore(
@@ -865,15 +873,16 @@ class AliasTable:
                 keys=[self.keys.entity_aliases, self.keys.entity_names, self.keys.entity_forms,
                       self.keys.entity_filed, self.keys.entity_name_index],
                 args=[self.keys.entity_alias_votes_prefix, self.keys.entity_known_as_prefix,
-                      self.keys.entity_type_tallies_prefix, first_kept, json.dumps(items), MAX_HOPS])
+                      self.keys.entity_type_tallies_prefix, first_kept, json.dumps(items), MAX_HOPS,
+                      int(clock // 3600)])
             forgotten += int(done)
             if not int(dropped):  # every one aliased meanwhile: the next round reads them again
                 return forgotten
 
     async def _forget_items(self, stale: Sequence[str]) -> list[list[object]]:
         """What the forget script is to look at for each stale key: [key, the key it resolves to, name index
-        members, match forms, vote keys] of that key and every alias resolving to it, as the table reads now
-        (a few round trips for the whole batch)."""
+        members, match forms, vote keys] of that key and every alias resolving to it, and whether a
+        subscription follows it, as Redis reads now (a few round trips for the whole batch)."""
         followed: dict[str, str] = {}
         await self._follow(stale, followed)
         roots = [canonical_key(k, followed) for k in stale]
@@ -895,6 +904,11 @@ class AliasTable:
                         level.setdefault(root, []).append(alias)
         every = list(dict.fromkeys(node for tree in trees.values() for node in tree))
         names = dict(zip(every, await self.redis.hmget(self.keys.entity_names, every), strict=True))
+        # The notifier's index of subscriptions by entity key (read only: another slot, so not in the script).
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for root in trees:
+                pipe.exists(self.keys.subscription_index("ent", root))
+            followed_roots = {root for root, n in zip(trees, await pipe.execute(), strict=True) if n}
         items: list[list[object]] = []
         for key, root in zip(stale, roots, strict=True):
             members: list[str] = []
@@ -905,7 +919,8 @@ class AliasTable:
                 form = match_form(node)
                 if form:
                     forms.append(form)
-            items.append([key, root, list(dict.fromkeys(members)), list(dict.fromkeys(forms)), vote_keys(root)])
+            items.append([key, root, list(dict.fromkeys(members)), list(dict.fromkeys(forms)), vote_keys(root),
+                          root in followed_roots])
         return items
 
     @staticmethod

@@ -10,6 +10,7 @@ from services.common.messages import Entity
 from services.common.redis import Redis, open_redis
 from services.common.settings import Settings
 from services.extractor.aliases import AliasTable
+from services.notifier.subscriptions import Query, SubscriptionStore
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +118,28 @@ async def test_an_older_data_dirs_article_counts_move_into_the_filed_set_once(se
         # counted as filed when folded: kept a retention from then
         assert await table.forget_unseen(DAY, now=T0 + 1.5 * DAY) == 0
         assert await table.forget_unseen(DAY, now=T0 + 3 * DAY) == 2
+
+
+async def test_an_entity_a_subscription_follows_is_kept_with_its_aliases(settings: Settings) -> None:
+    async with open_redis(settings) as redis:
+        keys = Keys(settings.key_prefix)
+        table = AliasTable(redis, keys)
+        await table.resolve([entity("org:islamic revolutionary guard corps", "org:irgc",
+                                    name="Islamic Revolutionary Guard Corps"),
+                             entity("person:vladimir putin", "person:putin")], now=T0)
+        subscriptions = SubscriptionStore(redis, keys, canonical=table.entity_key)
+        followed = await subscriptions.create("https://hooks.example/irgc", Query(entities=["IRGC"]))
+        assert followed.query.entities == ["org:islamic revolutionary guard corps"]
+
+        # Putin goes; the followed organisation stays, and so does what files "IRGC" under its key
+        assert await table.forget_unseen(DAY, now=T0 + 3 * DAY) == 1
+        assert await table.canonical("person:putin") == "person:putin"
+        later = await table.resolve([entity("org:irgc", name="IRGC")], now=T0 + 4 * DAY)
+        assert [e.key for e in later] == ["org:islamic revolutionary guard corps"]
+        # kept as if named at the sweep: the next sweeps within a retention of it forget nothing
+        assert await table.forget_unseen(DAY, now=T0 + 4.5 * DAY) == 0
+
+        # unfollowed, it goes like any other once no article names it for the retention
+        await subscriptions.delete(followed.id)
+        assert await table.forget_unseen(DAY, now=T0 + 6 * DAY) == 1
+        assert await table.canonical("org:irgc") == "org:irgc"
