@@ -606,13 +606,13 @@ for _, item in ipairs(items) do
     for _ = 1, max_hops do key = redis.call('HGET', aliases, key) or key end
     if key ~= root then
       -- aliased since the caller read the table: its next sweep reads again
-    elseif item[6] then
-      -- a subscription follows it: kept, as if named now
-      redis.call('ZADD', filed, filed_score(now_hour, filed_count(score)), stale)
-      dropped = dropped + 1
     elseif key ~= stale and redis.call('ZSCORE', filed, key) then
       -- an alias now, of a key articles are filed under: that key's own score keeps it
       redis.call('ZREM', filed, stale)
+      dropped = dropped + 1
+    elseif item[6] then
+      -- a subscription follows it: kept, as if named now
+      redis.call('ZADD', filed, filed_score(now_hour, filed_count(score)), stale)
       dropped = dropped + 1
     else
       -- the key, or the key it has become an alias of when no article was filed under that one (a type
