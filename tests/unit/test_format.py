@@ -1,10 +1,15 @@
-"""How the story desk words times, delays, leads and entities (services.api.pages.format; pure)."""
+"""How the story desk words times, delays, leads and entities (services.api.pages.format; pure), and what a
+story card tells the page's script."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from services.api.pages import format as fmt
+from services.api.pages.render import templates
+from services.api.pages.river import Card
+from services.api.schemas import StorySummary
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -50,3 +55,20 @@ def test_entity_names_and_kinds() -> None:
     assert fmt.entity_kind("gpe:moscow") == "place" and fmt.entity_kind("org:irgc") == "organisation"
     assert fmt.is_entity_key("person:qassem soleimani")
     assert not fmt.is_entity_key("Soleimani") and not fmt.is_entity_key("Note: a name") and not fmt.is_entity_key(":x")
+
+
+def test_a_card_tells_two_updates_within_one_second_apart() -> None:
+    # The river's script replaces a card on screen only when data-updated changed: a re-post joining in the
+    # same second as the report before it must still reach the screen (it once stayed at "0 copies").
+    card = templates.env.get_template("macros.html").module.card  # type: ignore[attr-defined]
+    at = datetime(2026, 12, 7, 8, 7, 45, 20_000, tzinfo=UTC)
+
+    def rendered(last_updated: datetime, copies: int) -> str:
+        story = StorySummary(id="c1", title="Port Alba quake", first_seen=at, last_updated=last_updated, size=4,
+                             copies=copies, outlets=["a.example"], entities=[])
+        match = re.search(r'data-updated="([^"]+)"', str(card(Card(story=story), at)))
+        assert match is not None
+        return match.group(1)
+
+    assert rendered(at, 0) != rendered(at.replace(microsecond=998_000), 1)
+    assert rendered(at, 0) == rendered(at, 0)
