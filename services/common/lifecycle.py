@@ -92,6 +92,19 @@ async def wait_until_reachable(settings: Settings) -> None:
                     await asyncio.sleep(0.5)
 
 
+async def every(interval_s: float, stop: asyncio.Event, step: Callable[[], Awaitable[object]], *,
+                failed: str) -> None:
+    """Run `step` now and every `interval_s` after, until `stop`. A failure (a Redis hiccup) is logged as the
+    event `failed` and the step runs again next round: upkeep such as trimming an index never ends a service."""
+    while not stop.is_set():
+        try:
+            await step()
+        except Exception as exc:  # noqa: BLE001 - tried again next round
+            log.warning(failed, error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
 async def heartbeat(redis: Redis, keys: Keys, service: str, stop: asyncio.Event,
                     ready: asyncio.Event | None = None) -> None:
     """Once `ready` (if given) is set, refresh the service's liveness key until `stop`; /healthz reads it.

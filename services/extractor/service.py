@@ -14,7 +14,6 @@ re-publishes the same article and the store ignores it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from services.common.errors import ExtractionFailed, InvalidUrl
 from services.common.http import HttpResponse, SafeHttpClient
 from services.common.keys import Keys
 from services.common.ledger import Ledger
-from services.common.lifecycle import heartbeat
+from services.common.lifecycle import every, heartbeat
 from services.common.logging import get_logger
 from services.common.messages import Article, FeedItem, article_id
 from services.common.redis import open_redis
@@ -115,18 +114,12 @@ def worker_count(settings: Settings) -> int:
     return settings.extract_workers or os.cpu_count() or 1
 
 
-async def forget_periodically(aliases: AliasTable, retention_s: float, stop: asyncio.Event) -> None:
-    """Keep the alias table to the entities articles named within the retention."""
-    while not stop.is_set():
-        try:
-            forgotten = await aliases.forget_unseen(retention_s)
-            if forgotten:
-                metrics.ENTITIES_FORGOTTEN.inc(forgotten)
-                log.info("aliases.forgotten", entities=forgotten)
-        except Exception as exc:  # noqa: BLE001 - a Redis hiccup: try again next round
-            log.warning("aliases.forget_failed", error=repr(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), FORGET_EVERY_S)
+async def forget_unseen(aliases: AliasTable, retention_s: float) -> None:
+    """Keep the alias table to the entities articles named within the retention (one sweep)."""
+    forgotten = await aliases.forget_unseen(retention_s)
+    if forgotten:
+        metrics.ENTITIES_FORGOTTEN.inc(forgotten)
+        log.info("aliases.forgotten", entities=forgotten)
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
@@ -162,7 +155,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             ready = asyncio.Event()
             tasks.create_task(heartbeat(redis, keys, "extractor", stop, ready))
             serving = tasks.create_task(extraction.run())
-            tasks.create_task(forget_periodically(aliases, settings.retention_days * 86400, stop))
+            sweep = partial(forget_unseen, aliases, settings.retention_days * 86400)
+            tasks.create_task(every(FORGET_EVERY_S, stop, sweep, failed="aliases.forget_failed"))
             consuming = tasks.create_task(bus.consume(
                 FEED_ITEMS, group="extractor", stage="extractor",
                 handle=partial(handle, http=http, bus=bus, extraction=extraction,

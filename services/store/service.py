@@ -27,7 +27,7 @@ from services.common import metrics
 from services.common.bus import Bus, Delivery
 from services.common.keys import Keys
 from services.common.ledger import EventOutbox, Ledger
-from services.common.lifecycle import heartbeat
+from services.common.lifecycle import every, heartbeat
 from services.common.logging import get_logger
 from services.common.messages import Article, StoryArticle, StoryEvent
 from services.common.redis import open_redis
@@ -64,7 +64,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tasks:
             ready = asyncio.Event()
             tasks.create_task(heartbeat(redis, keys, "store", stop, ready))
-            tasks.create_task(trim_periodically(repo, stop))
+            tasks.create_task(every(TRIM_EVERY_S, stop, partial(trim, repo), failed="store.trim_failed"))
             tasks.create_task(bus.consume(
                 ARTICLES, group="store", stage="store", handle_batch=handle_poll,
                 # One record as a batch of one: what the bus falls back to when a batch failed.
@@ -189,17 +189,11 @@ async def record_key_at(settings: Settings, tp: TopicPartition, offset: int) -> 
                 await reader.stop()
 
 
-async def trim_periodically(repo: Repository, stop: asyncio.Event) -> None:
-    """Keep the latest-first indexes to the retention period."""
-    while not stop.is_set():
-        try:
-            removed = await repo.trim(time.time())
-            if removed:
-                log.info("store.trimmed", entries=removed)
-        except Exception as exc:  # noqa: BLE001 - a Redis hiccup: try again next round
-            log.warning("store.trim_failed", error=repr(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), TRIM_EVERY_S)
+async def trim(repo: Repository) -> None:
+    """Keep the latest-first indexes to the retention period (one trim)."""
+    removed = await repo.trim(time.time())
+    if removed:
+        log.info("store.trimmed", entries=removed)
 
 
 async def close_placer(placer: Placer) -> None:
