@@ -88,8 +88,14 @@ _SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
 SEARCH_SCAN = 300
 
 # A name's type tally as one HASH field: 'person=2;gpe=1', the types in the order first voted (ties keep the
-# type first filed), read as the flat {type, n, ...} list HGETALL gives. Both scripts below read and write it.
+# type first filed), read as the flat {type, n, ...} list HGETALL gives. The scripts below read and write it,
+# with the two votes that are no type.
 _TALLY_FORMAT = """
+-- A vote in a name's type tally that is no type: an article wrote the word in lower case too ("Gang" beside
+-- "a gang"), so it is no surname to file under a person.
+local PLAIN = 'plain'
+-- A vote that is no type either: the word is the first name of a person's full name.
+local GIVEN = 'given'
 local function parsed_tally(raw)
   local flat = {}
   for t, n in string.gmatch(raw or '', '([^=;]+)=(%d+)') do
@@ -209,11 +215,6 @@ end
 -- its own type, a place becomes a person only with 3 and three times, a bare person name no
 -- earlier article called a person becomes the place earlier articles named ("person:wasilla");
 -- a place never becomes an organisation ("org:raleigh" for the city).
--- A vote in a name's type tally that is no type: an article wrote the word in lower case too ("Gang" beside
--- "a gang"), so it is no surname to file under a person.
-local PLAIN = 'plain'
--- A vote that is no type either: the word is the first name of a person's full name.
-local GIVEN = 'given'
 local function repaired_type(kind, bare)
   local tally = type_tally(bare)
   local own, best, best_n = 0, nil, 0
@@ -589,7 +590,7 @@ local function settle_tally(bare)
   local tally, kept = parsed_tally(raw), {}
   for j = 1, #tally, 2 do
     local t = tally[j]
-    if t == 'given' or t == 'plain' then
+    if t == GIVEN or t == PLAIN then
       kept[#kept + 1], kept[#kept + 2] = t, tally[j + 1]
     elseif lives(t .. ':' .. bare) then
       return
@@ -886,22 +887,7 @@ class AliasTable:
         followed: dict[str, str] = {}
         await self._follow(stale, followed)
         roots = [canonical_key(k, followed) for k in stale]
-        trees = {root: [root] for root in roots}
-        level = {root: [root] for root in trees}
-        for _ in range(MAX_HOPS):
-            asked = [(root, node) for root, nodes in level.items() for node in nodes]
-            if not asked:
-                break
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for _, node in asked:
-                    pipe.smembers(self.keys.entity_known_as_prefix + node)
-                replies = await pipe.execute()
-            level = {}
-            for (root, _), found in zip(asked, replies, strict=True):
-                for alias in sorted(str(a) for a in found):
-                    if alias not in trees[root]:
-                        trees[root].append(alias)
-                        level.setdefault(root, []).append(alias)
+        trees = await self._alias_trees(roots)
         every = list(dict.fromkeys(node for tree in trees.values() for node in tree))
         names = dict(zip(every, await self.redis.hmget(self.keys.entity_names, every), strict=True))
         # The notifier's index of subscriptions by entity key (read only: another slot, so not in the script).
@@ -1062,15 +1048,28 @@ class AliasTable:
     async def keys_of(self, key: str) -> set[str]:
         """`key` and every alias key that resolves to it, directly or over other aliases: the keys an article
         about the entity may carry (one filed before the table learned the alias keeps the alias)."""
-        out = {key}
-        todo = [key]
+        return set((await self._alias_trees([key]))[key])
+
+    async def _alias_trees(self, roots: Sequence[str]) -> dict[str, list[str]]:
+        """Each root with every alias key resolving to it (MAX_HOPS deep), root first: one round trip a hop for
+        all the roots."""
+        trees = {root: [root] for root in roots}
+        level = {root: [root] for root in trees}
         for _ in range(MAX_HOPS):
-            if not todo:
+            asked = [(root, node) for root, nodes in level.items() for node in nodes]
+            if not asked:
                 break
-            found = [a for k in todo for a in await self.aliases_of(k)]
-            todo = [a for a in found if a not in out]
-            out.update(todo)
-        return out
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for _, node in asked:
+                    pipe.smembers(self.keys.entity_known_as_prefix + node)
+                replies = await pipe.execute()
+            level = {}
+            for (root, _), found in zip(asked, replies, strict=True):
+                for alias in sorted(str(a) for a in found):
+                    if alias not in trees[root]:
+                        trees[root].append(alias)
+                        level.setdefault(root, []).append(alias)
+        return trees
 
     async def search(self, prefix: str, *, limit: int) -> list[Candidate]:
         """Entities with a name, or a word of it onwards, starting with `prefix` (case-insensitive): the
