@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.footprint import stream
+from benchmarks.pipeline import footprint
 from benchmarks.redis_server import redis_for
 from services.common.keys import Keys
 from services.common.messages import Entity
@@ -35,11 +36,8 @@ DAY = 86_400.0
 
 
 async def table_bytes(redis: Redis, keys: Keys) -> int:
-    """Bytes of every key of the alias table under `keys`' prefix (MEMORY USAGE, every element counted)."""
-    total = 0
-    async for key in redis.scan_iter(match=f"{keys.prefix}{{entities}}*", count=1000):
-        total += int(await redis.memory_usage(key, samples=0) or 0)
-    return total
+    """Bytes of the alias table under `keys`' prefix, the only keys each run writes (exact MEMORY USAGE)."""
+    return sum(size for _, size in (await footprint(redis, keys.prefix, samples=0)).values())
 
 
 async def run(settings: Settings, entities: list[list[Entity]], per_day: int, retention_s: float | None,
