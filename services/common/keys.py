@@ -138,9 +138,15 @@ class Keys:
         return f"{self.prefix}{{store}}:body:{body_hash}"
 
     def story(self, cluster_id: str) -> str:
-        """HASH: `json` = the cluster summary (StoredStory), zstd-compressed JSON (older data dirs: plain JSON,
-        still read), `v` = times written (optimistic concurrency)."""
+        """HASH: `json` = the cluster summary (StoredStory without its members, kept apart: `story_members`),
+        zstd-compressed JSON (older data dirs: plain JSON with the members inline, still read), `v` = times written
+        (optimistic concurrency)."""
         return f"{self.prefix}{{store}}:cluster:{cluster_id}"
+
+    def story_members(self, cluster_id: str) -> str:
+        """LIST: the cluster's members (StoryMember) in the order they joined, each its zstd-compressed JSON. A join
+        appends one, so it costs the same whatever the story's size; the summary (`story`) holds their counts."""
+        return f"{self.prefix}{{store}}:members:{cluster_id}"
 
     def story_alias(self, cluster_id: str) -> str:
         """STRING: the cluster a merged-away cluster id now lives on as."""

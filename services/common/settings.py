@@ -151,8 +151,8 @@ class Settings(BaseSettings):
     # services.store.compression: trained on the first 1,000, dev-set texts compress 24 % smaller, records
     # 49 %, story summaries 16 %; 300 samples give most of it for texts.
     store_dictionary_samples: int = Field(
-        1000, ge=0, description="texts, records and story summaries the store compresses plainly before it trains "
-        "a zstd dictionary of each kind from them (0: never train)")
+        1000, ge=0, description="texts, records, story summaries and story members the store compresses plainly "
+        "before it trains a zstd dictionary of each kind from them (0: never train)")
     store_dictionary_bytes: int = Field(
         65_536, ge=1024, le=1_048_576, description="size of each trained zstd dictionary")
     cluster_max_candidates: int = Field(

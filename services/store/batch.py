@@ -132,7 +132,7 @@ class BatchView:
                    if i not in self.entries and i not in self.aliases and i not in self.touched]
         if not missing:
             return
-        found, aliases = await self.repo.load_stories(missing, known=self.cache)
+        found, aliases = await self.repo.load_stories(missing, known=self.cache, members=False)
         self.aliases.update(aliases)
         for cid, story in found.items():
             self.entries[cid] = self.cache.entry(story)

@@ -31,7 +31,7 @@ from services.common.settings import Settings
 log = get_logger(__name__)
 
 #: What the store compresses, each with its own dictionary.
-KINDS = ("text", "record", "story")
+KINDS = ("text", "record", "story", "member")
 #: zstd level: 1,824 -> 945 bytes for a dev-set text without a dictionary; above 3 gains little for short texts.
 LEVEL = 3
 MAGIC = b"\x28\xb5\x2f\xfd"
@@ -113,8 +113,13 @@ class Codec:
             if str(kind) in KINDS and str(kind) not in self._compressors:
                 found = await self._dictionary(int(ident))
                 if found is not None:
-                    self._compressors[str(kind)] = zstandard.ZstdCompressor(level=LEVEL, dict_data=found)
-                    self._samples[str(kind)] = []
+                    self.use(str(kind), found)
+
+    def use(self, kind: str, dictionary: zstandard.ZstdCompressionDict) -> None:
+        """Compress `kind` with `dictionary` from now on (and read what it compressed)."""
+        self._compressors[kind] = zstandard.ZstdCompressor(level=LEVEL, dict_data=dictionary)
+        self._decompressors.setdefault(dictionary.dict_id(), zstandard.ZstdDecompressor(dict_data=dictionary))
+        self._samples[kind] = []
 
     # --- reads -----------------------------------------------------------------------------
     def decompress(self, data: bytes) -> bytes:

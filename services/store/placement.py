@@ -419,6 +419,9 @@ def grown_story(decision: Decision, article: Article, feats: Features, now: date
         "outlets": sorted({*story.outlets, article.outlet}),
         "entities": count_entities(story.entities, article),
         "centroid": centroid_from(centroid),
+        "copies": story.copies + (1 if decision.copy_of else 0),
+        "independent_outlets": (story.independent_outlets if decision.copy_of
+                                else sorted({*story.independent_outlets, article.outlet})),
         "members": [*story.members, member],
     })
     return Entry(updated, centroid)
@@ -462,10 +465,14 @@ async def merge(view: BatchView, one: str, other: str) -> tuple[str, str] | None
         "outlets": sorted({*ac.outlets, *bc.outlets}),
         "entities": dict(sorted(entities.items(), key=lambda kv: (-kv[1], kv[0]))[:STORY_ENTITIES]),
         "centroid": centroid_from(combined),
-        "members": [*ac.members, *bc.members],
+        "copies": ac.copies + bc.copies,
+        "independent_outlets": sorted({*ac.independent_outlets, *bc.independent_outlets}),
     })
-    await view.read_articles(m.id for m in bc.members)
-    for m in bc.members:
+    # Placement holds a summary without the members it stored: the absorbed story's are read (merges are rare).
+    absorbed_members = [*await view.repo.story_members(bc.id), *bc.unstored_members]
+    survivor = survivor.model_copy(update={"members": [*survivor.members, *absorbed_members]})
+    await view.read_articles(m.id for m in absorbed_members)
+    for m in absorbed_members:
         moved = await view.article(m.id)
         if moved is not None:
             view.move_article(moved.model_copy(update={"cluster_id": ac.id}))

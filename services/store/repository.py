@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, model_validator
 from redis.client import NEVER_DECODE
 
 from services.common.keys import Keys
@@ -117,13 +117,13 @@ for i = 1, n[4] do  -- first article with a body: owner id
   set(KEYS[k], ARGV[a], 'NX')
   k = k + 1; a = a + 1
 end
-for i = 1, n[5] do  -- merged-away clusters (key, alias key): id, survivor id
-  redis.call('DEL', KEYS[k])
+for i = 1, n[5] do  -- merged-away clusters (key, alias key, member list): id, survivor id (its members moved
+  redis.call('DEL', KEYS[k], KEYS[k + 2])  -- to the survivor's list below)
   set(KEYS[k + 1], ARGV[a + 1])
   redis.call('ZREM', KEYS[2], ARGV[a])
-  k = k + 2; a = a + 2
+  k = k + 3; a = a + 2
 end
-for i = 1, n[6] do  -- clusters: id, json, last updated
+for i = 1, n[6] do  -- clusters (key, member list): id, json, last updated, m, then m members to append
   local checked = versions[ARGV[a]]
   if checked then  -- its version is the one checked above: written with the summary in one call
     redis.call('HSET', KEYS[k], 'json', ARGV[a + 1], 'v', tostring(checked + 1))
@@ -131,9 +131,16 @@ for i = 1, n[6] do  -- clusters: id, json, last updated
     redis.call('HSET', KEYS[k], 'json', ARGV[a + 1])
     redis.call('HINCRBY', KEYS[k], 'v', 1)
   end
-  if ttl then redis.call('EXPIRE', KEYS[k], ttl) end
+  local m = tonumber(ARGV[a + 3])
+  for j = a + 4, a + 3 + m, 1000 do  -- a merge may move thousands: unpack has a stack limit
+    redis.call('RPUSH', KEYS[k + 1], unpack(ARGV, j, math.min(j + 999, a + 3 + m)))
+  end
+  if ttl then
+    redis.call('EXPIRE', KEYS[k], ttl)
+    redis.call('EXPIRE', KEYS[k + 1], ttl)
+  end
   redis.call('ZADD', KEYS[2], ARGV[a + 2], ARGV[a])
-  k = k + 1; a = a + 3
+  k = k + 2; a = a + 4 + m
 end
 -- Postings older than the window before the newest time are dropped: those stories can take no new article.
 -- Only a new member grows a posting list, so only then is it trimmed (most writes move a story's time), to
@@ -280,6 +287,17 @@ class StoryMember(BaseModel):
     language: str | None = None
 
 
+#: A stored member list, parsed in one go (a big story has thousands).
+_MEMBER_LIST = TypeAdapter(list[StoryMember])
+
+
+def decode_members(frames: Sequence[bytes], codec: Codec) -> list[StoryMember]:
+    """The members of a stored member list (each frame a member's zstd-compressed JSON)."""
+    if not frames:
+        return []
+    return _MEMBER_LIST.validate_json(b"[" + b",".join(codec.decompress(f) for f in frames) + b"]")
+
+
 class Centroid(BaseModel):
     """What clustering compares new articles with: summed member vectors and the time span."""
 
@@ -291,7 +309,13 @@ class Centroid(BaseModel):
 
 
 class StoredStory(BaseModel):
-    """A story cluster's summary, kept current on every join."""
+    """A story cluster's summary, kept current on every join, and its members.
+
+    The summary (everything but `members`) is one value rewritten on every join; the members are a list
+    apart that a join appends to (Keys.story_members), so a join costs the same at 5 members as at 5,000.
+    Placement reads the summary alone: `members` then holds only the members not yet stored (see
+    `unstored_members`). Readers (the API, the CLI) read both.
+    """
 
     id: str
     title: str
@@ -301,49 +325,57 @@ class StoredStory(BaseModel):
     outlets: list[str]
     entities: dict[str, int] = Field(default_factory=dict, description="entity key -> members mentioning it")
     centroid: Centroid = Field(default_factory=Centroid)
+    copies: int = Field(0, description="members that are copies of another member")
+    independent_outlets: list[str] = Field(
+        default_factory=list, description="outlets with a member that is no copy (their own report), sorted")
     members: list[StoryMember] = Field(default_factory=list)
     _version: int = PrivateAttr(default=0)
-    # (members, the JSON of each): what the last encode() made, carried by model_copy to the grown story.
-    _members_json: tuple[list[StoryMember], list[bytes]] | None = PrivateAttr(default=None)
+    # How many of `members` (the first ones) are in the stored member list: those a write does not append again.
+    _stored_members: int = PrivateAttr(default=0)
+
+    @model_validator(mode="after")
+    def _counts_of_inline_members(self) -> StoredStory:
+        # A summary of an older data dir holds its members inline and no counts: they are its members'.
+        if self.members and "copies" not in self.model_fields_set:
+            self.copies = sum(1 for m in self.members if m.copy_of)
+            self.independent_outlets = sorted({m.outlet for m in self.members if not m.copy_of})
+        return self
 
     @classmethod
-    def from_stored(cls, raw: str | bytes, version: int, codec: Codec) -> StoredStory:
+    def from_stored(cls, raw: str | bytes, version: int, codec: Codec,
+                    members: Sequence[bytes] | None = None) -> StoredStory:
         """Parse the summary read from Redis (zstd-compressed JSON, or the plain JSON older data dirs hold)
-        with the version it was stored under."""
+        with the version it was stored under and, when read, its stored member list (`members`: each member's
+        zstd-compressed JSON, in order, read after the summary). A summary of an older data dir holds its
+        members inline; they move to the list at its next write."""
         if isinstance(raw, bytes) and raw.startswith(MAGIC):
             raw = codec.decompress(raw)
         story = cls.model_validate_json(raw)
         story._version = version
+        if members:
+            # Read after the summary, the list may end with members a later write appended.
+            listed = decode_members(members[:max(0, story.size - len(story.members))], codec)
+            story.members = [*listed, *story.members]
+            story._stored_members = len(listed)
         return story
 
     def encode(self, codec: Codec) -> bytes:
-        """The summary as stored: its JSON, zstd-compressed (2.3x smaller on the dev set without a dictionary:
-        the centroid's hundreds of floats are most of a small story, and they must round-trip exactly).
+        """The summary as stored: its JSON without the members, zstd-compressed (the centroid's hundreds of
+        floats are most of it, and they must round-trip exactly)."""
+        return codec.compress("story", self.model_dump_json(exclude={"members"}).encode())
 
-        The bytes of model_dump_json(), each member dumped once: a story is written again on every join, and
-        dumping all its members each time cost a story of 1,000 members ~2.6 ms per join (benchmarks.summary)."""
-        head = self.model_dump_json(exclude={"members"}).encode()
-        # `members` is the model's last field: its array closes the object as model_dump_json() writes it.
-        return codec.compress("story", head[:-1] + b',"members":[' + b",".join(self._member_json()) + b"]}")
+    @property
+    def unstored_members(self) -> list[StoryMember]:
+        """The members a write appends to the stored member list (all of them for a summary of an older data
+        dir, whose members were inline)."""
+        return self.members[self._stored_members:]
 
-    def _member_json(self) -> list[bytes]:
-        """Each member's JSON: those of the story this one was copied from (model_copy carries them) reused while
-        its members are the first of this one's, the same objects (members are never changed in place)."""
-        private = self.__pydantic_private__  # the private dict itself: pydantic's attribute path is slow
-        assert private is not None  # the model has private attributes
-        members = self.members
-        made: list[bytes] = []
-        before = private.get("_members_json")
-        if before is not None:
-            old_members, old_json = before
-            if len(old_members) <= len(members) and all(a is b for a, b in zip(old_members, members, strict=False)):
-                made = old_json[:]
-        made.extend(m.model_dump_json().encode() for m in members[len(made):])
-        private["_members_json"] = (members[:], made)
-        return made
+    def member_frames(self, codec: Codec) -> list[bytes]:
+        """The unstored members as appended to the member list: each one's JSON, zstd-compressed."""
+        return [codec.compress("member", m.model_dump_json().encode()) for m in self.unstored_members]
 
     def __eq__(self, other: object) -> bool:
-        # As pydantic compares models, less the members' JSON that encode() keeps (a cache, not the story).
+        # As pydantic compares models, plus the version.
         if not isinstance(other, StoredStory):
             return NotImplemented
         return self.__dict__ == other.__dict__ and self._version == other._version
@@ -354,13 +386,9 @@ class StoredStory(BaseModel):
         return self._version
 
     def mark_stored(self, version: int) -> None:
-        """Record the version this exact state was just written as."""
+        """Record the version this exact state was just written as, its members with it."""
         self._version = version
-
-    @property
-    def copies(self) -> int:
-        """Members that are copies of another member."""
-        return sum(1 for m in self.members if m.copy_of)
+        self._stored_members = len(self.members)
 
 
 @dataclass
@@ -423,12 +451,13 @@ class Repository:
             out.setdefault(story.id, story)
         return list(out.values())
 
-    async def load_stories(self, ids: Sequence[str], known: Mapping[str, StoredStory] | None = None,
-                            ) -> tuple[dict[str, StoredStory], dict[str, str]]:
+    async def load_stories(self, ids: Sequence[str], known: Mapping[str, StoredStory] | None = None, *,
+                           members: bool = True) -> tuple[dict[str, StoredStory], dict[str, str]]:
         """Clusters by id, following merges: ({asked or surviving id: cluster}, {merged-away id: survivor}).
 
-        `known` are clusters the caller already holds: one whose stored version is
-        unchanged is returned as is instead of being read and parsed again.
+        `members`: with their stored members (False: the summaries alone, as placement reads them, whatever
+        the stories' sizes). `known` are clusters the caller already holds, read the same way: one whose
+        stored version is unchanged is returned as is instead of being read and parsed again.
         """
         known = known or {}
         found: dict[str, StoredStory] = {}
@@ -443,18 +472,26 @@ class Repository:
             for i in wanted:
                 if versions[i] and i not in stale:
                     found[i] = known[i]
+            # Each member list is read after its summary: a commit between the two only appends members, which
+            # from_stored leaves out (the summary's size says how many are its own).
             async with self.redis.pipeline(transaction=False) as pipe:
                 for i in stale:
                     # Binary (zstd), so not decoded as UTF-8 like everything else.
                     pipe.execute_command("HMGET", self.keys.story(i), "json", "v", **{NEVER_DECODE: True})
+                    if members:
+                        pipe.execute_command("LRANGE", self.keys.story_members(i), 0, -1, **{NEVER_DECODE: True})
                 for i in missing:
                     pipe.get(self.keys.story_alias(i))
                 replies = await pipe.execute()
-            await self.codec.load_for(raw for raw, _ in replies[:len(stale)])
-            for i, (raw, version) in zip(stale, replies[:len(stale)], strict=True):
+            per_story = 2 if members else 1
+            summaries = replies[:len(stale) * per_story:per_story]
+            lists = replies[1:len(stale) * per_story:per_story] if members else [None] * len(stale)
+            await self.codec.load_for([raw for raw, _ in summaries] + [f for frames in lists for f in frames or ()])
+            for i, (raw, version), frames in zip(stale, summaries, lists, strict=True):
                 if raw:
-                    found[i] = StoredStory.from_stored(raw, int(version or 0), self.codec)
-            targets: dict[str, str] = {i: str(a) for i, a in zip(missing, replies[len(stale):], strict=True) if a}
+                    found[i] = StoredStory.from_stored(raw, int(version or 0), self.codec, frames)
+            targets: dict[str, str] = {i: str(a) for i, a in zip(missing, replies[len(stale) * per_story:],
+                                                                 strict=True) if a}
             aliases.update(targets)
             wanted = [t for t in dict.fromkeys(targets.values()) if t not in found]
         # An alias chain (a -> b -> c) resolves to the end.
@@ -466,6 +503,14 @@ class Repository:
             if target in found:
                 found[source] = found[target]
         return found, aliases
+
+    async def story_members(self, cluster_id: str) -> list[StoryMember]:
+        """The members stored in a cluster's member list, in the order they joined (a summary of an older data
+        dir holds its members inline instead: those are not in the list)."""
+        frames = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+            "LRANGE", self.keys.story_members(cluster_id), 0, -1, **{NEVER_DECODE: True})
+        await self.codec.load_for(frames)
+        return decode_members(frames, self.codec)
 
     async def story_versions(self, ids: Sequence[str]) -> dict[str, int]:
         """The stored version of each cluster (0: none stored under that id)."""
@@ -590,11 +635,12 @@ class Repository:
             keys.append(k.body(digest))
             values.append(owner)
         for absorbed, survivor in batch.absorbed.items():
-            keys += (k.story(absorbed), k.story_alias(absorbed))
+            keys += (k.story(absorbed), k.story_alias(absorbed), k.story_members(absorbed))
             values += (absorbed, survivor)
         for story in batch.stories.values():
-            keys.append(k.story(story.id))
-            values += (story.id, story.encode(self.codec), story.last_updated.timestamp())
+            keys += (k.story(story.id), k.story_members(story.id))
+            frames = story.member_frames(self.codec)
+            values += (story.id, story.encode(self.codec), story.last_updated.timestamp(), len(frames), *frames)
         sections = (batch.expected_versions, batch.new_articles, batch.moved_articles, batch.bodies,
                     batch.absorbed, batch.stories)
         postings = "\n".join(f"{key}\t{cid}\t{t!r}" for key, ids in batch.postings.items() for cid, t in ids.items())

@@ -128,7 +128,7 @@ def story_event(kind: str, story: StoredStory, article: StoredArticle,
         size=story.size,
         outlets=story.outlets,
         entities=list(story.entities),  # every entity the summary keeps: subscriptions match on them
-        independent_outlets=len({m.outlet for m in story.members if not m.copy_of}),
+        independent_outlets=len(story.independent_outlets),
         copies=story.copies,
         article_copy_of=article.copy_of,
         article=StoryArticle(id=article.id, title=article.title, url=article.url, outlet=article.outlet,

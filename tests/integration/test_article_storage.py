@@ -95,12 +95,25 @@ async def test_a_story_summary_is_stored_compressed_and_one_stored_as_plain_json
         assert bytes(summary).startswith(b"\x28\xb5\x2f\xfd")
         story = await repo.story(placed.story.id)
         assert story is not None and story.model_dump() == placed.story.model_dump()
-        # The old layout: the summary's plain JSON (a data dir of the previous version), read as it is and
-        # joined by the next article of its story.
-        await redis.hset(keys.story(story.id), "json", story.model_dump_json())
+        assert await redis.llen(keys.story_members(story.id)) == 1, "its members are kept apart"
+        assert b"members" not in repo.codec.decompress(bytes(summary))
+        # The old layout: the summary's plain JSON with its members inline and no member list (a data dir of the
+        # previous versions), read as it is and joined by the next article of its story, which moves them out.
+        await redis.delete(keys.story_members(story.id))
+        await redis.hset(keys.story(story.id), "json", story.model_dump_json(exclude={"copies", "independent_outlets"}))
         old = await repo.story(story.id)
         assert old is not None and old.model_dump() == story.model_dump()
         [joined] = await Placer(settings, repo).ingest_many([article(4)])
         assert joined.story.id == story.id and [m.id for m in joined.story.members] == [article(3).id, article(4).id]
         again = await repo.story(story.id)
-        assert again is not None and again.size == 2
+        assert again is not None and again.size == 2 and [m.id for m in again.members] == [article(3).id,
+                                                                                             article(4).id]
+        assert await redis.llen(keys.story_members(story.id)) == 2
+        moved = await redis.execute_command(  # type: ignore[no-untyped-call]
+            "HGET", keys.story(story.id), "json", **{NEVER_DECODE: True})
+        assert b"members" not in repo.codec.decompress(bytes(moved)), "the inline members moved to the list"
+        # A later join appends its member; every reader sees all three.
+        [third] = await Placer(settings, repo).ingest_many([article(5)])
+        assert third.story.id == story.id and [m.id for m in third.story.members] == [article(5).id]
+        final = await repo.story(story.id)
+        assert final is not None and [m.id for m in final.members] == [article(n).id for n in (3, 4, 5)]

@@ -56,7 +56,7 @@ async def test_the_store_trains_a_dictionary_per_kind_and_any_reader_decodes_wit
         for n in range(0, 60, 10):
             await placer.ingest_many(early[n:n + 10])
         current = await redis.hgetall(keys.store_dictionary_current)
-        assert set(current) == {"text", "record", "story"}
+        assert set(current) == {"text", "record", "story", "member"}
         late = article(100, rng)
         await placer.ingest_many([late])
         text_frame = await frame(redis, keys.article_text(late.id))
@@ -70,6 +70,9 @@ async def test_the_store_trains_a_dictionary_per_kind_and_any_reader_decodes_wit
             assert stored is not None and stored.text == original.text and stored.entities == original.entities
         story = await reader.story((await repo.article(late.id)).cluster_id)  # type: ignore[union-attr]
         assert story is not None and late.id in {m.id for m in story.members}
+        (last_member,) = await redis.execute_command(  # type: ignore[no-untyped-call]
+            "LRANGE", keys.story_members(story.id), -1, -1, **{NEVER_DECODE: True})
+        assert zstandard.get_frame_parameters(last_member).dict_id == int(current["member"])
 
 
 async def test_the_dictionary_makes_what_is_kept_smaller(settings: Settings) -> None:
@@ -97,8 +100,8 @@ async def test_two_store_processes_share_one_dictionary_per_kind(settings: Setti
         for n in range(0, 120, 10):  # each trains on what it wrote; the first to publish wins
             await placers[(n // 10) % 2].ingest_many(written[n:n + 10])
         current = await redis.hgetall(keys.store_dictionary_current)
-        assert set(current) == {"text", "record", "story"}
-        assert await redis.hlen(keys.store_dictionaries) == 3  # the loser's are not kept
+        assert set(current) == {"text", "record", "story", "member"}
+        assert await redis.hlen(keys.store_dictionaries) == 4  # the loser's are not kept
         for stored, original in zip(await Repository(redis, keys).articles([a.id for a in written]), written,
                                     strict=True):
             assert stored.text == original.text

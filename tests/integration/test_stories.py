@@ -142,8 +142,12 @@ async def test_an_article_linking_two_stories_merges_them_explicitly(settings: S
         (absorbed,) = linked.joined.merged_clusters
         followed = await repo.story(absorbed)
         stats = await repo.stats()
+        absorbed_list = await redis.exists(Keys(settings.key_prefix).story_members(absorbed))
     assert {absorbed, survivor.id} == {story_a.id, story_b.id}, "one story survives, the other is merged in"
     assert survivor.size == 3 and {m.id for m in survivor.members} == {first.id, second.id, bridge.id}
+    assert followed is not None and sorted(m.id for m in followed.members) == sorted([first.id, second.id, bridge.id])
+    assert followed.independent_outlets == ["a.example", "ab.example", "b.example"] and followed.copies == 0
+    assert absorbed_list == 0, "the merged-away story's member list went with it"
     assert {m.cluster_id for m in members} == {survivor.id}, "every member points at the surviving story"
     assert followed is not None and followed.id == survivor.id, "the merged-away id leads to the survivor"
     assert stats["clusters"] == 1
@@ -238,3 +242,41 @@ async def test_a_filtered_listing_reads_a_batch_at_a_time_and_keeps_the_newest_t
     assert [s.id for s in odd] == [made[5], made[3]], "the newest two that pass, newest first"
     assert read[:2] == [2, 2], "two batches held the newest two odd days' stories: no more were read"
     assert [s.id for s in everything] == made[::-1]
+
+
+async def test_a_join_to_a_big_story_reads_and_writes_its_summary_and_one_member(settings: Settings) -> None:
+    from redis.client import NEVER_DECODE
+
+    from services.common.messages import Entity
+
+    # 150 outlets re-post one wire story: one story of 150 members, written by one store process.
+    wire = " ".join(f"storm{i} levee{i} flood{i}" for i in range(40))
+    place = [Entity(key="gpe:port alba", name="Port Alba", type="GPE", count=2, first_position=0)]
+
+    def repost_by(n: int) -> Article:
+        url = f"https://outlet{n}.example/storm"
+        at = START + timedelta(minutes=n)
+        return Article(id=article_id(url), url=url, outlet=f"outlet{n}.example", title="Storm breaks the levee",
+                       text=wire, language="en", entities=place, published_at=at, fetched_at=at)
+
+    keys = Keys(settings.key_prefix)
+    async with open_redis(settings) as redis:
+        repo = Repository(redis, keys)
+        placed = await Placer(settings, repo).ingest_many([repost_by(n) for n in range(150)])
+        story_id = placed[0].story.id
+        assert {p.story.id for p in placed} == {story_id}
+        small = await redis.execute_command(  # type: ignore[no-untyped-call]
+            "HGET", keys.story(story_id), "json", **{NEVER_DECODE: True})
+        # Another store process (nothing cached) places the 151st.
+        [late] = await Placer(settings, Repository(redis, keys)).ingest_many([repost_by(150)])
+        summary = await redis.execute_command(  # type: ignore[no-untyped-call]
+            "HGET", keys.story(story_id), "json", **{NEVER_DECODE: True})
+        listed = await redis.llen(keys.story_members(story_id))
+        whole = await repo.story(story_id)
+    assert late.story.id == story_id and late.story.size == 151 and late.story.copies == 150
+    assert [m.id for m in late.story.members] == [repost_by(150).id], "placement read the summary, not the members"
+    assert len(summary) < 2 * len(small) < 4_000, "the summary does not grow with the members"
+    assert listed == 151
+    assert whole is not None and [m.id for m in whole.members] == [repost_by(n).id for n in range(151)]
+    event = story_event("updated", late.story, late.stored)
+    assert (event.size, event.copies, event.independent_outlets) == (151, 150, 1)

@@ -50,8 +50,8 @@ class MemoryRepository:
     async def articles(self, ids: list[str], *, with_text: bool = True) -> list[StoredArticle]:
         return [self._articles[i] for i in ids if i in self._articles]
 
-    async def load_stories(self, ids: Sequence[str], known: Mapping[str, StoredStory] | None = None,
-                           ) -> tuple[dict[str, StoredStory], dict[str, str]]:
+    async def load_stories(self, ids: Sequence[str], known: Mapping[str, StoredStory] | None = None, *,
+                           members: bool = True) -> tuple[dict[str, StoredStory], dict[str, str]]:
         return {i: self._stories[i] for i in ids if i in self._stories}, {}
 
     async def postings(self, keys: Sequence[str], *, lo: float, hi: float) -> dict[str, list[tuple[str, float]]]:

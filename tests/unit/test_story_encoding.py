@@ -1,4 +1,5 @@
-"""A story summary as stored (StoredStory.encode): the bytes model_dump_json() gives, members dumped once (pure)."""
+"""A story as stored (pure): its summary without members (StoredStory.encode) and its member list apart, which a
+join appends to (StoredStory.member_frames); summaries of older data dirs, members inline, still read."""
 
 from __future__ import annotations
 
@@ -23,51 +24,50 @@ def member(i: int) -> StoryMember:
 
 
 def story(members: int) -> StoredStory:
+    listed = [member(i) for i in range(members)]
     return StoredStory(
         id="c1", title='Ünïcode "quoted" title', first_seen=T0, last_updated=T0 + timedelta(hours=2), size=members,
         outlets=["a.example", "b.example"], entities={"person:ana lópez": 2},
         centroid=Centroid(body={"quake": 0.5, "rubble": 0.25}, first_time=1.0, last_time=2.5),
-        members=[member(i) for i in range(members)])
-
-
-def stored(s: StoredStory) -> bytes:
-    return CODEC.decompress(s.encode(CODEC))
+        copies=sum(1 for m in listed if m.copy_of),
+        independent_outlets=sorted({m.outlet for m in listed if not m.copy_of}), members=listed)
 
 
 @pytest.mark.parametrize("members", [0, 1, 7, 300])
-def test_a_summary_is_stored_as_the_bytes_of_its_whole_json(members: int) -> None:
+def test_a_story_reads_back_from_its_summary_and_member_list(members: int) -> None:
     s = story(members)
-    assert stored(s) == s.model_dump_json().encode()
-    assert StoredStory.model_validate_json(stored(s)) == s
+    summary, frames = s.encode(CODEC), s.member_frames(CODEC)
+    assert b"members" not in CODEC.decompress(summary), "the members are kept apart"
+    assert len(frames) == members
+    read = StoredStory.from_stored(summary, 3, CODEC, frames)
+    assert read.model_dump() == s.model_dump() and read.version == 3
+    assert read.unstored_members == [], "every member read is in the list"
+    alone = StoredStory.from_stored(summary, 3, CODEC)
+    assert alone.members == [] and alone.size == members and alone.copies == s.copies
+    assert alone.independent_outlets == s.independent_outlets
 
 
-def test_a_grown_or_merged_story_stores_every_member_and_reuses_the_json_of_those_it_kept(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    s = story(5)
-    stored(s)
-    dumped: list[str] = []
-    dump = StoryMember.model_dump_json
-
-    def counting(self: StoryMember, **kwargs: object) -> str:
-        dumped.append(self.id)
-        return dump(self, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(StoryMember, "model_dump_json", counting)
-    grown = s.model_copy(update={"size": 6, "members": [*s.members, member(5)]})
-    assert stored(grown) == grown.model_dump_json().encode()
-    assert dumped[:1] == ["m5"], "only the new member is dumped for the summary"
-    dumped.clear()
-    other = story(3).model_copy(update={"id": "c2"})
-    merged = grown.model_copy(update={"size": 9, "members": [*grown.members, *other.members]})
-    assert stored(merged) == merged.model_dump_json().encode()
-    assert dumped[:3] == ["m0", "m1", "m2"], "the absorbed story's members are dumped, the survivor's reused"
+def test_a_join_appends_only_its_member_whatever_the_size_of_the_story() -> None:
+    s = story(300)
+    read = StoredStory.from_stored(s.encode(CODEC), 1, CODEC)  # as placement reads it: the summary alone
+    grown = read.model_copy(update={"size": 301, "members": [*read.members, member(300)]})
+    appended = grown.member_frames(CODEC)
+    assert [m.id for m in grown.unstored_members] == ["m300"] and len(appended) == 1
+    grown.mark_stored(2)
+    again = grown.model_copy(update={"size": 302, "members": [*grown.members, member(301)]})
+    assert [m.id for m in again.unstored_members] == ["m301"], "a member written once is not appended again"
+    whole = StoredStory.from_stored(again.encode(CODEC), 3, CODEC,
+                                    s.member_frames(CODEC) + appended + again.member_frames(CODEC))
+    assert [m.id for m in whole.members] == [f"m{i}" for i in range(302)]
 
 
-def test_members_changed_other_than_by_adding_are_dumped_again() -> None:
-    s = story(4)
-    stored(s)
-    reordered = s.model_copy(update={"members": s.members[::-1]})
-    assert stored(reordered) == reordered.model_dump_json().encode()
-    fewer = s.model_copy(update={"size": 2, "members": s.members[2:]})
-    assert stored(fewer) == fewer.model_dump_json().encode()
-    assert StoredStory.model_validate_json(stored(fewer)) == fewer
+def test_a_summary_of_an_older_data_dir_keeps_its_inline_members_and_moves_them_to_the_list() -> None:
+    s = story(9)
+    # As written before members were kept apart: the whole JSON, members inline, no counts.
+    old = s.model_dump_json(exclude={"copies", "independent_outlets"}).encode()
+    read = StoredStory.from_stored(CODEC.compress("story", old), 4, CODEC, [])
+    assert [m.id for m in read.members] == [f"m{i}" for i in range(9)]
+    assert (read.copies, read.independent_outlets) == (2, ["a.example", "b.example"]), "counted from its members"
+    assert len(read.member_frames(CODEC)) == 9, "its next write puts them all in the list"
+    plain = StoredStory.from_stored(old.decode(), 4, CODEC)  # older still: plain JSON
+    assert plain.members == read.members and plain.copies == 2
