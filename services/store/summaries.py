@@ -95,13 +95,14 @@ class StoryFilter:
 
 
 def independent_outlets(story: StoredStory) -> list[str]:
-    """Outlets with a report of their own in the story (not only copies of another's), sorted."""
-    return sorted({m.outlet for m in story.members if not m.copy_of})
+    """Outlets with a report of their own in the story (not only copies of another's), sorted: the summary keeps
+    them, so a story read without its members answers too."""
+    return story.independent_outlets
 
 
 def copy_only_outlets(story: StoredStory) -> list[str]:
     """Outlets whose every article in the story is a copy of another member, sorted."""
-    return sorted({m.outlet for m in story.members if m.copy_of} - set(independent_outlets(story)))
+    return sorted(set(story.outlets) - set(story.independent_outlets))
 
 
 async def latest_stories(repo: Repository, wanted: StoryFilter, *, limit: int) -> list[StoredStory]:

@@ -187,3 +187,21 @@ def test_a_story_read_back_from_its_stored_summary_scores_articles_exactly_as_th
         entry.candidate.body, entry.candidate.title, entry.candidate.entities)
     assert read_back.norms == entry.candidate.norms
     assert all(v == round(v, CENTROID_DECIMALS) for v in read_back.body.values())
+
+
+def test_a_story_counts_its_copies_and_the_outlets_with_a_report_of_their_own_as_it_grows() -> None:
+    # The summary keeps the counts its events carry, so placement never reads the members: they must agree
+    # with the members at every join, copies and re-posts by an outlet already in the story included.
+    first = article(0)
+    entry = grown_story(Decision(None, JoinReason(rule="new_cluster")), first, feats_of(prepare(first)), START)
+    joins = [(article(1), None), (article(2), first.id), (article(1).model_copy(update={"id": "again"}), first.id),
+             (article(3), None), (article(2).model_copy(update={"id": "own"}), None)]
+    for later, copy_of in joins:
+        reason = JoinReason(rule="copy" if copy_of else "similar", score=0.9)
+        entry = grown_story(Decision(entry, reason, copy_of=copy_of), later, feats_of(prepare(later)), START)
+        members = entry.story.members
+        assert entry.story.copies == sum(1 for m in members if m.copy_of)
+        assert entry.story.independent_outlets == sorted({m.outlet for m in members if not m.copy_of})
+    assert entry.story.copies == 2
+    assert entry.story.independent_outlets == ["outlet0.example", "outlet1.example", "outlet2.example",
+                                               "outlet3.example"]
