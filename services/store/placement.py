@@ -152,7 +152,7 @@ class Placer:
         digest = body_hash(article.text)
         if not stored.has_seen(digest, article.title):
             stored = await self._revise(stored, article, digest)
-        story = await self.repo.story(stored.cluster_id)
+        story = await self.repo.story(stored.cluster_id, members=False)  # its event needs the summary alone
         if story is None:
             raise RuntimeError(f"article {stored.id} points to missing story {stored.cluster_id}")
         return Placed(stored, story, "created" if stored.joined.rule == NEW_STORY else "updated")

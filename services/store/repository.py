@@ -438,14 +438,15 @@ class Repository:
         found = await self.articles([article_id])
         return found[0] if found else None
 
-    async def story(self, cluster_id: str) -> StoredStory | None:
-        """One cluster (following merges to the surviving one), or None."""
-        found = await self.stories([cluster_id])
+    async def story(self, cluster_id: str, *, members: bool = True) -> StoredStory | None:
+        """One cluster (following merges to the surviving one), or None; `members`: with its members."""
+        found = await self.stories([cluster_id], members=members)
         return found[0] if found else None
 
-    async def stories(self, ids: list[str]) -> list[StoredStory]:
-        """Clusters by id, in that order, merged-away ids replaced by their survivors, without repeats."""
-        resolved, _ = await self.load_stories(ids)
+    async def stories(self, ids: list[str], *, members: bool = True) -> list[StoredStory]:
+        """Clusters by id, in that order, merged-away ids replaced by their survivors, without repeats;
+        `members`: with their members (False: the summaries alone)."""
+        resolved, _ = await self.load_stories(ids, members=members)
         out: dict[str, StoredStory] = {}
         for story in resolved.values():
             out.setdefault(story.id, story)

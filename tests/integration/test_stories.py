@@ -273,6 +273,8 @@ async def test_a_join_to_a_big_story_reads_and_writes_its_summary_and_one_member
             "HGET", keys.story(story_id), "json", **{NEVER_DECODE: True})
         listed = await redis.llen(keys.story_members(story_id))
         whole = await repo.story(story_id)
+        # Redelivered after a restart: a replay, placed nowhere new, its event made from the summary alone.
+        [replayed] = await Placer(settings, Repository(redis, keys)).ingest_many([repost_by(150)])
     assert late.story.id == story_id and late.story.size == 151 and late.story.copies == 150
     assert [m.id for m in late.story.members] == [repost_by(150).id], "placement read the summary, not the members"
     assert len(summary) < 2 * len(small) < 4_000, "the summary does not grow with the members"
@@ -280,3 +282,6 @@ async def test_a_join_to_a_big_story_reads_and_writes_its_summary_and_one_member
     assert whole is not None and [m.id for m in whole.members] == [repost_by(n).id for n in range(151)]
     event = story_event("updated", late.story, late.stored)
     assert (event.size, event.copies, event.independent_outlets) == (151, 150, 1)
+    assert replayed.story.id == story_id and replayed.story.size == 151 and replayed.story.members == []
+    replay_event = story_event("updated", replayed.story, replayed.stored)
+    assert replay_event.model_dump(exclude={"at"}) == event.model_dump(exclude={"at"})
