@@ -68,6 +68,11 @@ class StoryFilter:
     outlet: str | None = None
     language: str | None = None
 
+    @property
+    def reads_members(self) -> bool:
+        """Whether passing needs a story's members (a member's title or language), not its summary alone."""
+        return bool(self.q or self.language)
+
     def passes(self, story: StoredStory) -> bool:
         """Whether the story passes: an entity key or name among its entities, the words in a member's
         title, enough independent outlets (copies do not count), an outlet among its members, a member in the
@@ -106,17 +111,22 @@ def copy_only_outlets(story: StoredStory) -> list[str]:
 
 
 async def latest_stories(repo: Repository, wanted: StoryFilter, *, limit: int) -> list[StoredStory]:
-    """The latest updated stories that pass `wanted`, newest first, looking at no more than FILTER_SCAN."""
+    """The latest updated stories that pass `wanted`, newest first, with their members, looking at no more than
+    FILTER_SCAN."""
     ids = [sid for sid, _ in await repo.recent_stories(limit=FILTER_SCAN)]
     out: dict[str, StoredStory] = {}
-    # Read a batch at a time: a filter that the newest stories pass reads no more than they.
+    # Read a batch at a time: a filter that the newest stories pass reads no more than they. The summaries alone
+    # when they tell: the members of a story the filter drops are not read.
+    members = wanted.reads_members
     for start in range(0, len(ids), FILTER_BATCH):
-        for story in await repo.stories(ids[start:start + FILTER_BATCH]):
+        for story in await repo.stories(ids[start:start + FILTER_BATCH], members=members):
             if story.id not in out and wanted.passes(story):  # two merged-away ids may lead to one survivor
                 out[story.id] = story
                 if len(out) == limit:
-                    return list(out.values())
-    return list(out.values())
+                    break
+        if len(out) == limit:
+            break
+    return list(out.values()) if members else await repo.stories(list(out))
 
 
 def copy_graph(story: StoredStory) -> list[Report]:
@@ -174,9 +184,10 @@ async def stories_naming(repo: Repository, entity_keys: Collection[str], *, limi
     found: dict[str, StoredStory] = {}
     wanted = set(entity_keys)
     for start in range(0, len(ids), batch):
-        for story in await repo.stories(ids[start:start + batch]):
+        for story in await repo.stories(ids[start:start + batch], members=False):  # the summary tells
             if wanted.intersection(story.entities):
                 found.setdefault(story.id, story)
         if len(found) >= limit:
             break
-    return sorted(found.values(), key=lambda s: s.last_updated, reverse=True)[:limit]
+    kept = sorted(found.values(), key=lambda s: s.last_updated, reverse=True)[:limit]
+    return await repo.stories([s.id for s in kept])

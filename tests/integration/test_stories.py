@@ -228,20 +228,26 @@ async def test_a_filtered_listing_reads_a_batch_at_a_time_and_keeps_the_newest_t
                 text=f"A tremor of magnitude {day}.5 was felt downtown on day {day}.", language="en",
                 published_at=when, fetched_at=when))
             made.append(placed.story.id)
-        read: list[int] = []
+        read: list[tuple[int, bool]] = []
         stories = repo.stories
 
-        async def counted(ids: list[str]) -> list[StoredStory]:
-            read.append(len(ids))
-            return await stories(ids)
+        async def counted(ids: list[str], *, members: bool = True) -> list[StoredStory]:
+            read.append((len(ids), members))
+            return await stories(ids, members=members)
 
         monkeypatch.setattr(repo, "stories", counted)
         odd = await latest_stories(repo, StoryFilter(outlet="odd.example"), limit=2)
+        odd_reads = read[:]
         everything = await latest_stories(repo, StoryFilter(), limit=10)
+        read.clear()
+        worded = await latest_stories(repo, StoryFilter(q="number 3"), limit=10)
     assert len(set(made)) == 7
     assert [s.id for s in odd] == [made[5], made[3]], "the newest two that pass, newest first"
-    assert read[:2] == [2, 2], "two batches held the newest two odd days' stories: no more were read"
+    assert odd_reads == [(2, False), (2, False), (2, True)], (
+        "two batches of summaries held the newest two odd days' stories: no more were read, and only their members")
+    assert [len(s.members) for s in odd] == [1, 1]
     assert [s.id for s in everything] == made[::-1]
+    assert [s.id for s in worded] == [made[3]] and read == [(2, True)] * 3 + [(1, True)], "a title: with members"
 
 
 async def test_a_join_to_a_big_story_reads_and_writes_its_summary_and_one_member(settings: Settings) -> None:
