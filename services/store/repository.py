@@ -295,7 +295,7 @@ def decode_members(frames: Sequence[bytes], codec: Codec) -> list[StoryMember]:
     """The members of a stored member list (each frame a member's zstd-compressed JSON)."""
     if not frames:
         return []
-    return _MEMBER_LIST.validate_json(b"[" + b",".join(codec.decompress(f) for f in frames) + b"]")
+    return _MEMBER_LIST.validate_json(b"[" + b",".join(codec.decompress_many(frames)) + b"]")
 
 
 class Centroid(BaseModel):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.store.compression import Codec
-from services.store.repository import Centroid, StoredStory, StoryMember
+from services.store.repository import Centroid, StoredStory, StoryMember, decode_members
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 # No Redis and no dictionary: plain zstd, which is all encode() needs.
@@ -71,3 +71,19 @@ def test_a_summary_of_an_older_data_dir_keeps_its_inline_members_and_moves_them_
     assert len(read.member_frames(CODEC)) == 9, "its next write puts them all in the list"
     plain = StoredStory.from_stored(old.decode(), 4, CODEC)  # older still: plain JSON
     assert plain.members == read.members and plain.copies == 2
+
+
+def test_a_member_list_written_before_and_after_its_dictionary_reads_back_in_order() -> None:
+    import zstandard
+
+    codec = Codec(None, None, samples=0, dictionary_bytes=0)  # type: ignore[arg-type]
+    members = [member(i) for i in range(400)]
+    plain = [codec.compress("member", m.model_dump_json().encode()) for m in members[:200]]
+    samples: list[bytes | bytearray | memoryview] = [m.model_dump_json().encode() for m in members * 3]
+    codec.use("member", zstandard.train_dictionary(8192, samples))
+    with_dictionary = [codec.compress("member", m.model_dump_json().encode()) for m in members[200:]]
+    assert zstandard.get_frame_parameters(with_dictionary[0]).dict_id != 0
+    assert decode_members(plain + with_dictionary, codec) == members
+    interleaved = [f for pair in zip(with_dictionary, plain, strict=True) for f in pair]
+    assert decode_members(interleaved, codec) == [m for pair in zip(members[200:], members[:200], strict=True)
+                                                  for m in pair]
