@@ -200,3 +200,26 @@ async def test_a_merged_away_story_appears_once_as_the_story_it_joined(world: Wo
         (world.stories[2], datetime.fromtimestamp(2500, UTC).isoformat()),
         (world.stories[3], datetime.fromtimestamp(2000, UTC).isoformat()),
     ]
+
+
+async def test_a_listing_reads_the_summaries_of_a_batch_and_the_members_of_the_stories_it_shows(
+        world: World, api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.store.repository import StoredStory
+
+    reads: list[tuple[int, bool]] = []
+    stories = Repository.stories
+
+    async def counted(self: Repository, ids: list[str], *, members: bool = True) -> list[StoredStory]:
+        reads.append((len(ids), members))
+        return await stories(self, ids, members=members)
+
+    monkeypatch.setattr(Repository, "stories", counted)
+    page = api.get("/v1/clusters?limit=2").json()
+    assert [s["id"] for s in page["items"]] == [world.stories[3], world.stories[2]]
+    assert reads == [(4, False), (2, True)], "the batch's summaries, then the members of the two shown"
+    assert page["items"][1]["lead_article"] is not None and page["items"][1]["independent_outlets"] == [
+        "outlet2.example"]
+    reads.clear()
+    worded = api.get("/v1/clusters?q=harvest").json()
+    assert [s["id"] for s in worded["items"]] == [world.stories[1]] and reads == [(4, True)], (
+        "a filter on a member's title reads the members")

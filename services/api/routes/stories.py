@@ -23,6 +23,7 @@ from services.api.schemas import (
     story_summary,
 )
 from services.extractor.lookup import AmbiguousName
+from services.store.repository import StoredStory
 
 router = APIRouter(tags=["clusters"])
 
@@ -55,14 +56,21 @@ async def list_clusters(
     async def fetch_ids(before: float | None) -> list[str]:
         return [sid for sid, _ in await repo.recent_stories(limit=BATCH, since=after, before=before)]
 
+    async def load(ids: list[str]) -> list[StoredStory]:
+        # A batch is read to fill a page: the summaries tell whether a story passes (unless the filter is on a
+        # member's title or language), and only the members of the stories kept are read, below.
+        return await repo.stories(ids, members=wanted.reads_members)
+
     found, next_cursor = await latest_page(
         fetch_ids=fetch_ids,
-        load=repo.stories,
+        load=load,
         stamp=lambda s: s.last_updated.timestamp(),
         keep=wanted.passes,
         limit=limit,
         cursor=cursor,
     )
+    if not wanted.reads_members:
+        found = await repo.stories([s.id for s in found])
     return Page(items=[story_summary(s) for s in found], next_cursor=next_cursor)
 
 
