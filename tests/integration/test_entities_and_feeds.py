@@ -202,7 +202,7 @@ async def test_a_merged_away_story_appears_once_as_the_story_it_joined(world: Wo
     ]
 
 
-async def test_a_listing_reads_the_summaries_of_a_batch_and_the_members_of_the_stories_it_shows(
+async def test_a_listing_reads_the_summaries_of_a_page_and_the_members_of_the_stories_it_shows(
         world: World, api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from services.store.repository import StoredStory
 
@@ -216,9 +216,13 @@ async def test_a_listing_reads_the_summaries_of_a_batch_and_the_members_of_the_s
     monkeypatch.setattr(Repository, "stories", counted)
     page = api.get("/v1/clusters?limit=2").json()
     assert [s["id"] for s in page["items"]] == [world.stories[3], world.stories[2]]
-    assert reads == [(4, False), (2, True)], "the batch's summaries, then the members of the two shown"
+    assert reads == [(2, False), (2, True)], "a page's worth of summaries, then the members of the two shown"
     assert page["items"][1]["lead_article"] is not None and page["items"][1]["independent_outlets"] == [
         "outlet2.example"]
+    reads.clear()
+    one_outlet = api.get("/v1/clusters?limit=1&outlet=outlet1.example").json()
+    assert [s["id"] for s in one_outlet["items"]] == [world.stories[1]]
+    assert reads == [(1, False), (3, False), (1, True)], "a filter that drops stories reads on, summaries only"
     reads.clear()
     worded = api.get("/v1/clusters?q=harvest").json()
     assert [s["id"] for s in worded["items"]] == [world.stories[1]] and reads == [(4, True)], (
