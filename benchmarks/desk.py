@@ -1,12 +1,14 @@
 """Story desk benchmark: time to first paint of the river with 1,000 stories stored, in Debian's chromium.
 
-    .venv/bin/python -m benchmarks.desk [--stories 1000] [--runs 10] [--json]
+    .venv/bin/python -m benchmarks.desk [--stories 1000] [--runs 10] [--big-stories 0 --big-size 1500] [--json]
 
 Starts an embedded Valkey (unless REDIS_URL is set), stores synthetic stories through the store's real
 placement (`Placer.ingest_many`, three articles each), serves the API with uvicorn on a free port and loads
 `/` in headless chromium (Playwright, the system browser) `runs` times, each in a fresh page with the HTTP
 cache on. Prints the first contentful paint (the browser's own Paint Timing entry), the server's time for
-the page (`GET /`, measured apart with httpx) and the bytes sent.
+the page (`GET /`, measured apart with httpx) and the bytes sent. `--big-stories`: wire stories of
+`--big-size` re-posts each, stored first, so they are older than the page's cards but among the newest
+stories a listing looks at.
 """
 
 from __future__ import annotations
@@ -67,11 +69,23 @@ def article(n: int) -> Article:
                    description=text[:200], fingerprint=fingerprint(title, text))
 
 
-async def fill(settings: Settings, stories: int) -> int:
-    """Store `stories` x 3 articles through the store's placement; the number of stories stored."""
+def repost(story: int, n: int) -> Article:
+    """Outlet n's re-post of wire story `story` (the same text everywhere), dated before every small story."""
+    first = article(PER_STORY * (1_000_000 + story))  # a story index no small story has: its own words
+    at = START - timedelta(days=1) + timedelta(seconds=n)
+    return first.model_copy(update={"id": f"w{story}-{n}", "url": f"https://wire{n}.example/{story}",
+                                    "outlet": f"Wire outlet {n}", "published_at": at, "fetched_at": at})
+
+
+async def fill(settings: Settings, stories: int, big: int = 0, big_size: int = 0) -> int:
+    """Store `big` wire stories of `big_size` re-posts each, then `stories` x 3 articles, through the store's
+    placement; the number of stories stored."""
     async with open_redis(settings) as redis:
         repo = Repository(redis, Keys(settings.key_prefix))
         placer = Placer(settings, repo)
+        for story in range(big):
+            for start in range(0, big_size, 500):
+                await placer.ingest_many([repost(story, n) for n in range(start, min(start + 500, big_size))])
         total = stories * PER_STORY
         for start in range(0, total, 500):
             await placer.ingest_many([article(n) for n in range(start, min(start + 500, total))])
@@ -145,6 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stories", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--big-stories", type=int, default=0,
+                        help="wire stories re-posted --big-size times each, stored before the others")
+    parser.add_argument("--big-size", type=int, default=1500)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_logging(json=False, level="WARNING")
@@ -156,7 +173,7 @@ def main() -> None:
             settings = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
         try:
             started = time.perf_counter()
-            stored = asyncio.run(fill(settings, args.stories))
+            stored = asyncio.run(fill(settings, args.stories, args.big_stories, args.big_size))
             filled_s = time.perf_counter() - started
             server, thread, url = serve(settings)
             try:
