@@ -24,7 +24,7 @@ def parse_cursor(value: str | None) -> float | None:
 
 async def latest_page(
     *,
-    fetch_ids: Callable[[float | None], Awaitable[list[str]]],
+    fetch_ids: Callable[[float | None], Awaitable[list[tuple[str, float]]]],
     load: Callable[[list[str]], Awaitable[list[T]]],
     stamp: Callable[[T], float],
     keep: Callable[[T], bool],
@@ -33,25 +33,24 @@ async def latest_page(
 ) -> tuple[list[T], str | None]:
     """Up to `limit` items that pass `keep`, newest first, and the cursor of the next page.
 
-    `fetch_ids(before)` returns a batch of ids with times strictly before `before`;
-    `load` reads them; `stamp` gives an item's time in the index.
+    `fetch_ids(before)` returns a batch of (id, time in the index) with times strictly before `before`;
+    `load` reads them (leaving out those gone); `stamp` gives an item's time in the index.
     """
     before = parse_cursor(cursor)
     items: list[T] = []
     scanned = 0
     while len(items) < limit and scanned < SCAN_LIMIT:
-        ids = await fetch_ids(before)
-        if not ids:
+        rows = await fetch_ids(before)
+        if not rows:
             break
-        scanned += len(ids)
-        loaded = await load(ids)
-        if not loaded:
-            break
-        for item in loaded:
-            before = stamp(item)
+        scanned += len(rows)
+        for item in await load([i for i, _ in rows]):
             if keep(item):
                 items.append(item)
                 if len(items) == limit:
                     break
+        # On past the whole batch by the index's own times: a batch of items that expired but are still indexed
+        # (the index is trimmed every few minutes) loads nothing, and must not end the listing.
+        before = rows[-1][1]
     more = len(items) == limit
     return items, (repr(stamp(items[-1])) if more else None)

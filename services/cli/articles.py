@@ -39,7 +39,7 @@ def articles(
         async with open_redis(settings) as redis:
             repo = Repository(redis, Keys(settings.key_prefix))
             found, _ = await latest_page(
-                fetch_ids=lambda before: repo.recent_articles(limit=BATCH, since=after, before=before),
+                fetch_ids=lambda before: repo.recent_article_times(limit=BATCH, since=after, before=before),
                 load=repo.articles, stamp=lambda a: a.stored_at.timestamp(),
                 keep=lambda a: outlet is None or a.outlet == outlet, limit=limit, cursor=None)
             return [article_summary(a).model_dump(mode="json") for a in found]

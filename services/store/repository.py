@@ -559,10 +559,16 @@ class Repository:
     async def recent_articles(self, *, limit: int, since: float | None = None,
                               before: float | None = None) -> list[str]:
         """Article ids, newest first."""
+        return [aid for aid, _ in await self.recent_article_times(limit=limit, since=since, before=before)]
+
+    async def recent_article_times(self, *, limit: int, since: float | None = None,
+                                   before: float | None = None) -> list[tuple[str, float]]:
+        """(article id, time stored), newest first."""
         hi = f"({before}" if before is not None else "+inf"
         lo = since if since is not None else "-inf"
-        ids = await self.redis.zrevrangebyscore(self.keys.articles_recent, hi, lo, start=0, num=limit)
-        return [str(i) for i in ids]
+        rows: Any = await self.redis.zrevrangebyscore(
+            self.keys.articles_recent, hi, lo, start=0, num=limit, withscores=True)
+        return [(str(aid), float(ts)) for aid, ts in rows]
 
     async def recent_stories(self, *, limit: int, since: float | None = None,
                               before: float | None = None) -> list[tuple[str, float]]:

@@ -227,3 +227,21 @@ async def test_a_listing_reads_the_summaries_of_a_page_and_the_members_of_the_st
     worded = api.get("/v1/clusters?q=harvest").json()
     assert [s["id"] for s in worded["items"]] == [world.stories[1]] and reads == [(4, True)], (
         "a filter on a member's title reads the members")
+
+
+async def test_a_listing_pages_past_stories_that_expired_but_are_still_indexed(
+        world: World, api: TestClient, settings: Settings) -> None:
+    # The latest-first index is trimmed every few minutes; stories expire by TTL meanwhile. Ids with newer times
+    # than every story, whose keys are gone, stand for them.
+    keys = Keys(settings.key_prefix)
+    async with open_redis(settings) as redis:
+        newest = float(await redis.zscore(keys.stories_recent, world.stories[3]) or 0)
+        await redis.zadd(keys.stories_recent, {f"c-expired-{n}": newest + 10 + n for n in range(3)})
+        await redis.zadd(keys.articles_recent, {f"a-expired-{n}": 4e9 + n for n in range(3)})
+    page = api.get("/v1/clusters?limit=2").json()
+    assert [s["id"] for s in page["items"]] == [world.stories[3], world.stories[2]], "past the expired ones"
+    assert page["next_cursor"] is not None
+    rest = api.get(f"/v1/clusters?limit=2&cursor={page['next_cursor']}").json()
+    assert [s["id"] for s in rest["items"]] == [world.stories[1], world.stories[0]]
+    articles = api.get("/v1/articles?limit=2").json()
+    assert len(articles["items"]) == 2 and not any(a["id"].startswith("a-expired") for a in articles["items"])

@@ -25,7 +25,7 @@ async def list_articles(
     """Latest stored articles first."""
     after = since.timestamp() if since else None
     found, next_cursor = await latest_page(
-        fetch_ids=lambda before: repo.recent_articles(limit=BATCH, since=after, before=before),
+        fetch_ids=lambda before: repo.recent_article_times(limit=BATCH, since=after, before=before),
         load=repo.articles,
         stamp=lambda a: a.stored_at.timestamp(),
         keep=lambda a: outlet is None or a.outlet == outlet,

@@ -55,13 +55,13 @@ async def list_clusters(
 
     batches = 0
 
-    async def fetch_ids(before: float | None) -> list[str]:
+    async def fetch_ids(before: float | None) -> list[tuple[str, float]]:
         # The first batch is the page itself: a page every story passes (the river's first) reads no more stories
         # than it shows; a filter that drops some reads on in BATCHes.
         nonlocal batches
         batches += 1
         size = limit if batches == 1 else BATCH
-        return [sid for sid, _ in await repo.recent_stories(limit=size, since=after, before=before)]
+        return await repo.recent_stories(limit=size, since=after, before=before)
 
     async def load(ids: list[str]) -> list[StoredStory]:
         # A batch is read to fill a page: the summaries tell whether a story passes (unless the filter is on a
