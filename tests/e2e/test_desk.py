@@ -176,8 +176,11 @@ def test_the_desk_in_a_browser(desk: Desk) -> None:
         page.goto("/feeds")
         page.get_by_label("Feed or site URL").fill(first_outlet.feed_url)
         page.get_by_label("Outlet name (optional)").fill(first_outlet.name)
-        page.get_by_role("button", name="Add feed").click()
-        expect(page.locator("#feed-result")).to_contain_text("Added", timeout=30_000)
+        # The page reloads itself 0.9 s after "Added": wait for that load, or a reload of ours races it (on a
+        # busy machine chromium then detaches the page: "Not attached to an active page").
+        with page.expect_navigation(timeout=30_000):
+            page.get_by_role("button", name="Add feed").click()
+            expect(page.locator("#feed-result")).to_contain_text("Added", timeout=30_000)
         row = page.locator(f'tr[data-url="{first_outlet.feed_url}"]')
         deadline = time.monotonic() + 90
         while not row.locator(".status-ok").count():
