@@ -564,20 +564,20 @@ class Repository:
     async def recent_article_times(self, *, limit: int, since: float | None = None,
                                    before: float | None = None) -> list[tuple[str, float]]:
         """(article id, time stored), newest first."""
-        hi = f"({before}" if before is not None else "+inf"
-        lo = since if since is not None else "-inf"
-        rows: Any = await self.redis.zrevrangebyscore(
-            self.keys.articles_recent, hi, lo, start=0, num=limit, withscores=True)
-        return [(str(aid), float(ts)) for aid, ts in rows]
+        return await self._latest(self.keys.articles_recent, limit=limit, since=since, before=before)
 
     async def recent_stories(self, *, limit: int, since: float | None = None,
                               before: float | None = None) -> list[tuple[str, float]]:
         """(cluster id, last-updated time), latest first."""
+        return await self._latest(self.keys.stories_recent, limit=limit, since=since, before=before)
+
+    async def _latest(self, index: str, *, limit: int, since: float | None,
+                      before: float | None) -> list[tuple[str, float]]:
+        """(id, time) of a latest-first index with a time in [since, before), newest first."""
         hi = f"({before}" if before is not None else "+inf"
         lo = since if since is not None else "-inf"
-        rows: Any = await self.redis.zrevrangebyscore(
-            self.keys.stories_recent, hi, lo, start=0, num=limit, withscores=True)
-        return [(str(cid), float(ts)) for cid, ts in rows]
+        rows: Any = await self.redis.zrevrangebyscore(index, hi, lo, start=0, num=limit, withscores=True)
+        return [(str(i), float(ts)) for i, ts in rows]
 
     async def entity_postings(self, match_form: str, limit: int) -> list[tuple[str, float]]:
         """(story id, time posted) of the newest `limit` stories under an entity's match form, latest first."""
