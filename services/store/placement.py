@@ -59,6 +59,7 @@ from services.store.repository import (
     StoredStory,
     StoryMember,
 )
+from services.store.spokespeople import spokespeople
 
 log = get_logger(__name__)
 #: Articles placed and committed together. A poll brings several chunks: the copy lookup of the
@@ -489,8 +490,10 @@ def prepare(article: Article) -> Prepared:
     fp = article.fingerprint
     if fp is None or fp.version != FINGERPRINT_VERSION:
         fp = fingerprint(article.title, article.text)
-    return Prepared(article, fp.body_hash, Sketch.decode(fp.sketch),
-                    ArticleTerms.of_fingerprint(fp, article.entities),
+    # A spokesperson is compared as nobody: they are quoted about every event of their organisation.
+    spokes = spokespeople(article.text, article.entities)
+    compared = [e for e in article.entities if e.key not in spokes] if spokes else article.entities
+    return Prepared(article, fp.body_hash, Sketch.decode(fp.sketch), ArticleTerms.of_fingerprint(fp, compared),
                     (article.published_at or article.fetched_at).timestamp())
 
 
