@@ -457,9 +457,7 @@ def test_truncated_sitemap_yields_the_entries_before_the_break() -> None:
 def test_sitemap_entry_cap() -> None:
     urls = b"".join(b"<url><loc>https://s.example/a/%d</loc></url>" % i for i in range(MAX_ENTRIES + 50))
     body = b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">' + urls + b"</urlset>"
-    started = time.monotonic()
     feed = parse_feed(body, "https://s.example/sitemap.xml")
-    assert time.monotonic() - started < 5
     assert len(feed.entries) == MAX_ENTRIES
     assert feed.entries[0].url == "https://s.example/a/0"
     assert feed.entries[-1].url == f"https://s.example/a/{MAX_ENTRIES - 1}"
